@@ -1,0 +1,28 @@
+/// One numbered SQL file of `Migrations/`.
+package struct Migration: Sendable {
+    /// The number in the file name; migrations apply in increasing order.
+    package var version: Int
+    /// The file name without its number and extension.
+    package var name: String
+    /// The SQL, run inside the migration's transaction.
+    package var sql: String
+}
+
+/// The migrations of this build, in order.
+///
+/// Every `Migrations/NNNN_name.sql` file must be listed here and embedded in Package.swift;
+/// a test compares this list with the directory.
+package enum Migrations {
+    package static let all: [Migration] = [
+        Migration(version: 1, name: "events", sql: text(PackageResources._001_events_sql)),
+        Migration(version: 2, name: "projections", sql: text(PackageResources._002_projections_sql)),
+        Migration(version: 3, name: "consumers", sql: text(PackageResources._003_consumers_sql)),
+    ]
+
+    /// The schema version a database has once every migration of this build is applied.
+    package static var latestVersion: Int { all.last?.version ?? 0 }
+
+    private static func text(_ bytes: [UInt8]) -> String {
+        String(decoding: bytes, as: UTF8.self)
+    }
+}

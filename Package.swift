@@ -1,0 +1,140 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+]
+
+let package = Package(
+    name: "AgentSessionManager",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "AgentSessionManager", targets: ["AgentSessionManager"]),
+        .library(name: "AgentSessionManagerTesting", targets: ["AgentSessionManagerTesting"]),
+        .executable(name: "asm", targets: ["asm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+    ],
+    targets: [
+        // The only C: the system libsqlite3 through a module map and a header shim.
+        .systemLibrary(
+            name: "CASMSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+
+        // Pure: values, payloads, codecs. Standard library and FoundationEssentials only.
+        .target(name: "ASMCore", swiftSettings: swiftSettings),
+
+        // The numbered SQL files, embedded in code so an installed `asm` carries them.
+        .target(
+            name: "ASMMigrations",
+            path: "Migrations",
+            exclude: [],
+            resources: [
+                .embedInCode("0001_events.sql"),
+                .embedInCode("0002_projections.sql"),
+                .embedInCode("0003_consumers.sql"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Edge: the SQLite event store, projections, subscriptions, consumers.
+        .target(
+            name: "ASMStore",
+            dependencies: [
+                "ASMCore",
+                "ASMMigrations",
+                "CASMSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The public facade.
+        .target(
+            name: "AgentSessionManager",
+            dependencies: ["ASMCore", "ASMStore"],
+            swiftSettings: swiftSettings
+        ),
+
+        // Test kit for users and for this package's tests.
+        .target(
+            name: "AgentSessionManagerTesting",
+            dependencies: ["AgentSessionManager", "ASMCore", "ASMStore"],
+            swiftSettings: swiftSettings
+        ),
+
+        // CLI logic as a library, so tests parse commands without a process.
+        .target(
+            name: "ASMCommands",
+            dependencies: [
+                "AgentSessionManager",
+                "ASMCore",
+                "ASMStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "asm", dependencies: ["ASMCommands"], swiftSettings: swiftSettings),
+
+        // `make bench`: the engine against the C anchor.
+        .executableTarget(
+            name: "asm-bench",
+            dependencies: [
+                "AgentSessionManager",
+                "ASMCore",
+                "ASMStore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // A child process for the tests: appends in a loop until killed, follows a log.
+        .executableTarget(
+            name: "asm-test-child",
+            dependencies: ["AgentSessionManager", "ASMCore", "ASMStore"],
+            path: "Tests/Support/asm-test-child",
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(
+            name: "ASMCoreTests",
+            dependencies: ["ASMCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASMStoreTests",
+            dependencies: [
+                "ASMCore",
+                "ASMStore",
+                "ASMMigrations",
+                "CASMSQLite",
+                "AgentSessionManagerTesting",
+                "asm-test-child",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASMCommandsTests",
+            dependencies: [
+                "ASMCommands",
+                "ASMCore",
+                "ASMStore",
+                "AgentSessionManagerTesting",
+                "asm",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

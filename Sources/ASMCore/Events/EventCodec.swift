@@ -1,0 +1,137 @@
+/// Turns typed events into stored payload bytes and back.
+///
+/// Encoding writes canonical JSON (``JSONWriter``). Decoding reads the header first (type
+/// name and schema version), then the payload at that version, upcasting older versions;
+/// an unknown type, a newer version or a payload that does not match yields
+/// ``SessionEvent/opaque(_:)`` — decoding never fails and never drops an event.
+///
+/// A codec reuses its decoding buffers, so keep one per loop. It is not `Sendable`.
+public struct EventCodec {
+    private let decoder = PayloadDecoder()
+
+    public init() {}
+
+    /// The stored form of an event.
+    public struct Encoded: Sendable {
+        public var type: EventType
+        public var schemaVersion: Int
+        public var payload: [UInt8]
+    }
+
+    /// Encodes an event's payload to canonical JSON.
+    ///
+    /// An opaque event keeps its bytes, after checking that they are one well-formed JSON
+    /// object in valid UTF-8 and that its type name is well formed.
+    /// - Throws: ``JSONError`` when the payload cannot be represented or the raw bytes are invalid.
+    public func encode(_ event: SessionEvent) throws(JSONError) -> Encoded {
+        guard let payload = event.payload else {
+            guard case .opaque(let opaque) = event else { preconditionFailure("typed event without payload") }
+            guard opaque.type.isWellFormed else {
+                throw JSONError(.invalidValue, "type name \"\(opaque.type)\" is not well formed")
+            }
+            guard opaque.schemaVersion >= 1 else { throw JSONError(.invalidValue, "schema version must be at least 1") }
+            do {
+                try opaque.payload.withUnsafeBytes { bytes in try decoder.tape.parse(bytes, validateUTF8: true) }
+            } catch let error as JSONError {
+                throw error
+            } catch {
+                throw JSONError(.syntax, "\(error)")
+            }
+            guard decoder.tape.rootIsObject else { throw JSONError(.typeMismatch, "a payload must be a JSON object") }
+            return Encoded(type: opaque.type, schemaVersion: opaque.schemaVersion, payload: opaque.payload)
+        }
+        return Encoded(
+            type: event.type, schemaVersion: event.schemaVersion, payload: try PayloadEncoder().encode(payload))
+    }
+
+    /// Decodes a stored event from its type name, schema version and payload bytes.
+    public func decode(type: UnsafeRawBufferPointer, schemaVersion: Int, payload: UnsafeRawBufferPointer)
+        -> SessionEvent
+    {
+        guard let entry = EventCodec.registry[TypeKey(type)] else {
+            return .opaque(Self.opaque(type, schemaVersion, payload, .unknownType))
+        }
+        if schemaVersion > entry.version {
+            return .opaque(Self.opaque(type, schemaVersion, payload, .newerSchemaVersion(supportedVersion: entry.version)))
+        }
+        do {
+            try decoder.tape.parse(payload, validateUTF8: false)
+            return try entry.decode(schemaVersion, decoder)
+        } catch let error as JSONError {
+            return .opaque(Self.opaque(type, schemaVersion, payload, .undecodable(error.description)))
+        } catch {
+            return .opaque(Self.opaque(type, schemaVersion, payload, .undecodable("\(error)")))
+        }
+    }
+
+    /// Decodes a stored event from its type name, schema version and payload bytes.
+    public func decode(type: EventType, schemaVersion: Int, payload: [UInt8]) -> SessionEvent {
+        var name = type.rawValue
+        return name.withUTF8 { typeBytes in
+            payload.withUnsafeBytes { payloadBytes in
+                decode(type: UnsafeRawBufferPointer(typeBytes), schemaVersion: schemaVersion, payload: payloadBytes)
+            }
+        }
+    }
+
+    private static func opaque(
+        _ type: UnsafeRawBufferPointer, _ version: Int, _ payload: UnsafeRawBufferPointer, _ reason: OpaqueEvent.Reason
+    ) -> OpaqueEvent {
+        OpaqueEvent(
+            type: EventType(String(decoding: type, as: UTF8.self)), schemaVersion: version, payload: Array(payload),
+            reason: reason)
+    }
+
+    // MARK: Registry
+
+    struct Entry: Sendable {
+        var version: Int
+        var decode: @Sendable (Int, PayloadDecoder) throws -> SessionEvent
+    }
+
+    /// The type names this build knows, keyed by their bytes so lookups allocate nothing.
+    static let registry: [TypeKey: Entry] = {
+        var table: [TypeKey: Entry] = [:]
+        let versions = Dictionary(
+            uniqueKeysWithValues: SessionEvent.payloadTypes.map { ($0.eventType, $0.schemaVersion) })
+        for (type, decode) in SessionEvent.decoders() {
+            var name = type.rawValue
+            let key = name.withUTF8 { TypeKey(UnsafeRawBufferPointer($0)) }
+            table[key] = Entry(version: versions[type] ?? 1, decode: decode)
+        }
+        return table
+    }()
+
+    /// Up to 32 bytes of a type name packed into four words.
+    struct TypeKey: Hashable, Sendable {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var length: Int
+
+        init(_ bytes: UnsafeRawBufferPointer) {
+            length = bytes.count
+            guard bytes.count <= 32 else {
+                // Longer than any known name: hash into the words so it simply misses.
+                var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+                for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+                words = (hash, hash, hash, hash)
+                return
+            }
+            withUnsafeMutableBytes(of: &words) { target in
+                target.copyMemory(from: bytes)
+            }
+        }
+
+        static func == (lhs: TypeKey, rhs: TypeKey) -> Bool {
+            lhs.length == rhs.length && lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1
+                && lhs.words.2 == rhs.words.2 && lhs.words.3 == rhs.words.3
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(length)
+            hasher.combine(words.0)
+            hasher.combine(words.1)
+            hasher.combine(words.2)
+            hasher.combine(words.3)
+        }
+    }
+}

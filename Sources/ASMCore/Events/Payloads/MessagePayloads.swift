@@ -1,0 +1,129 @@
+/// A piece of a message arrived while the provider was still writing it.
+public struct MessageStreamed: EventPayload {
+    public static let eventType = EventType.messageStreamed
+    /// The provider's message id, to group deltas.
+    public var messageID: String?
+    public var role: MessageRole
+    /// The new text.
+    public var delta: String
+
+    public init(messageID: String? = nil, role: MessageRole = .assistant, delta: String) {
+        self.messageID = messageID
+        self.role = role
+        self.delta = delta
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case role, delta
+        case messageID = "message_id"
+    }
+}
+
+/// A whole message was received: a turn of the transcript.
+public struct MessageReceived: EventPayload {
+    public static let eventType = EventType.messageReceived
+    /// The provider's message id.
+    public var messageID: String?
+    public var role: MessageRole
+    public var content: String
+
+    public init(messageID: String? = nil, role: MessageRole, content: String) {
+        self.messageID = messageID
+        self.role = role
+        self.content = content
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case role, content
+        case messageID = "message_id"
+    }
+}
+
+/// The agent started a tool call.
+public struct ToolCallStarted: EventPayload {
+    public static let eventType = EventType.toolCallStarted
+    /// The provider's id of the call, shared with its completion.
+    public var callID: String
+    /// The tool's name as the provider reports it (`Bash`, `command_execution`...).
+    public var name: String
+    /// The tool's arguments.
+    public var input: JSONValue
+
+    public init(callID: String, name: String, input: JSONValue = .emptyObject) {
+        self.callID = callID
+        self.name = name
+        self.input = input
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, input
+        case callID = "call_id"
+    }
+}
+
+/// A tool call finished, successfully or not.
+public struct ToolCallCompleted: EventPayload {
+    public static let eventType = EventType.toolCallCompleted
+    public var callID: String
+    /// The tool's name, when the provider repeats it.
+    public var name: String?
+    /// The tool's output, bounded and redacted.
+    public var output: String
+    /// Whether the tool failed or was refused.
+    public var isError: Bool
+    /// The exit code of a command, when the tool ran one.
+    public var exitCode: Int?
+
+    public init(callID: String, name: String? = nil, output: String, isError: Bool = false, exitCode: Int? = nil) {
+        self.callID = callID
+        self.name = name
+        self.output = output
+        self.isError = isError
+        self.exitCode = exitCode
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, output
+        case callID = "call_id"
+        case isError = "is_error"
+        case exitCode = "exit_code"
+    }
+}
+
+/// Token usage grew during a run.
+///
+/// `delta` is what this update adds and `total` the run's cumulative usage after it, so
+/// summing deltas never double counts and the last total needs no arithmetic.
+public struct TokenUsageUpdated: EventPayload {
+    public static let eventType = EventType.tokenUsageUpdated
+    public var provider: String?
+    public var model: String?
+    public var delta: TokenUsage
+    public var total: TokenUsage
+    /// This delta's cost in billionths of a US dollar, from ``priceTable``.
+    public var costNanoUSD: Int64?
+    /// The version of the price table the cost was computed with.
+    public var priceTable: String?
+    /// The provider's own cumulative cost for the run in US dollars (Claude reports one).
+    public var reportedCostUSD: Double?
+
+    public init(
+        provider: String? = nil, model: String? = nil, delta: TokenUsage, total: TokenUsage,
+        costNanoUSD: Int64? = nil, priceTable: String? = nil, reportedCostUSD: Double? = nil
+    ) {
+        self.provider = provider
+        self.model = model
+        self.delta = delta
+        self.total = total
+        self.costNanoUSD = costNanoUSD
+        self.priceTable = priceTable
+        self.reportedCostUSD = reportedCostUSD
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case provider, model, delta, total
+        case costNanoUSD = "cost_nano_usd"
+        case priceTable = "price_table"
+        case reportedCostUSD = "reported_cost_usd"
+    }
+}

@@ -1,0 +1,136 @@
+/// What a policy evaluator had counted when it decided.
+public struct PolicyCounters: Hashable, Sendable, Codable {
+    public var totalTokens: Int64
+    public var costNanoUSD: Int64
+    public var durationMilliseconds: Int64
+    public var toolCalls: Int
+
+    public init(totalTokens: Int64 = 0, costNanoUSD: Int64 = 0, durationMilliseconds: Int64 = 0, toolCalls: Int = 0) {
+        self.totalTokens = totalTokens
+        self.costNanoUSD = costNanoUSD
+        self.durationMilliseconds = durationMilliseconds
+        self.toolCalls = toolCalls
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case totalTokens = "total_tokens"
+        case costNanoUSD = "cost_nano_usd"
+        case durationMilliseconds = "duration_ms"
+        case toolCalls = "tool_calls"
+    }
+}
+
+/// A stack of policies was merged and checked for a run.
+public struct PolicyEvaluated: EventPayload {
+    public static let eventType = EventType.policyEvaluated
+    /// The policy names, in stacking order.
+    public var policies: [String]
+    /// The hash of the merged stack.
+    public var stackHash: String
+    /// The outcome (`accepted`, or why it was refused).
+    public var outcome: String
+    /// The merged policy, for audit.
+    public var merged: JSONValue?
+
+    public init(policies: [String], stackHash: String, outcome: String, merged: JSONValue? = nil) {
+        self.policies = policies
+        self.stackHash = stackHash
+        self.outcome = outcome
+        self.merged = merged
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case policies, outcome, merged
+        case stackHash = "stack_hash"
+    }
+}
+
+/// A policy rule fired.
+public struct PolicyViolated: EventPayload {
+    public static let eventType = EventType.policyViolated
+    public var policy: String
+    /// The rule (`max_total_tokens`, `deny:Bash(rm *)`...).
+    public var rule: String
+    /// `cancel`, `warn` or `request_approval`.
+    public var action: String
+    /// One line for humans.
+    public var message: String
+    public var stackHash: String
+    public var counters: PolicyCounters
+    /// Whether the lane could stop the tool before it ran, or only observe it afterwards.
+    public var canBlock: Bool
+
+    public init(
+        policy: String, rule: String, action: String, message: String, stackHash: String, counters: PolicyCounters,
+        canBlock: Bool
+    ) {
+        self.policy = policy
+        self.rule = rule
+        self.action = action
+        self.message = message
+        self.stackHash = stackHash
+        self.counters = counters
+        self.canBlock = canBlock
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case policy, rule, action, message, counters
+        case stackHash = "stack_hash"
+        case canBlock = "can_block"
+    }
+}
+
+/// A tool call needs a human's approval before (or, on observe-only lanes, after) it runs.
+public struct ToolApprovalRequested: EventPayload {
+    public static let eventType = EventType.toolApprovalRequested
+    public var approvalID: String
+    public var callID: String?
+    public var tool: String
+    public var input: JSONValue?
+    public var policy: String
+    public var rule: String
+    /// Whether the tool waits for the answer, or the rule could only observe.
+    public var canBlock: Bool
+
+    public init(
+        approvalID: String, callID: String? = nil, tool: String, input: JSONValue? = nil, policy: String, rule: String,
+        canBlock: Bool
+    ) {
+        self.approvalID = approvalID
+        self.callID = callID
+        self.tool = tool
+        self.input = input
+        self.policy = policy
+        self.rule = rule
+        self.canBlock = canBlock
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tool, input, policy, rule
+        case approvalID = "approval_id"
+        case callID = "call_id"
+        case canBlock = "can_block"
+    }
+}
+
+/// A tool approval was granted or denied.
+public struct ToolApprovalResolved: EventPayload {
+    public static let eventType = EventType.toolApprovalResolved
+    public var approvalID: String
+    public var approved: Bool
+    public var resolvedBy: String?
+    public var reason: String?
+
+    public init(approvalID: String, approved: Bool, resolvedBy: String? = nil, reason: String? = nil) {
+        self.approvalID = approvalID
+        self.approved = approved
+        self.resolvedBy = resolvedBy
+        self.reason = reason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case approved, reason
+        case approvalID = "approval_id"
+        case resolvedBy = "resolved_by"
+    }
+}

@@ -1,0 +1,112 @@
+/// One provider the router considered, with its score or why it was excluded.
+public struct RoutingCandidate: Hashable, Sendable, Codable {
+    public var provider: String
+    /// The strategy's score (a weight share, a preference rank), when it was eligible.
+    public var score: Double?
+    /// Why it was not eligible (`open_circuit`, `excluded`, `missing_capability:tool:read`...).
+    public var excludedBecause: String?
+
+    public init(provider: String, score: Double? = nil, excludedBecause: String? = nil) {
+        self.provider = provider
+        self.score = score
+        self.excludedBecause = excludedBecause
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case provider, score
+        case excludedBecause = "excluded_because"
+    }
+}
+
+/// The router chose a provider for an attempt of a run.
+public struct RoutingDecided: EventPayload {
+    public static let eventType = EventType.routingDecided
+    /// 1 for the first attempt.
+    public var attempt: Int
+    /// `prefer` or `weighted`.
+    public var strategy: String
+    public var candidates: [RoutingCandidate]
+    /// The chosen provider; `nil` when no candidate was eligible.
+    public var chosen: String?
+    /// The seed of the weighted draw, so replay draws the same.
+    public var seed: UInt64?
+    /// The sticky key that bound the choice, if any.
+    public var stickyKey: String?
+    /// Whether a sticky binding was replaced because its provider was unavailable.
+    public var rebound: Bool?
+
+    public init(
+        attempt: Int, strategy: String, candidates: [RoutingCandidate], chosen: String?, seed: UInt64? = nil,
+        stickyKey: String? = nil, rebound: Bool? = nil
+    ) {
+        self.attempt = attempt
+        self.strategy = strategy
+        self.candidates = candidates
+        self.chosen = chosen
+        self.seed = seed
+        self.stickyKey = stickyKey
+        self.rebound = rebound
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case attempt, strategy, candidates, chosen, seed, rebound
+        case stickyKey = "sticky_key"
+    }
+}
+
+/// The router moved a run from a failed provider to the next candidate.
+public struct RoutingFailedOver: EventPayload {
+    public static let eventType = EventType.routingFailedOver
+    /// The attempt that failed.
+    public var attempt: Int
+    public var from: String
+    /// The next provider, or `nil` when none was left.
+    public var to: String?
+    public var failure: RunFailure
+    /// Whether the failed attempt had already streamed output (never a silent failover).
+    public var afterOutput: Bool
+
+    public init(attempt: Int, from: String, to: String?, failure: RunFailure, afterOutput: Bool) {
+        self.attempt = attempt
+        self.from = from
+        self.to = to
+        self.failure = failure
+        self.afterOutput = afterOutput
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case attempt, from, to, failure
+        case afterOutput = "after_output"
+    }
+}
+
+/// A provider's circuit breaker changed state.
+public struct ProviderHealthChanged: EventPayload {
+    public static let eventType = EventType.providerHealthChanged
+    public var provider: String
+    /// `closed`, `open` or `half_open`.
+    public var previous: String
+    public var current: String
+    /// Why, in one line.
+    public var reason: String
+    /// When an open breaker lets probes through again.
+    public var until: Timestamp?
+    public var consecutiveFailures: Int
+
+    public init(
+        provider: String, previous: String, current: String, reason: String, until: Timestamp? = nil,
+        consecutiveFailures: Int
+    ) {
+        self.provider = provider
+        self.previous = previous
+        self.current = current
+        self.reason = reason
+        self.until = until
+        self.consecutiveFailures = consecutiveFailures
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case provider, previous, current, reason, until
+        case consecutiveFailures = "consecutive_failures"
+    }
+}

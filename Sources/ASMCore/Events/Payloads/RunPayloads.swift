@@ -1,0 +1,114 @@
+/// A run was requested in a session, with the messages it starts from.
+public struct RunRequested: EventPayload {
+    public static let eventType = EventType.runRequested
+    /// The input messages, oldest first.
+    public var messages: [ChatMessage]
+    /// The provider asked for, if one was named.
+    public var provider: String?
+    /// The model asked for, if one was named.
+    public var model: String?
+    /// A system prompt for the provider.
+    public var systemPrompt: String?
+    /// Free-form labels.
+    public var metadata: [String: String]?
+
+    public init(
+        messages: [ChatMessage], provider: String? = nil, model: String? = nil, systemPrompt: String? = nil,
+        metadata: [String: String]? = nil
+    ) {
+        self.messages = messages
+        self.provider = provider
+        self.model = model
+        self.systemPrompt = systemPrompt
+        self.metadata = metadata
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case messages, provider, model, metadata
+        case systemPrompt = "system_prompt"
+    }
+}
+
+/// A provider started executing a run (once per attempt).
+public struct RunStarted: EventPayload {
+    public static let eventType = EventType.runStarted
+    /// The provider executing the run (`claude`, `codex`, `amp`, `scripted`...).
+    public var provider: String
+    /// The model the provider reported or was given.
+    public var model: String?
+    /// The provider's own session or thread id, for native resume.
+    public var providerSessionID: String?
+    /// The tools the provider reported as available.
+    public var tools: [String]?
+    /// The attempt number when a router retries (1 for the first).
+    public var attempt: Int?
+
+    public init(
+        provider: String, model: String? = nil, providerSessionID: String? = nil, tools: [String]? = nil,
+        attempt: Int? = nil
+    ) {
+        self.provider = provider
+        self.model = model
+        self.providerSessionID = providerSessionID
+        self.tools = tools
+        self.attempt = attempt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case provider, model, tools, attempt
+        case providerSessionID = "provider_session_id"
+    }
+}
+
+/// A run ended successfully.
+public struct RunCompleted: EventPayload {
+    public static let eventType = EventType.runCompleted
+    /// The final text of the run.
+    public var outputText: String?
+    /// The provider's stop reason (`end_turn`, ...).
+    public var stopReason: String?
+    /// How many model turns the provider counted.
+    public var turns: Int?
+    /// The provider's own duration of the run, in milliseconds.
+    public var durationMilliseconds: Int64?
+    /// The provider's session id at the end, for native resume.
+    public var providerSessionID: String?
+
+    public init(
+        outputText: String? = nil, stopReason: String? = nil, turns: Int? = nil, durationMilliseconds: Int64? = nil,
+        providerSessionID: String? = nil
+    ) {
+        self.outputText = outputText
+        self.stopReason = stopReason
+        self.turns = turns
+        self.durationMilliseconds = durationMilliseconds
+        self.providerSessionID = providerSessionID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case turns
+        case outputText = "output_text"
+        case stopReason = "stop_reason"
+        case durationMilliseconds = "duration_ms"
+        case providerSessionID = "provider_session_id"
+    }
+}
+
+/// A run ended in failure.
+public struct RunFailed: EventPayload {
+    public static let eventType = EventType.runFailed
+    public var failure: RunFailure
+    public init(failure: RunFailure) { self.failure = failure }
+}
+
+/// A run was cancelled before it ended on its own.
+public struct RunCancelled: EventPayload {
+    public static let eventType = EventType.runCancelled
+    public var reason: CancelReason
+    /// Details, in one line.
+    public var message: String?
+    public init(reason: CancelReason, message: String? = nil) {
+        self.reason = reason
+        self.message = message
+    }
+}

@@ -1,0 +1,277 @@
+public import ASMCore
+
+/// The event log's storage: append-only events, projections, subscriptions and consumers.
+///
+/// Everything above the store speaks to this protocol; ``SQLiteEventStore`` is the
+/// implementation for one SQLite file, and every conformance must pass the same suite of
+/// tests. Reads of projections reflect every committed event: projections are updated in
+/// the append's transaction.
+///
+/// ## Topics
+/// - Appending: ``append(_:to:expectedVersion:)``
+/// - Reading: ``events(from:limit:filter:)``, ``recordedEvents(from:limit:filter:)``,
+///   ``stream(_:fromVersion:limit:)``, ``subscribe(from:filter:pageSize:)``
+/// - Projections: ``session(_:)``, ``sessions(status:limit:)``, ``run(_:)``, ``runs(in:)``,
+///   ``transcript(of:)``, ``usage(by:session:)``, ``rebuildProjections()``
+/// - Durable consumers: ``consumer(named:startingAt:)``
+/// - Integrity: ``verify()``
+public protocol EventStore: Sendable {
+    /// Appends a batch of events to one stream, atomically.
+    ///
+    /// Either every event of the batch is committed, contiguously and in order, or none is.
+    /// Retrying a batch whose events are already committed (same event ids, same stream,
+    /// same payloads) returns the original positions and writes nothing.
+    ///
+    /// - Parameters:
+    ///   - events: one or more events; their ids are the idempotency keys.
+    ///   - stream: the stream (for sessions, the session's stream).
+    ///   - expectedVersion: what the stream's version must be before the append.
+    /// - Returns: where the batch landed.
+    /// - Throws: ``StoreError`` with code `versionConflict`, `idempotencyConflict`,
+    ///   `eventTooLarge`, `invalidEvent`, `invalidArgument`, `busy`, `closed`, or an I/O code.
+    func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws
+        -> AppendResult
+
+    /// The sequence of the last committed event (``SequenceNumber/zero`` for an empty log).
+    func lastSequence() async throws -> SequenceNumber
+
+    /// The current version of a stream (``StreamVersion/none`` when it has no events).
+    func streamVersion(of stream: StreamID) async throws -> StreamVersion
+
+    /// A page of typed events in global order, starting at `sequence` (inclusive).
+    /// - Complexity: a filter by type scans the log; by stream or run, the stream's index.
+    func events(from sequence: SequenceNumber, limit: Int, filter: EventFilter) async throws -> EventPage
+
+    /// A page of events exactly as stored (payload bytes undecoded), in global order.
+    func recordedEvents(from sequence: SequenceNumber, limit: Int, filter: EventFilter) async throws -> RecordedPage
+
+    /// Events of one stream from a version (inclusive), in stream order.
+    func stream(_ stream: StreamID, fromVersion version: StreamVersion, limit: Int) async throws -> [EventEnvelope]
+
+    /// Suspends until an event after `sequence` is committed (by this process or another).
+    /// - Returns: `false` when the task was cancelled or the store closed first.
+    func waitForCommit(after sequence: SequenceNumber) async -> Bool
+
+    /// The session's projection row.
+    func session(_ id: SessionID) async throws -> SessionSummary?
+    /// Sessions, most recently updated first.
+    func sessions(status: SessionStatus?, limit: Int) async throws -> [SessionSummary]
+    /// The run's projection row.
+    func run(_ id: RunID) async throws -> RunSummary?
+    /// A session's runs, oldest first.
+    func runs(in session: SessionID) async throws -> [RunSummary]
+    /// A session's whole messages in log order.
+    func transcript(of session: SessionID) async throws -> [TranscriptEntry]
+    /// Usage and cost rolled up; optionally only for one session.
+    func usage(by grouping: UsageGrouping, session: SessionID?) async throws -> [UsageSummary]
+
+    /// Re-derives every projection from the log alone, in one transaction.
+    func rebuildProjections() async throws -> RebuildReport
+
+    /// Walks the hash chain and checks the file's integrity.
+    func verify() async throws -> VerificationReport
+
+    /// The durable consumer `name`, registered at `start` if it does not exist yet.
+    func consumer(named name: String, startingAt start: ConsumerStart) async throws -> DurableConsumer
+    /// Every durable consumer with its position.
+    func consumers() async throws -> [ConsumerStatus]
+    /// The last sequence `name` acknowledged.
+    func consumerPosition(_ name: String) async throws -> SequenceNumber
+    /// Moves `name`'s checkpoint forward to `sequence` (never backwards), together with the
+    /// consumer's own writes in the same transaction.
+    func acknowledge(
+        consumer name: String, through sequence: SequenceNumber,
+        writes: (@Sendable (any TransactionContext) throws -> Void)?
+    ) async throws
+    /// Moves `name`'s checkpoint to `sequence` in either direction and records a `consumer.reset` event.
+    func resetConsumer(_ name: String, to sequence: SequenceNumber, reason: String?) async throws
+
+    /// Stops accepting work, finishes what was submitted and closes the file.
+    func close() async
+}
+
+extension EventStore {
+    /// Events from `sequence` on: the log's backfill, then live events as they commit.
+    ///
+    /// The subscription reads pages by sequence, so the switch from backfill to live can
+    /// neither skip nor repeat an event. It buffers one page; a slow consumer simply reads
+    /// further behind. Cancelling the consuming task ends the iteration.
+    public func subscribe(from sequence: SequenceNumber, filter: EventFilter = .all, pageSize: Int = 500)
+        -> EventSubscription
+    {
+        EventSubscription(store: self, from: sequence, filter: filter, pageSize: pageSize)
+    }
+
+    /// Appends one event.
+    /// - Throws: ``StoreError``, as ``append(_:to:expectedVersion:)``.
+    @discardableResult
+    public func append(_ event: NewEvent, to stream: StreamID, expectedVersion: ExpectedVersion = .any) async throws
+        -> AppendResult
+    {
+        try await append([event], to: stream, expectedVersion: expectedVersion)
+    }
+
+    /// Moves `name`'s checkpoint forward to `sequence`.
+    public func acknowledge(consumer name: String, through sequence: SequenceNumber) async throws {
+        try await acknowledge(consumer: name, through: sequence, writes: nil)
+    }
+}
+
+/// Where a batch landed.
+public struct AppendResult: Hashable, Sendable {
+    public var stream: StreamID
+    /// The first event's global sequence; the batch occupies `firstSequence...lastSequence`.
+    public var firstSequence: SequenceNumber
+    public var lastSequence: SequenceNumber
+    /// The first event's stream version; the batch occupies `firstVersion...lastVersion`.
+    public var firstVersion: StreamVersion
+    public var lastVersion: StreamVersion
+    /// When the store recorded the batch.
+    public var recordedAt: Timestamp
+    /// Whether this was a retry of a batch already committed (nothing was written).
+    public var wasAlreadyCommitted: Bool
+
+    public init(
+        stream: StreamID, firstSequence: SequenceNumber, lastSequence: SequenceNumber, firstVersion: StreamVersion,
+        lastVersion: StreamVersion, recordedAt: Timestamp, wasAlreadyCommitted: Bool
+    ) {
+        self.stream = stream
+        self.firstSequence = firstSequence
+        self.lastSequence = lastSequence
+        self.firstVersion = firstVersion
+        self.lastVersion = lastVersion
+        self.recordedAt = recordedAt
+        self.wasAlreadyCommitted = wasAlreadyCommitted
+    }
+}
+
+/// Which events a read or subscription returns. Empty criteria match everything.
+public struct EventFilter: Hashable, Sendable {
+    /// Only these types, when set.
+    public var types: Set<EventType>?
+    /// Only this stream (session), when set.
+    public var stream: StreamID?
+    /// Only events of this run, when set.
+    public var run: RunID?
+
+    public init(types: Set<EventType>? = nil, stream: StreamID? = nil, run: RunID? = nil) {
+        self.types = types
+        self.stream = stream
+        self.run = run
+    }
+
+    /// Every event.
+    public static let all = EventFilter()
+
+    /// Events of one session.
+    public static func session(_ id: SessionID) -> EventFilter { EventFilter(stream: id.stream) }
+
+    /// Whether the filter has no criteria.
+    public var isEmpty: Bool { types == nil && stream == nil && run == nil }
+
+    /// Whether a committed event passes the filter.
+    public func matches(type: EventType, stream: StreamID, run: RunID?) -> Bool {
+        if let types, !types.contains(type) { return false }
+        if let expected = self.stream, expected != stream { return false }
+        if let expected = self.run, expected != run { return false }
+        return true
+    }
+}
+
+/// A page of typed events and how far the read looked.
+public struct EventPage: Sendable {
+    public var events: [EventEnvelope]
+    /// Every event up to this sequence was examined: the next read starts after it, so
+    /// events the filter skipped are never examined twice.
+    public var scannedThrough: SequenceNumber
+
+    public init(events: [EventEnvelope], scannedThrough: SequenceNumber) {
+        self.events = events
+        self.scannedThrough = scannedThrough
+    }
+}
+
+/// A page of stored events and how far the read looked.
+public struct RecordedPage: Sendable {
+    public var events: [RecordedEvent]
+    /// As ``EventPage/scannedThrough``.
+    public var scannedThrough: SequenceNumber
+
+    public init(events: [RecordedEvent], scannedThrough: SequenceNumber) {
+        self.events = events
+        self.scannedThrough = scannedThrough
+    }
+}
+
+/// What a projection rebuild did.
+public struct RebuildReport: Hashable, Sendable {
+    /// How many events were replayed.
+    public var events: Int
+    /// The projections rebuilt, with their versions.
+    public var projections: [String: Int]
+    public var throughSequence: SequenceNumber
+}
+
+/// The result of walking the hash chain and checking the file.
+public struct VerificationReport: Hashable, Sendable {
+    /// How many events were checked.
+    public var eventsChecked: Int
+    /// The first sequence whose stored hash does not match its recomputed hash, if any.
+    public var firstMismatch: SequenceNumber?
+    /// The first missing sequence, if the sequence has a gap.
+    public var firstGap: SequenceNumber?
+    /// SQLite's own integrity check: `["ok"]` when the file is sound.
+    public var integrity: [String]
+    /// The hash of the last event (the chain head).
+    public var head: EventHash?
+
+    /// Whether everything checked out.
+    public var isIntact: Bool { firstMismatch == nil && firstGap == nil && integrity == ["ok"] }
+}
+
+/// Where a new durable consumer starts.
+public enum ConsumerStart: Hashable, Sendable {
+    /// At the first event of the log.
+    case beginning
+    /// After the last event committed at registration: only new events.
+    case end
+    /// After this sequence.
+    case after(SequenceNumber)
+}
+
+/// A durable consumer's checkpoint.
+public struct ConsumerStatus: Hashable, Sendable, Codable {
+    public var name: String
+    /// The last sequence it acknowledged.
+    public var position: SequenceNumber
+    /// How many committed events are after its position.
+    public var lag: Int64
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+
+    public init(name: String, position: SequenceNumber, lag: Int64, createdAt: Timestamp, updatedAt: Timestamp) {
+        self.name = name
+        self.position = position
+        self.lag = lag
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, position, lag
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+/// The write transaction a consumer's own writes run in, atomically with its checkpoint.
+///
+/// - Important: valid only inside the closure that receives it.
+public protocol TransactionContext {
+    /// Runs one SQL statement with arguments.
+    /// - Throws: ``StoreError``; throwing from the closure rolls everything back.
+    func execute(_ sql: String, _ arguments: [DatabaseValue]) throws
+    /// Runs one SQL statement and returns its rows.
+    /// - Throws: ``StoreError``.
+    func query(_ sql: String, _ arguments: [DatabaseValue]) throws -> [[DatabaseValue]]
+}

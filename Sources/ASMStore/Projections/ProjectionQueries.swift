@@ -1,0 +1,156 @@
+import ASMCore
+
+/// Reads of the projection tables, mapped to read models.
+enum ProjectionQueries {
+    private static let sessionColumns = """
+        session_id, agent_id, status, metadata, tags, created_at, updated_at, first_sequence, last_sequence, version,
+        event_count, run_count, failure_reason
+        """
+
+    private static func session(_ statement: Statement) -> SessionSummary {
+        let decoder = PayloadDecoder()
+        let metadata = (try? decoder.decode([String: String].self, from: Array(statement.bytes(at: 3)))) ?? [:]
+        let tags = (try? decoder.decode([String].self, from: Array(statement.bytes(at: 4)))) ?? []
+        return SessionSummary(
+            id: SessionID(uuid: statement.uuid(at: 0) ?? .zero), agentID: statement.text(at: 1),
+            status: SessionStatus(rawValue: statement.text(at: 2)), metadata: metadata, tags: tags,
+            createdAt: Timestamp(microseconds: statement.int64(at: 5)),
+            updatedAt: Timestamp(microseconds: statement.int64(at: 6)),
+            firstSequence: SequenceNumber(statement.int64(at: 7)), lastSequence: SequenceNumber(statement.int64(at: 8)),
+            version: StreamVersion(statement.int64(at: 9)), eventCount: statement.int(at: 10),
+            runCount: statement.int(at: 11), failureReason: statement.optionalText(at: 12))
+    }
+
+    static func session(_ connection: Connection, id: SessionID) throws -> SessionSummary? {
+        let statement = try connection.statement("SELECT \(sessionColumns) FROM sessions WHERE session_id = ?1")
+        defer { statement.reset() }
+        statement.bind(id.uuid, at: 1)
+        return try statement.step() ? session(statement) : nil
+    }
+
+    static func sessions(_ connection: Connection, status: SessionStatus?, limit: Int) throws -> [SessionSummary] {
+        let statement = try connection.statement(
+            """
+            SELECT \(sessionColumns) FROM sessions WHERE ?1 IS NULL OR status = ?1
+            ORDER BY updated_at DESC, last_sequence DESC LIMIT ?2
+            """)
+        defer { statement.reset() }
+        statement.bind(status?.rawValue, at: 1)
+        statement.bind(Int64(limit), at: 2)
+        var result: [SessionSummary] = []
+        while try statement.step() { result.append(session(statement)) }
+        return result
+    }
+
+    private static let runColumns = """
+        run_id, session_id, status, provider, model, provider_session_id, requested_at, started_at, ended_at,
+        first_sequence, last_sequence, event_count, failure_kind, failure_message, cancel_reason
+        """
+
+    private static func run(_ statement: Statement) -> RunSummary {
+        RunSummary(
+            id: RunID(uuid: statement.uuid(at: 0) ?? .zero), sessionID: SessionID(uuid: statement.uuid(at: 1) ?? .zero),
+            status: RunStatus(rawValue: statement.text(at: 2)), provider: statement.optionalText(at: 3),
+            model: statement.optionalText(at: 4), providerSessionID: statement.optionalText(at: 5),
+            requestedAt: Timestamp(microseconds: statement.int64(at: 6)),
+            startedAt: statement.optionalInt64(at: 7).map(Timestamp.init(microseconds:)),
+            endedAt: statement.optionalInt64(at: 8).map(Timestamp.init(microseconds:)),
+            firstSequence: SequenceNumber(statement.int64(at: 9)), lastSequence: SequenceNumber(statement.int64(at: 10)),
+            eventCount: statement.int(at: 11), failureKind: statement.optionalText(at: 12).map(FailureKind.init(rawValue:)),
+            failureMessage: statement.optionalText(at: 13),
+            cancelReason: statement.optionalText(at: 14).map(CancelReason.init(rawValue:)))
+    }
+
+    static func run(_ connection: Connection, id: RunID) throws -> RunSummary? {
+        let statement = try connection.statement("SELECT \(runColumns) FROM runs WHERE run_id = ?1")
+        defer { statement.reset() }
+        statement.bind(id.uuid, at: 1)
+        return try statement.step() ? run(statement) : nil
+    }
+
+    static func runs(_ connection: Connection, session: SessionID) throws -> [RunSummary] {
+        let statement = try connection.statement(
+            "SELECT \(runColumns) FROM runs WHERE session_id = ?1 ORDER BY first_sequence")
+        defer { statement.reset() }
+        statement.bind(session.uuid, at: 1)
+        var result: [RunSummary] = []
+        while try statement.step() { result.append(run(statement)) }
+        return result
+    }
+
+    static func transcript(_ connection: Connection, session: SessionID) throws -> [TranscriptEntry] {
+        let statement = try connection.statement(
+            """
+            SELECT t.sequence, t.run_id, t.role, t.provider, e.type, e.schema_version, e.payload
+            FROM transcript AS t JOIN events AS e ON e.sequence = t.sequence
+            WHERE t.session_id = ?1 ORDER BY t.sequence
+            """)
+        defer { statement.reset() }
+        statement.bind(session.uuid, at: 1)
+        let codec = EventCodec()
+        var result: [TranscriptEntry] = []
+        while try statement.step() {
+            let content: String
+            if case .messageReceived(let message) = codec.decode(
+                type: statement.bytes(at: 4), schemaVersion: statement.int(at: 5), payload: statement.bytes(at: 6))
+            {
+                content = message.content
+            } else {
+                content = ""
+            }
+            result.append(
+                TranscriptEntry(
+                    sequence: SequenceNumber(statement.int64(at: 0)), sessionID: session,
+                    runID: statement.uuid(at: 1).map(RunID.init(uuid:)), role: MessageRole(rawValue: statement.text(at: 2)),
+                    provider: statement.optionalText(at: 3), content: content))
+        }
+        return result
+    }
+
+    static func usage(_ connection: Connection, grouping: UsageGrouping, session: SessionID?) throws -> [UsageSummary] {
+        let keys: String
+        switch grouping {
+        case .run: keys = "run_id, session_id, provider, model"
+        case .session: keys = "session_id"
+        case .provider: keys = "provider"
+        case .model: keys = "provider, model"
+        }
+        let statement = try connection.statement(
+            """
+            SELECT \(keys), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+                   sum(reasoning_tokens), sum(cost_nano_usd), sum(reported_cost_nano_usd), count(DISTINCT run_id)
+            FROM usage WHERE ?1 IS NULL OR session_id = ?1
+            GROUP BY \(keys) ORDER BY \(keys)
+            """)
+        defer { statement.reset() }
+        if let session { statement.bind(session.uuid, at: 1) } else { statement.bindNull(at: 1) }
+        let keyCount: Int32 = grouping == .run ? 4 : (grouping == .model ? 2 : 1)
+        var result: [UsageSummary] = []
+        while try statement.step() {
+            var summary = UsageSummary(
+                tokens: TokenUsage(
+                    input: statement.int64(at: keyCount), output: statement.int64(at: keyCount + 1),
+                    cacheRead: statement.int64(at: keyCount + 2), cacheWrite: statement.int64(at: keyCount + 3),
+                    reasoning: statement.int64(at: keyCount + 4)),
+                costNanoUSD: statement.int64(at: keyCount + 5),
+                reportedCostNanoUSD: statement.optionalInt64(at: keyCount + 6), runs: statement.int(at: keyCount + 7))
+            switch grouping {
+            case .run:
+                let run = statement.uuid(at: 0)
+                summary.runID = run == Projector.noRun ? nil : run.map(RunID.init(uuid:))
+                summary.sessionID = statement.uuid(at: 1).map(SessionID.init(uuid:))
+                summary.provider = statement.text(at: 2)
+                summary.model = statement.text(at: 3)
+            case .session:
+                summary.sessionID = statement.uuid(at: 0).map(SessionID.init(uuid:))
+            case .provider:
+                summary.provider = statement.text(at: 0)
+            case .model:
+                summary.provider = statement.text(at: 0)
+                summary.model = statement.text(at: 1)
+            }
+            result.append(summary)
+        }
+        return result
+    }
+}

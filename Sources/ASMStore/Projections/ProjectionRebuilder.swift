@@ -1,0 +1,32 @@
+import ASMCore
+
+/// Re-derives every projection from the log alone.
+enum ProjectionRebuilder {
+    /// Empties the projection tables and replays every event through the projector.
+    ///
+    /// Runs inside the caller's write transaction, so readers see either the old tables or
+    /// the rebuilt ones.
+    /// - Complexity: O(events).
+    static func rebuild(_ connection: Connection, projector: Projector) throws -> RebuildReport {
+        try projector.clear()
+        let statement = try connection.prepare("SELECT \(EventRows.columns) FROM events ORDER BY sequence")
+        let codec = EventCodec()
+        var count = 0
+        var last: Int64 = 0
+        while try statement.step() {
+            let envelope = EventRows.envelope(statement, codec: codec)
+            try projector.apply(
+                envelope.event,
+                Projector.Header(
+                    sequence: envelope.sequence.rawValue, stream: envelope.stream.uuid,
+                    version: envelope.streamVersion.rawValue, run: envelope.runID?.uuid,
+                    recordedAt: envelope.recordedAt.microseconds))
+            count += 1
+            last = envelope.sequence.rawValue
+            if count % 5_000 == 0 { try projector.flush() }
+        }
+        try projector.flush()
+        try projector.setCheckpoints(last)
+        return RebuildReport(events: count, projections: Projector.versions, throughSequence: SequenceNumber(last))
+    }
+}

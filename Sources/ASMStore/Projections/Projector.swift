@@ -1,0 +1,383 @@
+import ASMCore
+
+/// Keeps the projection tables current, inside the append's transaction.
+///
+/// Each event is applied in log order. Structural changes (a new session, a run's status,
+/// a transcript row, usage) are written at once; per-row counters (event counts, last
+/// sequence) are summed and written once per batch. A counter only counts events that
+/// arrive after its row exists, exactly as applying the events one by one would, so the
+/// tables are the same however the log was split into batches — which is what makes a
+/// rebuild from the log equal to the tables kept inline.
+final class Projector {
+    /// The projections and the versions of their code. Bumping a version rebuilds that
+    /// projection the next time a writer opens the file.
+    static let versions: [String: Int] = ["sessions": 1, "runs": 1, "transcript": 1, "usage": 1]
+
+    /// The position of the event being applied.
+    struct Header {
+        var sequence: Int64
+        var stream: UUIDValue
+        var version: Int64
+        var run: UUIDValue?
+        var recordedAt: Int64
+    }
+
+    private struct Touch {
+        var exists: Bool
+        var count: Int64 = 0
+        var lastSequence: Int64 = 0
+        var version: Int64 = 0
+        var updatedAt: Int64 = 0
+    }
+
+    private let connection: Connection
+    private var sessionTouches: [UUIDValue: Touch] = [:]
+    private var runTouches: [UUIDValue: Touch] = [:]
+    private let encoder = PayloadEncoder()
+
+    /// The run id stored for usage that belongs to no run.
+    static let noRun = UUIDValue.zero
+
+    init(connection: Connection) {
+        self.connection = connection
+    }
+
+    // MARK: Applying
+
+    func apply(_ event: SessionEvent, _ header: Header) throws(SQLiteError) {
+        switch event {
+        case .sessionCreated(let created): try sessionCreated(created, header)
+        case .sessionActivated: try sessionStatus("active", reason: nil, header)
+        case .sessionCompleted: try sessionStatus("completed", reason: nil, header)
+        case .sessionFailed(let failed): try sessionStatus("failed", reason: failed.reason, header)
+        case .sessionArchived: try sessionStatus("archived", reason: nil, header)
+        case .runRequested(let requested): try runRequested(requested, header)
+        case .runStarted(let started): try runStarted(started, header)
+        case .runCompleted(let completed):
+            try runEnded("completed", providerSessionID: completed.providerSessionID, header)
+        case .runFailed(let failed):
+            try runEnded("failed", kind: failed.failure.kind.rawValue, message: failed.failure.message, header)
+        case .runCancelled(let cancelled):
+            try runEnded("cancelled", message: cancelled.message, cancelReason: cancelled.reason.rawValue, header)
+        case .messageReceived(let message): try messageReceived(message, header)
+        case .tokenUsageUpdated(let usage): try tokenUsageUpdated(usage, header)
+        case .routingDecided, .routingFailedOver, .providerHealthChanged, .messageStreamed, .toolCallStarted,
+            .toolCallCompleted, .policyEvaluated, .policyViolated, .toolApprovalRequested, .toolApprovalResolved,
+            .continuationApplied, .workspaceSnapshotTaken, .workspaceDiffComputed, .workspaceRolledBack,
+            .artifactStored, .consumerCheckpointed, .consumerReset, .opaque:
+            break
+        }
+        try touch(session: header)
+        if let run = header.run { try touch(run: run, header) }
+    }
+
+    /// Writes the summed counters. Call before the batch's savepoint is released.
+    func flush() throws(SQLiteError) {
+        if !sessionTouches.isEmpty {
+            let statement = try connection.statement(
+                """
+                UPDATE sessions SET event_count = event_count + ?2, last_sequence = ?3, version = ?4, updated_at = ?5
+                WHERE session_id = ?1
+                """)
+            for (id, touch) in sessionTouches where touch.exists && touch.count > 0 {
+                statement.bind(id, at: 1)
+                statement.bind(touch.count, at: 2)
+                statement.bind(touch.lastSequence, at: 3)
+                statement.bind(touch.version, at: 4)
+                statement.bind(touch.updatedAt, at: 5)
+                try statement.execute()
+            }
+            sessionTouches.removeAll(keepingCapacity: true)
+        }
+        if !runTouches.isEmpty {
+            let statement = try connection.statement(
+                "UPDATE runs SET event_count = event_count + ?2, last_sequence = ?3 WHERE run_id = ?1")
+            for (id, touch) in runTouches where touch.exists && touch.count > 0 {
+                statement.bind(id, at: 1)
+                statement.bind(touch.count, at: 2)
+                statement.bind(touch.lastSequence, at: 3)
+                try statement.execute()
+            }
+            runTouches.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Forgets counters of a batch that was rolled back.
+    func discard() {
+        sessionTouches.removeAll(keepingCapacity: true)
+        runTouches.removeAll(keepingCapacity: true)
+    }
+
+    /// Records that every projection has applied the log through `sequence`.
+    func setCheckpoints(_ sequence: Int64) throws(SQLiteError) {
+        let statement = try connection.statement("UPDATE projection_checkpoints SET sequence = ?1")
+        statement.bind(sequence, at: 1)
+        try statement.execute()
+    }
+
+    /// Empties every projection table and resets the checkpoints to the current versions.
+    func clear() throws(SQLiteError) {
+        discard()
+        try connection.execute(
+            """
+            DELETE FROM sessions; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage;
+            DELETE FROM projection_checkpoints;
+            """)
+        let statement = try connection.statement(
+            "INSERT INTO projection_checkpoints (name, version, sequence) VALUES (?1, ?2, 0)")
+        for (name, version) in Self.versions.sorted(by: { $0.key < $1.key }) {
+            statement.bind(name, at: 1)
+            statement.bind(Int64(version), at: 2)
+            try statement.execute()
+        }
+    }
+
+    /// Whether the stored checkpoints match this build's projections and the log's end.
+    static func isCurrent(_ connection: Connection, lastSequence: Int64) throws(SQLiteError) -> Bool {
+        let rows = try connection.query("SELECT name, version, sequence FROM projection_checkpoints")
+        var stored: [String: (Int64, Int64)] = [:]
+        for row in rows {
+            if case .text(let name) = row[0], case .integer(let version) = row[1], case .integer(let sequence) = row[2] {
+                stored[name] = (version, sequence)
+            }
+        }
+        for (name, version) in versions {
+            guard let (storedVersion, sequence) = stored[name], storedVersion == Int64(version),
+                sequence == lastSequence
+            else { return false }
+        }
+        return stored.count == versions.count
+    }
+
+    // MARK: Counters
+
+    private func touch(session header: Header) throws(SQLiteError) {
+        var touch: Touch
+        if let existing = sessionTouches[header.stream] {
+            touch = existing
+        } else {
+            let statement = try connection.statement("SELECT 1 FROM sessions WHERE session_id = ?1")
+            statement.bind(header.stream, at: 1)
+            let exists = try statement.step()
+            statement.reset()
+            touch = Touch(exists: exists)
+        }
+        guard touch.exists else {
+            sessionTouches[header.stream] = touch
+            return
+        }
+        touch.count += 1
+        touch.lastSequence = header.sequence
+        touch.version = header.version
+        touch.updatedAt = header.recordedAt
+        sessionTouches[header.stream] = touch
+    }
+
+    private func touch(run: UUIDValue, _ header: Header) throws(SQLiteError) {
+        var touch: Touch
+        if let existing = runTouches[run] {
+            touch = existing
+        } else {
+            touch = Touch(exists: try runExists(run))
+        }
+        guard touch.exists else {
+            runTouches[run] = touch
+            return
+        }
+        touch.count += 1
+        touch.lastSequence = header.sequence
+        runTouches[run] = touch
+    }
+
+    private func runExists(_ run: UUIDValue) throws(SQLiteError) -> Bool {
+        let statement = try connection.statement("SELECT 1 FROM runs WHERE run_id = ?1")
+        statement.bind(run, at: 1)
+        defer { statement.reset() }
+        return try statement.step()
+    }
+
+    /// Counts from here on: the row was just created by the event being applied.
+    private func markCreated(session id: UUIDValue) {
+        sessionTouches[id] = Touch(exists: true)
+    }
+
+    private func markCreated(run id: UUIDValue) {
+        runTouches[id] = Touch(exists: true)
+    }
+
+    // MARK: Sessions
+
+    private func sessionCreated(_ created: SessionCreated, _ header: Header) throws(SQLiteError) {
+        let statement = try connection.statement(
+            """
+            INSERT INTO sessions (session_id, agent_id, status, metadata, tags, created_at, updated_at,
+                                  first_sequence, last_sequence, version, event_count, run_count)
+            VALUES (?1, ?2, 'created', ?3, ?4, ?5, ?5, ?6, ?6, ?7, 0, 0)
+            ON CONFLICT (session_id) DO NOTHING
+            """)
+        statement.bind(header.stream, at: 1)
+        statement.bind(created.agentID, at: 2)
+        bindJSON(created.metadata, to: statement, at: 3)
+        bindJSON(created.tags, to: statement, at: 4)
+        statement.bind(header.recordedAt, at: 5)
+        statement.bind(header.sequence, at: 6)
+        statement.bind(header.version, at: 7)
+        try statement.execute()
+        if connection.changes == 1 { markCreated(session: header.stream) }
+    }
+
+    private func sessionStatus(_ status: String, reason: String?, _ header: Header) throws(SQLiteError) {
+        let statement = try connection.statement(
+            "UPDATE sessions SET status = ?2, failure_reason = coalesce(?3, failure_reason) WHERE session_id = ?1")
+        statement.bind(header.stream, at: 1)
+        statement.bind(status, at: 2)
+        statement.bind(reason, at: 3)
+        try statement.execute()
+    }
+
+    private func incrementRunCount(_ session: UUIDValue) throws(SQLiteError) {
+        let statement = try connection.statement("UPDATE sessions SET run_count = run_count + 1 WHERE session_id = ?1")
+        statement.bind(session, at: 1)
+        try statement.execute()
+    }
+
+    // MARK: Runs
+
+    private func runRequested(_ requested: RunRequested, _ header: Header) throws(SQLiteError) {
+        guard let run = header.run, try !runExists(run) else { return }
+        let statement = try connection.statement(
+            """
+            INSERT INTO runs (run_id, session_id, status, provider, model, requested_at,
+                              first_sequence, last_sequence, event_count)
+            VALUES (?1, ?2, 'requested', ?3, ?4, ?5, ?6, ?6, 0)
+            """)
+        statement.bind(run, at: 1)
+        statement.bind(header.stream, at: 2)
+        statement.bind(requested.provider, at: 3)
+        statement.bind(requested.model, at: 4)
+        statement.bind(header.recordedAt, at: 5)
+        statement.bind(header.sequence, at: 6)
+        try statement.execute()
+        markCreated(run: run)
+        try incrementRunCount(header.stream)
+    }
+
+    private func runStarted(_ started: RunStarted, _ header: Header) throws(SQLiteError) {
+        guard let run = header.run else { return }
+        if try runExists(run) {
+            let statement = try connection.statement(
+                """
+                UPDATE runs SET status = CASE WHEN status IN ('requested', 'running') THEN 'running' ELSE status END,
+                    provider = ?2, model = coalesce(?3, model),
+                    provider_session_id = coalesce(?4, provider_session_id),
+                    started_at = coalesce(started_at, ?5)
+                WHERE run_id = ?1
+                """)
+            statement.bind(run, at: 1)
+            statement.bind(started.provider, at: 2)
+            statement.bind(started.model, at: 3)
+            statement.bind(started.providerSessionID, at: 4)
+            statement.bind(header.recordedAt, at: 5)
+            try statement.execute()
+        } else {
+            let statement = try connection.statement(
+                """
+                INSERT INTO runs (run_id, session_id, status, provider, model, provider_session_id, requested_at,
+                                  started_at, first_sequence, last_sequence, event_count)
+                VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?6, ?7, ?7, 0)
+                """)
+            statement.bind(run, at: 1)
+            statement.bind(header.stream, at: 2)
+            statement.bind(started.provider, at: 3)
+            statement.bind(started.model, at: 4)
+            statement.bind(started.providerSessionID, at: 5)
+            statement.bind(header.recordedAt, at: 6)
+            statement.bind(header.sequence, at: 7)
+            try statement.execute()
+            markCreated(run: run)
+            try incrementRunCount(header.stream)
+        }
+    }
+
+    private func runEnded(
+        _ status: String, kind: String? = nil, message: String? = nil, cancelReason: String? = nil,
+        providerSessionID: String? = nil, _ header: Header
+    ) throws(SQLiteError) {
+        guard let run = header.run else { return }
+        // The first terminal fact wins; a later one does not rewrite how the run ended.
+        let statement = try connection.statement(
+            """
+            UPDATE runs SET status = ?2, ended_at = ?3, failure_kind = ?4, failure_message = ?5, cancel_reason = ?6,
+                provider_session_id = coalesce(?7, provider_session_id)
+            WHERE run_id = ?1 AND status IN ('requested', 'running')
+            """)
+        statement.bind(run, at: 1)
+        statement.bind(status, at: 2)
+        statement.bind(header.recordedAt, at: 3)
+        statement.bind(kind, at: 4)
+        statement.bind(message, at: 5)
+        statement.bind(cancelReason, at: 6)
+        statement.bind(providerSessionID, at: 7)
+        try statement.execute()
+    }
+
+    // MARK: Transcript and usage
+
+    private func messageReceived(_ message: MessageReceived, _ header: Header) throws(SQLiteError) {
+        let statement = try connection.statement(
+            """
+            INSERT INTO transcript (session_id, sequence, run_id, role, provider)
+            VALUES (?1, ?2, ?3, ?4, (SELECT provider FROM runs WHERE run_id = ?3))
+            """)
+        statement.bind(header.stream, at: 1)
+        statement.bind(header.sequence, at: 2)
+        statement.bind(header.run, at: 3)
+        statement.bind(message.role.rawValue, at: 4)
+        try statement.execute()
+    }
+
+    private func tokenUsageUpdated(_ usage: TokenUsageUpdated, _ header: Header) throws(SQLiteError) {
+        let statement = try connection.statement(
+            """
+            INSERT INTO usage (run_id, provider, model, session_id, input_tokens, output_tokens, cache_read_tokens,
+                               cache_write_tokens, reasoning_tokens, cost_nano_usd, reported_cost_nano_usd,
+                               price_table, updates, last_sequence)
+            VALUES (?1, coalesce(?2, (SELECT provider FROM runs WHERE run_id = ?1), ''),
+                    coalesce(?3, (SELECT model FROM runs WHERE run_id = ?1), ''),
+                    ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13)
+            ON CONFLICT (run_id, provider, model) DO UPDATE SET
+                input_tokens = input_tokens + excluded.input_tokens,
+                output_tokens = output_tokens + excluded.output_tokens,
+                cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+                cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+                reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+                cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
+                reported_cost_nano_usd = coalesce(excluded.reported_cost_nano_usd, reported_cost_nano_usd),
+                price_table = coalesce(excluded.price_table, price_table),
+                updates = updates + 1,
+                last_sequence = excluded.last_sequence
+            """)
+        statement.bind(header.run ?? Self.noRun, at: 1)
+        statement.bind(usage.provider, at: 2)
+        statement.bind(usage.model, at: 3)
+        statement.bind(header.stream, at: 4)
+        statement.bind(usage.delta.input, at: 5)
+        statement.bind(usage.delta.output, at: 6)
+        statement.bind(usage.delta.cacheRead, at: 7)
+        statement.bind(usage.delta.cacheWrite, at: 8)
+        statement.bind(usage.delta.reasoning, at: 9)
+        statement.bind(usage.costNanoUSD ?? 0, at: 10)
+        statement.bind(usage.reportedCostUSD.map { Int64(($0 * 1e9).rounded()) }, at: 11)
+        statement.bind(usage.priceTable, at: 12)
+        statement.bind(header.sequence, at: 13)
+        try statement.execute()
+    }
+
+    private func bindJSON<T: Encodable>(_ value: T, to statement: Statement, at index: Int32) {
+        let bytes = (try? encoder.encode(value)) ?? Array("null".utf8)
+        bytes.withUnsafeBytes { statement.bind(text: $0, at: index) }
+    }
+}
+
+@available(*, unavailable, message: "a projector belongs to the writer's connection")
+extension Projector: Sendable {}

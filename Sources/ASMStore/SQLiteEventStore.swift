@@ -1,0 +1,397 @@
+public import ASMCore
+internal import Dispatch
+
+/// The event log in one SQLite file: the default ``EventStore``.
+///
+/// The file runs in WAL mode with an explicit `synchronous` setting (FULL unless asked
+/// otherwise), a busy timeout and foreign keys on. One writer connection, on its own
+/// queue, group-commits concurrent appends; readers use their own connections and never
+/// wait for it. Other processes may open the same file: their appends serialize on
+/// SQLite's lock, and subscribers here see their events within the follow interval.
+///
+/// ```swift
+/// let store = try SQLiteEventStore(path: ".asm/asm.sqlite")
+/// let session = SessionID.generate()
+/// try await store.append(
+///     [NewEvent(SessionCreated(agentID: "reviewer"))], to: session.stream, expectedVersion: .noStream)
+/// for try await envelope in store.subscribe(from: .zero) { print(envelope.sequence, envelope.type) }
+/// ```
+///
+/// - Important: opening refuses, and leaves untouched, a file that is not SQLite, is
+///   damaged, belongs to another application or has a newer schema.
+public final class SQLiteEventStore: EventStore {
+    /// How much a commit waits for the disk.
+    public enum Synchronous: String, Sendable, CaseIterable {
+        /// Every commit is on disk before the append returns (survives power loss).
+        case full
+        /// Commits survive a crash of the process, not necessarily a power loss; faster.
+        case normal
+
+        var pragmaValue: String { rawValue.uppercased() }
+    }
+
+    /// Settings of a store.
+    public struct Configuration: Sendable {
+        /// `full` by default.
+        public var synchronous: Synchronous = .full
+        /// How long to wait for another connection's lock before failing with `busy`.
+        public var busyTimeout: Duration = .seconds(5)
+        /// The largest payload accepted, in bytes (1 MiB by default).
+        public var maximumEventBytes: Int = 1 << 20
+        /// Create the file (and its directory) when it does not exist.
+        public var createIfMissing: Bool = true
+        /// How many idle reader connections to keep.
+        public var readerConnections: Int = 4
+        /// How subscribers notice commits made by other processes.
+        public var follow: FollowMode = .default
+        /// The clock events are recorded with.
+        public var clock: any WallClock = SystemClock()
+
+        public init() {}
+    }
+
+    /// The database file.
+    public let path: String
+    public let configuration: Configuration
+
+    private let writer: EventWriter
+    private let readers: ReaderPool
+    private let signal: CommitSignal
+    private let watcher: LogWatcher
+
+    /// Tables a consumer's own writes may read but never change.
+    static let protectedTables: Set<String> = [
+        "events", "sessions", "runs", "transcript", "usage", "projection_checkpoints", "consumers",
+        DatabaseFile.migrationsTable, "events_readable", "transcript_messages", "usage_by_session",
+        "usage_by_provider", "usage_by_model",
+    ]
+
+    /// Opens (or creates) the log at `path`, migrating it to this build's schema.
+    ///
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - configuration: durability, limits and timeouts.
+    /// - Throws: ``StoreError`` with code `missingDatabase`, `notADatabase`, `corrupt`,
+    ///   `foreignDatabase`, `newerSchema`, `cannotOpen`, `readOnly` or `busy`.
+    public init(path: String, configuration: Configuration = Configuration()) throws {
+        self.path = path
+        self.configuration = configuration
+        if !DatabaseFile.exists(path) {
+            guard configuration.createIfMissing else {
+                throw StoreError(.missingDatabase, "no database at \(path)", path: path)
+            }
+            try DatabaseFile.createParentDirectory(of: path)
+        }
+        try DatabaseFile.checkHeader(path: path)
+        let connection: Connection
+        do {
+            connection = try Connection(path: path, mode: configuration.createIfMissing ? .readWriteCreate : .readWrite)
+        } catch {
+            throw StoreError.from(error, path: path, doing: "opening")
+        }
+        let state = try DatabaseFile.inspect(connection, path: path)
+        let head: ChainHead
+        do {
+            try DatabaseFile.configure(
+                connection, synchronous: configuration.synchronous, busyTimeout: configuration.busyTimeout)
+            _ = try DatabaseFile.migrate(connection, from: state, clock: configuration.clock)
+            head = try EventWriter.loadHead(connection)
+            if try !Projector.isCurrent(connection, lastSequence: head.sequence) {
+                try connection.transaction(.immediate) {
+                    _ = try ProjectionRebuilder.rebuild(connection, projector: Projector(connection: connection))
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as SQLiteError {
+            throw StoreError.from(error, path: path, doing: "opening")
+        }
+        let busyMilliseconds = Int32(
+            clamping: configuration.busyTimeout.components.seconds * 1000
+                + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let watcherBox = WatcherBox()
+        signal = CommitSignal(onDemandChange: { watcherBox.watcher?.setDemand($0) })
+        signal.publish(SequenceNumber(head.sequence))
+        let signal = self.signal
+        watcher = LogWatcher(path: path, mode: configuration.follow, publish: { signal.publish($0) })
+        watcherBox.watcher = watcher
+        readers = ReaderPool(
+            path: path, busyTimeoutMilliseconds: busyMilliseconds, idleLimit: configuration.readerConnections)
+        writer = EventWriter(connection: connection, clock: configuration.clock, signal: signal)
+    }
+
+    /// Opens the log at `path` with the default configuration and the given durability.
+    /// - Throws: ``StoreError``, as ``init(path:configuration:)``.
+    public convenience init(path: String, synchronous: Synchronous) throws {
+        var configuration = Configuration()
+        configuration.synchronous = synchronous
+        try self.init(path: path, configuration: configuration)
+    }
+
+    public func close() async {
+        writer.close()
+        signal.close()
+        watcher.close()
+        readers.close()
+    }
+
+    // MARK: Appending
+
+    public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws
+        -> AppendResult
+    {
+        let batch = try PreparedAppend(
+            events, stream: stream, expected: expectedVersion, maximumEventBytes: configuration.maximumEventBytes)
+        return try await writer.append(batch)
+    }
+
+    // MARK: Reading
+
+    public func lastSequence() async throws -> SequenceNumber {
+        try readers.withConnection { connection in
+            SequenceNumber(try connection.scalar("SELECT coalesce(max(sequence), 0) FROM events")?.integerValue ?? 0)
+        }
+    }
+
+    public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
+        try readers.withConnection { connection in
+            let value = try connection.scalar(
+                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = ?", [.blob(stream.uuid.bytes)])
+            return StreamVersion(value?.integerValue ?? 0)
+        }
+    }
+
+    public func events(from sequence: SequenceNumber, limit: Int, filter: EventFilter) async throws -> EventPage {
+        try validate(limit: limit)
+        return try readers.read { connection in
+            let codec = EventCodec()
+            let page = try EventRows.page(
+                connection, from: sequence, limit: limit, filter: filter,
+                row: { EventRows.envelope($0, codec: codec) }, sequence: \.sequence)
+            return EventPage(events: page.rows, scannedThrough: page.scannedThrough)
+        }
+    }
+
+    public func recordedEvents(from sequence: SequenceNumber, limit: Int, filter: EventFilter) async throws
+        -> RecordedPage
+    {
+        try validate(limit: limit)
+        return try readers.read { connection in
+            let page = try EventRows.page(
+                connection, from: sequence, limit: limit, filter: filter, row: EventRows.recorded, sequence: \.sequence)
+            return RecordedPage(events: page.rows, scannedThrough: page.scannedThrough)
+        }
+    }
+
+    public func stream(_ stream: StreamID, fromVersion version: StreamVersion, limit: Int) async throws
+        -> [EventEnvelope]
+    {
+        try validate(limit: limit)
+        return try readers.withConnection { connection in
+            let statement = try connection.statement(
+                """
+                SELECT \(EventRows.columns) FROM events WHERE stream_id = ?1 AND stream_version >= ?2
+                ORDER BY stream_version LIMIT ?3
+                """)
+            defer { statement.reset() }
+            statement.bind(stream.uuid, at: 1)
+            statement.bind(version.rawValue, at: 2)
+            statement.bind(Int64(limit), at: 3)
+            let codec = EventCodec()
+            var result: [EventEnvelope] = []
+            while try statement.step() { result.append(EventRows.envelope(statement, codec: codec)) }
+            return result
+        }
+    }
+
+    public func waitForCommit(after sequence: SequenceNumber) async -> Bool {
+        await signal.wait(after: sequence)
+    }
+
+    private func validate(limit: Int) throws {
+        guard limit > 0 else { throw StoreError(.invalidArgument, "a read limit must be positive, not \(limit)") }
+    }
+
+    // MARK: Projections
+
+    public func session(_ id: SessionID) async throws -> SessionSummary? {
+        try readers.withConnection { try ProjectionQueries.session($0, id: id) }
+    }
+
+    public func sessions(status: SessionStatus? = nil, limit: Int = 100) async throws -> [SessionSummary] {
+        try validate(limit: limit)
+        return try readers.withConnection { try ProjectionQueries.sessions($0, status: status, limit: limit) }
+    }
+
+    public func run(_ id: RunID) async throws -> RunSummary? {
+        try readers.withConnection { try ProjectionQueries.run($0, id: id) }
+    }
+
+    public func runs(in session: SessionID) async throws -> [RunSummary] {
+        try readers.withConnection { try ProjectionQueries.runs($0, session: session) }
+    }
+
+    public func transcript(of session: SessionID) async throws -> [TranscriptEntry] {
+        try readers.read { try ProjectionQueries.transcript($0, session: session) }
+    }
+
+    public func usage(by grouping: UsageGrouping, session: SessionID? = nil) async throws -> [UsageSummary] {
+        try readers.withConnection { try ProjectionQueries.usage($0, grouping: grouping, session: session) }
+    }
+
+    public func rebuildProjections() async throws -> RebuildReport {
+        try await writer.perform { transaction in
+            try ProjectionRebuilder.rebuild(transaction.connection, projector: transaction.projector)
+        }
+    }
+
+    // MARK: Integrity
+
+    public func verify() async throws -> VerificationReport {
+        let readers = self.readers
+        return try await withCheckedThrowingContinuation { continuation in
+            // A walk over the whole file: keep it off Swift's cooperative threads.
+            DispatchQueue.global(qos: .utility).async {
+                continuation.resume(with: Result { try readers.read { try ChainVerifier.verify($0) } })
+            }
+        }
+    }
+
+    // MARK: Consumers
+
+    public func consumer(named name: String, startingAt start: ConsumerStart = .beginning) async throws
+        -> DurableConsumer
+    {
+        try Self.validate(consumerName: name)
+        let now = configuration.clock.now().microseconds
+        let maximumEventBytes = configuration.maximumEventBytes
+        try await writer.perform { transaction -> Bool in
+            let connection = transaction.connection
+            if try connection.scalar("SELECT 1 FROM consumers WHERE name = ?", [.text(name)]) != nil { return false }
+            let position: Int64
+            switch start {
+            case .beginning: position = 0
+            case .end: position = transaction.head.sequence
+            case .after(let sequence): position = min(max(0, sequence.rawValue), transaction.head.sequence)
+            }
+            try connection.query(
+                "INSERT INTO consumers (name, position, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                [.text(name), .integer(position), .integer(now), .integer(now)])
+            let event = NewEvent(ConsumerCheckpointed(consumer: name, position: SequenceNumber(position)))
+            _ = try transaction.append(
+                PreparedAppend([event], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes))
+            return true
+        }
+        return DurableConsumer(name: name, store: self)
+    }
+
+    public func consumers() async throws -> [ConsumerStatus] {
+        try readers.read { connection in
+            let last = try connection.scalar("SELECT coalesce(max(sequence), 0) FROM events")?.integerValue ?? 0
+            return try connection.query("SELECT name, position, created_at, updated_at FROM consumers ORDER BY name")
+                .map { row in
+                    let position = row[1].integerValue ?? 0
+                    return ConsumerStatus(
+                        name: row[0].textValue ?? "", position: SequenceNumber(position), lag: max(0, last - position),
+                        createdAt: Timestamp(microseconds: row[2].integerValue ?? 0),
+                        updatedAt: Timestamp(microseconds: row[3].integerValue ?? 0))
+                }
+        }
+    }
+
+    public func consumerPosition(_ name: String) async throws -> SequenceNumber {
+        let position = try readers.withConnection { connection in
+            try connection.scalar("SELECT position FROM consumers WHERE name = ?", [.text(name)])?.integerValue
+        }
+        guard let position else { throw StoreError(.notFound, "no consumer named \"\(name)\"", path: path) }
+        return SequenceNumber(position)
+    }
+
+    public func acknowledge(
+        consumer name: String, through sequence: SequenceNumber,
+        writes: (@Sendable (any TransactionContext) throws -> Void)?
+    ) async throws {
+        let now = configuration.clock.now().microseconds
+        let path = self.path
+        try await writer.perform { transaction in
+            let connection = transaction.connection
+            guard sequence.rawValue <= transaction.head.sequence, sequence.rawValue >= 0 else {
+                throw StoreError(
+                    .invalidArgument,
+                    "cannot acknowledge \(sequence): the log ends at \(transaction.head.sequence)", path: path)
+            }
+            try connection.query(
+                "UPDATE consumers SET position = max(position, ?), updated_at = ? WHERE name = ?",
+                [.integer(sequence.rawValue), .integer(now), .text(name)])
+            guard connection.changes == 1 else {
+                throw StoreError(.notFound, "no consumer named \"\(name)\"", path: path)
+            }
+            if let writes {
+                try connection.withProtectedTables(Self.protectedTables) {
+                    try writes(ConsumerTransaction(connection: connection))
+                }
+            }
+        }
+    }
+
+    public func resetConsumer(_ name: String, to sequence: SequenceNumber, reason: String?) async throws {
+        let now = configuration.clock.now().microseconds
+        let path = self.path
+        let maximumEventBytes = configuration.maximumEventBytes
+        try await writer.perform { transaction in
+            let connection = transaction.connection
+            guard
+                let current = try connection.scalar("SELECT position FROM consumers WHERE name = ?", [.text(name)])?
+                    .integerValue
+            else {
+                throw StoreError(.notFound, "no consumer named \"\(name)\"", path: path)
+            }
+            guard sequence.rawValue >= 0, sequence.rawValue <= transaction.head.sequence else {
+                throw StoreError(
+                    .invalidArgument, "cannot reset to \(sequence): the log ends at \(transaction.head.sequence)",
+                    path: path)
+            }
+            try connection.query(
+                "UPDATE consumers SET position = ?, updated_at = ? WHERE name = ?",
+                [.integer(sequence.rawValue), .integer(now), .text(name)])
+            let event = NewEvent(
+                ConsumerReset(consumer: name, from: SequenceNumber(current), to: sequence, reason: reason))
+            _ = try transaction.append(
+                PreparedAppend([event], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes))
+        }
+    }
+
+    static func validate(consumerName name: String) throws(StoreError) {
+        guard !name.isEmpty, name.utf8.count <= 128, name.unicodeScalars.allSatisfy({ $0.value >= 0x20 }) else {
+            throw StoreError(.invalidArgument, "a consumer name must be 1 to 128 printable characters")
+        }
+    }
+}
+
+/// Lets the commit signal reach the watcher created after it.
+private final class WatcherBox: @unchecked Sendable {
+    var watcher: LogWatcher?
+}
+
+/// A consumer's writes inside the writer's transaction.
+private struct ConsumerTransaction: TransactionContext {
+    let connection: Connection
+
+    func execute(_ sql: String, _ arguments: [DatabaseValue]) throws {
+        _ = try query(sql, arguments)
+    }
+
+    func query(_ sql: String, _ arguments: [DatabaseValue]) throws -> [[DatabaseValue]] {
+        do {
+            let statement = try connection.prepare(sql)
+            try statement.bind(arguments)
+            var rows: [[DatabaseValue]] = []
+            while try statement.step() {
+                rows.append((0..<statement.columnCount).map { statement.value(at: $0) })
+            }
+            return rows
+        } catch {
+            throw StoreError(.sqlite, "consumer write failed: \(error.message)", underlying: error)
+        }
+    }
+}

@@ -1,0 +1,160 @@
+public import ASMCore
+internal import Dispatch
+internal import Synchronization
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
+/// How a store notices events that other processes commit to the same file.
+public enum FollowMode: Hashable, Sendable {
+    /// Check `PRAGMA data_version` at a fixed interval.
+    case polling(interval: Duration)
+    /// Sleep until the file's write-ahead log changes (inotify on Linux), checking at
+    /// `fallbackInterval` as well; the same as polling where inotify is not available.
+    case wakeUp(fallbackInterval: Duration)
+
+    /// Wake-up with a 1 ms fallback.
+    public static let `default` = FollowMode.wakeUp(fallbackInterval: .milliseconds(1))
+
+    var interval: Duration {
+        switch self {
+        case .polling(let interval), .wakeUp(let interval): interval
+        }
+    }
+}
+
+/// Watches the database file for commits by other connections while someone waits.
+///
+/// It runs only while a subscriber is waiting for new events, on its own queue and its own
+/// connection, so an idle store costs nothing.
+final class LogWatcher: Sendable {
+    private struct State {
+        var demand = false
+        var running = false
+        var closed = false
+    }
+
+    private let path: String
+    private let mode: FollowMode
+    private let publish: @Sendable (SequenceNumber) -> Void
+    private let state = Mutex(State())
+    private let queue = DispatchQueue(label: "asm.store.watcher")
+
+    init(path: String, mode: FollowMode, publish: @escaping @Sendable (SequenceNumber) -> Void) {
+        self.path = path
+        self.mode = mode
+        self.publish = publish
+    }
+
+    /// Starts or stops watching.
+    func setDemand(_ demand: Bool) {
+        let start = state.withLock { state -> Bool in
+            state.demand = demand
+            guard demand, !state.running, !state.closed else { return false }
+            state.running = true
+            return true
+        }
+        if start { queue.async { self.watch() } }
+    }
+
+    func close() {
+        state.withLock { $0.closed = true }
+        queue.sync {}
+    }
+
+    private var shouldContinue: Bool {
+        state.withLock { state in
+            if state.demand && !state.closed { return true }
+            state.running = false
+            return false
+        }
+    }
+
+    private func watch() {
+        let connection: Connection
+        do {
+            connection = try Connection(path: path, mode: .readWrite)
+            connection.setBusyTimeout(milliseconds: 1000)
+        } catch {
+            state.withLock { $0.running = false }
+            return
+        }
+        defer { connection.close() }
+        let wakeUp = WalWakeUp(databasePath: path, enabled: { if case .wakeUp = mode { true } else { false } }())
+        defer { wakeUp.close() }
+        var lastVersion: Int64 = -1
+        let intervalNanoseconds = max(Int64(mode.interval.components.seconds) * 1_000_000_000
+            + mode.interval.components.attoseconds / 1_000_000_000, 50_000)
+
+        while shouldContinue {
+            if let version = try? connection.scalar("PRAGMA data_version")?.integerValue, version != lastVersion {
+                lastVersion = version
+                if let last = try? connection.scalar("SELECT max(sequence) FROM events")?.integerValue {
+                    publish(SequenceNumber(last))
+                }
+            }
+            if wakeUp.isActive {
+                if wakeUp.wait(nanoseconds: intervalNanoseconds) {
+                    // The log changed; the commit may need a moment to reach the WAL index.
+                    for _ in 0..<20 {
+                        guard let version = try? connection.scalar("PRAGMA data_version")?.integerValue else { break }
+                        if version != lastVersion { break }
+                        sleep(nanoseconds: 50_000)
+                    }
+                }
+            } else {
+                sleep(nanoseconds: intervalNanoseconds)
+            }
+        }
+    }
+
+    private func sleep(nanoseconds: Int64) {
+        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        var remaining = timespec()
+        _ = nanosleep(&request, &remaining)
+    }
+}
+
+/// An inotify watch on the write-ahead log file (Linux); inactive elsewhere.
+private struct WalWakeUp {
+    private var descriptor: Int32 = -1
+
+    init(databasePath: String, enabled: Bool) {
+        #if os(Linux)
+        guard enabled else { return }
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else { return }
+        if inotify_add_watch(fd, databasePath + "-wal", UInt32(IN_MODIFY)) < 0 {
+            Glibc.close(fd)
+            return
+        }
+        descriptor = fd
+        #endif
+    }
+
+    var isActive: Bool { descriptor >= 0 }
+
+    /// Waits until the log is written or the timeout passes.
+    /// - Returns: whether the log was written.
+    func wait(nanoseconds: Int64) -> Bool {
+        #if os(Linux)
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(clamping: max(1, (nanoseconds + 999_999) / 1_000_000))
+        let ready = poll(&poller, 1, milliseconds)
+        guard ready > 0 else { return false }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while buffer.withUnsafeMutableBytes({ read(descriptor, $0.baseAddress, $0.count) }) > 0 {}
+        return true
+        #else
+        return false
+        #endif
+    }
+
+    func close() {
+        #if os(Linux)
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        #endif
+    }
+}

@@ -1,0 +1,73 @@
+import ASMCore
+
+/// An event encoded and checked, ready for the writer.
+struct PreparedEvent: Sendable {
+    var id: UUIDValue
+    var run: UUIDValue?
+    var type: EventType
+    var schemaVersion: Int
+    var payload: [UInt8]
+    var event: SessionEvent
+}
+
+/// A batch encoded and checked in the caller's task, so the writer only writes.
+///
+/// Every check that can refuse a batch runs here, before the writer sees it: a refused
+/// batch writes nothing.
+struct PreparedAppend: Sendable {
+    var stream: StreamID
+    var expected: ExpectedVersion
+    var events: [PreparedEvent]
+
+    init(
+        _ events: [NewEvent], stream: StreamID, expected: ExpectedVersion, maximumEventBytes: Int
+    ) throws(StoreError) {
+        guard !events.isEmpty else {
+            throw StoreError(.invalidArgument, "an append needs at least one event", stream: stream)
+        }
+        self.stream = stream
+        self.expected = expected
+        var prepared: [PreparedEvent] = []
+        prepared.reserveCapacity(events.count)
+        var ids = Set<EventID>()
+        ids.reserveCapacity(events.count)
+        let codec = events.contains { if case .opaque = $0.event { true } else { false } } ? EventCodec() : nil
+        let encoder = PayloadEncoder()
+        for (index, event) in events.enumerated() {
+            guard ids.insert(event.id).inserted else {
+                throw StoreError(
+                    .invalidArgument, "event \(index) repeats the id \(event.id) within one batch", stream: stream)
+            }
+            let type = event.event.type
+            let payload: [UInt8]
+            let schemaVersion: Int
+            do {
+                if let codec {
+                    let encoded = try codec.encode(event.event)
+                    payload = encoded.payload
+                    schemaVersion = encoded.schemaVersion
+                } else if let typed = event.event.payload {
+                    payload = try encoder.encode(typed)
+                    schemaVersion = event.event.schemaVersion
+                } else {
+                    preconditionFailure("an opaque event without a codec")
+                }
+            } catch {
+                throw StoreError(
+                    .invalidEvent, "event \(index) (\(type)) has an invalid payload: \(error)", underlying: error,
+                    stream: stream)
+            }
+            guard payload.count <= maximumEventBytes else {
+                throw StoreError(
+                    .eventTooLarge,
+                    "event \(index) (\(type)) has a \(payload.count)-byte payload; the limit is \(maximumEventBytes)",
+                    stream: stream)
+            }
+            prepared.append(
+                PreparedEvent(
+                    id: event.id.uuid, run: event.runID?.uuid, type: type, schemaVersion: schemaVersion,
+                    payload: payload, event: event.event))
+        }
+        self.events = prepared
+    }
+}

@@ -1,0 +1,207 @@
+import ASMCore
+internal import Crypto
+
+/// The head of the hash chain as committed.
+struct ChainHead: Equatable {
+    var sequence: Int64
+    var hash: EventHash
+    var recordedAt: Int64
+
+    static let empty = ChainHead(sequence: 0, hash: .genesis, recordedAt: 0)
+}
+
+/// One write transaction of the writer, shared by every operation in a group commit.
+///
+/// It holds the tentative chain head and stream versions; the writer adopts them as its
+/// caches only after COMMIT succeeds.
+final class WriteTransaction {
+    let connection: Connection
+    let projector: Projector
+    private let clock: any WallClock
+    private(set) var head: ChainHead
+    private(set) var versions: [UUIDValue: Int64] = [:]
+    private let committedVersions: [UUIDValue: Int64]
+    private var hashInput: [UInt8] = []
+
+    init(
+        connection: Connection, projector: Projector, clock: any WallClock, head: ChainHead,
+        committedVersions: [UUIDValue: Int64]
+    ) {
+        self.connection = connection
+        self.projector = projector
+        self.clock = clock
+        self.head = head
+        self.committedVersions = committedVersions
+        hashInput.reserveCapacity(1024)
+    }
+
+    /// What an operation may have changed, to restore when it is rolled back to its savepoint.
+    struct Snapshot {
+        fileprivate var head: ChainHead
+        fileprivate var versions: [UUIDValue: Int64]
+    }
+
+    func snapshot() -> Snapshot { Snapshot(head: head, versions: versions) }
+
+    func restore(_ snapshot: Snapshot) {
+        head = snapshot.head
+        versions = snapshot.versions
+    }
+
+    // MARK: Appending
+
+    /// Appends a prepared batch: idempotency check, expected version, chain, insert, projections.
+    func append(_ batch: PreparedAppend) throws -> AppendResult {
+        do {
+            if let existing = try lookup(batch.events[0].id) {
+                return try alreadyCommitted(batch, first: existing)
+            }
+            let stream = batch.stream.uuid
+            let current = try version(of: stream)
+            guard batch.expected.isSatisfied(by: StreamVersion(current)) else {
+                throw StoreError(
+                    .versionConflict,
+                    "stream \(batch.stream) is at version \(current), the append expected \(batch.expected)",
+                    stream: batch.stream)
+            }
+            let recordedAt = max(clock.now().microseconds, head.recordedAt)
+            let insert = try connection.statement(
+                """
+                INSERT INTO events (sequence, event_id, stream_id, stream_version, run_id, type, schema_version,
+                                    payload, recorded_at, hash)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                """)
+            var sequence = head.sequence
+            var version = current
+            var hash = head.hash
+            for event in batch.events {
+                sequence += 1
+                version += 1
+                hash = chainHash(previous: hash, sequence: sequence, event: event, stream: stream, version: version,
+                    recordedAt: recordedAt)
+                insert.bind(sequence, at: 1)
+                insert.bind(event.id, at: 2)
+                insert.bind(stream, at: 3)
+                insert.bind(version, at: 4)
+                insert.bind(event.run, at: 5)
+                insert.bind(event.type.rawValue, at: 6)
+                insert.bind(Int64(event.schemaVersion), at: 7)
+                event.payload.withUnsafeBytes { insert.bind(text: $0, at: 8) }
+                insert.bind(recordedAt, at: 9)
+                hash.withBytes { insert.bind(blob: $0, at: 10) }
+                do {
+                    try insert.execute()
+                } catch {
+                    guard error.isUniqueConstraint else { throw error }
+                    throw StoreError(
+                        .idempotencyConflict,
+                        "event \(EventID(uuid: event.id)) is already recorded, but not as part of this batch",
+                        underlying: error, stream: batch.stream)
+                }
+                try projector.apply(
+                    event.event,
+                    Projector.Header(
+                        sequence: sequence, stream: stream, version: version, run: event.run, recordedAt: recordedAt))
+            }
+            let first = head.sequence + 1
+            head = ChainHead(sequence: sequence, hash: hash, recordedAt: recordedAt)
+            versions[stream] = version
+            return AppendResult(
+                stream: batch.stream, firstSequence: SequenceNumber(first), lastSequence: SequenceNumber(sequence),
+                firstVersion: StreamVersion(current + 1), lastVersion: StreamVersion(version),
+                recordedAt: Timestamp(microseconds: recordedAt), wasAlreadyCommitted: false)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as SQLiteError {
+            throw StoreError.from(error, path: connection.path, doing: "appending to \(batch.stream)")
+        } catch {
+            throw StoreError(.sqlite, "appending: \(error)", underlying: error, stream: batch.stream)
+        }
+    }
+
+    private func chainHash(
+        previous: EventHash, sequence: Int64, event: PreparedEvent, stream: UUIDValue, version: Int64,
+        recordedAt: Int64
+    ) -> EventHash {
+        hashInput.removeAll(keepingCapacity: true)
+        var type = event.type.rawValue
+        type.withUTF8 { typeBytes in
+            event.payload.withUnsafeBytes { payload in
+                HashChainInput.append(
+                    previous: previous, sequence: SequenceNumber(sequence), id: event.id, stream: stream,
+                    streamVersion: StreamVersion(version), run: event.run, type: UnsafeRawBufferPointer(typeBytes),
+                    schemaVersion: event.schemaVersion, recordedAt: Timestamp(microseconds: recordedAt),
+                    payload: payload, to: &hashInput)
+            }
+        }
+        return Self.sha256(hashInput)
+    }
+
+    static func sha256(_ bytes: [UInt8]) -> EventHash {
+        var hasher = SHA256()
+        bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        let digest = hasher.finalize()
+        return digest.withUnsafeBytes { EventHash(bytes: $0) } ?? .genesis
+    }
+
+    /// The stream's version in this transaction.
+    func version(of stream: UUIDValue) throws(SQLiteError) -> Int64 {
+        if let version = versions[stream] ?? committedVersions[stream] { return version }
+        let statement = try connection.statement("SELECT max(stream_version) FROM events WHERE stream_id = ?1")
+        statement.bind(stream, at: 1)
+        defer { statement.reset() }
+        _ = try statement.step()
+        let version = statement.optionalInt64(at: 0) ?? 0
+        versions[stream] = version
+        return version
+    }
+
+    // MARK: Idempotency
+
+    private struct StoredPosition {
+        var sequence: Int64
+        var stream: UUIDValue
+        var version: Int64
+        var recordedAt: Int64
+        var type: String
+        var payload: [UInt8]
+    }
+
+    private func lookup(_ id: UUIDValue) throws(SQLiteError) -> StoredPosition? {
+        let statement = try connection.statement(
+            """
+            SELECT sequence, stream_id, stream_version, recorded_at, type, payload FROM events WHERE event_id = ?1
+            """)
+        statement.bind(id, at: 1)
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return StoredPosition(
+            sequence: statement.int64(at: 0), stream: statement.uuid(at: 1) ?? .zero, version: statement.int64(at: 2),
+            recordedAt: statement.int64(at: 3), type: statement.text(at: 4), payload: Array(statement.bytes(at: 5)))
+    }
+
+    /// A retried batch: every event must already be recorded, in order, unchanged.
+    private func alreadyCommitted(_ batch: PreparedAppend, first: StoredPosition) throws -> AppendResult {
+        for (offset, event) in batch.events.enumerated() {
+            let stored = offset == 0 ? first : try lookup(event.id)
+            guard let stored, stored.stream == batch.stream.uuid, stored.sequence == first.sequence + Int64(offset),
+                stored.version == first.version + Int64(offset), stored.type == event.type.rawValue,
+                stored.payload == event.payload
+            else {
+                throw StoreError(
+                    .idempotencyConflict,
+                    "event \(EventID(uuid: event.id)) of a retried batch does not match what was recorded",
+                    stream: batch.stream, sequence: SequenceNumber(first.sequence))
+            }
+        }
+        let last = batch.events.count - 1
+        return AppendResult(
+            stream: batch.stream, firstSequence: SequenceNumber(first.sequence),
+            lastSequence: SequenceNumber(first.sequence + Int64(last)), firstVersion: StreamVersion(first.version),
+            lastVersion: StreamVersion(first.version + Int64(last)),
+            recordedAt: Timestamp(microseconds: first.recordedAt), wasAlreadyCommitted: true)
+    }
+}
+
+@available(*, unavailable, message: "a write transaction lives on the writer's queue")
+extension WriteTransaction: Sendable {}
