@@ -89,11 +89,14 @@ public final class SQLiteEventStore: EventStore {
         } catch {
             throw StoreError.from(error, path: path, doing: "opening")
         }
+        let busyMilliseconds = Int32(
+            clamping: configuration.busyTimeout.components.seconds * 1000
+                + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+        connection.setBusyTimeout(milliseconds: busyMilliseconds)
         let state = try DatabaseFile.inspect(connection, path: path)
         let head: ChainHead
         do {
-            try DatabaseFile.configure(
-                connection, synchronous: configuration.synchronous, busyTimeout: configuration.busyTimeout)
+            try DatabaseFile.configure(connection, synchronous: configuration.synchronous)
             _ = try DatabaseFile.migrate(connection, from: state, clock: configuration.clock)
             head = try EventWriter.loadHead(connection)
             if try !Projector.isCurrent(connection, lastSequence: head.sequence) {
@@ -106,14 +109,12 @@ public final class SQLiteEventStore: EventStore {
         } catch let error as SQLiteError {
             throw StoreError.from(error, path: path, doing: "opening")
         }
-        let busyMilliseconds = Int32(
-            clamping: configuration.busyTimeout.components.seconds * 1000
-                + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
         let watcherBox = WatcherBox()
-        signal = CommitSignal(onDemandChange: { watcherBox.watcher?.setDemand($0) })
+        signal = CommitSignal(onWaiterAdded: { watcherBox.watcher?.ensureRunning() })
         signal.publish(SequenceNumber(head.sequence))
         let signal = self.signal
-        watcher = LogWatcher(path: path, mode: configuration.follow, publish: { signal.publish($0) })
+        watcher = LogWatcher(
+            path: path, mode: configuration.follow, hasDemand: { signal.hasWaiters }, publish: { signal.publish($0) })
         watcherBox.watcher = watcher
         readers = ReaderPool(
             path: path, busyTimeoutMilliseconds: busyMilliseconds, idleLimit: configuration.readerConnections)

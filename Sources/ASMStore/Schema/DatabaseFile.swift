@@ -90,11 +90,7 @@ enum DatabaseFile {
     }
 
     /// How durable a commit is.
-    static func configure(_ connection: Connection, synchronous: SQLiteEventStore.Synchronous, busyTimeout: Duration)
-        throws(SQLiteError)
-    {
-        connection.setBusyTimeout(milliseconds: Int32(clamping: busyTimeout.components.seconds * 1000
-            + busyTimeout.components.attoseconds / 1_000_000_000_000_000))
+    static func configure(_ connection: Connection, synchronous: SQLiteEventStore.Synchronous) throws(SQLiteError) {
         let mode = try connection.scalar("PRAGMA journal_mode = WAL")?.textValue
         guard mode?.lowercased() == "wal" else {
             throw SQLiteError(code: 1, message: "the file cannot use write-ahead logging (journal mode \(mode ?? "?"))")

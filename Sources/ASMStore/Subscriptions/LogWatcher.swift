@@ -27,11 +27,13 @@ public enum FollowMode: Hashable, Sendable {
 
 /// Watches the database file for commits by other connections while someone waits.
 ///
-/// It runs only while a subscriber is waiting for new events, on its own queue and its own
-/// connection, so an idle store costs nothing.
+/// It runs only while the commit signal has waiters, on its own queue and its own
+/// connection, so an idle store costs nothing. Whether to go on is decided under the
+/// watcher's lock from the signal's waiter count, and a new waiter calls ``ensureRunning()``
+/// after registering: either the loop sees the waiter, or the waiter sees the loop stopped
+/// and starts it again — no waiter is left without a watcher.
 final class LogWatcher: Sendable {
     private struct State {
-        var demand = false
         var running = false
         var closed = false
     }
@@ -39,20 +41,24 @@ final class LogWatcher: Sendable {
     private let path: String
     private let mode: FollowMode
     private let publish: @Sendable (SequenceNumber) -> Void
+    private let hasDemand: @Sendable () -> Bool
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "asm.store.watcher")
 
-    init(path: String, mode: FollowMode, publish: @escaping @Sendable (SequenceNumber) -> Void) {
+    init(
+        path: String, mode: FollowMode, hasDemand: @escaping @Sendable () -> Bool,
+        publish: @escaping @Sendable (SequenceNumber) -> Void
+    ) {
         self.path = path
         self.mode = mode
+        self.hasDemand = hasDemand
         self.publish = publish
     }
 
-    /// Starts or stops watching.
-    func setDemand(_ demand: Bool) {
+    /// Starts the watch loop unless it is running.
+    func ensureRunning() {
         let start = state.withLock { state -> Bool in
-            state.demand = demand
-            guard demand, !state.running, !state.closed else { return false }
+            guard !state.running, !state.closed else { return false }
             state.running = true
             return true
         }
@@ -66,7 +72,7 @@ final class LogWatcher: Sendable {
 
     private var shouldContinue: Bool {
         state.withLock { state in
-            if state.demand && !state.closed { return true }
+            if !state.closed && hasDemand() { return true }
             state.running = false
             return false
         }

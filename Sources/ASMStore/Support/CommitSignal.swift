@@ -19,11 +19,11 @@ final class CommitSignal: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Called when the first waiter arrives and when the last one leaves, to start and stop watching.
-    private let onDemandChange: @Sendable (Bool) -> Void
+    /// Called after a waiter is added (outside the lock), so a watcher can make sure it runs.
+    private let onWaiterAdded: @Sendable () -> Void
 
-    init(onDemandChange: @escaping @Sendable (Bool) -> Void = { _ in }) {
-        self.onDemandChange = onDemandChange
+    init(onWaiterAdded: @escaping @Sendable () -> Void = {}) {
+        self.onWaiterAdded = onWaiterAdded
     }
 
     /// The highest sequence published so far.
@@ -31,18 +31,17 @@ final class CommitSignal: Sendable {
 
     /// Records that everything up to `sequence` is committed and wakes the waiters it satisfies.
     func publish(_ sequence: SequenceNumber) {
-        let (ready, demandEnded) = state.withLock { state -> ([CheckedContinuation<Bool, Never>], Bool) in
-            guard sequence.rawValue > state.committed else { return ([], false) }
+        let ready = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            guard sequence.rawValue > state.committed else { return [] }
             state.committed = sequence.rawValue
             var ready: [CheckedContinuation<Bool, Never>] = []
             for (id, waiter) in state.waiters where waiter.threshold < sequence.rawValue {
                 ready.append(waiter.continuation)
                 state.waiters[id] = nil
             }
-            return (ready, !ready.isEmpty && state.waiters.isEmpty)
+            return ready
         }
         for continuation in ready { continuation.resume(returning: true) }
-        if demandEnded { onDemandChange(false) }
     }
 
     /// Suspends until a sequence greater than `sequence` is published.
@@ -54,26 +53,21 @@ final class CommitSignal: Sendable {
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let outcome = state.withLock { state -> (resumeWith: Bool?, demandStarted: Bool) in
-                    if state.isClosed { return (false, false) }
-                    if Task.isCancelled { return (false, false) }
-                    if state.committed > sequence.rawValue { return (true, false) }
+                let immediate = state.withLock { state -> Bool? in
+                    if state.isClosed || Task.isCancelled { return false }
+                    if state.committed > sequence.rawValue { return true }
                     state.waiters[id] = Waiter(threshold: sequence.rawValue, continuation: continuation)
-                    return (nil, state.waiters.count == 1)
+                    return nil
                 }
-                if let value = outcome.resumeWith {
-                    continuation.resume(returning: value)
-                } else if outcome.demandStarted {
-                    onDemandChange(true)
+                if let immediate {
+                    continuation.resume(returning: immediate)
+                } else {
+                    onWaiterAdded()
                 }
             }
         } onCancel: {
-            let (waiter, demandEnded) = state.withLock { state -> (Waiter?, Bool) in
-                let waiter = state.waiters.removeValue(forKey: id)
-                return (waiter, waiter != nil && state.waiters.isEmpty)
-            }
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
             waiter?.continuation.resume(returning: false)
-            if demandEnded { onDemandChange(false) }
         }
     }
 
@@ -89,6 +83,5 @@ final class CommitSignal: Sendable {
             return waiters
         }
         for waiter in waiters { waiter.continuation.resume(returning: false) }
-        if !waiters.isEmpty { onDemandChange(false) }
     }
 }

@@ -1,0 +1,316 @@
+import AgentSessionManager
+import Foundation
+import Subprocess
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `asm-bench`: the engine's public append and read API against the C anchor, in one run.
+///
+///     asm-bench [--anchor PATH-TO-evlog] [--dir DIR] [--quick]
+///     asm-bench follow DB COUNT          (child: follows DB, prints when each event arrives)
+///     asm-bench rss DB COUNT BATCH       (child: appends COUNT events, prints peak RSS)
+@main
+struct Bench {
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            switch arguments.first {
+            case "follow":
+                try await Follower.run(arguments: Array(arguments.dropFirst()))
+            case "rss":
+                try await MemoryProbe.run(arguments: Array(arguments.dropFirst()))
+            default:
+                try await Suite(arguments: arguments).run()
+            }
+        } catch {
+            FileHandle.standardError.write(Data("asm-bench: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+}
+
+func nanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+}
+
+func removeDatabase(_ path: String) {
+    for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+}
+
+func fileSize(_ path: String) -> Int64 {
+    var info = stat()
+    return stat(path, &info) == 0 ? Int64(info.st_size) : 0
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    return sorted[Int((p * Double(sorted.count - 1)).rounded())]
+}
+
+/// One row of the report.
+struct Row {
+    var name: String
+    var engine: Double
+    var anchor: Double?
+    var unit: String
+    /// Whether a smaller number is better (bytes, latency, memory).
+    var lowerIsBetter = false
+    var target: String
+
+    var ratio: Double? {
+        guard let anchor, anchor > 0, engine > 0 else { return nil }
+        return lowerIsBetter ? engine / anchor : engine / anchor
+    }
+}
+
+struct Suite {
+    var anchorPath: String?
+    var directory = "/tmp/asm-bench"
+    var quick = false
+
+    init(arguments: [String]) throws {
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--anchor": anchorPath = iterator.next()
+            case "--dir": directory = iterator.next() ?? directory
+            case "--quick": quick = true
+            default: throw BenchError("unknown argument \(argument)")
+            }
+        }
+    }
+
+    func run() async throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let anchor = anchorPath.map { Anchor(executable: $0, directory: directory) }
+        if anchor == nil { print("note: no C anchor given (--anchor); ratios are left out") }
+        var rows: [Row] = []
+        let bulk = quick ? 50_000 : 200_000
+
+        // Append at 1, 100 and 1000 events per commit, synchronous FULL.
+        for (batch, count) in [(1, quick ? 1_000 : 5_000), (100, bulk), (1000, bulk)] {
+            let engine = try await appendRate(count: count, batch: batch)
+            let c = try await anchor?.append(count: count, batch: batch)
+            rows.append(
+                Row(name: "append \(batch)/commit (FULL)", engine: engine.rate, anchor: c?.rate, unit: "ev/s",
+                    target: batch == 1 ? "≥ 0.8x" : batch == 100 ? "≥ 0.6x" : "≥ 0.5x"))
+            if batch == 1000 {
+                rows.append(
+                    Row(name: "database bytes per event", engine: engine.bytesPerEvent, anchor: c?.bytesPerEvent,
+                        unit: "B/ev", lowerIsBetter: true, target: "≤ 1.25x"))
+            }
+        }
+
+        // Reads on a log of `bulk` events.
+        let readPath = directory + "/read.sqlite"
+        removeDatabase(readPath)
+        let workload = try await fill(path: readPath, count: bulk, batch: 1000)
+        let seconds = quick ? 0.5 : 1.5
+        let global = try await readGlobal(path: readPath, seconds: seconds)
+        let perSession = try await readSessions(path: readPath, workload: workload, seconds: seconds)
+        let cReads = try await anchor?.read(count: bulk, seconds: seconds)
+        rows.append(
+            Row(name: "paged global read, decoded", engine: global, anchor: cReads?.page, unit: "ev/s",
+                target: "≥ 0.15x"))
+        rows.append(
+            Row(name: "per-session read, decoded", engine: perSession, anchor: cReads?.session, unit: "ev/s",
+                target: "—"))
+
+        // Cross-process tail: one commit every millisecond, a second process follows.
+        let tailCount = quick ? 500 : 2_000
+        for mode in [TailMode.polling, .wakeUp] {
+            let engine = try await tail(count: tailCount, mode: mode)
+            let c = try await anchor?.tail(count: tailCount, mode: mode == .polling ? "dv1ms" : "inotify")
+            rows.append(
+                Row(name: "tail p50, \(mode.label)", engine: engine.p50, anchor: c?.p50, unit: "µs",
+                    lowerIsBetter: true, target: "—"))
+            rows.append(
+                Row(name: "tail p99, \(mode.label)", engine: engine.p99, anchor: c?.p99, unit: "µs",
+                    lowerIsBetter: true, target: "≤ 2000 µs"))
+        }
+
+        // Peak memory of a process appending a million events.
+        let rssCount = quick ? 100_000 : 1_000_000
+        let rss = try await peakMemory(count: rssCount, batch: 1000)
+        rows.append(
+            Row(name: "peak RSS, \(rssCount / 1000)k appends", engine: rss, anchor: nil, unit: "MiB",
+                lowerIsBetter: true, target: "≤ 32 MiB"))
+
+        Report.print(rows, quick: quick)
+    }
+
+    // MARK: Append
+
+    struct AppendFigures {
+        var rate: Double
+        var bytesPerEvent: Double
+    }
+
+    func appendRate(count: Int, batch: Int) async throws -> AppendFigures {
+        let path = directory + "/append-\(batch).sqlite"
+        removeDatabase(path)
+        let store = try SQLiteEventStore(path: path, synchronous: .full)
+        let workload = Workload()
+        for (index, session) in workload.sessions.enumerated() {
+            try await store.append(workload.setupEvents(session: index), to: session.stream, expectedVersion: .noStream)
+        }
+        let events = (0..<count).map { workload.event($0) }
+        let start = nanoseconds()
+        var index = 0
+        var round = 0
+        while index < count {
+            let end = min(count, index + batch)
+            let session = workload.sessions[round % Workload.sessionCount]
+            let slice = batch == 1 ? [events[index]] : Array(events[index..<end])
+            _ = try await store.append(slice, to: session.stream, expectedVersion: .any)
+            index = end
+            round += 1
+        }
+        let elapsed = Double(nanoseconds() - start) / 1e9
+        // Closing the last connection checkpoints the write-ahead log into the file and removes it.
+        await store.close()
+        let bytes = fileSize(path)
+        return AppendFigures(rate: Double(count) / elapsed, bytesPerEvent: Double(bytes) / Double(count))
+    }
+
+    func fill(path: String, count: Int, batch: Int) async throws -> Workload {
+        let store = try SQLiteEventStore(path: path, synchronous: .normal)
+        let workload = Workload()
+        for (index, session) in workload.sessions.enumerated() {
+            try await store.append(workload.setupEvents(session: index), to: session.stream, expectedVersion: .noStream)
+        }
+        var index = 0
+        var round = 0
+        while index < count {
+            let end = min(count, index + batch)
+            let session = workload.sessions[round % Workload.sessionCount]
+            _ = try await store.append((index..<end).map { workload.event($0) }, to: session.stream, expectedVersion: .any)
+            index = end
+            round += 1
+        }
+        await store.close()
+        return workload
+    }
+
+    // MARK: Read
+
+    func readGlobal(path: String, seconds: Double) async throws -> Double {
+        let store = try SQLiteEventStore(path: path)
+        defer { Task { await store.close() } }
+        var events = 0
+        var checksum = 0
+        let start = nanoseconds()
+        repeat {
+            var cursor = SequenceNumber(1)
+            while true {
+                let page = try await store.events(from: cursor, limit: 500, filter: .all)
+                for envelope in page.events { checksum &+= envelope.streamVersion.hashValue & 1 }
+                events += page.events.count
+                if page.events.count < 500 { break }
+                cursor = page.scannedThrough.next
+            }
+        } while Double(nanoseconds() - start) / 1e9 < seconds
+        let elapsed = Double(nanoseconds() - start) / 1e9
+        if checksum == -1 { print(checksum) }
+        return Double(events) / elapsed
+    }
+
+    func readSessions(path: String, workload: Workload, seconds: Double) async throws -> Double {
+        let store = try SQLiteEventStore(path: path)
+        defer { Task { await store.close() } }
+        var events = 0
+        let start = nanoseconds()
+        repeat {
+            for session in workload.sessions {
+                var version = StreamVersion(1)
+                while true {
+                    let page = try await store.stream(session.stream, fromVersion: version, limit: 500)
+                    events += page.count
+                    guard page.count == 500, let last = page.last else { break }
+                    version = StreamVersion(last.streamVersion.rawValue + 1)
+                }
+            }
+        } while Double(nanoseconds() - start) / 1e9 < seconds
+        return Double(events) / (Double(nanoseconds() - start) / 1e9)
+    }
+
+    // MARK: Tail
+
+    enum TailMode {
+        case polling, wakeUp
+        var label: String { self == .polling ? "polling 1 ms" : "wake-up" }
+    }
+
+    struct Latency {
+        var p50: Double
+        var p99: Double
+    }
+
+    func tail(count: Int, mode: TailMode) async throws -> Latency {
+        let path = directory + "/tail.sqlite"
+        removeDatabase(path)
+        let store = try SQLiteEventStore(path: path, synchronous: .full)
+        let session = SessionID.generate()
+        try await store.append(NewEvent(SessionCreated(agentID: "tail")), to: session.stream, expectedVersion: .noStream)
+        let executable = CommandLine.arguments[0]
+        let followMode = mode == .polling ? "polling" : "wakeup"
+        let result = try await Subprocess.run(
+            .path(FilePath(executable)), arguments: ["follow", path, String(count), followMode],
+            input: .none, output: .sequence, error: .string(limit: 65536)
+        ) { execution in
+            var lines = execution.standardOutput.strings().makeAsyncIterator()
+            guard try await lines.next() == "ready" else { throw BenchError("the follower did not start") }
+            var commits: [UInt64] = []
+            commits.reserveCapacity(count)
+            let workload = Workload()
+            var next = nanoseconds()
+            for index in 0..<count {
+                next += 1_000_000
+                let now = nanoseconds()
+                if now < next {
+                    var request = timespec(tv_sec: 0, tv_nsec: Int(next - now))
+                    nanosleep(&request, nil)
+                }
+                _ = try await store.append([workload.event(index)], to: session.stream, expectedVersion: .any)
+                commits.append(nanoseconds())
+            }
+            var seen: [UInt64] = []
+            while let line = try await lines.next() {
+                if let value = UInt64(line.trimmingCharacters(in: .whitespaces)) { seen.append(value) }
+            }
+            guard seen.count == count else { throw BenchError("the follower saw \(seen.count) of \(count) events") }
+            return zip(seen, commits).map { Double($0 > $1 ? $0 - $1 : 0) / 1000 }.sorted()
+        }
+        await store.close()
+        guard case .exited(0) = result.terminationStatus else {
+            throw BenchError("follower failed: \(result.standardError)")
+        }
+        let latencies = result.closureResult
+        return Latency(p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99))
+    }
+
+    // MARK: Memory
+
+    func peakMemory(count: Int, batch: Int) async throws -> Double {
+        let path = directory + "/rss.sqlite"
+        removeDatabase(path)
+        let result = try await Subprocess.run(
+            .path(FilePath(CommandLine.arguments[0])), arguments: ["rss", path, String(count), String(batch)],
+            input: .none, output: .string(limit: 4096), error: .string(limit: 65536))
+        guard case .exited(0) = result.terminationStatus,
+            let kib = Double(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw BenchError("memory probe failed: \(result.standardError)") }
+        removeDatabase(path)
+        return kib / 1024
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,58 @@
+import AgentSessionManager
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The child of the tail benchmark: follows the log and prints when each new event arrived.
+enum Follower {
+    static func run(arguments: [String]) async throws {
+        guard arguments.count == 3, let count = Int(arguments[1]) else {
+            throw BenchError("usage: asm-bench follow DB COUNT polling|wakeup")
+        }
+        var configuration = SQLiteEventStore.Configuration()
+        configuration.follow =
+            arguments[2] == "polling" ? .polling(interval: .milliseconds(1)) : .wakeUp(fallbackInterval: .milliseconds(1))
+        let store = try SQLiteEventStore(path: arguments[0], configuration: configuration)
+        let start = try await store.lastSequence()
+        var seen: [UInt64] = []
+        seen.reserveCapacity(count)
+        FileHandle.standardOutput.write(Data("ready\n".utf8))
+        for try await _ in store.subscribe(from: start.next) {
+            seen.append(nanoseconds())
+            if seen.count == count { break }
+        }
+        await store.close()
+        var output = ""
+        for value in seen { output += "\(value)\n" }
+        FileHandle.standardOutput.write(Data(output.utf8))
+    }
+}
+
+/// The child of the memory benchmark: appends and prints its peak resident set in KiB.
+enum MemoryProbe {
+    static func run(arguments: [String]) async throws {
+        guard arguments.count == 3, let count = Int(arguments[1]), let batch = Int(arguments[2]) else {
+            throw BenchError("usage: asm-bench rss DB COUNT BATCH")
+        }
+        let store = try SQLiteEventStore(path: arguments[0], synchronous: .full)
+        let workload = Workload()
+        for (index, session) in workload.sessions.enumerated() {
+            try await store.append(workload.setupEvents(session: index), to: session.stream, expectedVersion: .noStream)
+        }
+        var index = 0
+        var round = 0
+        while index < count {
+            let end = min(count, index + batch)
+            let session = workload.sessions[round % Workload.sessionCount]
+            _ = try await store.append((index..<end).map { workload.event($0) }, to: session.stream, expectedVersion: .any)
+            index = end
+            round += 1
+        }
+        await store.close()
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print(usage.ru_maxrss)
+    }
+}
