@@ -8,6 +8,9 @@ CREATE TABLE projection_checkpoints (
     sequence  INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- A session's lifecycle. Its event count, last sequence and last activity are not stored:
+-- they are one probe of the events' (stream_id, stream_version) index away, so an append
+-- touches this table only when the session's state changes (see the view below).
 CREATE TABLE sessions (
     session_id      BLOB    PRIMARY KEY,
     agent_id        TEXT    NOT NULL,
@@ -15,15 +18,18 @@ CREATE TABLE sessions (
     metadata        TEXT    NOT NULL,   -- JSON object
     tags            TEXT    NOT NULL,   -- JSON array
     created_at      INTEGER NOT NULL,   -- microseconds since the epoch
-    updated_at      INTEGER NOT NULL,
     first_sequence  INTEGER NOT NULL,
-    last_sequence   INTEGER NOT NULL,
-    version         INTEGER NOT NULL,   -- the stream version of the last event
-    event_count     INTEGER NOT NULL,
     run_count       INTEGER NOT NULL,
     failure_reason  TEXT
 ) WITHOUT ROWID;
 
+CREATE VIEW sessions_overview AS
+SELECT s.*, last.stream_version AS version, last.sequence AS last_sequence, last.recorded_at AS updated_at
+FROM sessions AS s
+JOIN events AS last ON last.sequence = (
+    SELECT sequence FROM events WHERE stream_id = s.session_id ORDER BY stream_version DESC LIMIT 1);
+
+-- A run's lifecycle: written by run.requested, run.started and the terminal event only.
 CREATE TABLE runs (
     run_id               BLOB    PRIMARY KEY,
     session_id           BLOB    NOT NULL,
@@ -35,8 +41,7 @@ CREATE TABLE runs (
     started_at           INTEGER,
     ended_at             INTEGER,
     first_sequence       INTEGER NOT NULL,
-    last_sequence        INTEGER NOT NULL,
-    event_count          INTEGER NOT NULL,
+    end_sequence         INTEGER,
     failure_kind         TEXT,
     failure_message      TEXT,
     cancel_reason        TEXT

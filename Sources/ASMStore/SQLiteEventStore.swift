@@ -4,9 +4,8 @@ internal import Dispatch
 /// The event log in one SQLite file: the default ``EventStore``.
 ///
 /// The file runs in WAL mode with an explicit `synchronous` setting (FULL unless asked
-/// otherwise), a busy timeout and foreign keys on. One writer connection, on its own
-/// queue, group-commits concurrent appends; readers use their own connections and never
-/// wait for it. Other processes may open the same file: their appends serialize on
+/// otherwise), a busy timeout and foreign keys on. One writer connection group-commits
+/// concurrent appends; readers use their own connections and never wait for it. Other processes may open the same file: their appends serialize on
 /// SQLite's lock, and subscribers here see their events within the follow interval.
 ///
 /// ```swift
@@ -46,6 +45,14 @@ public final class SQLiteEventStore: EventStore {
         public var follow: FollowMode = .default
         /// The clock events are recorded with.
         public var clock: any WallClock = SystemClock()
+        /// Commit on the calling thread when no other commit is in flight.
+        ///
+        /// This saves the two thread handoffs of going through the writer's queue (about
+        /// 50 µs per commit on a 2-core machine, a third of a one-event commit), at the cost
+        /// of blocking the caller's thread for that commit's `fsync`. Appends that arrive
+        /// while a commit is in flight are grouped on the writer's queue either way. Turn it
+        /// off to keep every `fsync` off Swift's cooperative threads.
+        public var inlineCommits = true
 
         public init() {}
     }
@@ -118,7 +125,9 @@ public final class SQLiteEventStore: EventStore {
         watcherBox.watcher = watcher
         readers = ReaderPool(
             path: path, busyTimeoutMilliseconds: busyMilliseconds, idleLimit: configuration.readerConnections)
-        writer = EventWriter(connection: connection, clock: configuration.clock, signal: signal)
+        writer = EventWriter(
+            connection: connection, clock: configuration.clock, signal: signal,
+            inlineCommits: configuration.inlineCommits)
     }
 
     /// Opens the log at `path` with the default configuration and the given durability.

@@ -12,6 +12,7 @@ import Glibc
 ///     asm-bench [--anchor PATH-TO-evlog] [--dir DIR] [--quick]
 ///     asm-bench follow DB COUNT          (child: follows DB, prints when each event arrives)
 ///     asm-bench rss DB COUNT BATCH       (child: appends COUNT events, prints peak RSS)
+///     asm-bench append COUNT BATCH       (one append workload, for profiling)
 @main
 struct Bench {
     static func main() async {
@@ -22,6 +23,13 @@ struct Bench {
                 try await Follower.run(arguments: Array(arguments.dropFirst()))
             case "rss":
                 try await MemoryProbe.run(arguments: Array(arguments.dropFirst()))
+            case "append":
+                // For profiling one workload: asm-bench append COUNT BATCH
+                let count = Int(arguments.dropFirst().first ?? "") ?? 200_000
+                let batch = Int(arguments.dropFirst(2).first ?? "") ?? 1000
+                let suite = try Suite(arguments: [])
+                let figures = try await suite.appendRate(count: count, batch: batch)
+                print("append \(batch)/commit: \(Int(figures.rate)) ev/s, \(Int(figures.bytesPerEvent)) B/ev")
             default:
                 try await Suite(arguments: arguments).run()
             }

@@ -36,6 +36,8 @@ enum MemoryProbe {
         guard arguments.count == 3, let count = Int(arguments[1]), let batch = Int(arguments[2]) else {
             throw BenchError("usage: asm-bench rss DB COUNT BATCH")
         }
+        // Linux keeps the parent's peak across fork and exec: start this process's own count.
+        resetPeakMemory()
         let store = try SQLiteEventStore(path: arguments[0], synchronous: .full)
         let workload = Workload()
         for (index, session) in workload.sessions.enumerated() {
@@ -51,8 +53,26 @@ enum MemoryProbe {
             round += 1
         }
         await store.close()
+        print(peakMemoryKiB())
+    }
+
+    static func resetPeakMemory() {
+        let fd = open("/proc/self/clear_refs", O_WRONLY)
+        guard fd >= 0 else { return }
+        _ = write(fd, "5", 1)
+        close(fd)
+    }
+
+    /// `VmHWM` from /proc/self/status, or `ru_maxrss` where /proc is not there.
+    static func peakMemoryKiB() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let value = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
+        {
+            return value
+        }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        print(usage.ru_maxrss)
+        return usage.ru_maxrss
     }
 }

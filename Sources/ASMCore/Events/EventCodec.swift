@@ -40,8 +40,9 @@ public struct EventCodec {
             guard decoder.tape.rootIsObject else { throw JSONError(.typeMismatch, "a payload must be a JSON object") }
             return Encoded(type: opaque.type, schemaVersion: opaque.schemaVersion, payload: opaque.payload)
         }
-        return Encoded(
-            type: event.type, schemaVersion: event.schemaVersion, payload: try PayloadEncoder().encode(payload))
+        var writer = JSONWriter()
+        try payload.writeCanonicalJSON(to: &writer)
+        return Encoded(type: event.type, schemaVersion: event.schemaVersion, payload: writer.bytes)
     }
 
     /// Decodes a stored event from its type name, schema version and payload bytes.

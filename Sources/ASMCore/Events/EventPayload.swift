@@ -4,7 +4,7 @@
 /// shapes never change: adding an optional property is compatible (old events decode
 /// with `nil`); any other change is a new version, whose type decodes the older shapes
 /// in ``upcast(fromVersion:decoder:)`` from frozen structs kept beside it.
-public protocol EventPayload: Codable, Sendable, Hashable {
+public protocol EventPayload: Codable, Sendable, Hashable, CanonicalJSONEncodable {
     /// The stored type name.
     static var eventType: EventType { get }
     /// The version this build writes. Defaults to 1.

@@ -46,9 +46,25 @@ public struct JSONWriter: Sendable {
 
     /// Starts a member: writes the separator, the key and `:`. The value follows.
     public mutating func key(_ key: String, in mark: inout ObjectMark) {
+        var key = key
+        key.withUTF8 { self.key(utf8: $0, escaping: true, in: &mark) }
+    }
+
+    /// Starts a member whose key is a static ASCII name that needs no escaping.
+    public mutating func key(_ key: StaticString, in mark: inout ObjectMark) {
+        key.withUTF8Buffer { self.key(utf8: $0, escaping: false, in: &mark) }
+    }
+
+    private mutating func key(utf8 key: UnsafeBufferPointer<UInt8>, escaping: Bool, in mark: inout ObjectMark) {
         if mark.count > 0 { bytes.append(UInt8(ascii: ",")) }
         let memberStart = bytes.count
-        string(key)
+        if escaping {
+            string(utf8: key)
+        } else {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: key)
+            bytes.append(UInt8(ascii: "\""))
+        }
         let keyEnd = bytes.count
         bytes.append(UInt8(ascii: ":"))
         if mark.count > 0, mark.isSorted,
@@ -90,23 +106,22 @@ public struct JSONWriter: Sendable {
     private mutating func sortMembers(_ mark: ObjectMark) {
         let count = mark.count
         let end = bytes.count
+        // Work on a copy of this object's bytes only; offsets become relative to it.
+        let region = Array(bytes[mark.start..<end])
         var ranges: [(start: Int, keyEnd: Int, end: Int)] = []
         ranges.reserveCapacity(count)
         for index in 0..<count {
-            let start = memberOffsets[mark.base + 2 * index]
-            let keyEnd = memberOffsets[mark.base + 2 * index + 1]
-            let memberEnd = index + 1 < count ? memberOffsets[mark.base + 2 * index + 2] - 1 : end
+            let start = memberOffsets[mark.base + 2 * index] - mark.start
+            let keyEnd = memberOffsets[mark.base + 2 * index + 1] - mark.start
+            let memberEnd = index + 1 < count ? memberOffsets[mark.base + 2 * index + 2] - mark.start - 1 : region.count
             ranges.append((start, keyEnd, memberEnd))
         }
-        let current = bytes
-        ranges.sort { Self.precedes(current, $0.start, $0.keyEnd, $1.start, $1.keyEnd) }
-        var sorted: [UInt8] = []
-        sorted.reserveCapacity(end - mark.start)
+        ranges.sort { Self.precedes(region, $0.start, $0.keyEnd, $1.start, $1.keyEnd) }
+        bytes.removeSubrange(mark.start..<end)
         for (index, range) in ranges.enumerated() {
-            if index > 0 { sorted.append(UInt8(ascii: ",")) }
-            sorted.append(contentsOf: current[range.start..<range.end])
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: region[range.start..<range.end])
         }
-        bytes.replaceSubrange(mark.start..<end, with: sorted)
     }
 
     /// Whether the key at `a` sorts strictly before the key at `b` (bytes between the quotes).

@@ -37,9 +37,10 @@ public struct RunSummary: Hashable, Sendable, Codable {
     public var requestedAt: Timestamp
     public var startedAt: Timestamp?
     public var endedAt: Timestamp?
+    /// The sequence of the run's first event (its request, or its start).
     public var firstSequence: SequenceNumber
-    public var lastSequence: SequenceNumber
-    public var eventCount: Int
+    /// The sequence of the event that ended the run, once it ended.
+    public var endSequence: SequenceNumber?
     public var failureKind: FailureKind?
     public var failureMessage: String?
     public var cancelReason: CancelReason?
@@ -47,7 +48,7 @@ public struct RunSummary: Hashable, Sendable, Codable {
     public init(
         id: RunID, sessionID: SessionID, status: RunStatus, provider: String?, model: String?,
         providerSessionID: String?, requestedAt: Timestamp, startedAt: Timestamp?, endedAt: Timestamp?,
-        firstSequence: SequenceNumber, lastSequence: SequenceNumber, eventCount: Int, failureKind: FailureKind?,
+        firstSequence: SequenceNumber, endSequence: SequenceNumber?, failureKind: FailureKind?,
         failureMessage: String?, cancelReason: CancelReason?
     ) {
         self.id = id
@@ -60,8 +61,7 @@ public struct RunSummary: Hashable, Sendable, Codable {
         self.startedAt = startedAt
         self.endedAt = endedAt
         self.firstSequence = firstSequence
-        self.lastSequence = lastSequence
-        self.eventCount = eventCount
+        self.endSequence = endSequence
         self.failureKind = failureKind
         self.failureMessage = failureMessage
         self.cancelReason = cancelReason
@@ -75,8 +75,7 @@ public struct RunSummary: Hashable, Sendable, Codable {
         case startedAt = "started_at"
         case endedAt = "ended_at"
         case firstSequence = "first_sequence"
-        case lastSequence = "last_sequence"
-        case eventCount = "event_count"
+        case endSequence = "end_sequence"
         case failureKind = "failure_kind"
         case failureMessage = "failure_message"
         case cancelReason = "cancel_reason"

@@ -31,21 +31,21 @@ public struct SessionSummary: Hashable, Sendable, Codable {
     public var metadata: [String: String]
     public var tags: [String]
     public var createdAt: Timestamp
+    /// When the session's last event was recorded.
     public var updatedAt: Timestamp
     /// The sequence of the session's first event.
     public var firstSequence: SequenceNumber
     /// The sequence of the session's last event.
     public var lastSequence: SequenceNumber
-    /// The stream version of the last event.
+    /// The stream version of the last event, which is also the session's event count.
     public var version: StreamVersion
-    public var eventCount: Int
     public var runCount: Int
     public var failureReason: String?
 
     public init(
         id: SessionID, agentID: String, status: SessionStatus, metadata: [String: String], tags: [String],
         createdAt: Timestamp, updatedAt: Timestamp, firstSequence: SequenceNumber, lastSequence: SequenceNumber,
-        version: StreamVersion, eventCount: Int, runCount: Int, failureReason: String?
+        version: StreamVersion, runCount: Int, failureReason: String?
     ) {
         self.id = id
         self.agentID = agentID
@@ -57,10 +57,12 @@ public struct SessionSummary: Hashable, Sendable, Codable {
         self.firstSequence = firstSequence
         self.lastSequence = lastSequence
         self.version = version
-        self.eventCount = eventCount
         self.runCount = runCount
         self.failureReason = failureReason
     }
+
+    /// How many events the session's stream holds.
+    public var eventCount: Int { Int(version.rawValue) }
 
     enum CodingKeys: String, CodingKey {
         case id, status, metadata, tags, version
@@ -69,7 +71,6 @@ public struct SessionSummary: Hashable, Sendable, Codable {
         case updatedAt = "updated_at"
         case firstSequence = "first_sequence"
         case lastSequence = "last_sequence"
-        case eventCount = "event_count"
         case runCount = "run_count"
         case failureReason = "failure_reason"
     }

@@ -2,9 +2,13 @@ import ASMCore
 
 /// Reads of the projection tables, mapped to read models.
 enum ProjectionQueries {
-    private static let sessionColumns = """
-        session_id, agent_id, status, metadata, tags, created_at, updated_at, first_sequence, last_sequence, version,
-        event_count, run_count, failure_reason
+    /// The stored columns, then the stream's last event found through the stream index.
+    private static let sessionSelect = """
+        SELECT s.session_id, s.agent_id, s.status, s.metadata, s.tags, s.created_at, last.recorded_at,
+               s.first_sequence, last.sequence, last.stream_version, s.run_count, s.failure_reason
+        FROM sessions AS s
+        JOIN events AS last ON last.sequence = (
+            SELECT sequence FROM events WHERE stream_id = s.session_id ORDER BY stream_version DESC LIMIT 1)
         """
 
     private static func session(_ statement: Statement) -> SessionSummary {
@@ -17,12 +21,12 @@ enum ProjectionQueries {
             createdAt: Timestamp(microseconds: statement.int64(at: 5)),
             updatedAt: Timestamp(microseconds: statement.int64(at: 6)),
             firstSequence: SequenceNumber(statement.int64(at: 7)), lastSequence: SequenceNumber(statement.int64(at: 8)),
-            version: StreamVersion(statement.int64(at: 9)), eventCount: statement.int(at: 10),
-            runCount: statement.int(at: 11), failureReason: statement.optionalText(at: 12))
+            version: StreamVersion(statement.int64(at: 9)), runCount: statement.int(at: 10),
+            failureReason: statement.optionalText(at: 11))
     }
 
     static func session(_ connection: Connection, id: SessionID) throws -> SessionSummary? {
-        let statement = try connection.statement("SELECT \(sessionColumns) FROM sessions WHERE session_id = ?1")
+        let statement = try connection.statement("\(sessionSelect) WHERE s.session_id = ?1")
         defer { statement.reset() }
         statement.bind(id.uuid, at: 1)
         return try statement.step() ? session(statement) : nil
@@ -31,8 +35,8 @@ enum ProjectionQueries {
     static func sessions(_ connection: Connection, status: SessionStatus?, limit: Int) throws -> [SessionSummary] {
         let statement = try connection.statement(
             """
-            SELECT \(sessionColumns) FROM sessions WHERE ?1 IS NULL OR status = ?1
-            ORDER BY updated_at DESC, last_sequence DESC LIMIT ?2
+            \(sessionSelect) WHERE ?1 IS NULL OR s.status = ?1
+            ORDER BY last.sequence DESC LIMIT ?2
             """)
         defer { statement.reset() }
         statement.bind(status?.rawValue, at: 1)
@@ -44,7 +48,7 @@ enum ProjectionQueries {
 
     private static let runColumns = """
         run_id, session_id, status, provider, model, provider_session_id, requested_at, started_at, ended_at,
-        first_sequence, last_sequence, event_count, failure_kind, failure_message, cancel_reason
+        first_sequence, end_sequence, failure_kind, failure_message, cancel_reason
         """
 
     private static func run(_ statement: Statement) -> RunSummary {
@@ -55,10 +59,11 @@ enum ProjectionQueries {
             requestedAt: Timestamp(microseconds: statement.int64(at: 6)),
             startedAt: statement.optionalInt64(at: 7).map(Timestamp.init(microseconds:)),
             endedAt: statement.optionalInt64(at: 8).map(Timestamp.init(microseconds:)),
-            firstSequence: SequenceNumber(statement.int64(at: 9)), lastSequence: SequenceNumber(statement.int64(at: 10)),
-            eventCount: statement.int(at: 11), failureKind: statement.optionalText(at: 12).map(FailureKind.init(rawValue:)),
-            failureMessage: statement.optionalText(at: 13),
-            cancelReason: statement.optionalText(at: 14).map(CancelReason.init(rawValue:)))
+            firstSequence: SequenceNumber(statement.int64(at: 9)),
+            endSequence: statement.optionalInt64(at: 10).map(SequenceNumber.init(_:)),
+            failureKind: statement.optionalText(at: 11).map(FailureKind.init(rawValue:)),
+            failureMessage: statement.optionalText(at: 12),
+            cancelReason: statement.optionalText(at: 13).map(CancelReason.init(rawValue:)))
     }
 
     static func run(_ connection: Connection, id: RunID) throws -> RunSummary? {

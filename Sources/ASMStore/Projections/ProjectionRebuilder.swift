@@ -23,9 +23,7 @@ enum ProjectionRebuilder {
                     recordedAt: envelope.recordedAt.microseconds))
             count += 1
             last = envelope.sequence.rawValue
-            if count % 5_000 == 0 { try projector.flush() }
         }
-        try projector.flush()
         try projector.setCheckpoints(last)
         return RebuildReport(events: count, projections: Projector.versions, throughSequence: SequenceNumber(last))
     }

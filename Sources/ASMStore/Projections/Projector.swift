@@ -2,16 +2,20 @@ import ASMCore
 
 /// Keeps the projection tables current, inside the append's transaction.
 ///
-/// Each event is applied in log order. Structural changes (a new session, a run's status,
-/// a transcript row, usage) are written at once; per-row counters (event counts, last
-/// sequence) are summed and written once per batch. A counter only counts events that
-/// arrive after its row exists, exactly as applying the events one by one would, so the
-/// tables are the same however the log was split into batches — which is what makes a
-/// rebuild from the log equal to the tables kept inline.
+/// Each event is applied in log order, and only events that change a projection write to
+/// it: a session's or run's lifecycle, a whole message, token usage. Counters that the log's
+/// own indexes answer (a session's event count, last sequence, last activity) are not
+/// stored, so most appends touch no projection row at all. Every write depends only on the
+/// event and the rows earlier events wrote, so applying the log in order gives the same
+/// tables however it was split into batches — which is what makes a rebuild from the log
+/// equal to the tables kept inline.
 final class Projector {
-    /// The projections and the versions of their code. Bumping a version rebuilds that
-    /// projection the next time a writer opens the file.
+    /// The projections and the versions of their code. Bumping a version rebuilds the
+    /// projections the next time a writer opens the file.
     static let versions: [String: Int] = ["sessions": 1, "runs": 1, "transcript": 1, "usage": 1]
+
+    /// The run id stored for usage that belongs to no run.
+    static let noRun = UUIDValue.zero
 
     /// The position of the event being applied.
     struct Header {
@@ -22,21 +26,7 @@ final class Projector {
         var recordedAt: Int64
     }
 
-    private struct Touch {
-        var exists: Bool
-        var count: Int64 = 0
-        var lastSequence: Int64 = 0
-        var version: Int64 = 0
-        var updatedAt: Int64 = 0
-    }
-
     private let connection: Connection
-    private var sessionTouches: [UUIDValue: Touch] = [:]
-    private var runTouches: [UUIDValue: Touch] = [:]
-    private let encoder = PayloadEncoder()
-
-    /// The run id stored for usage that belongs to no run.
-    static let noRun = UUIDValue.zero
 
     init(connection: Connection) {
         self.connection = connection
@@ -67,45 +57,6 @@ final class Projector {
             .artifactStored, .consumerCheckpointed, .consumerReset, .opaque:
             break
         }
-        try touch(session: header)
-        if let run = header.run { try touch(run: run, header) }
-    }
-
-    /// Writes the summed counters. Call before the batch's savepoint is released.
-    func flush() throws(SQLiteError) {
-        if !sessionTouches.isEmpty {
-            let statement = try connection.statement(
-                """
-                UPDATE sessions SET event_count = event_count + ?2, last_sequence = ?3, version = ?4, updated_at = ?5
-                WHERE session_id = ?1
-                """)
-            for (id, touch) in sessionTouches where touch.exists && touch.count > 0 {
-                statement.bind(id, at: 1)
-                statement.bind(touch.count, at: 2)
-                statement.bind(touch.lastSequence, at: 3)
-                statement.bind(touch.version, at: 4)
-                statement.bind(touch.updatedAt, at: 5)
-                try statement.execute()
-            }
-            sessionTouches.removeAll(keepingCapacity: true)
-        }
-        if !runTouches.isEmpty {
-            let statement = try connection.statement(
-                "UPDATE runs SET event_count = event_count + ?2, last_sequence = ?3 WHERE run_id = ?1")
-            for (id, touch) in runTouches where touch.exists && touch.count > 0 {
-                statement.bind(id, at: 1)
-                statement.bind(touch.count, at: 2)
-                statement.bind(touch.lastSequence, at: 3)
-                try statement.execute()
-            }
-            runTouches.removeAll(keepingCapacity: true)
-        }
-    }
-
-    /// Forgets counters of a batch that was rolled back.
-    func discard() {
-        sessionTouches.removeAll(keepingCapacity: true)
-        runTouches.removeAll(keepingCapacity: true)
     }
 
     /// Records that every projection has applied the log through `sequence`.
@@ -117,7 +68,6 @@ final class Projector {
 
     /// Empties every projection table and resets the checkpoints to the current versions.
     func clear() throws(SQLiteError) {
-        discard()
         try connection.execute(
             """
             DELETE FROM sessions; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage;
@@ -149,81 +99,36 @@ final class Projector {
         return stored.count == versions.count
     }
 
-    // MARK: Counters
-
-    private func touch(session header: Header) throws(SQLiteError) {
-        var touch: Touch
-        if let existing = sessionTouches[header.stream] {
-            touch = existing
-        } else {
-            let statement = try connection.statement("SELECT 1 FROM sessions WHERE session_id = ?1")
-            statement.bind(header.stream, at: 1)
-            let exists = try statement.step()
-            statement.reset()
-            touch = Touch(exists: exists)
-        }
-        guard touch.exists else {
-            sessionTouches[header.stream] = touch
-            return
-        }
-        touch.count += 1
-        touch.lastSequence = header.sequence
-        touch.version = header.version
-        touch.updatedAt = header.recordedAt
-        sessionTouches[header.stream] = touch
-    }
-
-    private func touch(run: UUIDValue, _ header: Header) throws(SQLiteError) {
-        var touch: Touch
-        if let existing = runTouches[run] {
-            touch = existing
-        } else {
-            touch = Touch(exists: try runExists(run))
-        }
-        guard touch.exists else {
-            runTouches[run] = touch
-            return
-        }
-        touch.count += 1
-        touch.lastSequence = header.sequence
-        runTouches[run] = touch
-    }
-
-    private func runExists(_ run: UUIDValue) throws(SQLiteError) -> Bool {
-        let statement = try connection.statement("SELECT 1 FROM runs WHERE run_id = ?1")
-        statement.bind(run, at: 1)
-        defer { statement.reset() }
-        return try statement.step()
-    }
-
-    /// Counts from here on: the row was just created by the event being applied.
-    private func markCreated(session id: UUIDValue) {
-        sessionTouches[id] = Touch(exists: true)
-    }
-
-    private func markCreated(run id: UUIDValue) {
-        runTouches[id] = Touch(exists: true)
-    }
-
     // MARK: Sessions
 
     private func sessionCreated(_ created: SessionCreated, _ header: Header) throws(SQLiteError) {
         let statement = try connection.statement(
             """
-            INSERT INTO sessions (session_id, agent_id, status, metadata, tags, created_at, updated_at,
-                                  first_sequence, last_sequence, version, event_count, run_count)
-            VALUES (?1, ?2, 'created', ?3, ?4, ?5, ?5, ?6, ?6, ?7, 0, 0)
+            INSERT INTO sessions (session_id, agent_id, status, metadata, tags, created_at, first_sequence, run_count)
+            VALUES (?1, ?2, 'created', ?3, ?4, ?5, ?6, 0)
             ON CONFLICT (session_id) DO NOTHING
             """)
         statement.bind(header.stream, at: 1)
         statement.bind(created.agentID, at: 2)
-        bindJSON(created.metadata, to: statement, at: 3)
-        bindJSON(created.tags, to: statement, at: 4)
+        bindJSON(at: 3, of: statement) { writer in
+            var object = writer.beginObject()
+            for (key, value) in created.metadata.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+                writer.key(key, in: &object)
+                writer.string(value)
+            }
+            writer.endObject(object)
+        }
+        bindJSON(at: 4, of: statement) { writer in
+            var array = writer.beginArray()
+            for tag in created.tags {
+                writer.element(in: &array)
+                writer.string(tag)
+            }
+            writer.endArray(array)
+        }
         statement.bind(header.recordedAt, at: 5)
         statement.bind(header.sequence, at: 6)
-        statement.bind(header.version, at: 7)
         try statement.execute()
-        if connection.changes == 1 { markCreated(session: header.stream) }
     }
 
     private func sessionStatus(_ status: String, reason: String?, _ header: Header) throws(SQLiteError) {
@@ -243,13 +148,20 @@ final class Projector {
 
     // MARK: Runs
 
+    private func runExists(_ run: UUIDValue) throws(SQLiteError) -> Bool {
+        let statement = try connection.statement("SELECT 1 FROM runs WHERE run_id = ?1")
+        statement.bind(run, at: 1)
+        defer { statement.reset() }
+        return try statement.step()
+    }
+
     private func runRequested(_ requested: RunRequested, _ header: Header) throws(SQLiteError) {
-        guard let run = header.run, try !runExists(run) else { return }
+        guard let run = header.run else { return }
+        if try runExists(run) { return }
         let statement = try connection.statement(
             """
-            INSERT INTO runs (run_id, session_id, status, provider, model, requested_at,
-                              first_sequence, last_sequence, event_count)
-            VALUES (?1, ?2, 'requested', ?3, ?4, ?5, ?6, ?6, 0)
+            INSERT INTO runs (run_id, session_id, status, provider, model, requested_at, first_sequence)
+            VALUES (?1, ?2, 'requested', ?3, ?4, ?5, ?6)
             """)
         statement.bind(run, at: 1)
         statement.bind(header.stream, at: 2)
@@ -258,7 +170,6 @@ final class Projector {
         statement.bind(header.recordedAt, at: 5)
         statement.bind(header.sequence, at: 6)
         try statement.execute()
-        markCreated(run: run)
         try incrementRunCount(header.stream)
     }
 
@@ -283,8 +194,8 @@ final class Projector {
             let statement = try connection.statement(
                 """
                 INSERT INTO runs (run_id, session_id, status, provider, model, provider_session_id, requested_at,
-                                  started_at, first_sequence, last_sequence, event_count)
-                VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?6, ?7, ?7, 0)
+                                  started_at, first_sequence)
+                VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?6, ?7)
                 """)
             statement.bind(run, at: 1)
             statement.bind(header.stream, at: 2)
@@ -294,7 +205,6 @@ final class Projector {
             statement.bind(header.recordedAt, at: 6)
             statement.bind(header.sequence, at: 7)
             try statement.execute()
-            markCreated(run: run)
             try incrementRunCount(header.stream)
         }
     }
@@ -308,7 +218,7 @@ final class Projector {
         let statement = try connection.statement(
             """
             UPDATE runs SET status = ?2, ended_at = ?3, failure_kind = ?4, failure_message = ?5, cancel_reason = ?6,
-                provider_session_id = coalesce(?7, provider_session_id)
+                provider_session_id = coalesce(?7, provider_session_id), end_sequence = ?8
             WHERE run_id = ?1 AND status IN ('requested', 'running')
             """)
         statement.bind(run, at: 1)
@@ -318,6 +228,7 @@ final class Projector {
         statement.bind(message, at: 5)
         statement.bind(cancelReason, at: 6)
         statement.bind(providerSessionID, at: 7)
+        statement.bind(header.sequence, at: 8)
         try statement.execute()
     }
 
@@ -373,9 +284,10 @@ final class Projector {
         try statement.execute()
     }
 
-    private func bindJSON<T: Encodable>(_ value: T, to statement: Statement, at index: Int32) {
-        let bytes = (try? encoder.encode(value)) ?? Array("null".utf8)
-        bytes.withUnsafeBytes { statement.bind(text: $0, at: index) }
+    private func bindJSON(at index: Int32, of statement: Statement, _ write: (inout JSONWriter) -> Void) {
+        var writer = JSONWriter(capacity: 128)
+        write(&writer)
+        writer.bytes.withUnsafeBytes { statement.bind(text: $0, at: index) }
     }
 }
 

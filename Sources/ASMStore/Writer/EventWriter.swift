@@ -2,19 +2,23 @@ import ASMCore
 internal import Dispatch
 internal import Synchronization
 
-/// The single writer of a store: one connection on its own serial queue.
+/// The single writer of a store: one connection, used by one thread at a time.
 ///
-/// Callers submit operations and suspend. The queue drains everything submitted so far into
-/// one transaction (group commit): each operation runs inside its own savepoint, so a
-/// conflict rolls back only its own batch, and one COMMIT — one `fsync` — makes them all
-/// durable. Operations submitted while a commit is in flight form the next group.
-///
-/// The queue is a `DispatchQueue`, so `fsync` never blocks Swift's cooperative threads.
+/// Operations are committed in groups. An operation submitted while the writer is idle is
+/// committed at once on the submitting thread (``SQLiteEventStore/Configuration/inlineCommits``),
+/// which saves two thread handoffs per commit. Operations submitted while a commit is in
+/// flight wait, and the writer's serial `DispatchQueue` commits everything waiting in one
+/// transaction (group commit): each operation runs inside its own savepoint, so a conflict
+/// rolls back only its own batch, and one COMMIT — one `fsync` — makes them all durable.
 final class EventWriter: @unchecked Sendable {
     enum Operation: Sendable {
         case append(PreparedAppend)
         /// Store maintenance and consumer writes, with the transaction at hand.
         case work(@Sendable (WriteTransaction) throws -> any Sendable)
+
+        var eventCount: Int {
+            if case .append(let batch) = self { batch.events.count } else { 0 }
+        }
     }
 
     enum Outcome: Sendable {
@@ -29,7 +33,8 @@ final class EventWriter: @unchecked Sendable {
 
     private struct Pending {
         var submitted: [Submitted] = []
-        var isDraining = false
+        /// Someone (a caller or the queue) is committing; everyone else waits in `submitted`.
+        var isCommitting = false
         var isClosed = false
     }
 
@@ -41,38 +46,52 @@ final class EventWriter: @unchecked Sendable {
     private let path: String
     private let clock: any WallClock
     private let signal: CommitSignal
+    private let inlineCommits: Bool
 
-    // Confined to `queue`.
+    // Used only by whoever set `isCommitting`.
     private let connection: Connection
     private let projector: Projector
     private var head: ChainHead?
     private var streamVersions: [UUIDValue: Int64] = [:]
     private var dataVersion: Int64?
 
-    init(connection: Connection, clock: any WallClock, signal: CommitSignal) {
+    init(connection: Connection, clock: any WallClock, signal: CommitSignal, inlineCommits: Bool) {
         self.connection = connection
         self.path = connection.path
         self.clock = clock
         self.signal = signal
+        self.inlineCommits = inlineCommits
         self.projector = Projector(connection: connection)
     }
 
     // MARK: Submitting
 
-    /// Runs an operation in the next group commit.
+    /// Commits an operation, alone if the writer is idle, else in the next group.
     /// - Throws: ``StoreError``; `closed` once the store is closed.
     func submit(_ operation: Operation) async throws -> Outcome {
-        try await withCheckedThrowingContinuation { continuation in
-            let action = pending.withLock { pending -> (closed: Bool, schedule: Bool) in
+        if inlineCommits {
+            let isIdle = pending.withLock { pending -> Bool in
+                guard !pending.isClosed, !pending.isCommitting, pending.submitted.isEmpty else { return false }
+                pending.isCommitting = true
+                return true
+            }
+            if isIdle {
+                let result = commitGroup([operation])[0]
+                finishCommitting()
+                return try result.get()
+            }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            let action = pending.withLock { pending -> (closed: Bool, startQueue: Bool) in
                 guard !pending.isClosed else { return (true, false) }
                 pending.submitted.append(Submitted(operation: operation, continuation: continuation))
-                guard !pending.isDraining else { return (false, false) }
-                pending.isDraining = true
+                guard !pending.isCommitting else { return (false, false) }
+                pending.isCommitting = true
                 return (false, true)
             }
             if action.closed {
                 continuation.resume(throwing: StoreError(.closed, "the store is closed", path: path))
-            } else if action.schedule {
+            } else if action.startQueue {
                 queue.async { self.drain() }
             }
         }
@@ -96,23 +115,43 @@ final class EventWriter: @unchecked Sendable {
 
     /// Refuses new operations, lets submitted ones finish, then closes the connection.
     func close() {
-        pending.withLock { $0.isClosed = true }
+        let isCommitting = pending.withLock { pending -> Bool in
+            pending.isClosed = true
+            return pending.isCommitting
+        }
+        // Whoever is committing hands waiting work to the queue; the queue then finishes it.
+        if isCommitting {
+            while pending.withLock({ $0.isCommitting }) { queue.sync {} }
+        }
         queue.sync { connection.close() }
     }
 
-    // MARK: Draining (on `queue`)
+    /// Ends an inline commit: hands anything that arrived meanwhile to the queue.
+    private func finishCommitting() {
+        let handOff = pending.withLock { pending -> Bool in
+            if pending.submitted.isEmpty {
+                pending.isCommitting = false
+                return false
+            }
+            return true
+        }
+        if handOff { queue.async { self.drain() } }
+    }
 
+    // MARK: Committing
+
+    /// On the queue: commits everything waiting, group by group.
     private func drain() {
         while true {
             let group = pending.withLock { pending -> [Submitted] in
                 guard !pending.submitted.isEmpty else {
-                    pending.isDraining = false
+                    pending.isCommitting = false
                     return []
                 }
                 var events = 0
                 var count = 0
                 for item in pending.submitted {
-                    if case .append(let batch) = item.operation { events += batch.events.count }
+                    events += item.operation.eventCount
                     count += 1
                     if events >= Self.eventsPerTransaction { break }
                 }
@@ -121,13 +160,17 @@ final class EventWriter: @unchecked Sendable {
                 return group
             }
             if group.isEmpty { return }
-            commit(group)
+            let results = commitGroup(group.map(\.operation))
+            for (item, result) in zip(group, results) {
+                item.continuation.resume(with: result)
+            }
         }
     }
 
-    private func commit(_ group: [Submitted]) {
-        var outcomes: [Result<Outcome, any Error>] = []
-        outcomes.reserveCapacity(group.count)
+    /// Commits operations in one transaction, each in its own savepoint when there are several.
+    private func commitGroup(_ operations: [Operation]) -> [Result<Outcome, any Error>] {
+        var results: [Result<Outcome, any Error>] = []
+        results.reserveCapacity(operations.count)
         var published: Int64?
         do {
             try connection.statement("BEGIN IMMEDIATE").execute()
@@ -135,18 +178,16 @@ final class EventWriter: @unchecked Sendable {
                 connection: connection, projector: projector, clock: clock, head: try currentHead(),
                 committedVersions: streamVersions)
             let startSequence = transaction.head.sequence
-            let isolated = group.count > 1
+            let isolated = operations.count > 1
             var isOpen = true
-            for item in group {
+            for operation in operations {
                 if isolated { try connection.statement("SAVEPOINT operation").execute() }
                 let snapshot = transaction.snapshot()
                 do {
-                    let outcome = try run(item.operation, in: transaction)
-                    try projector.flush()
+                    let outcome = try run(operation, in: transaction)
                     if isolated { try connection.statement("RELEASE operation").execute() }
-                    outcomes.append(.success(outcome))
+                    results.append(.success(outcome))
                 } catch {
-                    projector.discard()
                     transaction.restore(snapshot)
                     if isolated {
                         try connection.statement("ROLLBACK TO operation").execute()
@@ -155,7 +196,7 @@ final class EventWriter: @unchecked Sendable {
                         connection.rollback()
                         isOpen = false
                     }
-                    outcomes.append(.failure(Self.storeError(error, path: path)))
+                    results.append(.failure(Self.storeError(error, path: path)))
                 }
             }
             if isOpen {
@@ -171,15 +212,12 @@ final class EventWriter: @unchecked Sendable {
         } catch {
             // BEGIN, a savepoint or COMMIT failed: nothing of the group is committed.
             connection.rollback()
-            projector.discard()
             invalidateCaches()
             let failure = Self.storeError(error, path: path)
-            outcomes = group.map { _ in .failure(failure) }
-        }
-        for (item, outcome) in zip(group, outcomes) {
-            item.continuation.resume(with: outcome)
+            results = operations.map { _ in .failure(failure) }
         }
         if let published { signal.publish(SequenceNumber(published)) }
+        return results
     }
 
     private func run(_ operation: Operation, in transaction: WriteTransaction) throws -> Outcome {

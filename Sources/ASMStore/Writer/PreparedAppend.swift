@@ -32,7 +32,7 @@ struct PreparedAppend: Sendable {
         var ids = Set<EventID>()
         ids.reserveCapacity(events.count)
         let codec = events.contains { if case .opaque = $0.event { true } else { false } } ? EventCodec() : nil
-        let encoder = PayloadEncoder()
+        var writer = JSONWriter(capacity: 512)
         for (index, event) in events.enumerated() {
             guard ids.insert(event.id).inserted else {
                 throw StoreError(
@@ -47,7 +47,9 @@ struct PreparedAppend: Sendable {
                     payload = encoded.payload
                     schemaVersion = encoded.schemaVersion
                 } else if let typed = event.event.payload {
-                    payload = try encoder.encode(typed)
+                    writer.bytes.removeAll(keepingCapacity: true)
+                    try typed.writeCanonicalJSON(to: &writer)
+                    payload = writer.bytes
                     schemaVersion = event.event.schemaVersion
                 } else {
                     preconditionFailure("an opaque event without a codec")
