@@ -55,6 +55,12 @@ func fileSize(_ path: String) -> Int64 {
     return stat(path, &info) == 0 ? Int64(info.st_size) : 0
 }
 
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
     return sorted[Int((p * Double(sorted.count - 1)).rounded())]
@@ -93,53 +99,109 @@ struct Suite {
         }
     }
 
+    /// Rounds per workload: engine and anchor alternate, and the medians are compared.
+    var rounds: Int { quick ? 1 : 3 }
+
     func run() async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let anchor = anchorPath.map { Anchor(executable: $0, directory: directory) }
         if anchor == nil { print("note: no C anchor given (--anchor); ratios are left out") }
         var rows: [Row] = []
+        var spreads: [String] = []
         let bulk = quick ? 50_000 : 200_000
 
-        // Append at 1, 100 and 1000 events per commit, synchronous FULL.
-        for (batch, count) in [(1, quick ? 1_000 : 5_000), (100, bulk), (1000, bulk)] {
-            let engine = try await appendRate(count: count, batch: batch)
-            let c = try await anchor?.append(count: count, batch: batch)
-            rows.append(
-                Row(name: "append \(batch)/commit (FULL)", engine: engine.rate, anchor: c?.rate, unit: "ev/s",
-                    target: batch == 1 ? "≥ 0.8x" : batch == 100 ? "≥ 0.6x" : "≥ 0.5x"))
-            if batch == 1000 {
-                rows.append(
-                    Row(name: "database bytes per event", engine: engine.bytesPerEvent, anchor: c?.bytesPerEvent,
-                        unit: "B/ev", lowerIsBetter: true, target: "≤ 1.25x"))
+        /// Runs `engine` and `c` alternately, `rounds` times; returns the medians.
+        func measure(_ name: String, engine: () async throws -> Double, c: () async throws -> Double?) async throws
+            -> (Double, Double?)
+        {
+            var engineValues: [Double] = []
+            var anchorValues: [Double] = []
+            for _ in 0..<rounds {
+                if let value = try await c() { anchorValues.append(value) }
+                engineValues.append(try await engine())
             }
+            spreads.append(
+                "\(name): engine \(engineValues.map { String(format: "%.0f", $0) }.joined(separator: ", "))"
+                    + (anchorValues.isEmpty ? "" : "; C \(anchorValues.map { String(format: "%.0f", $0) }.joined(separator: ", "))"))
+            return (median(engineValues), anchorValues.isEmpty ? nil : median(anchorValues))
         }
+
+        // Append at 1, 100 and 1000 events per commit, synchronous FULL.
+        var bytes: (Double, Double?) = (0, nil)
+        for (batch, count) in [(1, quick ? 1_000 : 5_000), (100, bulk), (1000, bulk)] {
+            var engineBytes: [Double] = []
+            var anchorBytes: [Double] = []
+            let (engine, c) = try await measure(
+                "append \(batch)/commit (ev/s)",
+                engine: {
+                    let figures = try await appendRate(count: count, batch: batch)
+                    engineBytes.append(figures.bytesPerEvent)
+                    return figures.rate
+                },
+                c: {
+                    guard let figures = try await anchor?.append(count: count, batch: batch) else { return nil }
+                    anchorBytes.append(figures.bytesPerEvent)
+                    return figures.rate
+                })
+            rows.append(
+                Row(name: "append \(batch)/commit (FULL)", engine: engine, anchor: c, unit: "ev/s",
+                    target: batch == 1 ? "≥ 0.8x" : batch == 100 ? "≥ 0.6x" : "≥ 0.5x"))
+            if batch == 1000 { bytes = (median(engineBytes), anchorBytes.isEmpty ? nil : median(anchorBytes)) }
+        }
+        rows.append(
+            Row(name: "database bytes per event", engine: bytes.0, anchor: bytes.1, unit: "B/ev",
+                lowerIsBetter: true, target: "≤ 1.25x"))
 
         // Reads on a log of `bulk` events.
         let readPath = directory + "/read.sqlite"
         removeDatabase(readPath)
         let workload = try await fill(path: readPath, count: bulk, batch: 1000)
-        let seconds = quick ? 0.5 : 1.5
-        let global = try await readGlobal(path: readPath, seconds: seconds)
-        let perSession = try await readSessions(path: readPath, workload: workload, seconds: seconds)
-        let cReads = try await anchor?.read(count: bulk, seconds: seconds)
+        let seconds = quick ? 0.5 : 1.0
+        var anchorReads: [Anchor.ReadFigures] = []
+        if let anchor {
+            for _ in 0..<rounds { anchorReads.append(try await anchor.read(count: bulk, seconds: seconds)) }
+        }
+        let (global, cGlobal) = try await measure(
+            "paged global read (ev/s)", engine: { try await readGlobal(path: readPath, seconds: seconds) },
+            c: { anchorReads.isEmpty ? nil : median(anchorReads.map(\.page)) })
+        let (perSession, cSession) = try await measure(
+            "per-session read (ev/s)",
+            engine: { try await readSessions(path: readPath, workload: workload, seconds: seconds) },
+            c: { anchorReads.isEmpty ? nil : median(anchorReads.map(\.session)) })
+        removeDatabase(readPath)
         rows.append(
-            Row(name: "paged global read, decoded", engine: global, anchor: cReads?.page, unit: "ev/s",
-                target: "≥ 0.15x"))
+            Row(name: "paged global read, decoded", engine: global, anchor: cGlobal, unit: "ev/s", target: "≥ 0.15x"))
         rows.append(
-            Row(name: "per-session read, decoded", engine: perSession, anchor: cReads?.session, unit: "ev/s",
-                target: "—"))
+            Row(name: "per-session read, decoded", engine: perSession, anchor: cSession, unit: "ev/s", target: "—"))
 
         // Cross-process tail: one commit every millisecond, a second process follows.
         let tailCount = quick ? 500 : 2_000
         for mode in [TailMode.polling, .wakeUp] {
-            let engine = try await tail(count: tailCount, mode: mode)
-            let c = try await anchor?.tail(count: tailCount, mode: mode == .polling ? "dv1ms" : "inotify")
+            var engineP99: [Double] = []
+            var anchorP99: [Double] = []
+            let (p50, c50) = try await measure(
+                "tail p50, \(mode.label) (µs)",
+                engine: {
+                    let latency = try await tail(count: tailCount, mode: mode)
+                    engineP99.append(latency.p99)
+                    return latency.p50
+                },
+                c: {
+                    guard let latency = try await anchor?.tail(count: tailCount, mode: mode == .polling ? "dv1ms" : "inotify")
+                    else { return nil }
+                    anchorP99.append(latency.p99)
+                    return latency.p50
+                })
+            spreads.append(
+                "tail p99, \(mode.label) (µs): engine \(engineP99.map { String(format: "%.0f", $0) }.joined(separator: ", "))"
+                    + "; C \(anchorP99.map { String(format: "%.0f", $0) }.joined(separator: ", "))")
             rows.append(
-                Row(name: "tail p50, \(mode.label)", engine: engine.p50, anchor: c?.p50, unit: "µs",
-                    lowerIsBetter: true, target: "—"))
+                Row(name: "tail p50, \(mode.label)", engine: p50, anchor: c50, unit: "µs", lowerIsBetter: true,
+                    target: "—"))
             rows.append(
-                Row(name: "tail p99, \(mode.label)", engine: engine.p99, anchor: c?.p99, unit: "µs",
-                    lowerIsBetter: true, target: "≤ 2000 µs"))
+                Row(name: "tail p99, \(mode.label)", engine: median(engineP99),
+                    anchor: anchorP99.isEmpty ? nil : median(anchorP99), unit: "µs", lowerIsBetter: true,
+                    target: "≤ 2000 µs"))
         }
 
         // Peak memory of a process appending a million events.
@@ -150,6 +212,9 @@ struct Suite {
                 lowerIsBetter: true, target: "≤ 32 MiB"))
 
         Report.print(rows, quick: quick)
+        print("")
+        print("rounds (engine and C alternate; the table shows medians):")
+        for line in spreads { print("  " + line) }
     }
 
     // MARK: Append
