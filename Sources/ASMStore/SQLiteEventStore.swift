@@ -371,6 +371,38 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
+    // MARK: Lookups for tools
+
+    /// The schema version of the file (the last migration applied).
+    public func schemaVersion() async throws -> Int {
+        try readers.withConnection { connection in
+            Int(try connection.scalar("SELECT max(version) FROM \(DatabaseFile.migrationsTable)")?.integerValue ?? 0)
+        }
+    }
+
+    /// Sessions whose id starts with `prefix` (hex digits, hyphens ignored), at most `limit`.
+    ///
+    /// Lets people type the first few characters of an id. Uses the primary key's order, so
+    /// it costs one index range scan.
+    /// - Throws: ``StoreError`` with code `invalidArgument` when `prefix` is not hexadecimal.
+    public func sessionIDs(withPrefix prefix: String, limit: Int = 2) async throws -> [SessionID] {
+        let digits = prefix.lowercased().filter { $0 != "-" }
+        guard !digits.isEmpty, digits.count <= 32, digits.allSatisfy(\.isHexDigit) else {
+            throw StoreError(.invalidArgument, "\"\(prefix)\" is not a session id or a prefix of one")
+        }
+        let low = UUIDValue(digits + String(repeating: "0", count: 32 - digits.count)) ?? .zero
+        let high = UUIDValue(digits + String(repeating: "f", count: 32 - digits.count)) ?? .zero
+        return try readers.withConnection { connection in
+            try connection.query(
+                "SELECT session_id FROM sessions WHERE session_id BETWEEN ? AND ? ORDER BY session_id LIMIT ?",
+                [.blob(low.bytes), .blob(high.bytes), .integer(Int64(limit))]
+            ).compactMap { row in
+                guard case .blob(let bytes) = row[0] else { return nil }
+                return bytes.withUnsafeBytes { UUIDValue(bytes: $0) }.map(SessionID.init(uuid:))
+            }
+        }
+    }
+
     static func validate(consumerName name: String) throws(StoreError) {
         guard !name.isEmpty, name.utf8.count <= 128, name.unicodeScalars.allSatisfy({ $0.value >= 0x20 }) else {
             throw StoreError(.invalidArgument, "a consumer name must be 1 to 128 printable characters")

@@ -12,6 +12,9 @@
 public struct JSONWriter: Sendable {
     /// The output so far.
     public var bytes: [UInt8]
+    /// Whether objects are sorted by key (canonical). Output for people and tools that
+    /// prefer a fixed field order may turn it off; such output is not canonical.
+    public var sortsKeys = true
     /// Member offsets of the objects still open: pairs of (member start, key end).
     private var memberOffsets: [Int] = []
 
@@ -81,7 +84,7 @@ public struct JSONWriter: Sendable {
 
     /// Sorts the members if they were not written in order, then writes `}`.
     public mutating func endObject(_ mark: ObjectMark) {
-        if !mark.isSorted { sortMembers(mark) }
+        if !mark.isSorted, sortsKeys { sortMembers(mark) }
         memberOffsets.removeSubrange(mark.base...)
         bytes.append(UInt8(ascii: "}"))
     }
@@ -244,6 +247,11 @@ public struct JSONWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
         value.appendText(to: &bytes)
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Writes bytes that are already one valid JSON value, such as a stored payload.
+    public mutating func raw(_ json: [UInt8]) {
+        bytes.append(contentsOf: json)
     }
 
     /// Writes any JSON value canonically.

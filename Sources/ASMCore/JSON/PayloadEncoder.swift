@@ -8,13 +8,20 @@
 /// let bytes = try PayloadEncoder().encode(MessageReceived(role: .assistant, content: "4"))
 /// ```
 public struct PayloadEncoder: Sendable {
-    public init() {}
+    /// Whether objects are sorted by key. Only canonical (sorted) output is hashed or stored;
+    /// output for people may keep the types' declared order instead.
+    public var sortsKeys: Bool
+
+    public init(sortsKeys: Bool = true) {
+        self.sortsKeys = sortsKeys
+    }
 
     /// Encodes `value` to canonical JSON.
     /// - Throws: ``JSONError`` when a value cannot be represented (a non-finite number,
     ///   an unsupported coding feature) or the value's own `encode(to:)` throws.
     public func encode<T: Encodable>(_ value: T) throws(JSONError) -> [UInt8] {
         var writer = JSONWriter()
+        writer.sortsKeys = sortsKeys
         try encode(value, into: &writer)
         return writer.bytes
     }
@@ -129,7 +136,7 @@ final class EncodingState {
             writer.string(string)
             return
         }
-        if let canonical = value as? any CanonicalJSONEncodable {
+        if writer.sortsKeys, let canonical = value as? any CanonicalJSONEncodable {
             try canonical.writeCanonicalJSON(to: &writer)
             return
         }

@@ -1,0 +1,76 @@
+public import ArgumentParser
+import AgentSessionManager
+
+/// `asm`: runs, tails, audits and replays agent sessions recorded in one SQLite file.
+public struct ASM: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "asm",
+        abstract: "Inspect and follow the AgentSessionManager event log.",
+        discussion: """
+            Every command works on one SQLite file: --db PATH, else $ASM_DB, else .asm/asm.sqlite.
+            Commands that only read refuse a file that does not exist.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
+            Demo.self,
+        ]
+    )
+
+    public init() {}
+}
+
+/// The entry point of the `asm` executable.
+public enum ASMCLI {
+    /// Parses `arguments` (without the program name), runs the command and returns the exit status.
+    ///
+    /// Every failure is one line on standard error: `asm: <what went wrong>`. Exit codes:
+    /// 0 success, 1 failure (for `verify`: the log did not verify), 64 usage error,
+    /// 65 the file is not a usable database (not SQLite, corrupt, another application's,
+    /// newer schema), 66 the database, session or consumer does not exist, 75 the database
+    /// stayed locked past the busy timeout.
+    public static func run(_ arguments: [String]) async -> Int32 {
+        let command: any ParsableCommand
+        do {
+            command = try ASM.parseAsRoot(arguments)
+        } catch {
+            return report(parseError: error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var command = command
+                try command.run()
+            }
+            Console.flush()
+            return 0
+        } catch let error as StoreError {
+            Console.flush()
+            Console.error(error.description)
+            return ExitStatus.for(error)
+        } catch let error as CommandFailure {
+            Console.flush()
+            if !error.message.isEmpty { Console.error(error.message) }
+            return error.status
+        } catch {
+            Console.flush()
+            return report(parseError: error)
+        }
+    }
+
+    private static func report(parseError error: any Error) -> Int32 {
+        let code = ASM.exitCode(for: error)
+        let message = ASM.fullMessage(for: error)
+        if code == .success {
+            // --help and --version.
+            Console.line(message)
+            Console.flush()
+            return 0
+        }
+        var first = message.split(separator: "\n").first.map(String.init) ?? message
+        if first.hasPrefix("Error: ") { first.removeFirst(7) }
+        Console.error(code == .validationFailure ? first + " (see asm --help)" : first)
+        return code == .validationFailure ? ExitStatus.usage : code.rawValue
+    }
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+import AgentSessionManager
+
+extension ASM {
+    /// `asm rebuild`: re-derives the projections from the log.
+    struct Rebuild: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild every projection (sessions, runs, transcript, usage) from the events alone.")
+
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let report = try await withStore(try store.openExisting()) { try await $0.rebuildProjections() }
+            let names = report.projections.keys.sorted().joined(separator: ", ")
+            Console.line("rebuilt \(names) from \(report.events) events (through sequence \(report.throughSequence))")
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import AgentSessionManager
+
+extension ASM {
+    /// `asm show SESSION`: one session's projection rows, transcript and usage.
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a session: its state, runs, transcript and usage.")
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+
+        @Argument(help: "A session id, or an unambiguous prefix of one.")
+        var session: String
+
+        @Flag(help: "Also list the session's events.")
+        var events = false
+
+        /// The `--json` document.
+        struct Document: Encodable {
+            var session: SessionSummary
+            var runs: [RunSummary]
+            var transcript: [TranscriptEntry]
+            var usage: [UsageSummary]
+        }
+
+        func run() async throws {
+            try await withStore(try store.openExisting()) { store in
+                let id = try await resolveSession(session, in: store)
+                guard let summary = try await store.session(id) else {
+                    throw CommandFailure("no session \(id)", status: ExitStatus.noInput)
+                }
+                let runs = try await store.runs(in: id)
+                let transcript = try await store.transcript(of: id)
+                let usage = try await store.usage(by: .run, session: id)
+                if output.json {
+                    Console.line(
+                        Formatting.json(Document(session: summary, runs: runs, transcript: transcript, usage: usage)))
+                    return
+                }
+                Self.print(summary, runs: runs, transcript: transcript, usage: usage)
+                if events {
+                    Console.line("")
+                    Console.line("events")
+                    for event in try await store.stream(id.stream, fromVersion: 1, limit: Int(summary.version.rawValue))
+                    {
+                        Console.line(Formatting.line(event))
+                    }
+                }
+            }
+        }
+
+        static func print(_ session: SessionSummary, runs: [RunSummary], transcript: [TranscriptEntry], usage: [UsageSummary]) {
+            Console.line("session \(session.id)")
+            Console.line("  agent     \(session.agentID)")
+            Console.line("  status    \(session.status)" + (session.failureReason.map { " (\($0))" } ?? ""))
+            if !session.tags.isEmpty { Console.line("  tags      \(session.tags.joined(separator: ", "))") }
+            for (key, value) in session.metadata.sorted(by: { $0.key < $1.key }) {
+                Console.line("  \(key): \(value)")
+            }
+            Console.line("  created   \(session.createdAt)")
+            Console.line("  updated   \(session.updatedAt)")
+            Console.line("  events    \(session.eventCount) (sequences \(session.firstSequence)…\(session.lastSequence))")
+            Console.line("")
+            Console.line("runs")
+            if runs.isEmpty { Console.line("  none") }
+            var rows = [["  RUN", "STATUS", "PROVIDER", "MODEL", "STARTED", "ENDED", "DETAIL"]]
+            for run in runs {
+                let detail =
+                    run.failureKind.map { "\($0): \(Formatting.clip(run.failureMessage ?? "", 40))" }
+                    ?? run.cancelReason.map { "cancelled: \($0)" } ?? ""
+                rows.append([
+                    "  " + run.id.description, run.status.rawValue, run.provider ?? "-", run.model ?? "-",
+                    run.startedAt?.description ?? "-", run.endedAt?.description ?? "-", detail,
+                ])
+            }
+            if !runs.isEmpty { Formatting.table(rows).forEach(Console.line) }
+            Console.line("")
+            Console.line("transcript")
+            if transcript.isEmpty { Console.line("  empty") }
+            for entry in transcript {
+                let provider = entry.provider.map { " (\($0))" } ?? ""
+                Console.line("  [\(entry.sequence)] \(entry.role)\(provider): \(Formatting.clip(entry.content, 100))")
+            }
+            Console.line("")
+            Console.line("usage")
+            if usage.isEmpty { Console.line("  none") }
+            for row in usage {
+                let tokens = row.tokens
+                Console.line(
+                    "  \(row.provider ?? "-")/\(row.model ?? "-"): \(tokens.input) in, \(tokens.output) out, "
+                        + "\(tokens.cacheRead) cache read, \(tokens.cacheWrite) cache write; "
+                        + "cost \(Formatting.usd(nano: row.costNanoUSD))"
+                        + (row.reportedCostNanoUSD.map { " (provider reported \(Formatting.usd(nano: $0)))" } ?? ""))
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import AgentSessionManager
+
+/// The documented exit codes of `asm`.
+enum ExitStatus {
+    static let failure: Int32 = 1
+    static let usage: Int32 = 64
+    static let dataError: Int32 = 65
+    static let noInput: Int32 = 66
+    static let temporaryFailure: Int32 = 75
+
+    static func `for`(_ error: StoreError) -> Int32 {
+        switch error.code {
+        case .notADatabase, .corrupt, .foreignDatabase, .newerSchema: dataError
+        case .missingDatabase, .notFound: noInput
+        case .busy: temporaryFailure
+        case .invalidArgument: usage
+        default: failure
+        }
+    }
+}
+
+/// A command's own failure: a one-line message and an exit status.
+struct CommandFailure: Error {
+    var message: String
+    var status: Int32
+
+    init(_ message: String, status: Int32 = ExitStatus.failure) {
+        self.message = message
+        self.status = status
+    }
+}

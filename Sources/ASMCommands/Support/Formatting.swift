@@ -1,0 +1,138 @@
+import AgentSessionManager
+
+/// How events, sessions and runs look in `asm` output.
+enum Formatting {
+    /// The first 8 hex digits of an id, enough to tell sessions apart on screen.
+    static func short(_ uuid: UUIDValue) -> String { String(uuid.description.prefix(8)) }
+
+    /// Shortens text to one line of at most `limit` characters.
+    static func clip(_ text: String, _ limit: Int = 60) -> String {
+        let line = text.split(whereSeparator: \.isNewline).joined(separator: " ⏎ ")
+        return line.count <= limit ? line : String(line.prefix(limit - 1)) + "…"
+    }
+
+    /// One line per event: sequence, time, session, version, type, summary.
+    static func line(_ envelope: EventEnvelope) -> String {
+        let sequence = String(envelope.sequence.rawValue)
+        let version = "v" + String(envelope.streamVersion.rawValue)
+        let type = envelope.type.rawValue
+        let line = String(repeating: " ", count: max(0, 7 - sequence.count)) + sequence + "  "
+            + envelope.recordedAt.description + "  " + short(envelope.stream.uuid) + "  "
+            + version + String(repeating: " ", count: max(1, 6 - version.count)) + type
+            + String(repeating: " ", count: max(1, 25 - type.count)) + summary(envelope.event)
+        return line.trimmingTrailingSpaces()
+    }
+
+    /// What an event says, in a few words.
+    static func summary(_ event: SessionEvent) -> String {
+        switch event {
+        case .sessionCreated(let e): "agent=\(e.agentID)" + (e.tags.isEmpty ? "" : " tags=\(e.tags.joined(separator: ","))")
+        case .sessionActivated: ""
+        case .sessionCompleted(let e): e.summary.map { clip($0) } ?? ""
+        case .sessionFailed(let e): clip(e.reason)
+        case .sessionArchived: ""
+        case .runRequested(let e):
+            "\(e.messages.count) message\(e.messages.count == 1 ? "" : "s")"
+                + (e.messages.last.map { ": \"\(clip($0.content, 48))\"" } ?? "")
+        case .runStarted(let e): "provider=\(e.provider)" + (e.model.map { " model=\($0)" } ?? "")
+        case .runCompleted(let e): e.outputText.map { "\"\(clip($0, 56))\"" } ?? ""
+        case .runFailed(let e): "\(e.failure.kind): \(clip(e.failure.message, 56))"
+        case .runCancelled(let e): e.reason.rawValue + (e.message.map { ": \(clip($0, 48))" } ?? "")
+        case .routingDecided(let e): "attempt \(e.attempt) → \(e.chosen ?? "none") (\(e.strategy))"
+        case .routingFailedOver(let e): "\(e.from) → \(e.to ?? "none"): \(e.failure.kind)"
+        case .providerHealthChanged(let e): "\(e.provider): \(e.previous) → \(e.current) (\(e.reason))"
+        case .messageStreamed(let e): "\(e.role): \"\(clip(e.delta, 56))\""
+        case .messageReceived(let e): "\(e.role): \"\(clip(e.content, 56))\""
+        case .toolCallStarted(let e): "\(e.name) \(clip(e.input.description, 48))"
+        case .toolCallCompleted(let e): (e.isError ? "failed: " : "") + "\"\(clip(e.output, 48))\""
+        case .tokenUsageUpdated(let e):
+            "+\(e.delta.input) in, +\(e.delta.output) out"
+                + (e.delta.cacheRead + e.delta.cacheWrite > 0 ? ", +\(e.delta.cacheRead + e.delta.cacheWrite) cache" : "")
+        case .policyEvaluated(let e): "\(e.policies.joined(separator: "+")): \(e.outcome)"
+        case .policyViolated(let e): "\(e.policy)/\(e.rule) → \(e.action): \(clip(e.message, 40))"
+        case .toolApprovalRequested(let e): "\(e.tool) (\(e.policy)/\(e.rule))"
+        case .toolApprovalResolved(let e): e.approved ? "approved" : "denied"
+        case .continuationApplied(let e): "\(e.requested) → \(e.applied): \(clip(e.reason, 40))"
+        case .workspaceSnapshotTaken(let e): "\(e.phase) \(e.strategy) \(e.path)"
+        case .workspaceDiffComputed(let e): "\(e.filesChanged) files, +\(e.insertions) -\(e.deletions)"
+        case .workspaceRolledBack(let e): "to \(e.toSnapshot): \(e.restored) restored, \(e.removed) removed"
+        case .artifactStored(let e): "\(e.artifact) (\(e.bytes) bytes)"
+        case .consumerCheckpointed(let e): "\(e.consumer) at \(e.position)"
+        case .consumerReset(let e): "\(e.consumer): \(e.from) → \(e.to)"
+        case .opaque(let e):
+            switch e.reason {
+            case .unknownType: "(unknown to this build) \(clip(e.payloadText, 40))"
+            case .newerSchemaVersion(let supported): "(schema v\(e.schemaVersion) > v\(supported)) \(clip(e.payloadText, 30))"
+            case .undecodable(let why): "(undecodable: \(clip(why, 40)))"
+            case .appendedRaw: clip(e.payloadText, 48)
+            }
+        }
+    }
+
+    /// One event as a JSON object: `schema_version` first, then the header, then the stored payload.
+    static func json(_ event: RecordedEvent) -> String {
+        var writer = JSONWriter(capacity: 512)
+        writer.sortsKeys = false
+        var object = writer.beginObject()
+        writer.field("schema_version", 1, in: &object)
+        writer.field("sequence", event.sequence.rawValue, in: &object)
+        writer.key("event_id", in: &object)
+        writer.uuid(event.id.uuid)
+        writer.key("stream_id", in: &object)
+        writer.uuid(event.stream.uuid)
+        writer.field("stream_version", event.streamVersion.rawValue, in: &object)
+        writer.key("run_id", in: &object)
+        if let run = event.runID { writer.uuid(run.uuid) } else { writer.null() }
+        writer.field("type", event.type.rawValue, in: &object)
+        writer.field("payload_version", event.schemaVersion, in: &object)
+        writer.field("recorded_at", event.recordedAt.description, in: &object)
+        writer.field("recorded_at_us", event.recordedAt.microseconds, in: &object)
+        writer.field("hash", event.hash.description, in: &object)
+        writer.key("payload", in: &object)
+        writer.raw(event.payload)
+        writer.endObject(object)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    /// A value as JSON in its declared field order, with `schema_version` first.
+    static func json(_ value: some Encodable, schemaVersion: Int = 1) -> String {
+        let body = (try? PayloadEncoder(sortsKeys: false).encode(value)) ?? Array("{}".utf8)
+        var text = "{\"schema_version\":\(schemaVersion)"
+        if body.count > 2 { text += "," + String(decoding: body.dropFirst(), as: UTF8.self) } else { text += "}" }
+        return text
+    }
+
+    /// Rows aligned in columns, numbers to the right.
+    static func table(_ rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
+        guard let width = rows.first?.count else { return [] }
+        let widths = (0..<width).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                let pad = String(repeating: " ", count: widths[column] - cell.count)
+                return rightAligned.contains(column) ? pad + cell : cell + pad
+            }.joined(separator: "  ").trimmingTrailingSpaces()
+        }
+    }
+
+    static func usd(nano: Int64) -> String {
+        let dollars = Double(nano) / 1e9
+        return "$" + String(format6: dollars)
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var text = self
+        while text.last == " " { text.removeLast() }
+        return text
+    }
+
+    /// Six decimals, without Foundation's formatting.
+    init(format6 value: Double) {
+        let scaled = Int64((value * 1_000_000).rounded())
+        let whole = scaled / 1_000_000
+        let fraction = abs(scaled % 1_000_000)
+        let digits = String(fraction)
+        self = "\(whole)." + String(repeating: "0", count: 6 - digits.count) + digits
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import AgentSessionManager
+
+extension ASM {
+    /// `asm verify`: walks the hash chain and SQLite's integrity check.
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the hash chain of every event and the file's integrity.",
+            discussion: "Exits 1 and names the first bad sequence when the log does not verify.")
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+
+        struct Document: Encodable {
+            var ok: Bool
+            var eventsChecked: Int
+            var firstMismatch: Int64?
+            var firstGap: Int64?
+            var integrity: [String]
+            var head: String?
+
+            enum CodingKeys: String, CodingKey {
+                case ok, integrity, head
+                case eventsChecked = "events_checked"
+                case firstMismatch = "first_mismatch"
+                case firstGap = "first_gap"
+            }
+        }
+
+        func run() async throws {
+            let report = try await withStore(try store.openExisting()) { try await $0.verify() }
+            if output.json {
+                Console.line(
+                    Formatting.json(
+                        Document(
+                            ok: report.isIntact, eventsChecked: report.eventsChecked,
+                            firstMismatch: report.firstMismatch?.rawValue, firstGap: report.firstGap?.rawValue,
+                            integrity: report.integrity, head: report.head?.description)))
+            } else {
+                Console.line("checked \(report.eventsChecked) events")
+                if let head = report.head { Console.line("chain head \(head)") }
+                Console.line("integrity: \(report.integrity.joined(separator: "; "))")
+            }
+            if let mismatch = report.firstMismatch {
+                throw CommandFailure("hash mismatch at sequence \(mismatch): the event was changed after it was recorded")
+            }
+            if let gap = report.firstGap {
+                throw CommandFailure("sequence \(gap) is missing from the log")
+            }
+            guard report.integrity == ["ok"] else {
+                throw CommandFailure("SQLite's integrity check failed", status: ExitStatus.dataError)
+            }
+            if !output.json { Console.line("ok") }
+        }
+    }
+}
