@@ -109,7 +109,7 @@ let package = Package(
 
         .testTarget(
             name: "ASMCoreTests",
-            dependencies: ["ASMCore"],
+            dependencies: ["ASMCore", "AgentSessionManagerTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

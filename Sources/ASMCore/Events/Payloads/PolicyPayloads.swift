@@ -29,14 +29,14 @@ public struct PolicyEvaluated: EventPayload {
     public var stackHash: String
     /// The outcome (`accepted`, or why it was refused).
     public var outcome: String
-    /// The merged policy, for audit.
+    /// The merged policy, for audit. JSON `null` is stored as absent.
     public var merged: JSONValue?
 
     public init(policies: [String], stackHash: String, outcome: String, merged: JSONValue? = nil) {
         self.policies = policies
         self.stackHash = stackHash
         self.outcome = outcome
-        self.merged = merged
+        self.merged = merged == .null ? nil : merged
     }
 
     enum CodingKeys: String, CodingKey {
@@ -86,6 +86,7 @@ public struct ToolApprovalRequested: EventPayload {
     public var approvalID: String
     public var callID: String?
     public var tool: String
+    /// The tool's arguments. JSON `null` is stored as absent.
     public var input: JSONValue?
     public var policy: String
     public var rule: String
@@ -99,7 +100,7 @@ public struct ToolApprovalRequested: EventPayload {
         self.approvalID = approvalID
         self.callID = callID
         self.tool = tool
-        self.input = input
+        self.input = input == .null ? nil : input
         self.policy = policy
         self.rule = rule
         self.canBlock = canBlock

@@ -1,0 +1,106 @@
+import ASMCore
+import AgentSessionManagerTesting
+import Foundation
+import Testing
+
+@Suite struct PayloadCodecTests {
+    static let seeds: [UInt64] = [1, 2, 3, 42, 2026]
+
+    @Test("every payload survives canonical encoding and decoding unchanged", arguments: seeds)
+    func roundTrip(seed: UInt64) throws {
+        var samples = SampleEvents(seed: seed)
+        let codec = EventCodec()
+        for _ in 0..<20 {
+            for event in samples.oneOfEach() {
+                let encoded = try codec.encode(event)
+                let decoded = codec.decode(type: encoded.type, schemaVersion: encoded.schemaVersion, payload: encoded.payload)
+                #expect(decoded == event, "seed \(seed): \(encoded.type) did not round-trip")
+            }
+        }
+    }
+
+    @Test("re-encoding a decoded payload gives the same bytes", arguments: seeds)
+    func stableBytes(seed: UInt64) throws {
+        var samples = SampleEvents(seed: seed)
+        let codec = EventCodec()
+        for event in (0..<10).flatMap({ _ in samples.oneOfEach() }) {
+            let first = try codec.encode(event)
+            let again = try codec.encode(codec.decode(type: first.type, schemaVersion: first.schemaVersion, payload: first.payload))
+            #expect(first.payload == again.payload, "seed \(seed): \(first.type)")
+        }
+    }
+
+    /// The hand-written canonical encoders must say exactly what the `Codable` conformances say.
+    @Test("each payload's direct encoding equals its Codable encoding", arguments: seeds)
+    func directEqualsCodable(seed: UInt64) throws {
+        var samples = SampleEvents(seed: seed)
+        let foundation = JSONEncoder()
+        foundation.outputFormatting = [.sortedKeys]
+        for event in (0..<10).flatMap({ _ in samples.oneOfEach() }) {
+            let payload = try #require(event.payload)
+            var writer = JSONWriter()
+            try payload.writeCanonicalJSON(to: &writer)
+            let viaCodable = try foundation.encode(payload)
+            let direct = try PayloadDecoder().decode(JSONValue.self, from: writer.bytes)
+            let expected = try PayloadDecoder().decode(JSONValue.self, from: Array(viaCodable))
+            #expect(normalized(direct) == normalized(expected), "seed \(seed): \(event.type)")
+            #expect(try decodes(payload, from: writer.bytes))
+        }
+    }
+
+    @Test("payload JSON uses snake_case keys for other languages")
+    func snakeCase() throws {
+        let event = SessionEvent.toolCallCompleted(ToolCallCompleted(callID: "c1", name: "Bash", output: "ok", isError: true, exitCode: 2))
+        let text = String(decoding: try EventCodec().encode(event).payload, as: UTF8.self)
+        #expect(text == #"{"call_id":"c1","exit_code":2,"is_error":true,"name":"Bash","output":"ok"}"#)
+    }
+
+    @Test("nil optionals are left out, not written as null")
+    func nilOmitted() throws {
+        let text = String(decoding: try EventCodec().encode(.runStarted(RunStarted(provider: "codex"))).payload, as: UTF8.self)
+        #expect(text == #"{"provider":"codex"}"#)
+    }
+
+    @Test("metadata is written sorted by key whatever the dictionary's order")
+    func metadataSorted() throws {
+        let created = SessionCreated(agentID: "a", metadata: Dictionary(uniqueKeysWithValues: (0..<50).map { ("k\($0)", "v") }))
+        let text = String(decoding: try EventCodec().encode(.sessionCreated(created)).payload, as: UTF8.self)
+        let keys = (0..<50).map { "k\($0)" }.sorted()
+        #expect(text.contains(keys.map { "\"\($0)\":\"v\"" }.joined(separator: ",")))
+    }
+
+    @Test("the generic Codable encoder is canonical too")
+    func genericEncoder() throws {
+        struct Sample: Codable { var zebra = 1; var apple: [String: Int] = ["b": 2, "a": 1]; var nested = Inner() }
+        struct Inner: Codable { var y = "y"; var x: String? = nil; var w = [true] }
+        let text = String(decoding: try PayloadEncoder().encode(Sample()), as: UTF8.self)
+        #expect(text == #"{"apple":{"a":1,"b":2},"nested":{"w":[true],"y":"y"},"zebra":1}"#)
+        let back = try PayloadDecoder().decode(Sample.self, from: Array(text.utf8))
+        #expect(back.apple == ["a": 1, "b": 2] && back.nested.x == nil && back.zebra == 1)
+    }
+
+    @Test("decoding reports type mismatches and missing keys", arguments: [
+        (#"{"role":"user"}"#, JSONError.Code.missingKey), (#"{"role":1,"content":"x"}"#, .typeMismatch),
+    ])
+    func decodingErrors(text: String, code: JSONError.Code) {
+        let error = #expect(throws: JSONError.self) {
+            try PayloadDecoder().decode(MessageReceived.self, from: Array(text.utf8))
+        }
+        #expect(error?.code == code)
+    }
+
+    /// Numbers compare by value: `1` from JSONEncoder equals `1.0` from the canonical writer.
+    private func normalized(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .integer(let integer): return .double(Double(integer))
+        case .array(let values): return .array(values.map(normalized))
+        case .object(let members): return .object(members.map { JSONMember($0.key, normalized($0.value)) })
+        default: return value
+        }
+    }
+}
+
+/// Whether `bytes` decode, through `Codable`, back to `payload`.
+private func decodes<P: EventPayload>(_ payload: P, from bytes: [UInt8]) throws -> Bool {
+    try PayloadDecoder().decode(P.self, from: bytes) == payload
+}
