@@ -19,8 +19,10 @@ public protocol EventStore: Sendable {
     /// Appends a batch of events to one stream, atomically.
     ///
     /// Either every event of the batch is committed, contiguously and in order, or none is.
-    /// Retrying a batch whose events are already committed (same event ids, same stream,
-    /// same payloads) returns the original positions and writes nothing.
+    /// A batch whose events are all already committed — same ids, same stream, contiguous,
+    /// in the same order, with the same types and payloads — is a retry: it returns the
+    /// original positions and writes nothing, whatever its expected version. A batch that
+    /// mixes committed and new ids, or changes a committed event, is an idempotency conflict.
     ///
     /// - Parameters:
     ///   - events: one or more events; their ids are the idempotency keys.

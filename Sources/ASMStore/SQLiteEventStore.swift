@@ -1,5 +1,6 @@
 public import ASMCore
 internal import Dispatch
+internal import Synchronization
 
 /// The event log in one SQLite file: the default ``EventStore``.
 ///
@@ -143,6 +144,14 @@ public final class SQLiteEventStore: EventStore {
         signal.close()
         watcher.close()
         readers.close()
+    }
+
+    /// After ``close()``: statements and transactions that were still open on any connection.
+    /// A clean close reports zero; tests check it.
+    package var openHandlesAtClose: Int {
+        let writerState = writer.leftOpenAtClose.withLock { $0 }
+        return (writerState?.statements ?? 0) + (writerState?.transaction == true ? 1 : 0)
+            + readers.leftOpenAtClose.withLock { $0 }
     }
 
     // MARK: Appending

@@ -157,6 +157,8 @@ extension StoreError {
             code = .sqlite
             message = "\(action): \(error.message)"
         }
-        return StoreError(code, message, underlying: error, path: path)
+        // Problems with the file itself name it.
+        let namesFile = code != .sqlite && path != nil
+        return StoreError(code, namesFile ? "\(path ?? ""): \(message)" : message, underlying: error, path: path)
     }
 }

@@ -129,7 +129,10 @@ extension String {
 
     /// Six decimals, without Foundation's formatting.
     init(format6 value: Double) {
-        let scaled = Int64((value * 1_000_000).rounded())
+        guard let scaled = Int64(exactly: (value * 1_000_000).rounded()) else {
+            self = value.description
+            return
+        }
         let whole = scaled / 1_000_000
         let fraction = abs(scaled % 1_000_000)
         let digits = String(fraction)

@@ -278,7 +278,8 @@ final class Projector {
         statement.bind(usage.delta.cacheWrite, at: 8)
         statement.bind(usage.delta.reasoning, at: 9)
         statement.bind(usage.costNanoUSD ?? 0, at: 10)
-        statement.bind(usage.reportedCostUSD.map { Int64(($0 * 1e9).rounded()) }, at: 11)
+        // A reported cost beyond what nano-dollars in 64 bits hold (about 9.2 billion USD) is not a cost.
+        statement.bind(usage.reportedCostUSD.flatMap { Int64(exactly: ($0 * 1e9).rounded()) }, at: 11)
         statement.bind(usage.priceTable, at: 12)
         statement.bind(header.sequence, at: 13)
         try statement.execute()

@@ -62,12 +62,19 @@ final class ReaderPool: Sendable {
         }
     }
 
+    /// Statements or transactions found open on idle readers at close.
+    let leftOpenAtClose = Mutex(0)
+
     func close() {
         let slots = idle.withLock { state -> [Slot] in
             state.closed = true
             defer { state.slots.removeAll() }
             return state.slots
         }
-        for slot in slots { slot.connection.close() }
+        for slot in slots {
+            let open = slot.connection.busyStatementCount + (slot.connection.isAutocommit ? 0 : 1)
+            leftOpenAtClose.withLock { $0 += open }
+            slot.connection.close()
+        }
     }
 }

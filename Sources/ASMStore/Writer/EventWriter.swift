@@ -113,6 +113,9 @@ final class EventWriter: @unchecked Sendable {
         return typed
     }
 
+    /// What was still open on the connection when it closed (0 and false when clean).
+    let leftOpenAtClose = Mutex<(statements: Int, transaction: Bool)?>(nil)
+
     /// Refuses new operations, lets submitted ones finish, then closes the connection.
     func close() {
         let isCommitting = pending.withLock { pending -> Bool in
@@ -123,7 +126,13 @@ final class EventWriter: @unchecked Sendable {
         if isCommitting {
             while pending.withLock({ $0.isCommitting }) { queue.sync {} }
         }
-        queue.sync { connection.close() }
+        queue.sync {
+            if leftOpenAtClose.withLock({ $0 }) == nil {
+                let state = (statements: connection.busyStatementCount, transaction: !connection.isAutocommit)
+                leftOpenAtClose.withLock { $0 = state }
+            }
+            connection.close()
+        }
     }
 
     /// Ends an inline commit: hands anything that arrived meanwhile to the queue.

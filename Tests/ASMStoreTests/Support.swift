@@ -1,0 +1,73 @@
+import ASMCore
+import ASMStore
+import AgentSessionManagerTesting
+import Testing
+
+/// The store configurations every conformance test runs against. A PostgreSQL backend
+/// would be added here and would have to pass the same tests.
+enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqliteFull = "SQLite, synchronous FULL"
+    case sqliteNormal = "SQLite, synchronous NORMAL"
+    case sqliteQueued = "SQLite, every commit on the writer queue"
+
+    var testDescription: String { rawValue }
+
+    var configuration: SQLiteEventStore.Configuration {
+        var configuration = SQLiteEventStore.Configuration()
+        configuration.clock = ManualClock()
+        switch self {
+        case .sqliteFull: configuration.synchronous = .full
+        case .sqliteNormal: configuration.synchronous = .normal
+        case .sqliteQueued: configuration.inlineCommits = false
+        }
+        return configuration
+    }
+
+    /// Runs `body` with a fresh store, and checks afterwards that no statement was left open.
+    func withStore<T>(_ body: (SQLiteEventStore) async throws -> T) async throws -> T {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteEventStore(path: directory.file("asm.sqlite"), configuration: configuration)
+        do {
+            let value = try await body(store)
+            await store.close()
+            #expect(store.openHandlesAtClose == 0, "statements or transactions left open")
+            return value
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
+
+extension Backend {
+    static let all = allCases
+}
+
+/// `count` events of one simple kind, for tests that only care about positions.
+func messages(_ count: Int, run: RunID? = nil, prefix: String = "m") -> [NewEvent] {
+    (0..<count).map { NewEvent(MessageReceived(role: .assistant, content: "\(prefix)\($0)"), run: run) }
+}
+
+/// Every event of the log, oldest first.
+func allEvents(_ store: some EventStore, filter: EventFilter = .all) async throws -> [EventEnvelope] {
+    var result: [EventEnvelope] = []
+    var cursor = SequenceNumber(1)
+    while true {
+        let page = try await store.events(from: cursor, limit: 200, filter: filter)
+        result.append(contentsOf: page.events)
+        if page.events.count < 200 { return result }
+        cursor = page.scannedThrough.next
+    }
+}
+
+/// The path of the `asm-test-child` executable, built beside the test bundle.
+func childExecutable() -> String {
+    let bundle = CommandLine.arguments.first { $0.contains(".xctest") || $0.contains("PackageTests") } ?? CommandLine.arguments[0]
+    var directory = bundle
+    while let slash = directory.lastIndex(of: "/") {
+        directory = String(directory[..<slash])
+        if directory.hasSuffix("/debug") || directory.hasSuffix("/release") { break }
+    }
+    return directory + "/asm-test-child"
+}
