@@ -232,10 +232,12 @@ public struct VerificationReport: Hashable, Sendable {
 }
 
 /// Where a new durable consumer starts.
+///
+/// Registering a consumer records a `consumer.checkpointed` event with its starting position.
 public enum ConsumerStart: Hashable, Sendable {
     /// At the first event of the log.
     case beginning
-    /// After the last event committed at registration: only new events.
+    /// After its own registration event: only events committed later.
     case end
     /// After this sequence.
     case after(SequenceNumber)

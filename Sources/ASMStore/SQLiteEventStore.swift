@@ -290,15 +290,15 @@ public final class SQLiteEventStore: EventStore {
             let position: Int64
             switch start {
             case .beginning: position = 0
-            case .end: position = transaction.head.sequence
+            case .end: position = transaction.head.sequence + 1  // its own registration event, appended next
             case .after(let sequence): position = min(max(0, sequence.rawValue), transaction.head.sequence)
             }
+            let registration = NewEvent(ConsumerCheckpointed(consumer: name, position: SequenceNumber(position)))
+            _ = try transaction.append(
+                PreparedAppend([registration], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes))
             try connection.query(
                 "INSERT INTO consumers (name, position, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 [.text(name), .integer(position), .integer(now), .integer(now)])
-            let event = NewEvent(ConsumerCheckpointed(consumer: name, position: SequenceNumber(position)))
-            _ = try transaction.append(
-                PreparedAppend([event], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes))
             return true
         }
         return DurableConsumer(name: name, store: self)
