@@ -31,6 +31,7 @@ public protocol EventStore: Sendable {
     /// - Returns: where the batch landed.
     /// - Throws: ``StoreError`` with code `versionConflict`, `idempotencyConflict`,
     ///   `eventTooLarge`, `invalidEvent`, `invalidArgument`, `busy`, `closed`, or an I/O code.
+    @discardableResult
     func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws
         -> AppendResult
 

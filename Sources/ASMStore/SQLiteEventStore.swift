@@ -156,6 +156,7 @@ public final class SQLiteEventStore: EventStore {
 
     // MARK: Appending
 
+    @discardableResult
     public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws
         -> AppendResult
     {

@@ -1,0 +1,36 @@
+# AgentSessionManager — the two commands: `make demo` and `make test`.
+SWIFT ?= swift
+# Every target's imports must be declared dependencies (pure / edge / wiring stay apart).
+CHECKS := --explicit-target-dependency-import-check error
+# The C anchor the benchmark compares against (SQLite's own speed for the same log).
+EVLOG_SRC ?= ../shared/bench/evlog.c
+BENCH_DIR ?= /tmp/asm-bench
+
+.PHONY: build test demo bench bench-quick clean
+
+build:
+	$(SWIFT) build $(CHECKS)
+
+test:
+	$(SWIFT) build --build-tests $(CHECKS)
+	$(SWIFT) test --skip-build
+
+demo: build
+	$(SWIFT) run --skip-build asm demo $(if $(DB),--db $(DB),)
+
+.build/evlog: $(EVLOG_SRC)
+	@mkdir -p .build
+	gcc -O2 -Wall -o $@ $(EVLOG_SRC) -lsqlite3
+
+bench:
+	$(SWIFT) build -c release --product asm-bench
+	@if [ -f "$(EVLOG_SRC)" ]; then $(MAKE) --no-print-directory .build/evlog; fi
+	.build/release/asm-bench --dir $(BENCH_DIR) $(if $(wildcard $(EVLOG_SRC)),--anchor .build/evlog,)
+
+bench-quick:
+	$(SWIFT) build -c release --product asm-bench
+	@if [ -f "$(EVLOG_SRC)" ]; then $(MAKE) --no-print-directory .build/evlog; fi
+	.build/release/asm-bench --quick --dir $(BENCH_DIR) $(if $(wildcard $(EVLOG_SRC)),--anchor .build/evlog,)
+
+clean:
+	rm -rf .build .asm
