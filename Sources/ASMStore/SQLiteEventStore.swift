@@ -146,6 +146,9 @@ public final class SQLiteEventStore: EventStore {
         readers.close()
     }
 
+    /// How many write transactions this store has committed (appends grouped into one count once).
+    package var committedTransactions: Int { writer.committedTransactions.load(ordering: .relaxed) }
+
     /// After ``close()``: statements and transactions that were still open on any connection.
     /// A clean close reports zero; tests check it.
     package var openHandlesAtClose: Int {

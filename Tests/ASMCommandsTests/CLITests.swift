@@ -245,6 +245,6 @@ extension SQLiteEventStore {
 
 enum FileManagerShim {
     static func write(_ path: String, _ text: String) {
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
     }
 }

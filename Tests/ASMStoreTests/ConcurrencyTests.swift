@@ -80,6 +80,23 @@ import Testing
         }
     }
 
+    @Test("appends made while a commit is in flight are grouped into shared transactions")
+    func groupCommit() async throws {
+        try await withTemporaryStore { store in
+            let before = store.committedTransactions
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<200 {
+                    group.addTask { try await store.append(messages(2), to: .generate(), expectedVersion: .noStream) }
+                }
+                try await group.waitForAll()
+            }
+            let transactions = store.committedTransactions - before
+            #expect(try await store.lastSequence() == 400)
+            #expect(transactions < 200, "\(transactions) transactions for 200 concurrent appends")
+            #expect(try await store.verify().isIntact)
+        }
+    }
+
     @Test("in a shared commit, one batch's conflict does not touch the others")
     func isolationInGroup() async throws {
         var configuration = SQLiteEventStore.Configuration()

@@ -113,6 +113,9 @@ final class EventWriter: @unchecked Sendable {
         return typed
     }
 
+    /// How many transactions were committed: fewer than operations when commits were grouped.
+    let committedTransactions = Atomic<Int>(0)
+
     /// What was still open on the connection when it closed (0 and false when clean).
     let leftOpenAtClose = Mutex<(statements: Int, transaction: Bool)?>(nil)
 
@@ -213,6 +216,7 @@ final class EventWriter: @unchecked Sendable {
                     try projector.setCheckpoints(transaction.head.sequence)
                 }
                 try connection.statement("COMMIT").execute()
+                committedTransactions.add(1, ordering: .relaxed)
                 head = transaction.head
                 for (stream, version) in transaction.versions { streamVersions[stream] = version }
                 if streamVersions.count > 50_000 { streamVersions.removeAll(keepingCapacity: true) }
