@@ -288,7 +288,7 @@ public final class SQLiteEventStore: EventStore {
         try Self.validate(consumerName: name)
         let now = configuration.clock.now().microseconds
         let maximumEventBytes = configuration.maximumEventBytes
-        try await writer.perform { transaction -> Bool in
+        _ = try await writer.perform { transaction -> Bool in
             let connection = transaction.connection
             if try connection.scalar("SELECT 1 FROM consumers WHERE name = ?", [.text(name)]) != nil { return false }
             let position: Int64
@@ -300,7 +300,7 @@ public final class SQLiteEventStore: EventStore {
             let registration = NewEvent(ConsumerCheckpointed(consumer: name, position: SequenceNumber(position)))
             _ = try transaction.append(
                 PreparedAppend([registration], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes))
-            try connection.query(
+            try connection.execute(
                 "INSERT INTO consumers (name, position, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 [.text(name), .integer(position), .integer(now), .integer(now)])
             return true
@@ -343,7 +343,7 @@ public final class SQLiteEventStore: EventStore {
                     .invalidArgument,
                     "cannot acknowledge \(sequence): the log ends at \(transaction.head.sequence)", path: path)
             }
-            try connection.query(
+            try connection.execute(
                 "UPDATE consumers SET position = max(position, ?), updated_at = ? WHERE name = ?",
                 [.integer(sequence.rawValue), .integer(now), .text(name)])
             guard connection.changes == 1 else {
@@ -374,7 +374,7 @@ public final class SQLiteEventStore: EventStore {
                     .invalidArgument, "cannot reset to \(sequence): the log ends at \(transaction.head.sequence)",
                     path: path)
             }
-            try connection.query(
+            try connection.execute(
                 "UPDATE consumers SET position = ?, updated_at = ? WHERE name = ?",
                 [.integer(sequence.rawValue), .integer(now), .text(name)])
             let event = NewEvent(

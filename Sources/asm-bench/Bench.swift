@@ -229,21 +229,10 @@ struct Suite {
         removeDatabase(path)
         let store = try SQLiteEventStore(path: path, synchronous: .full)
         let workload = Workload()
-        for (index, session) in workload.sessions.enumerated() {
-            try await store.append(workload.setupEvents(session: index), to: session.stream, expectedVersion: .noStream)
-        }
+        try await workload.setUp(store)
         let events = (0..<count).map { workload.event($0) }
         let start = nanoseconds()
-        var index = 0
-        var round = 0
-        while index < count {
-            let end = min(count, index + batch)
-            let session = workload.sessions[round % Workload.sessionCount]
-            let slice = batch == 1 ? [events[index]] : Array(events[index..<end])
-            _ = try await store.append(slice, to: session.stream, expectedVersion: .any)
-            index = end
-            round += 1
-        }
+        try await workload.append(to: store, count: count, batch: batch, events: events)
         let elapsed = Double(nanoseconds() - start) / 1e9
         // Closing the last connection checkpoints the write-ahead log into the file and removes it.
         await store.close()
@@ -254,18 +243,8 @@ struct Suite {
     func fill(path: String, count: Int, batch: Int) async throws -> Workload {
         let store = try SQLiteEventStore(path: path, synchronous: .normal)
         let workload = Workload()
-        for (index, session) in workload.sessions.enumerated() {
-            try await store.append(workload.setupEvents(session: index), to: session.stream, expectedVersion: .noStream)
-        }
-        var index = 0
-        var round = 0
-        while index < count {
-            let end = min(count, index + batch)
-            let session = workload.sessions[round % Workload.sessionCount]
-            _ = try await store.append((index..<end).map { workload.event($0) }, to: session.stream, expectedVersion: .any)
-            index = end
-            round += 1
-        }
+        try await workload.setUp(store)
+        try await workload.append(to: store, count: count, batch: batch)
         await store.close()
         return workload
     }

@@ -40,18 +40,8 @@ enum MemoryProbe {
         resetPeakMemory()
         let store = try SQLiteEventStore(path: arguments[0], synchronous: .full)
         let workload = Workload()
-        for (index, session) in workload.sessions.enumerated() {
-            try await store.append(workload.setupEvents(session: index), to: session.stream, expectedVersion: .noStream)
-        }
-        var index = 0
-        var round = 0
-        while index < count {
-            let end = min(count, index + batch)
-            let session = workload.sessions[round % Workload.sessionCount]
-            _ = try await store.append((index..<end).map { workload.event($0) }, to: session.stream, expectedVersion: .any)
-            index = end
-            round += 1
-        }
+        try await workload.setUp(store)
+        try await workload.append(to: store, count: count, batch: batch)
         await store.close()
         print(peakMemoryKiB())
     }

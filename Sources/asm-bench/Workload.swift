@@ -39,6 +39,27 @@ struct Workload {
         ]
     }
 
+    /// Opens every session of the workload in `store` (not timed).
+    func setUp(_ store: SQLiteEventStore) async throws {
+        for (index, session) in sessions.enumerated() {
+            try await store.append(setupEvents(session: index), to: session.stream, expectedVersion: .noStream)
+        }
+    }
+
+    /// Appends events `0..<count`, `batch` per append, each batch to the next session in turn.
+    /// - Parameter events: the events, prepared in advance so their creation is not timed.
+    func append(to store: SQLiteEventStore, count: Int, batch: Int, events prepared: [NewEvent]? = nil) async throws {
+        var index = 0
+        var round = 0
+        while index < count {
+            let end = min(count, index + batch)
+            let slice = prepared.map { Array($0[index..<end]) } ?? (index..<end).map(event)
+            try await store.append(slice, to: sessions[round % Self.sessionCount].stream, expectedVersion: .any)
+            index = end
+            round += 1
+        }
+    }
+
     /// The kind of event `i`, as `evlog.c` picks its type.
     static func kind(of index: Int) -> Int { (index * 7 + index / 3) % 8 }
 

@@ -99,7 +99,7 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.file("asm.sqlite")
-        FileManager.default.createFile(atPath: path, contents: Data(content))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(content))
         expectRefused(path, in: directory, code: .notADatabase)
     }
 
@@ -114,7 +114,7 @@ import Testing
         var data = try #require(bytes(path))
         // Keep the 100-byte header, scramble the schema page that follows.
         for index in 100..<min(4096, data.count) { data[index] = UInt8(truncatingIfNeeded: index &* 31) }
-        FileManager.default.createFile(atPath: path, contents: data)
+        _ = FileManager.default.createFile(atPath: path, contents: data)
         expectRefused(path, in: directory, code: .corrupt)
     }
 
@@ -127,7 +127,7 @@ import Testing
         try await store.append(messages(400), to: .generate(), expectedVersion: .any)
         await store.close()
         let data = try #require(bytes(path))
-        FileManager.default.createFile(atPath: path, contents: data.prefix(4096 + 100))
+        _ = FileManager.default.createFile(atPath: path, contents: data.prefix(4096 + 100))
         let error = #expect(throws: StoreError.self) {
             let store = try SQLiteEventStore(path: path)
             _ = store
@@ -164,7 +164,7 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.file("asm.sqlite")
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
         let store = try SQLiteEventStore(path: path)
         #expect(try await store.lastSequence() == .zero)
         await store.close()

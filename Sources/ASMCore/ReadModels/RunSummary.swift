@@ -15,15 +15,6 @@ public struct RunStatus: RawRepresentable, Hashable, Sendable, Codable, CustomSt
 
     /// Whether the run has ended.
     public var isTerminal: Bool { self == .completed || self == .failed || self == .cancelled }
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// A run as the runs projection sees it.

@@ -12,15 +12,6 @@ public struct SessionStatus: RawRepresentable, Hashable, Sendable, Codable, Cust
     public static let completed: SessionStatus = "completed"
     public static let failed: SessionStatus = "failed"
     public static let archived: SessionStatus = "archived"
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// A session as the sessions projection sees it.

@@ -89,6 +89,14 @@ package final class Connection {
         guard result == SQLITE_OK else { throw error(result, sql: sql) }
     }
 
+    /// Runs one statement with arguments, ignoring any rows.
+    /// - Throws: ``SQLiteError``.
+    package func execute(_ sql: String, _ arguments: [DatabaseValue]) throws(SQLiteError) {
+        let statement = try statement(sql)
+        try statement.bind(arguments)
+        try statement.execute()
+    }
+
     /// Runs one statement with arguments and returns its rows.
     /// - Throws: ``SQLiteError``.
     package func query(_ sql: String, _ arguments: [DatabaseValue] = []) throws(SQLiteError) -> [[DatabaseValue]] {

@@ -1,4 +1,4 @@
-public import ASMCore
+import ASMCore
 internal import Dispatch
 internal import Synchronization
 #if canImport(Glibc)

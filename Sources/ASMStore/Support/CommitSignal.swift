@@ -1,4 +1,4 @@
-public import ASMCore
+import ASMCore
 internal import Synchronization
 
 /// The last committed sequence, and the tasks waiting for it to pass a point.

@@ -13,15 +13,6 @@ public struct MessageRole: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let assistant: MessageRole = "assistant"
     public static let system: MessageRole = "system"
     public static let tool: MessageRole = "tool"
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// One message of a conversation: the input of a run, or a turn of a transcript.
@@ -118,15 +109,6 @@ public struct FailureKind: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let sessionNotFound: FailureKind = "session_not_found"
     /// Anything else.
     public static let unknown: FailureKind = "unknown"
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// A typed failure: the class, a one-line message, and what the provider reported.
@@ -175,13 +157,4 @@ public struct CancelReason: RawRepresentable, Hashable, Sendable, Codable, Custo
     public static let idleTimeout: CancelReason = "idle_timeout"
     /// The server shut down.
     public static let shutdown: CancelReason = "shutdown"
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
