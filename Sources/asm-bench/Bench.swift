@@ -13,6 +13,7 @@ import Glibc
 ///     asm-bench follow DB COUNT          (child: follows DB, prints when each event arrives)
 ///     asm-bench rss DB COUNT BATCH       (child: appends COUNT events, prints peak RSS)
 ///     asm-bench append COUNT BATCH       (one append workload, for profiling)
+///     asm-bench tail polling|wakeup N    (one cross-process tail measurement)
 @main
 struct Bench {
     static func main() async {
@@ -23,6 +24,12 @@ struct Bench {
                 try await Follower.run(arguments: Array(arguments.dropFirst()))
             case "rss":
                 try await MemoryProbe.run(arguments: Array(arguments.dropFirst()))
+            case "tail":
+                // One cross-process tail measurement: asm-bench tail polling|wakeup COUNT
+                let mode: Suite.TailMode = arguments.dropFirst().first == "polling" ? .polling : .wakeUp
+                let count = Int(arguments.dropFirst(2).first ?? "") ?? 2000
+                let latency = try await Suite(arguments: []).tail(count: count, mode: mode)
+                print("tail \(mode.label): p50 \(Int(latency.p50)) µs, p99 \(Int(latency.p99)) µs")
             case "append":
                 // For profiling one workload: asm-bench append COUNT BATCH
                 let count = Int(arguments.dropFirst().first ?? "") ?? 200_000

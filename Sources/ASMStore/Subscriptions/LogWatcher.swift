@@ -27,16 +27,25 @@ public enum FollowMode: Hashable, Sendable {
 
 /// Watches the database file for commits by other connections while someone waits.
 ///
-/// It runs only while the commit signal has waiters, on its own queue and its own
-/// connection, so an idle store costs nothing. Whether to go on is decided under the
-/// watcher's lock from the signal's waiter count, and a new waiter calls ``ensureRunning()``
-/// after registering: either the loop sees the waiter, or the waiter sees the loop stopped
-/// and starts it again — no waiter is left without a watcher.
-final class LogWatcher: Sendable {
+/// It runs only while the commit signal has waiters (and for a short linger after the last
+/// one leaves, so a subscriber that is between two waits does not stop and restart it), on
+/// its own queue. Its connection and its inotify watch are opened once and kept until the
+/// store closes: closing a WAL connection can take milliseconds, which a subscriber would
+/// otherwise wait out every time the loop restarts.
+///
+/// Whether to go on is decided under the watcher's lock from the signal's waiter count, and a
+/// new waiter calls ``ensureRunning()`` after registering: either the loop sees the waiter,
+/// or the waiter sees the loop stopped and starts it again — no waiter is left unwatched.
+final class LogWatcher: @unchecked Sendable {
     private struct State {
         var running = false
         var closed = false
+        /// When the loop last saw no waiter, while lingering.
+        var idleSince: UInt64?
     }
+
+    /// How long the loop keeps going after the last waiter leaves.
+    static let linger: UInt64 = 200_000_000
 
     private let path: String
     private let mode: FollowMode
@@ -44,6 +53,11 @@ final class LogWatcher: Sendable {
     private let hasDemand: @Sendable () -> Bool
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "asm.store.watcher")
+
+    // Used only on `queue`.
+    private var connection: Connection?
+    private var wakeUp: WalWakeUp?
+    private var lastVersion: Int64 = -1
 
     init(
         path: String, mode: FollowMode, hasDemand: @escaping @Sendable () -> Bool,
@@ -58,6 +72,7 @@ final class LogWatcher: Sendable {
     /// Starts the watch loop unless it is running.
     func ensureRunning() {
         let start = state.withLock { state -> Bool in
+            state.idleSince = nil
             guard !state.running, !state.closed else { return false }
             state.running = true
             return true
@@ -65,35 +80,63 @@ final class LogWatcher: Sendable {
         if start { queue.async { self.watch() } }
     }
 
+    /// Stops the loop and closes the connection and the inotify watch.
     func close() {
         state.withLock { $0.closed = true }
-        queue.sync {}
+        queue.sync {
+            connection?.close()
+            connection = nil
+            wakeUp?.close()
+            wakeUp = nil
+        }
     }
 
     private var shouldContinue: Bool {
-        state.withLock { state in
-            if !state.closed && hasDemand() { return true }
+        let demand = hasDemand()
+        let now = monotonicNanoseconds()
+        return state.withLock { state in
+            if state.closed {
+                state.running = false
+                return false
+            }
+            if demand {
+                state.idleSince = nil
+                return true
+            }
+            guard let idleSince = state.idleSince else {
+                state.idleSince = now
+                return true
+            }
+            if now - idleSince < Self.linger { return true }
             state.running = false
+            state.idleSince = nil
             return false
         }
     }
 
-    private func watch() {
-        let connection: Connection
+    private func openIfNeeded() -> Connection? {
+        if let connection { return connection }
         do {
-            connection = try Connection(path: path, mode: .readWrite)
-            connection.setBusyTimeout(milliseconds: 1000)
+            let opened = try Connection(path: path, mode: .readWrite)
+            opened.setBusyTimeout(milliseconds: 1000)
+            // A first read makes sure the write-ahead log file exists before inotify watches it.
+            _ = try opened.scalar("PRAGMA data_version")
+            connection = opened
+            if case .wakeUp = mode { wakeUp = WalWakeUp(databasePath: path) }
+            return opened
         } catch {
+            return nil
+        }
+    }
+
+    private func watch() {
+        guard let connection = openIfNeeded() else {
             state.withLock { $0.running = false }
             return
         }
-        defer { connection.close() }
-        let wakeUp = WalWakeUp(databasePath: path, enabled: { if case .wakeUp = mode { true } else { false } }())
-        defer { wakeUp.close() }
-        var lastVersion: Int64 = -1
-        let intervalNanoseconds = max(Int64(mode.interval.components.seconds) * 1_000_000_000
-            + mode.interval.components.attoseconds / 1_000_000_000, 50_000)
-
+        let intervalNanoseconds = max(
+            Int64(mode.interval.components.seconds) * 1_000_000_000 + mode.interval.components.attoseconds
+                / 1_000_000_000, 50_000)
         while shouldContinue {
             if let version = try? connection.scalar("PRAGMA data_version")?.integerValue, version != lastVersion {
                 lastVersion = version
@@ -101,9 +144,9 @@ final class LogWatcher: Sendable {
                     publish(SequenceNumber(last))
                 }
             }
-            if wakeUp.isActive {
+            if let wakeUp, wakeUp.isActive {
                 if wakeUp.wait(nanoseconds: intervalNanoseconds) {
-                    // The log changed; the commit may need a moment to reach the WAL index.
+                    // The log was written; the commit may need a moment to reach the WAL index.
                     for _ in 0..<20 {
                         guard let version = try? connection.scalar("PRAGMA data_version")?.integerValue else { break }
                         if version != lastVersion { break }
@@ -127,9 +170,8 @@ final class LogWatcher: Sendable {
 private struct WalWakeUp {
     private var descriptor: Int32 = -1
 
-    init(databasePath: String, enabled: Bool) {
+    init(databasePath: String) {
         #if os(Linux)
-        guard enabled else { return }
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return }
         if inotify_add_watch(fd, databasePath + "-wal", UInt32(IN_MODIFY)) < 0 {
