@@ -146,6 +146,9 @@ public final class SQLiteEventStore: EventStore {
         readers.close()
     }
 
+    /// How many writes are waiting for the commit in flight to finish.
+    package var pendingWrites: Int { writer.pendingCount }
+
     /// How many write transactions this store has committed (appends grouped into one count once).
     package var committedTransactions: Int { writer.committedTransactions.load(ordering: .relaxed) }
 

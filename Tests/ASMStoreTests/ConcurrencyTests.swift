@@ -2,6 +2,7 @@ import ASMCore
 import ASMStore
 import AgentSessionManagerTesting
 import Testing
+import Dispatch
 
 @Suite struct ConcurrencyTests {
     @Test("many tasks appending to one stream with expected versions: no lost or doubled versions", arguments: Backend.all)
@@ -80,19 +81,38 @@ import Testing
         }
     }
 
-    @Test("appends made while a commit is in flight are grouped into shared transactions")
+    @Test("appends made while a commit is in flight are grouped into one shared transaction")
     func groupCommit() async throws {
-        try await withTemporaryStore { store in
-            let before = store.committedTransactions
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<200 {
-                    group.addTask { try await store.append(messages(2), to: .generate(), expectedVersion: .noStream) }
+        var configuration = SQLiteEventStore.Configuration()
+        configuration.inlineCommits = false  // commits run on the writer's queue, so one can be held open
+        try await withTemporaryStore(configuration: configuration) { store in
+            _ = try await store.consumer(named: "gate", startingAt: .beginning)
+            let gate = DispatchSemaphore(value: 0)
+            let (entered, announce) = AsyncStream<Void>.makeStream()
+            // A write that holds the writer inside its transaction until released.
+            let held = Task {
+                try await store.acknowledge(consumer: "gate", through: 0) { _ in
+                    announce.yield()
+                    gate.wait()
                 }
-                try await group.waitForAll()
             }
-            let transactions = store.committedTransactions - before
-            #expect(try await store.lastSequence() == 400)
-            #expect(transactions < 200, "\(transactions) transactions for 200 concurrent appends")
+            for await _ in entered { break }
+            let before = store.committedTransactions
+            let appends = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<200 {
+                        group.addTask { try await store.append(messages(2), to: .generate(), expectedVersion: .noStream) }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            while store.pendingWrites < 200 { await Task.yield() }
+            gate.signal()
+            try await held.value
+            try await appends.value
+            // The held transaction, then all 200 appends together.
+            #expect(store.committedTransactions - before == 2)
+            #expect(try await store.lastSequence() == 401)
             #expect(try await store.verify().isIntact)
         }
     }

@@ -113,6 +113,9 @@ final class EventWriter: @unchecked Sendable {
         return typed
     }
 
+    /// How many operations are waiting for the next group commit.
+    var pendingCount: Int { pending.withLock { $0.submitted.count } }
+
     /// How many transactions were committed: fewer than operations when commits were grouped.
     let committedTransactions = Atomic<Int>(0)
 
