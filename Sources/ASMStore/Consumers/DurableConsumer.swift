@@ -13,7 +13,7 @@ public import ASMCore
 /// for try await batch in consumer.batches(filter: EventFilter(types: [.runCompleted])) {
 ///     try await consumer.acknowledge(batch) { tx in
 ///         for event in batch.events {
-///             try tx.execute("INSERT INTO finished_runs (run) VALUES (?)", [.text("\(event.runID!)")])
+///             try tx.execute("INSERT INTO finished_runs (run) VALUES (?)", [.text(event.runID?.description ?? "")])
 ///         }
 ///     }
 /// }
