@@ -59,10 +59,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Edge: provider CLIs as subprocesses. Argv builders, stream decoders, flag
+        // compilation and redaction are pure files; the process runner is the edge.
+        .target(
+            name: "ASMProviders",
+            dependencies: [
+                "ASMCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The public facade.
         .target(
             name: "AgentSessionManager",
-            dependencies: ["ASMCore", "ASMStore"],
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders"],
             swiftSettings: swiftSettings
         ),
 
@@ -123,6 +135,11 @@ let package = Package(
                 "asm-test-child",
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASMProvidersTests",
+            dependencies: ["ASMProviders", "ASMCore", "AgentSessionManagerTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

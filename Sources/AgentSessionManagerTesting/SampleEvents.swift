@@ -150,6 +150,8 @@ public struct SampleEvents {
                     provider: text(), previous: "closed", current: "open", reason: text(),
                     until: Bool.random(using: &random) ? Timestamp(microseconds: integer()) : nil,
                     consecutiveFailures: Int(integer(0...9))))
+        case .providerWarning:
+            return .providerWarning(ProviderWarning(provider: text(), message: text(), excerpt: optionalText()))
         case .messageStreamed:
             return .messageStreamed(MessageStreamed(messageID: optionalText(), role: .assistant, delta: text()))
         case .messageReceived:

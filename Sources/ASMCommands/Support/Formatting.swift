@@ -41,6 +41,7 @@ enum Formatting {
         case .routingDecided(let e): "attempt \(e.attempt) → \(e.chosen ?? "none") (\(e.strategy))"
         case .routingFailedOver(let e): "\(e.from) → \(e.to ?? "none"): \(e.failure.kind)"
         case .providerHealthChanged(let e): "\(e.provider): \(e.previous) → \(e.current) (\(e.reason))"
+        case .providerWarning(let e): "\(e.provider): \(clip(e.message, 56))"
         case .messageStreamed(let e): "\(e.role): \"\(clip(e.delta, 56))\""
         case .messageReceived(let e): "\(e.role): \"\(clip(e.content, 56))\""
         case .toolCallStarted(let e): "\(e.name) \(clip(e.input.description, 48))"

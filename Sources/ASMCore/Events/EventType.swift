@@ -51,6 +51,7 @@ extension EventType {
     public static let routingDecided: EventType = "routing.decided"
     public static let routingFailedOver: EventType = "routing.failed_over"
     public static let providerHealthChanged: EventType = "provider.health_changed"
+    public static let providerWarning: EventType = "provider.warning"
     public static let messageStreamed: EventType = "message.streamed"
     public static let messageReceived: EventType = "message.received"
     public static let toolCallStarted: EventType = "tool_call.started"

@@ -16,6 +16,7 @@ public enum SessionEvent: Hashable, Sendable {
     case routingDecided(RoutingDecided)
     case routingFailedOver(RoutingFailedOver)
     case providerHealthChanged(ProviderHealthChanged)
+    case providerWarning(ProviderWarning)
     case messageStreamed(MessageStreamed)
     case messageReceived(MessageReceived)
     case toolCallStarted(ToolCallStarted)
@@ -52,6 +53,7 @@ extension SessionEvent {
         RoutingDecided.self,
         RoutingFailedOver.self,
         ProviderHealthChanged.self,
+        ProviderWarning.self,
         MessageStreamed.self,
         MessageReceived.self,
         ToolCallStarted.self,
@@ -86,6 +88,7 @@ extension SessionEvent {
         case .routingDecided(let payload): payload
         case .routingFailedOver(let payload): payload
         case .providerHealthChanged(let payload): payload
+        case .providerWarning(let payload): payload
         case .messageStreamed(let payload): payload
         case .messageReceived(let payload): payload
         case .toolCallStarted(let payload): payload
@@ -122,6 +125,7 @@ extension SessionEvent {
         case let payload as RoutingDecided: self = .routingDecided(payload)
         case let payload as RoutingFailedOver: self = .routingFailedOver(payload)
         case let payload as ProviderHealthChanged: self = .providerHealthChanged(payload)
+        case let payload as ProviderWarning: self = .providerWarning(payload)
         case let payload as MessageStreamed: self = .messageStreamed(payload)
         case let payload as MessageReceived: self = .messageReceived(payload)
         case let payload as ToolCallStarted: self = .toolCallStarted(payload)
@@ -159,6 +163,7 @@ extension SessionEvent {
         case .routingDecided: RoutingDecided.eventType
         case .routingFailedOver: RoutingFailedOver.eventType
         case .providerHealthChanged: ProviderHealthChanged.eventType
+        case .providerWarning: ProviderWarning.eventType
         case .messageStreamed: MessageStreamed.eventType
         case .messageReceived: MessageReceived.eventType
         case .toolCallStarted: ToolCallStarted.eventType
@@ -195,6 +200,7 @@ extension SessionEvent {
         case .routingDecided: RoutingDecided.schemaVersion
         case .routingFailedOver: RoutingFailedOver.schemaVersion
         case .providerHealthChanged: ProviderHealthChanged.schemaVersion
+        case .providerWarning: ProviderWarning.schemaVersion
         case .messageStreamed: MessageStreamed.schemaVersion
         case .messageReceived: MessageReceived.schemaVersion
         case .toolCallStarted: ToolCallStarted.schemaVersion
@@ -232,6 +238,7 @@ extension SessionEvent {
         table[RoutingDecided.eventType] = { version, decoder in .routingDecided(try RoutingDecided.decodeStored(version: version, decoder: decoder)) }
         table[RoutingFailedOver.eventType] = { version, decoder in .routingFailedOver(try RoutingFailedOver.decodeStored(version: version, decoder: decoder)) }
         table[ProviderHealthChanged.eventType] = { version, decoder in .providerHealthChanged(try ProviderHealthChanged.decodeStored(version: version, decoder: decoder)) }
+        table[ProviderWarning.eventType] = { version, decoder in .providerWarning(try ProviderWarning.decodeStored(version: version, decoder: decoder)) }
         table[MessageStreamed.eventType] = { version, decoder in .messageStreamed(try MessageStreamed.decodeStored(version: version, decoder: decoder)) }
         table[MessageReceived.eventType] = { version, decoder in .messageReceived(try MessageReceived.decodeStored(version: version, decoder: decoder)) }
         table[ToolCallStarted.eventType] = { version, decoder in .toolCallStarted(try ToolCallStarted.decodeStored(version: version, decoder: decoder)) }

@@ -211,6 +211,16 @@ extension ProviderHealthChanged {
     }
 }
 
+extension ProviderWarning {
+    public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
+        var object = writer.beginObject()
+        writer.field("excerpt", excerpt, in: &object)
+        writer.field("message", message, in: &object)
+        writer.field("provider", provider, in: &object)
+        writer.endObject(object)
+    }
+}
+
 // MARK: Messages, tools, usage
 
 extension MessageStreamed {

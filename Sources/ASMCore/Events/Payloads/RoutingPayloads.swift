@@ -110,3 +110,22 @@ public struct ProviderHealthChanged: EventPayload {
         case consecutiveFailures = "consecutive_failures"
     }
 }
+
+/// A provider wrote something the adapter could not use, and the run went on.
+///
+/// For example a line that starts like JSON but does not parse. The run's outcome is not
+/// affected; the warning keeps the evidence.
+public struct ProviderWarning: EventPayload {
+    public static let eventType = EventType.providerWarning
+    public var provider: String
+    /// What happened, in one line.
+    public var message: String
+    /// The start of the offending output, bounded and redacted.
+    public var excerpt: String?
+
+    public init(provider: String, message: String, excerpt: String? = nil) {
+        self.provider = provider
+        self.message = message
+        self.excerpt = excerpt
+    }
+}

@@ -87,6 +87,8 @@ public struct FailureKind: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let overloaded: FailureKind = "overloaded"
     /// Credentials are missing or refused.
     public static let authentication: FailureKind = "authentication"
+    /// The account cannot pay for the run (no credits, billing problem).
+    public static let billing: FailureKind = "billing"
     /// The request itself is invalid (unknown model, bad arguments).
     public static let invalidRequest: FailureKind = "invalid_request"
     /// The run reached its turn limit.

@@ -1,0 +1,258 @@
+public import ASMCore
+
+/// Claude Code's `--output-format stream-json --verbose` output, normalized.
+///
+/// - `system/init` starts the run (session id, model, tools).
+/// - With `--include-partial-messages`, `text_delta`s stream; otherwise each assistant
+///   text block is streamed whole. Every text block is then received once.
+/// - Assistant frames of one API message share its id and repeat its usage: each message's
+///   usage is counted once, its output tokens corrected by `message_delta`, and the
+///   `result`'s run totals reconcile the sum, so deltas never count twice.
+/// - A synthetic assistant frame (`model: "<synthetic>"`) is an API error, not a message.
+/// - The `result` decides the outcome; `is_error` with `subtype: "success"` is a failure,
+///   and `terminal_reason: aborted_*` after our interrupt is a cancel.
+public struct ClaudeStreamDecoder: ProviderStreamDecoder {
+    public static let provider = "claude"
+
+    private let tape = JSONTape()
+    private var sessionID: String?
+    private var model: String?
+    private var started = false
+    private var toolNames: [String: String] = [:]
+    private var streamedMessages: Set<String> = []
+    /// Usage of API messages not yet emitted, by message id, in arrival order.
+    private var pendingUsage: [(id: String, usage: TokenUsage)] = []
+    private var countedMessages: Set<String> = []
+    private var emitted = TokenUsage.zero
+    private var result: JSONValue?
+    private var apiError: (code: String?, status: Int?, text: String?)?
+
+    public init() {}
+
+    public mutating func decode(line: [UInt8]) -> [ProviderEvent] {
+        switch StreamLine.classify(line, tape: tape) {
+        case .ignored:
+            return []
+        case .malformed(let reason, let excerpt):
+            return [.warning(ProviderWarning(provider: Self.provider, message: "unreadable output line: \(reason)", excerpt: excerpt))]
+        case .object(let frame):
+            return decode(frame: frame)
+        }
+    }
+
+    private mutating func decode(frame: JSONValue) -> [ProviderEvent] {
+        if sessionID == nil, let id = frame["session_id"]?.stringValue, !id.isEmpty { sessionID = id }
+        switch frame["type"]?.stringValue {
+        case "system": return system(frame)
+        case "stream_event": return streamEvent(frame)
+        case "assistant": return assistant(frame)
+        case "user": return user(frame)
+        case "result": return resultFrame(frame)
+        default: return []
+        }
+    }
+
+    private mutating func system(_ frame: JSONValue) -> [ProviderEvent] {
+        guard frame["subtype"]?.stringValue == "init", !started else { return [] }
+        started = true
+        model = frame["model"]?.stringValue
+        let tools = frame["tools"]?.arrayValue?.compactMap(\.stringValue)
+        return [.started(RunStarted(provider: Self.provider, model: model, providerSessionID: sessionID, tools: tools))]
+    }
+
+    private mutating func streamEvent(_ frame: JSONValue) -> [ProviderEvent] {
+        guard let event = frame["event"] else { return [] }
+        let messageID = frame["api_message_id"]?.stringValue
+        switch event["type"]?.stringValue {
+        case "message_start":
+            if let message = event["message"], let id = message["id"]?.stringValue {
+                return startMessage(id: id, usage: message["usage"])
+            }
+            return []
+        case "content_block_delta":
+            guard event[path: "delta", "type"]?.stringValue == "text_delta",
+                let text = event[path: "delta", "text"]?.stringValue, !text.isEmpty
+            else { return [] }
+            if let messageID { streamedMessages.insert(messageID) }
+            return [.streamed(MessageStreamed(messageID: messageID, role: .assistant, delta: text))]
+        case "message_delta":
+            // The final output tokens of the message in flight.
+            if let output = event[path: "usage", "output_tokens"]?.integerValue,
+                let index = pendingUsage.lastIndex(where: { $0.id == messageID || messageID == nil })
+            {
+                pendingUsage[index].usage.output = max(pendingUsage[index].usage.output, output)
+            }
+            return []
+        case "message_stop":
+            return flushUsage()
+        default:
+            return []
+        }
+    }
+
+    /// Records a new API message's usage (its first frame wins; later frames repeat it).
+    private mutating func startMessage(id: String, usage: JSONValue?) -> [ProviderEvent] {
+        guard !countedMessages.contains(id) else { return [] }
+        let flushed = flushUsage()
+        countedMessages.insert(id)
+        pendingUsage.append((id, Self.usage(usage)))
+        return flushed
+    }
+
+    private mutating func assistant(_ frame: JSONValue) -> [ProviderEvent] {
+        guard let message = frame["message"] else { return [] }
+        let id = message["id"]?.stringValue
+        if message["model"]?.stringValue == "<synthetic>" || frame["is_api_error_message"]?.boolValue == true
+            || frame["error"] != nil
+        {
+            apiError = (
+                frame["error"]?.stringValue, frame["api_error_status"]?.integerValue.map(Int.init),
+                message["content"]?.arrayValue?.first?["text"]?.stringValue
+            )
+            return []
+        }
+        if let responseModel = message["model"]?.stringValue { model = responseModel }
+        var events: [ProviderEvent] = []
+        if let id { events += startMessage(id: id, usage: message["usage"]) }
+        for block in message["content"]?.arrayValue ?? [] {
+            switch block["type"]?.stringValue {
+            case "text":
+                guard let text = block["text"]?.stringValue, !text.isEmpty else { continue }
+                if id.map({ !streamedMessages.contains($0) }) ?? true {
+                    events.append(.streamed(MessageStreamed(messageID: id, role: .assistant, delta: text)))
+                }
+                events.append(.received(MessageReceived(messageID: id, role: .assistant, content: text)))
+            case "tool_use":
+                guard let callID = block["id"]?.stringValue, toolNames[callID] == nil else { continue }
+                let name = block["name"]?.stringValue ?? "tool"
+                toolNames[callID] = name
+                events.append(.toolStarted(ToolCallStarted(callID: callID, name: name, input: block["input"] ?? .emptyObject)))
+            default:
+                continue
+            }
+        }
+        return events
+    }
+
+    private mutating func user(_ frame: JSONValue) -> [ProviderEvent] {
+        var events = flushUsage()
+        for block in frame[path: "message", "content"]?.arrayValue ?? [] where block["type"]?.stringValue == "tool_result" {
+            guard let callID = block["tool_use_id"]?.stringValue else { continue }
+            let output = block["content"]?.textContent ?? ""
+            events.append(
+                .toolCompleted(
+                    ToolCallCompleted(
+                        callID: callID, name: toolNames[callID], output: output,
+                        isError: block["is_error"]?.boolValue ?? false)))
+        }
+        return events
+    }
+
+    private mutating func resultFrame(_ frame: JSONValue) -> [ProviderEvent] {
+        result = frame
+        var events = flushUsage()
+        // The result's usage is the run's total: emit whatever the messages did not account for.
+        let reported = Self.usage(frame["usage"])
+        let total = TokenUsage(
+            input: max(emitted.input, reported.input), output: max(emitted.output, reported.output),
+            cacheRead: max(emitted.cacheRead, reported.cacheRead), cacheWrite: max(emitted.cacheWrite, reported.cacheWrite),
+            reasoning: max(emitted.reasoning, reported.reasoning))
+        let cost = frame["total_cost_usd"]?.doubleValue.flatMap { $0 > 0 ? $0 : nil }
+        if total != emitted || cost != nil {
+            events.append(
+                .usage(
+                    TokenUsageUpdated(
+                        provider: Self.provider, model: model, delta: total - emitted, total: total,
+                        reportedCostUSD: cost)))
+            emitted = total
+        }
+        return events
+    }
+
+    private mutating func flushUsage() -> [ProviderEvent] {
+        var events: [ProviderEvent] = []
+        for (_, usage) in pendingUsage where usage != .zero {
+            emitted = emitted + usage
+            events.append(.usage(TokenUsageUpdated(provider: Self.provider, model: model, delta: usage, total: emitted)))
+        }
+        pendingUsage.removeAll()
+        return events
+    }
+
+    public mutating func finish(_ outcome: ProcessOutcome) -> [ProviderEvent] {
+        var events = flushUsage()
+        guard let result else {
+            let known = apiError.map { error in
+                Self.apiFailure(code: error.code, status: error.status, message: error.text ?? "the API refused the request")
+            }
+            events.append(outcome.terminalWithoutResult(provider: Self.provider, known: known))
+            return events
+        }
+        events.append(terminal(result, outcome))
+        return events
+    }
+
+    private func terminal(_ result: JSONValue, _ outcome: ProcessOutcome) -> ProviderEvent {
+        let subtype = result["subtype"]?.stringValue ?? ""
+        let terminalReason = result["terminal_reason"]?.stringValue ?? ""
+        let isError = result["is_error"]?.boolValue ?? (subtype != "success")
+        let errors = result["errors"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        if case .cancelled(let reason)? = outcome.stop, isError || terminalReason.hasPrefix("aborted") {
+            return .cancelled(RunCancelled(reason: reason, message: "claude stopped (\(terminalReason.isEmpty ? subtype : terminalReason))"))
+        }
+        if !isError {
+            return .completed(
+                RunCompleted(
+                    outputText: result["result"]?.stringValue, stopReason: result["stop_reason"]?.stringValue,
+                    turns: result["num_turns"]?.integerValue.map(Int.init),
+                    durationMilliseconds: result["duration_ms"]?.integerValue, providerSessionID: sessionID))
+        }
+        if outcome.stop != nil, terminalReason.hasPrefix("aborted") {
+            return outcome.terminalWithoutResult(provider: Self.provider)
+        }
+        let message = errors.first ?? result["result"]?.stringValue ?? "claude reported an error (\(subtype))"
+        var failure: RunFailure
+        switch (subtype, terminalReason) {
+        case ("error_max_turns", _), (_, "max_turns"):
+            failure = RunFailure(kind: .maxTurns, message: message)
+        case ("error_max_budget_usd", _), (_, "budget_exhausted"):
+            failure = RunFailure(kind: .budgetExceeded, message: message)
+        case _ where message.hasPrefix("No conversation found"):
+            failure = RunFailure(kind: .sessionNotFound, message: message)
+        case ("success", _), (_, "api_error"):
+            let status = result["api_error_status"]?.integerValue.map(Int.init) ?? apiError?.status
+            failure = Self.apiFailure(code: apiError?.code, status: status, message: message)
+        default:
+            failure = RunFailure(kind: .unknown, message: message)
+        }
+        failure.exitCode = outcome.exitCode.map(Int.init)
+        failure.stderr = outcome.stderrOrNil
+        return .failed(RunFailed(failure: failure))
+    }
+
+    /// The failure class of an API error, from Claude's error code and the HTTP status.
+    static func apiFailure(code: String?, status: Int?, message: String) -> RunFailure {
+        let kind: FailureKind
+        switch (code, status) {
+        case ("authentication_failed", _), (_, 401?), (_, 403?): kind = .authentication
+        case ("billing_error", _), (_, 402?): kind = .billing
+        case ("rate_limit", _), (_, 429?): kind = .rateLimited
+        case ("server_error", _), ("overloaded", _), (_, 529?): kind = .overloaded
+        case (_, let status?) where status >= 500: kind = .overloaded
+        case ("invalid_request", _), ("model_not_found", _), (_, 400?), (_, 404?), (_, 413?), (_, 422?):
+            kind = .invalidRequest
+        default: kind = .apiError
+        }
+        return RunFailure(kind: kind, message: message, httpStatus: status)
+    }
+
+    /// Anthropic usage: `input_tokens` excludes the cache, which counts apart.
+    static func usage(_ value: JSONValue?) -> TokenUsage {
+        guard let value else { return .zero }
+        return TokenUsage(
+            input: value["input_tokens"]?.integerValue ?? 0, output: value["output_tokens"]?.integerValue ?? 0,
+            cacheRead: value["cache_read_input_tokens"]?.integerValue ?? 0,
+            cacheWrite: value["cache_creation_input_tokens"]?.integerValue ?? 0,
+            reasoning: value[path: "output_tokens_details", "thinking_tokens"]?.integerValue ?? 0)
+    }
+}

@@ -1,0 +1,282 @@
+import ASMCore
+internal import Subprocess
+internal import SystemPackage
+internal import Synchronization
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
+/// Runs one provider CLI to the end and turns its output into events.
+///
+/// - The process gets its own process group; stopping signals the whole group, so the
+///   agent's own children go with it.
+/// - Standard output is split on `\n` only (JSON strings may hold U+2028) into lines of
+///   up to `lineLimit` bytes; a longer line stops the run as invalid output.
+/// - Standard error is drained as it arrives; its last `stderrLimit` bytes are kept.
+/// - A watchdog enforces the total deadline (not extended by output) and the idle
+///   timeout, and runs the dialect's stop sequence (signal, grace, next signal, …, SIGKILL)
+///   when the run is cancelled or times out. The process never outlives the run.
+/// - Every event passes through the redactor before it is emitted.
+struct ProviderProcess: Sendable {
+    var executable: String
+    var spec: LaunchSpec
+    var request: ProviderRequest
+    var lineLimit: Int
+    var stderrLimit: Int
+    var redactor: Redactor
+    var providerName: String
+
+    /// Runs the process; returns when it is gone and every event was emitted.
+    func run<Decoder: ProviderStreamDecoder>(
+        decoder: Decoder, control: RunControl, emit: @escaping @Sendable (ProviderEvent) -> Void
+    ) async {
+        let state = DecoderState(decoder: decoder, redactor: redactor, emit: emit)
+        if let stop = control.stop {
+            // Cancelled before it started.
+            state.finish(ProcessOutcome(termination: .notStarted("cancelled"), stop: stop))
+            return
+        }
+        let directory: TemporaryFiles
+        do {
+            directory = try TemporaryFiles(spec.files)
+        } catch {
+            state.finish(ProcessOutcome(termination: .notStarted("\(error)")), known: RunFailure(kind: .processExited, message: "could not write \(providerName)'s settings file: \(error)"))
+            return
+        }
+        defer { directory.remove() }
+        let arguments = spec.arguments.map { directory.substitute($0) }
+
+        let watchdog = Task.detached { [spec, request] in
+            await Self.watch(control: control, stopSequence: spec.stopSequence, deadline: request.deadline, idleTimeout: request.idleTimeout)
+        }
+        defer { watchdog.cancel() }
+
+        var options = PlatformOptions()
+        options.processGroupID = 0  // a group of its own
+        options.teardownSequence = spec.stopSequence.dropLast().map { step in
+            .send(signal: Signal(rawValue: step.signal.rawValue), toProcessGroup: true, allowedDurationToNextStep: step.grace)
+        }
+        var environment: [Environment.Key: String?] = [:]
+        for (key, value) in request.environment { environment[Environment.Key(stringLiteral: key)] = value }
+
+        let outcome: ProcessOutcome
+        do {
+            let (termination, stderr) = try await withTaskCancellationHandler {
+                if let input = spec.standardInput {
+                    try await launch(arguments, environment, options, input: .array(input), control: control, state: state)
+                } else {
+                    try await launch(arguments, environment, options, input: .none, control: control, state: state)
+                }
+            } onCancel: {
+                control.requestStop(.cancelled(.requested))
+            }
+            control.markExited()
+            let ended: ProcessOutcome.Termination =
+                switch termination {
+                case .exited(let code): .exited(code)
+                case .signaled(let signal): .signaled(signal)
+                }
+            outcome = ProcessOutcome(termination: ended, stderr: redactor.redact(stderr), stop: control.stop)
+        } catch {
+            control.markExited()
+            let message: String
+            if let subprocess = error as? SubprocessError, subprocess.code == .failedToChangeWorkingDirectory {
+                message = "the working directory \(request.workingDirectory ?? ".") cannot be used"
+                state.finish(ProcessOutcome(termination: .notStarted(message)), known: RunFailure(kind: .invalidRequest, message: message))
+            } else {
+                message = "\(providerName) could not be run: \(error)"
+                state.finish(ProcessOutcome(termination: .notStarted(message), stop: control.stop), known: RunFailure(kind: .processExited, message: message))
+            }
+            await watchdog.value
+            return
+        }
+        state.finish(outcome)
+        await watchdog.value
+    }
+
+    private func launch<Input: InputProtocol>(
+        _ arguments: [String], _ environment: [Environment.Key: String?], _ options: PlatformOptions, input: Input,
+        control: RunControl, state: DecoderState<some ProviderStreamDecoder>
+    ) async throws -> (TerminationStatus, String) {
+        let lineLimit = self.lineLimit
+        let stderrLimit = self.stderrLimit
+        let result = try await Subprocess.run(
+            .path(FilePath(executable)), arguments: Arguments(arguments), environment: .inherit.updating(environment),
+            workingDirectory: request.workingDirectory.map { FilePath($0) }, platformOptions: options, input: input,
+            output: .sequence, error: .sequence
+        ) { execution in
+            control.started(processGroup: execution.processIdentifier.value)
+            async let stderr = Self.drain(execution.standardError, keeping: stderrLimit)
+            try await Self.readLines(execution.standardOutput, limit: lineLimit, control: control, state: state)
+            return await stderr
+        }
+        return (result.terminationStatus, result.closureResult)
+    }
+
+    // MARK: Output
+
+    /// Splits standard output into lines and decodes each as it arrives.
+    private static func readLines(
+        _ output: SubprocessOutputSequence, limit: Int, control: RunControl, state: DecoderState<some ProviderStreamDecoder>
+    ) async throws {
+        var pending: [UInt8] = []
+        var discarding = false
+        for try await buffer in output {
+            control.touch()
+            var lines: [[UInt8]] = []
+            buffer.withUnsafeBytes { bytes in
+                var start = 0
+                for index in 0..<bytes.count where bytes[index] == 0x0A {
+                    if !discarding {
+                        pending.append(contentsOf: bytes[start..<index])
+                        lines.append(pending)
+                    }
+                    pending.removeAll(keepingCapacity: true)
+                    discarding = false
+                    start = index + 1
+                }
+                if !discarding { pending.append(contentsOf: bytes[start..<bytes.count]) }
+            }
+            for line in lines where line.count <= limit { state.decode(line) }
+            if lines.contains(where: { $0.count > limit }) || pending.count > limit {
+                // Keep draining so the process is not blocked, but decode nothing more.
+                control.requestStop(.lineTooLong(limit: limit))
+                discarding = true
+                pending.removeAll()
+                state.stopDecoding()
+            }
+        }
+        if !pending.isEmpty, !discarding { state.decode(pending) }
+    }
+
+    /// Reads standard error to the end, keeping its last `limit` bytes.
+    private static func drain(_ output: SubprocessOutputSequence, keeping limit: Int) async -> String {
+        var tail: [UInt8] = []
+        do {
+            for try await buffer in output {
+                buffer.withUnsafeBytes { tail.append(contentsOf: $0) }
+                if tail.count > 2 * limit { tail.removeFirst(tail.count - limit) }
+            }
+        } catch {}
+        if tail.count > limit { tail.removeFirst(tail.count - limit) }
+        return String(decoding: tail, as: UTF8.self).trimmingTrailingNewlines()
+    }
+
+    // MARK: Watchdog
+
+    /// Enforces the deadline and idle timeout, and stops the process step by step once asked.
+    private static func watch(control: RunControl, stopSequence: [SignalStep], deadline: Duration?, idleTimeout: Duration?)
+        async
+    {
+        var step = -1
+        var stepStarted: UInt64 = 0
+        while !control.hasExited {
+            let now = RunControl.now()
+            if let deadline, now - control.startedAt >= deadline.nanoseconds {
+                control.requestStop(.deadline(deadline))
+            }
+            if let idleTimeout, now > control.lastActivity, now - control.lastActivity >= idleTimeout.nanoseconds {
+                control.requestStop(.idleTimeout(idleTimeout))
+            }
+            if control.stop != nil, control.processGroup != nil {
+                let grace = step >= 0 ? stopSequence[step].grace.nanoseconds : 0
+                if step < 0 || (now - stepStarted >= grace && step + 1 < stopSequence.count) {
+                    step += 1
+                    stepStarted = now
+                    control.signal(stopSequence[step].signal)
+                }
+            }
+            var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+            _ = nanosleep(&pause, nil)
+        }
+    }
+}
+
+/// The decoder of one run and where its events go; used by the standard-output reader, then
+/// by the runner once the process is gone, never at the same time.
+final class DecoderState<Decoder: ProviderStreamDecoder>: @unchecked Sendable {
+    private var decoder: Decoder
+    private let redactor: Redactor
+    private let emit: @Sendable (ProviderEvent) -> Void
+    private var decoding = true
+    private var finished = false
+
+    init(decoder: Decoder, redactor: Redactor, emit: @escaping @Sendable (ProviderEvent) -> Void) {
+        self.decoder = decoder
+        self.redactor = redactor
+        self.emit = emit
+    }
+
+    func decode(_ line: [UInt8]) {
+        guard decoding else { return }
+        for event in decoder.decode(line: line) where !event.isTerminal { emit(redactor.redact(event)) }
+    }
+
+    func stopDecoding() { decoding = false }
+
+    /// Emits the run's last events; `known` is a failure found before the process ran.
+    func finish(_ outcome: ProcessOutcome, known: RunFailure? = nil) {
+        guard !finished else { return }
+        finished = true
+        let events = known.map { [outcome.terminalWithoutResult(provider: "", known: $0)] } ?? decoder.finish(outcome)
+        for event in events { emit(redactor.redact(event)) }
+    }
+}
+
+/// The files a launch needs, in a private temporary directory.
+struct TemporaryFiles {
+    private var directory: String?
+    private var paths: [String: String] = [:]
+
+    init(_ files: [LaunchFile]) throws {
+        guard !files.isEmpty else { return }
+        var template = Array("\(FileSystemTemporary.directory)/asm-provider-XXXXXX".utf8CString)
+        let created: String? = template.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return nil }
+            return String(cString: base)
+        }
+        guard let directory = created else { throw ProviderSetupError("cannot create a temporary directory") }
+        self.directory = directory
+        for (index, file) in files.enumerated() {
+            let path = "\(directory)/file-\(index).json"
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw ProviderSetupError("cannot create \(path)") }
+            let written = file.contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard written == file.contents.count else { throw ProviderSetupError("cannot write \(path)") }
+            paths[file.placeholder] = path
+        }
+    }
+
+    func substitute(_ argument: String) -> String { paths[argument] ?? argument }
+
+    /// The path written for a placeholder.
+    func path(for placeholder: String) -> String? { paths[placeholder] }
+
+    func remove() {
+        for path in paths.values { unlink(path) }
+        if let directory { rmdir(directory) }
+    }
+}
+
+enum FileSystemTemporary {
+    static var directory: String {
+        if let value = getenv("TMPDIR") { return String(cString: value) }
+        return "/tmp"
+    }
+}
+
+struct ProviderSetupError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension String {
+    func trimmingTrailingNewlines() -> String {
+        var text = self
+        while text.last == "\n" || text.last == "\r" { text.removeLast() }
+        return text
+    }
+}
