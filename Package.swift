@@ -139,7 +139,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ASMProvidersTests",
-            dependencies: ["ASMProviders", "ASMCore", "AgentSessionManagerTesting"],
+            dependencies: ["ASMProviders", "ASMCore", "ASMStore", "AgentSessionManagerTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

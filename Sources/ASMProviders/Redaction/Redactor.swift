@@ -35,7 +35,7 @@ public struct Redactor: Sendable {
             result = result.replacing(secret.value, with: "[REDACTED:env:\(secret.name)]")
         }
         guard Self.mightContainSecret(result) else { return result }
-        for rule in Self.rules where result.contains(rule.trigger) {
+        for rule in Self.rules where rule.triggers.contains(where: result.contains) {
             result = result.replacing(rule.pattern, with: { match in rule.replacement(String(match.output)) })
         }
         return result
@@ -91,13 +91,24 @@ public struct Redactor: Sendable {
     // MARK: Rules
 
     private struct Rule: @unchecked Sendable {
-        var trigger: String
+        /// Text one of which must occur for the pattern to be tried (a cheap pre-check).
+        var triggers: [String]
         var pattern: Regex<Substring>
         var replacement: @Sendable (String) -> String
+
+        init(trigger: String, pattern: Regex<Substring>, replacement: @escaping @Sendable (String) -> String) {
+            self.init(triggers: [trigger], pattern: pattern, replacement: replacement)
+        }
+
+        init(triggers: [String], pattern: Regex<Substring>, replacement: @escaping @Sendable (String) -> String) {
+            self.triggers = triggers
+            self.pattern = pattern
+            self.replacement = replacement
+        }
     }
 
     private static func mightContainSecret(_ text: String) -> Bool {
-        rules.contains { text.contains($0.trigger) }
+        rules.contains { $0.triggers.contains(where: text.contains) }
     }
 
     private static func replace(_ kind: String) -> @Sendable (String) -> String {
@@ -110,8 +121,8 @@ public struct Redactor: Sendable {
         Rule(trigger: "sk-", pattern: #/\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}/#, replacement: replace("openai-key")),
         Rule(trigger: "AKIA", pattern: #/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/#, replacement: replace("aws-access-key")),
         Rule(
-            trigger: "ws_secret_access_key",
-            pattern: #/(?i:aws_secret_access_key)\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}["']?/#,
+            triggers: ["ws_secret_access_key", "WS_SECRET_ACCESS_KEY"],
+            pattern: #/(?i:aws_secret_access_key)\s*[=:]\s*["']?[A-Za-z0-9/+=]{30,}["']?/#,
             replacement: replace("aws-secret-key")),
         Rule(trigger: "gh", pattern: #/\bgh[pousr]_[A-Za-z0-9]{36,}\b/#, replacement: replace("github-token")),
         Rule(trigger: "github_pat_", pattern: #/\bgithub_pat_[A-Za-z0-9_]{22,}\b/#, replacement: replace("github-token")),

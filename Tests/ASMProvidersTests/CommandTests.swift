@@ -1,0 +1,130 @@
+import ASMCore
+import ASMProviders
+import Testing
+
+@Suite struct CommandTests {
+    private func request(
+        _ prompt: String = "Fix the bug", controls: ProviderControls = ProviderControls(), resume: String? = nil,
+        model: String? = nil, system: String? = nil, directory: String? = nil
+    ) -> ProviderRequest {
+        var request = ProviderRequest(runID: RunID(uuid: .zero), prompt: prompt)
+        request.controls = controls
+        request.resumeSessionID = resume
+        request.model = model
+        request.systemPrompt = system
+        request.workingDirectory = directory
+        return request
+    }
+
+    // MARK: Denying the shell: the issue's three compile targets
+
+    @Test("denying bash and shell becomes --disallowedTools Bash for Claude")
+    func claudeDeniesBash() {
+        let launch = ClaudeCode().launch(for: request(controls: ProviderControls(deniedTools: ["bash", "shell"])))
+        #expect(launch.arguments.contains(["--disallowedTools", "Bash"]))
+    }
+
+    @Test("denying bash and shell turns off Codex's shell tool and forces a read-only sandbox")
+    func codexDeniesShell() {
+        let launch = Codex(sandbox: "workspace-write").launch(for: request(controls: ProviderControls(deniedTools: ["bash", "shell"])))
+        #expect(launch.arguments.contains(["-c", "features.shell_tool=false"]))
+        #expect(launch.arguments.contains(["-s", "read-only"]))
+        #expect(!launch.arguments.contains("workspace-write"))
+    }
+
+    @Test("denying bash and shell gives Amp a settings file that disables and rejects Bash")
+    func ampDeniesBash() throws {
+        let launch = Amp().launch(for: request(controls: ProviderControls(deniedTools: ["bash", "shell"])))
+        let file = try #require(launch.files.first)
+        #expect(launch.arguments.contains(["--settings-file", file.placeholder]))
+        #expect(!launch.arguments.contains("--dangerously-allow-all"))
+        let settings = try PayloadDecoder().decode(JSONValue.self, from: file.contents)
+        #expect(settings["amp.tools.disable"] == ["Bash"])
+        #expect(settings["amp.permissions"] == [["tool": "Bash", "action": "reject"]])
+        #expect(settings["amp.dangerouslyAllowAll"] == false)
+    }
+
+    // MARK: Claude
+
+    @Test("Claude's command: stream-json with --verbose, partial messages, the prompt on standard input")
+    func claudeBasics() {
+        let launch = ClaudeCode().launch(for: request("What is 2+2?"))
+        #expect(launch.arguments == ["-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"])
+        #expect(launch.standardInput == Array("What is 2+2?".utf8))
+        #expect(launch.stopSequence.map(\.signal) == [.interrupt, .terminate, .kill])
+    }
+
+    @Test("Claude's command carries model, system prompt, resume (with =), limits and tool rules")
+    func claudeOptions() {
+        let controls = ProviderControls(
+            deniedTools: ["Bash(rm *)", "web_fetch"], allowedTools: ["read", "Edit", "Bash(git *)"], maxTurns: 4,
+            maxBudgetUSD: 0.5)
+        let launch = ClaudeCode(includePartialMessages: false, permissionMode: "dontAsk").launch(
+            for: request(controls: controls, resume: "-starts-with-dash", model: "sonnet", system: "Be terse."))
+        #expect(
+            launch.arguments == [
+                "-p", "--output-format", "stream-json", "--verbose", "--model", "sonnet", "--system-prompt", "Be terse.",
+                "--resume=-starts-with-dash", "--max-turns", "4", "--max-budget-usd", "0.5", "--disallowedTools",
+                "Bash(rm *),WebFetch", "--allowedTools", "Read,Edit,Bash(git *)", "--permission-mode", "dontAsk",
+            ])
+    }
+
+    // MARK: Codex
+
+    @Test("Codex's command: exec --json, the prompt last after --, standard input closed")
+    func codexBasics() {
+        let launch = Codex().launch(for: request("-rm everything?", model: "gpt-5.5", directory: "/work/repo"))
+        #expect(launch.arguments == ["exec", "--json", "--skip-git-repo-check", "-C", "/work/repo", "-m", "gpt-5.5", "--", "-rm everything?"])
+        #expect(launch.standardInput == nil)
+        #expect(launch.stopSequence.first?.signal == .interrupt)
+    }
+
+    @Test("Codex resumes a thread with `resume ID PROMPT` and passes the system prompt as TOML")
+    func codexResumeAndInstructions() {
+        let launch = Codex().launch(for: request("And 3+3?", resume: "01a20ff0-34e3", system: "Say \"hi\"\nthen stop"))
+        #expect(launch.arguments.suffix(3) == ["resume", "01a20ff0-34e3", "And 3+3?"])
+        #expect(launch.arguments.contains(["-c", #"developer_instructions="Say \"hi\"\nthen stop""#]))
+    }
+
+    @Test("Codex turns off web search when it is denied")
+    func codexWebSearch() {
+        let launch = Codex().launch(for: request(controls: ProviderControls(deniedTools: ["web_search"])))
+        #expect(launch.arguments.contains(["-c", "web_search=\"disabled\""]))
+        #expect(!launch.arguments.contains("features.shell_tool=false"))
+    }
+
+    // MARK: Amp
+
+    @Test("Amp's command: execute with stream-json, the prompt on standard input, stopped by SIGTERM")
+    func ampBasics() {
+        let launch = Amp().launch(for: request("say PONG"))
+        #expect(launch.arguments == ["--execute", "--stream-json"])
+        #expect(launch.standardInput == Array("say PONG\n".utf8))
+        #expect(launch.files.isEmpty)
+        #expect(launch.stopSequence.map(\.signal) == [.terminate, .kill])
+    }
+
+    @Test("Amp continues a thread with `threads continue ID`, and allowed tools become allow rules")
+    func ampResumeAndAllow() throws {
+        let launch = Amp().launch(for: request(controls: ProviderControls(allowedTools: ["read", "edit"]), resume: "T-123"))
+        #expect(Array(launch.arguments.prefix(5)) == ["threads", "continue", "T-123", "--execute", "--stream-json"])
+        let settings = try PayloadDecoder().decode(JSONValue.self, from: try #require(launch.files.first).contents)
+        #expect(settings["amp.permissions"] == [["tool": "Read", "action": "allow"], ["tool": "edit_file", "action": "allow"]])
+        #expect(settings["amp.tools.disable"] == nil)
+    }
+
+    // MARK: Prompts
+
+    @Test("a replayed conversation becomes one prompt ending with the new message")
+    func replayPrompt() {
+        var request = request()
+        request.messages = [
+            ChatMessage(role: .user, content: "Remember: the code is X-42."), ChatMessage(role: .assistant, content: "Noted."),
+            ChatMessage(role: .user, content: "What is the code?"),
+        ]
+        let prompt = request.promptText
+        #expect(prompt.contains("[user]\nRemember: the code is X-42."))
+        #expect(prompt.contains("[assistant]\nNoted."))
+        #expect(prompt.hasSuffix("Now respond to this user message:\nWhat is the code?"))
+    }
+}
