@@ -20,6 +20,9 @@ public struct ProviderScript: Hashable, Sendable {
         case fail(RunFailure)
         /// Ends the run like a process that exited without a result.
         case crash(exitCode: Int, stderr: String)
+        /// Emits one normalized event as it is (a replayed capture is made of these). A
+        /// terminal event ends the run.
+        case event(ProviderEvent)
     }
 
     public var steps: [Step]
@@ -34,6 +37,28 @@ public struct ProviderScript: Hashable, Sendable {
         self.providerSessionID = providerSessionID
         self.model = model
         self.tools = tools
+    }
+
+    /// A recorded capture played back: each standard output line goes through `decoder`
+    /// as if a CLI had written it, `lineDelay` apart, and the run ends the way a process
+    /// ending with `outcome` would.
+    ///
+    /// ```swift
+    /// let capture = try Data(contentsOf: URL(filePath: "Fixtures/providers/claude-tool.jsonl"))
+    /// let provider = ScriptedProvider(name: "claude", script: .replaying(capture, decoder: ClaudeStreamDecoder()))
+    /// ```
+    public static func replaying<Decoder: ProviderStreamDecoder>(
+        _ capture: some Collection<UInt8>, decoder: Decoder,
+        outcome: ProcessOutcome = ProcessOutcome(termination: .exited(0)), lineDelay: Duration? = nil
+    ) -> ProviderScript {
+        var decoder = decoder
+        var steps: [Step] = []
+        for line in capture.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+            if let lineDelay { steps.append(.delay(lineDelay)) }
+            steps += decoder.decode(line: Array(line)).map(Step.event)
+        }
+        steps += decoder.finish(outcome).map(Step.event)
+        return ProviderScript(steps, model: nil)
     }
 
     /// A reply streamed in a few chunks, with plausible usage.

@@ -176,14 +176,34 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
         }
 
         for step in script.steps {
+            if case .event(let event) = step {
+                // Replayed events speak for themselves: no synthetic start, and a terminal
+                // event ends the run.
+                if case .started = event { started = true }
+                if case .received(let message) = event, message.role == .assistant { lastText = message.content }
+                emit(event)
+                if event.isTerminal { return }
+                lastOutput = clock.now
+                if let reason = cancel.reason {
+                    emit(Self.terminal(.cancelled(reason), name: name))
+                    return
+                }
+                continue
+            }
             if case .fail(let failure) = step {
                 // At the very start, the provider fails before it starts, like a CLI that cannot log in.
                 emit(.failed(RunFailed(failure: failure)))
                 return
             }
-            if !started {
-                started = true
-                emit(.started(RunStarted(provider: name, model: model, providerSessionID: sessionID, tools: script.tools.isEmpty ? nil : script.tools)))
+            switch step {
+            case .text, .toolCall, .usage, .warning:
+                // Output means the run has started; waits and a crash before any output do not.
+                if !started {
+                    started = true
+                    emit(.started(RunStarted(provider: name, model: model, providerSessionID: sessionID, tools: script.tools.isEmpty ? nil : script.tools)))
+                }
+            case .delay, .hang, .crash, .fail, .event:
+                break
             }
             switch step {
             case .text(let text, let chunks):
@@ -219,7 +239,7 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
             case .crash(let exitCode, let stderr):
                 emit(.failure(.processExited, "\(name) exited with code \(exitCode) without a result", exitCode: exitCode, stderr: stderr))
                 return
-            case .fail:
+            case .fail, .event:
                 return
             }
             if let reason = cancel.reason {
