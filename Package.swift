@@ -71,10 +71,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The engine: executes provider runs and records them in the log.
+        .target(
+            name: "ASMRuntime",
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders"],
+            swiftSettings: swiftSettings
+        ),
+
         // The public facade.
         .target(
             name: "AgentSessionManager",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders"],
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMRuntime"],
             swiftSettings: swiftSettings
         ),
 
@@ -140,6 +147,11 @@ let package = Package(
         .testTarget(
             name: "ASMProvidersTests",
             dependencies: ["ASMProviders", "ASMCore", "ASMStore", "AgentSessionManagerTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASMRuntimeTests",
+            dependencies: ["ASMRuntime", "ASMProviders", "ASMCore", "ASMStore", "AgentSessionManagerTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

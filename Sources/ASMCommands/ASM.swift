@@ -5,14 +5,14 @@ import AgentSessionManager
 public struct ASM: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "asm",
-        abstract: "Inspect and follow the AgentSessionManager event log.",
+        abstract: "Run agent sessions and inspect, follow and verify their event log.",
         discussion: """
             Every command works on one SQLite file: --db PATH, else $ASM_DB, else .asm/asm.sqlite.
             Commands that only read refuse a file that does not exist.
             """,
         version: "0.1.0",
         subcommands: [
-            Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
+            Run.self, Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
             Demo.self,
         ]
     )

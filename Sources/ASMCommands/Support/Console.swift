@@ -33,6 +33,17 @@ enum Console {
         write(Array(("asm: " + message + "\n").utf8), to: 2)
     }
 
+    /// Writes a line to standard error as it is (no `asm:` prefix): progress and summaries.
+    static func note(_ message: String) {
+        write(Array((message + "\n").utf8), to: 2)
+    }
+
+    /// Writes text now, after anything buffered for standard output.
+    static func write(_ text: String, to descriptor: Int32) {
+        if descriptor == 1 { flush() }
+        write(Array(text.utf8), to: descriptor)
+    }
+
     private static func write(_ bytes: [UInt8], to descriptor: Int32) {
         var offset = 0
         while offset < bytes.count {

@@ -7,6 +7,8 @@ enum ExitStatus {
     static let dataError: Int32 = 65
     static let noInput: Int32 = 66
     static let temporaryFailure: Int32 = 75
+    /// A run was cancelled (Ctrl-C), as shells report an interrupted command.
+    static let cancelled: Int32 = 130
 
     static func `for`(_ error: StoreError) -> Int32 {
         switch error.code {

@@ -115,8 +115,8 @@ public struct Redactor: Sendable {
         { _ in "[REDACTED:\(kind)]" }
     }
 
-    // Regex literals are built once; a Regex holds no mutable state.
-    nonisolated(unsafe) private static let rules: [Rule] = [
+    // Regex literals are built once.
+    private static let rules: [Rule] = [
         Rule(trigger: "sk-ant-", pattern: #/\bsk-ant-[A-Za-z0-9_\-]{20,}/#, replacement: replace("anthropic-key")),
         Rule(trigger: "sk-", pattern: #/\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}/#, replacement: replace("openai-key")),
         Rule(trigger: "AKIA", pattern: #/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/#, replacement: replace("aws-access-key")),

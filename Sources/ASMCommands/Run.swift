@@ -1,0 +1,195 @@
+import ArgumentParser
+import AgentSessionManager
+import Dispatch
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension ASM {
+    /// `asm run`: one run in a new session, printed live and recorded in the log.
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Execute one run in a new session, print it live and record it in the log.",
+            discussion: """
+                The provider's CLI is started exactly as a user would start it (claude, codex or amp, found on PATH
+                or given by --executable, $ASM_CLAUDE_BIN, $ASM_CODEX_BIN, $ASM_AMP_BIN); its output is normalized,
+                redacted and appended to the log as it arrives. `scripted` needs no CLI: it answers from a built-in
+                script or from --script FILE.
+
+                Streamed text goes to standard output; tool calls, warnings and the closing summary to standard
+                error. Ctrl-C cancels the run the provider's way (the run is recorded as cancelled) and exits 130.
+                Exit status: 0 completed, 1 failed, 130 cancelled, 64 usage, 66 missing script.
+                """)
+
+        @OptionGroup var store: StoreOptions
+
+        @Option(help: "claude, codex, amp or scripted.")
+        var provider: ProviderChoice
+
+        @Option(help: "The model to ask for (passed to the CLI as it is).")
+        var model: String?
+
+        @Option(help: "The directory the agent works in (default: the current directory).")
+        var cwd: String?
+
+        @Option(name: .customLong("system-prompt"), help: "Replaces the agent's system prompt.")
+        var systemPrompt: String?
+
+        @Option(help: "Seconds the whole run may take (not extended by output).")
+        var deadline: Double?
+
+        @Option(name: .customLong("idle-timeout"), help: "Seconds the provider may write nothing before the run is stopped.")
+        var idleTimeout: Double?
+
+        @Option(name: .customLong("deny-tool"), help: "A tool the agent must not run, e.g. bash (repeatable).")
+        var deniedTools: [String] = []
+
+        @Option(name: .customLong("allow-tool"), help: "A tool pre-approved to run, e.g. read or 'Bash(git *)' (repeatable).")
+        var allowedTools: [String] = []
+
+        @Option(name: .customLong("max-turns"), help: "At most this many model turns, where the CLI enforces it.")
+        var maxTurns: Int?
+
+        @Option(name: .customLong("max-budget"), help: "At most this many US dollars, where the CLI enforces it.")
+        var maxBudget: Double?
+
+        @Option(help: "The provider CLI to start (a path or a name on PATH).")
+        var executable: String?
+
+        @Option(help: "For --provider scripted: a JSON script to play (see README).")
+        var script: String?
+
+        @Option(help: "The agent name recorded with the new session.")
+        var agent: String = "asm"
+
+        @Flag(help: "Print nothing while the run goes on; only the summary.")
+        var quiet = false
+
+        @Flag(help: "Print the run's outcome as one JSON object instead of live text and a summary line.")
+        var json = false
+
+        @Argument(help: "The prompt; - reads it from standard input.")
+        var prompt: String
+
+        enum ProviderChoice: String, ExpressibleByArgument, CaseIterable {
+            case claude, codex, amp, scripted
+        }
+
+        func validate() throws {
+            if let deadline, !(deadline > 0) { throw ValidationError("--deadline must be more than zero seconds") }
+            if let idleTimeout, !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be more than zero seconds") }
+            if let maxTurns, maxTurns < 1 { throw ValidationError("--max-turns must be at least 1") }
+            if let maxBudget, !(maxBudget > 0) { throw ValidationError("--max-budget must be more than zero dollars") }
+            if script != nil, provider != .scripted { throw ValidationError("--script needs --provider scripted") }
+            if executable != nil, provider == .scripted { throw ValidationError("--executable does not apply to --provider scripted") }
+            if prompt != "-", prompt.allSatisfy(\.isWhitespace) { throw ValidationError("the prompt is empty") }
+            if agent.isEmpty { throw ValidationError("--agent needs a name") }
+            if let cwd {
+                var status = stat()
+                guard stat(cwd, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
+                    throw ValidationError("--cwd \(cwd) is not a directory")
+                }
+            }
+        }
+
+        func run() async throws {
+            let promptText = try readPrompt()
+            let adapter = try makeProvider()
+            var request = ProviderRequest(runID: .generate(), prompt: promptText)
+            request.model = model
+            request.systemPrompt = systemPrompt
+            request.workingDirectory = cwd
+            request.deadline = deadline.map { .milliseconds(Int64(($0 * 1000).rounded())) }
+            request.idleTimeout = idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) }
+            request.controls = ProviderControls(
+                deniedTools: deniedTools, allowedTools: allowedTools, maxTurns: maxTurns, maxBudgetUSD: maxBudget)
+
+            let (session, outcome, elapsed) = try await withStore(try store.openOrCreate()) { store in
+                let recorder = RunRecorder(store: store)
+                let session = try await recorder.startSession(agentID: agent, metadata: ["command": "asm run"])
+                let runID = request.runID
+                let interrupts = InterruptHandler { reason in
+                    Task { await adapter.cancel(runID, reason: reason) }
+                }
+                defer { interrupts.restore() }
+                let printer = LivePrinter(live: !quiet && !json)
+                let started = ContinuousClock.now
+                let outcome = try await recorder.record(request, provider: adapter, in: session.id) { event in
+                    printer.print(event)
+                }
+                printer.finish()
+                return (session, outcome, ContinuousClock.now - started)
+            }
+            // Everything this command appended: the new session's events and the run's.
+            let written = session.eventsWritten + outcome.eventsWritten
+            if json {
+                Console.line(Formatting.json(RunReport(outcome, elapsed: elapsed, eventsWritten: written)))
+            } else {
+                Console.note(RunReport.line(outcome, elapsed: elapsed, eventsWritten: written))
+            }
+            Console.flush()
+            switch outcome.status {
+            case .completed: return
+            case .cancelled: throw CommandFailure("", status: ExitStatus.cancelled)
+            default: throw CommandFailure("", status: ExitStatus.failure)
+            }
+        }
+
+        private func readPrompt() throws -> String {
+            guard prompt == "-" else { return prompt }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { break }
+                bytes += chunk[..<count]
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard !text.allSatisfy(\.isWhitespace) else { throw CommandFailure("the prompt on standard input is empty", status: ExitStatus.usage) }
+            return text.hasSuffix("\n") ? String(text.dropLast()) : text
+        }
+
+        private func makeProvider() throws -> any ProviderAdapter {
+            switch provider {
+            case .claude: return commandLine(ClaudeCode(), variable: "ASM_CLAUDE_BIN")
+            case .codex: return commandLine(Codex(), variable: "ASM_CODEX_BIN")
+            case .amp: return commandLine(Amp(), variable: "ASM_AMP_BIN")
+            case .scripted:
+                guard let script else { return ScriptedProvider(respond: Self.builtInScript) }
+                guard let data = FileManager.default.contents(atPath: script) else {
+                    throw CommandFailure("cannot read the script \(script)", status: ExitStatus.noInput)
+                }
+                do {
+                    return ScriptedProvider(script: try ProviderScript(json: Array(data)))
+                } catch {
+                    throw CommandFailure("\(script): \(error.message)", status: ExitStatus.usage)
+                }
+            }
+        }
+
+        /// A CLI provider: --executable, else the variable, else the CLI's name on PATH.
+        private func commandLine<Dialect: CommandLineDialect>(_ dialect: Dialect, variable: String) -> CommandLineProvider<Dialect> {
+            let fromEnvironment = ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+            return CommandLineProvider(dialect: dialect, configuration: .init(executable: executable ?? fromEnvironment))
+        }
+
+        /// What `--provider scripted` answers without a script: it says what it is, streamed
+        /// word by word.
+        @Sendable static func builtInScript(_ request: ProviderRequest) -> ProviderScript {
+            let prompt = request.messages.last?.content ?? ""
+            let quoted = prompt.count > 200 ? String(prompt.prefix(200)) + "…" : prompt
+            let text = "This is the scripted provider: no model was called. You asked: \(quoted)"
+            let words = text.split(separator: " ").count
+            let promptWords = prompt.split(whereSeparator: \.isWhitespace).count
+            return ProviderScript([
+                .text(text, chunks: words),
+                .usage(TokenUsage(input: Int64(24 + promptWords), output: Int64(words))),
+            ])
+        }
+    }
+}
