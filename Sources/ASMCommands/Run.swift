@@ -51,6 +51,9 @@ extension ASM {
         @Option(name: .customLong("allow-tool"), help: "A tool pre-approved to run, e.g. read or 'Bash(git *)' (repeatable).")
         var allowedTools: [String] = []
 
+        @Option(help: "The only tools the agent has, comma-separated (\"\" for none), e.g. read,grep.")
+        var tools: String?
+
         @Option(name: .customLong("max-turns"), help: "At most this many model turns, where the CLI enforces it.")
         var maxTurns: Int?
 
@@ -106,7 +109,9 @@ extension ASM {
             request.deadline = deadline.map { .milliseconds(Int64(($0 * 1000).rounded())) }
             request.idleTimeout = idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) }
             request.controls = ProviderControls(
-                deniedTools: deniedTools, allowedTools: allowedTools, maxTurns: maxTurns, maxBudgetUSD: maxBudget)
+                deniedTools: deniedTools, allowedTools: allowedTools,
+                availableTools: tools.map(Self.toolList),
+                maxTurns: maxTurns, maxBudgetUSD: maxBudget)
 
             let (session, outcome, elapsed) = try await withStore(try store.openOrCreate()) { store in
                 let recorder = RunRecorder(store: store)
@@ -136,6 +141,14 @@ extension ASM {
             case .completed: return
             case .cancelled: throw CommandFailure("", status: ExitStatus.cancelled)
             default: throw CommandFailure("", status: ExitStatus.failure)
+            }
+        }
+
+        /// `read, grep,Bash(git *)` → `["read", "grep", "Bash(git *)"]`.
+        static func toolList(_ text: String) -> [String] {
+            text.split(separator: ",").compactMap { item in
+                let trimmed = item.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()
+                return trimmed.isEmpty ? nil : String(trimmed)
             }
         }
 

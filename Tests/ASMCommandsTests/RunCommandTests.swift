@@ -66,7 +66,7 @@ import Testing
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
         let result = try await ASMProcess.run(
-            ["run", "--provider", "claude", "--db", db, "--model", "sonnet", "--deny-tool", "bash", "List the files"],
+            ["run", "--provider", "claude", "--db", db, "--model", "sonnet", "--deny-tool", "bash", "--tools", "read, grep", "List the files"],
             environment: [
                 "ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": "\(Self.fixtures)/providers/claude-tool.jsonl",
                 "FAKE_RECORD": directory.path,
@@ -76,7 +76,7 @@ import Testing
         #expect(result.stderr.hasPrefix(#"· Bash {"command":"ls","description":"List files in current directory"}"#))
         #expect(result.stderr.contains("cost $0.029999 (reported by claude)"))
         let args = (try? String(contentsOfFile: directory.file("args"), encoding: .utf8)) ?? ""
-        #expect(args.contains("--model\nsonnet") && args.contains("--disallowedTools\nBash"))
+        #expect(args.contains("--model\nsonnet") && args.contains("--disallowedTools\nBash") && args.contains("--tools\nRead,Grep"))
         #expect(try await runs(db).first?.providerSessionID != nil)
     }
 

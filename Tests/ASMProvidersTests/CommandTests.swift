@@ -44,6 +44,33 @@ import Testing
         #expect(settings["amp.dangerouslyAllowAll"] == false)
     }
 
+    // MARK: A hard whitelist of tools
+
+    @Test("a whitelist is --tools for Claude (empty: no tools) and amp.tools.enable for Amp")
+    func whitelist() throws {
+        let claude = ClaudeCode().launch(for: request(controls: ProviderControls(availableTools: ["read", "grep", "Bash(git *)"])))
+        #expect(claude.arguments.contains(["--tools", "Read,Grep,Bash(git *)"]))
+        let none = ClaudeCode().launch(for: request(controls: ProviderControls(availableTools: [])))
+        #expect(none.arguments.contains(["--tools", ""]))
+        #expect(!ClaudeCode().launch(for: request()).arguments.contains("--tools"))
+
+        let amp = Amp().launch(for: request(controls: ProviderControls(availableTools: ["read", "edit"])))
+        let file = try #require(amp.files.first)
+        let settings = try PayloadDecoder().decode(JSONValue.self, from: file.contents)
+        #expect(settings["amp.tools.enable"] == ["Read", "edit_file"])
+    }
+
+    @Test("Codex has no whitelist: the shell and web search are turned off when the whitelist leaves them out")
+    func codexWhitelist() {
+        let readOnly = Codex().launch(for: request(controls: ProviderControls(availableTools: ["read"])))
+        #expect(readOnly.arguments.contains(["-c", "features.shell_tool=false"]))
+        #expect(readOnly.arguments.contains(["-s", "read-only"]))
+        #expect(readOnly.arguments.contains(["-c", #"web_search="disabled""#]))
+        let withShell = Codex().launch(for: request(controls: ProviderControls(availableTools: ["shell", "web_search"])))
+        #expect(!withShell.arguments.contains("features.shell_tool=false"))
+        #expect(!withShell.arguments.contains(#"web_search="disabled""#))
+    }
+
     // MARK: Claude
 
     @Test("Claude's command: stream-json with --verbose, partial messages, the prompt on standard input")

@@ -12,7 +12,7 @@ import Testing
         let actual = eventLines(capture.decode())
         if Self.recording {
             let text = actual.joined(separator: "\n") + "\n"
-            FileManager.default.createFile(atPath: capture.expectedPath, contents: Data(text.utf8))
+            _ = FileManager.default.createFile(atPath: capture.expectedPath, contents: Data(text.utf8))
             return
         }
         let expectedText = try #require(

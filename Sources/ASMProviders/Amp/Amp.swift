@@ -42,16 +42,19 @@ public struct Amp: CommandLineDialect {
 
     /// The settings that carry a policy's tool rules, or `nil` when there are none.
     ///
-    /// Denied tools are both disabled and rejected; allowed tools get `allow` rules.
-    /// `amp.dangerouslyAllowAll` is forced off, since permissions apply only then.
+    /// Denied tools are both disabled and rejected; allowed tools get `allow` rules; a
+    /// whitelist is `amp.tools.enable`. `amp.dangerouslyAllowAll` is forced off, since
+    /// permissions apply only then.
     public static func settings(for controls: ProviderControls) -> JSONValue? {
         let denied = ToolNames.translate(controls.deniedTools, ToolNames.amp)
         let allowed = ToolNames.translate(controls.allowedTools, ToolNames.amp)
-        guard !denied.isEmpty || !allowed.isEmpty else { return nil }
+        let available = controls.availableTools.map { ToolNames.translate($0, ToolNames.amp) }
+        guard !denied.isEmpty || !allowed.isEmpty || available != nil else { return nil }
         var permissions: [JSONValue] = denied.map { ["tool": .string($0), "action": "reject"] }
         permissions += allowed.map { ["tool": .string($0), "action": "allow"] }
         var members = [JSONMember("amp.dangerouslyAllowAll", false), JSONMember("amp.permissions", .array(permissions))]
         if !denied.isEmpty { members.append(JSONMember("amp.tools.disable", .array(denied.map(JSONValue.string)))) }
+        if let available { members.append(JSONMember("amp.tools.enable", .array(available.map(JSONValue.string)))) }
         return .object(members)
     }
 

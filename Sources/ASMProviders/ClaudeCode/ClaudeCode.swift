@@ -1,4 +1,4 @@
-public import ASMCore
+import ASMCore
 
 /// Claude Code: `claude -p --output-format stream-json --verbose`, the prompt on standard input.
 public struct ClaudeCode: CommandLineDialect {
@@ -34,6 +34,9 @@ public struct ClaudeCode: CommandLineDialect {
         let controls = request.controls
         if let maxTurns = controls.maxTurns { arguments += ["--max-turns", String(maxTurns)] }
         if let budget = controls.maxBudgetUSD { arguments += ["--max-budget-usd", String(budget)] }
+        if let available = controls.availableTools {
+            arguments += ["--tools", ToolNames.translate(available, ToolNames.claude).joined(separator: ",")]
+        }
         let denied = ToolNames.translate(controls.deniedTools, ToolNames.claude)
         if !denied.isEmpty { arguments += ["--disallowedTools", denied.joined(separator: ",")] }
         let allowed = ToolNames.translate(controls.allowedTools, ToolNames.claude)

@@ -1,4 +1,4 @@
-public import ASMCore
+import ASMCore
 
 /// Codex: `codex exec --json`, the prompt as the last argument, standard input closed.
 public struct Codex: CommandLineDialect {
@@ -34,13 +34,13 @@ public struct Codex: CommandLineDialect {
         }
         let controls = request.controls
         var sandbox = self.sandbox
+        // Codex has no per-tool lists: a denied shell (or one left out of a whitelist) removes
+        // the shell tools, with a read-only sandbox as defense in depth; likewise web search.
         if controls.deniesShell {
-            // Codex has no per-tool deny list: remove the shell tools, and read-only as defense in depth.
             arguments += ["-c", "features.shell_tool=false"]
             sandbox = "read-only"
         }
-        let denied = Set(controls.deniedTools.map { $0.lowercased() })
-        if !denied.isDisjoint(with: ["web_search", "websearch"]) { arguments += ["-c", "web_search=\"disabled\""] }
+        if controls.deniesWebSearch { arguments += ["-c", "web_search=\"disabled\""] }
         if let sandbox { arguments += ["-s", sandbox] }
         if let session = request.resumeSessionID {
             arguments += ["resume", session, request.promptText]

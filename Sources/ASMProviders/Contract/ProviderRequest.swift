@@ -78,20 +78,36 @@ public struct ProviderControls: Hashable, Sendable {
     public var deniedTools: [String]
     /// Tools pre-approved to run without asking (needed for non-interactive runs).
     public var allowedTools: [String]
+    /// A hard whitelist: the only tools the agent has (empty: none), or every tool when `nil`.
+    public var availableTools: [String]?
     /// At most this many model turns, where the CLI can enforce it.
     public var maxTurns: Int?
     /// At most this many US dollars, where the CLI can enforce it.
     public var maxBudgetUSD: Double?
 
-    public init(deniedTools: [String] = [], allowedTools: [String] = [], maxTurns: Int? = nil, maxBudgetUSD: Double? = nil) {
+    public init(
+        deniedTools: [String] = [], allowedTools: [String] = [], availableTools: [String]? = nil, maxTurns: Int? = nil,
+        maxBudgetUSD: Double? = nil
+    ) {
         self.deniedTools = deniedTools
         self.allowedTools = allowedTools
+        self.availableTools = availableTools
         self.maxTurns = maxTurns
         self.maxBudgetUSD = maxBudgetUSD
     }
 
-    /// Whether a provider-neutral or provider-specific name denies the shell.
-    public var deniesShell: Bool {
-        deniedTools.contains { ["bash", "shell", "sh", "exec_command"].contains($0.lowercased()) }
+    /// Whether the shell is denied, or left out of the whitelist.
+    public var deniesShell: Bool { denies(Self.shellNames) }
+
+    /// Whether web search is denied, or left out of the whitelist.
+    public var deniesWebSearch: Bool { denies(["web_search", "websearch"]) }
+
+    private static let shellNames: Set<String> = ["bash", "shell", "sh", "exec_command"]
+
+    /// Whether any of `names` (lowercased) is denied, or none of them is in the whitelist.
+    private func denies(_ names: Set<String>) -> Bool {
+        if deniedTools.contains(where: { names.contains($0.lowercased()) }) { return true }
+        guard let availableTools else { return false }
+        return !availableTools.contains { names.contains($0.lowercased()) }
     }
 }
