@@ -71,17 +71,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // The engine: executes provider runs and records them in the log.
+        // Pure: policies, their merge and the evaluator (a reducer over a run's events).
+        .target(
+            name: "ASMPolicy",
+            dependencies: ["ASMCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+
+        // The engine: sessions, runs, policies, continuity; executes provider runs and
+        // records them in the log.
         .target(
             name: "ASMRuntime",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders"],
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy"],
             swiftSettings: swiftSettings
         ),
 
         // The public facade.
         .target(
             name: "AgentSessionManager",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMRuntime"],
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRuntime"],
             swiftSettings: swiftSettings
         ),
 
@@ -147,6 +155,11 @@ let package = Package(
         .testTarget(
             name: "ASMProvidersTests",
             dependencies: ["ASMProviders", "ASMCore", "ASMStore", "AgentSessionManagerTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASMPolicyTests",
+            dependencies: ["ASMPolicy", "ASMCore", "AgentSessionManagerTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

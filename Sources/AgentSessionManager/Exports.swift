@@ -3,4 +3,5 @@
 @_exported public import ASMCore
 @_exported public import ASMStore
 @_exported public import ASMProviders
+@_exported public import ASMPolicy
 @_exported public import ASMRuntime

@@ -1,4 +1,4 @@
-public import ASMCore
+import ASMCore
 
 /// Amp's `--execute --stream-json` output, normalized.
 ///

@@ -1,4 +1,4 @@
-public import ASMCore
+import ASMCore
 
 /// Claude Code's `--output-format stream-json --verbose` output, normalized.
 ///

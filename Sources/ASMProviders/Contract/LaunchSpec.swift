@@ -1,4 +1,4 @@
-public import ASMCore
+import ASMCore
 
 /// A signal, by its POSIX number (the same on Linux and macOS for these).
 public struct ProcessSignal: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

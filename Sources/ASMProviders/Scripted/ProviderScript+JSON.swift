@@ -5,6 +5,7 @@ public struct ProviderScriptError: Error, Hashable, Sendable, CustomStringConver
     /// One line: where and what.
     public var message: String
     public var description: String { message }
+    public init(message: String) { self.message = message }
 }
 
 extension ProviderScript {

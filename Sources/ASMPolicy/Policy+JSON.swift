@@ -1,0 +1,125 @@
+public import ASMCore
+
+extension Policy {
+    /// Reads a policy written as JSON with snake_case keys:
+    ///
+    /// ```json
+    /// {"name": "org",
+    ///  "limits": {"max_total_tokens": 100000, "max_cost_usd": 0.5, "max_duration_ms": 60000, "max_tool_calls": 10},
+    ///  "tool_rules": [{"deny": ["bash", "shell"]}, {"allow": ["Read", "Bash(git *)"]}],
+    ///  "on_violation": "cancel"}
+    /// ```
+    ///
+    /// Every key is optional but `name`; unknown keys are refused, so a misspelt limit is
+    /// not silently ignored. The policy is checked on its own (``Policy/validate()``).
+    /// - Throws: ``PolicyError`` naming the key.
+    public init(json bytes: [UInt8]) throws(PolicyError) {
+        let root: JSONValue
+        do {
+            root = try PayloadDecoder().decode(JSONValue.self, from: bytes)
+        } catch {
+            throw PolicyError(key: nil, message: "not valid JSON: \(error)")
+        }
+        try self.init(value: root)
+    }
+
+    /// Reads a policy from a parsed JSON value (see ``init(json:)``).
+    public init(value root: JSONValue) throws(PolicyError) {
+        guard let members = root.objectValue else { throw PolicyError(key: nil, message: "a policy must be a JSON object") }
+        try Self.refuseUnknown(members, known: ["name", "limits", "tool_rules", "on_violation"], at: nil)
+        guard let name = root["name"]?.stringValue, !name.trimmed.isEmpty else {
+            throw PolicyError(key: "name", message: "a policy needs a non-empty name")
+        }
+        var limits = PolicyLimits()
+        if let value = root["limits"] {
+            guard let limitMembers = value.objectValue else { throw PolicyError(key: "limits", message: "must be an object") }
+            try Self.refuseUnknown(limitMembers, known: PolicyLimits.Name.allCases.map(\.rawValue), at: "limits")
+            limits.maxTotalTokens = try Self.wholeNumber(value, "max_total_tokens")
+            if let cost = value["max_cost_usd"] {
+                guard let number = cost.doubleValue, number.isFinite else {
+                    throw PolicyError(key: "limits.max_cost_usd", message: "must be a number of US dollars")
+                }
+                limits.maxCostUSD = number
+            }
+            limits.maxDuration = try Self.wholeNumber(value, "max_duration_ms").map { .milliseconds($0) }
+            limits.maxToolCalls = try Self.wholeNumber(value, "max_tool_calls").map { Int($0) }
+        }
+        var rules: [ToolRule] = []
+        if let value = root["tool_rules"] {
+            guard let list = value.arrayValue else {
+                throw PolicyError(key: "tool_rules", message: "must be an array of {\"allow\": [...]} or {\"deny\": [...]}")
+            }
+            for (index, rule) in list.enumerated() {
+                let key = "tool_rules[\(index)]"
+                guard let ruleMembers = rule.objectValue, ruleMembers.count == 1, let member = ruleMembers.first,
+                    member.key == "allow" || member.key == "deny"
+                else {
+                    throw PolicyError(key: key, message: "must be {\"allow\": [...]} or {\"deny\": [...]}")
+                }
+                guard let names = member.value.arrayValue else {
+                    throw PolicyError(key: "\(key).\(member.key)", message: "must be an array of tool names")
+                }
+                var patterns: [ToolPattern] = []
+                for (position, entry) in names.enumerated() {
+                    guard let text = entry.stringValue else {
+                        throw PolicyError(key: "\(key).\(member.key)[\(position)]", message: "must be a tool name")
+                    }
+                    do {
+                        patterns.append(try ToolPattern(text))
+                    } catch {
+                        throw PolicyError(key: "\(key).\(member.key)[\(position)]", message: error.message)
+                    }
+                }
+                rules.append(member.key == "allow" ? .allow(patterns) : .deny(patterns))
+            }
+        }
+        var action = PolicyAction.cancel
+        if let value = root["on_violation"] {
+            guard let text = value.stringValue, let parsed = PolicyAction(rawValue: text) else {
+                throw PolicyError(key: "on_violation", message: "must be \"cancel\", \"warn\" or \"request_approval\"")
+            }
+            action = parsed
+        }
+        self.init(name: name.trimmed, limits: limits, toolRules: rules, onViolation: action)
+        try validate()
+    }
+
+    /// Refuses what no run could satisfy: a zero or negative budget, token limit or
+    /// duration, a negative tool-call limit, an empty allow list, and a tool both allowed
+    /// and denied.
+    public func validate() throws(PolicyError) {
+        if let tokens = limits.maxTotalTokens, tokens <= 0 {
+            throw PolicyError(key: "limits.max_total_tokens", message: "must be more than zero (no run uses no tokens)")
+        }
+        if let cost = limits.maxCostUSD, !(cost > 0) {
+            throw PolicyError(key: "limits.max_cost_usd", message: "must be more than zero dollars")
+        }
+        if let duration = limits.maxDuration, duration <= .zero {
+            throw PolicyError(key: "limits.max_duration_ms", message: "must be more than zero milliseconds")
+        }
+        if let calls = limits.maxToolCalls, calls < 0 {
+            throw PolicyError(key: "limits.max_tool_calls", message: "must be zero or more")
+        }
+        for (index, rule) in toolRules.enumerated() where rule.isAllow && rule.patterns.isEmpty {
+            throw PolicyError(key: "tool_rules[\(index)].allow", message: "an empty allow list allows nothing; deny the tools instead")
+        }
+        if let conflict = PolicyStack.conflict(in: [self]) {
+            throw PolicyError(key: "tool_rules", message: conflict)
+        }
+    }
+
+    private static func refuseUnknown(_ members: [JSONMember], known: [String], at path: String?) throws(PolicyError) {
+        for member in members where !known.contains(member.key) {
+            let key = path.map { "\($0).\(member.key)" } ?? member.key
+            throw PolicyError(key: key, message: "unknown key; expected one of \(known.joined(separator: ", "))")
+        }
+    }
+
+    private static func wholeNumber(_ object: JSONValue, _ key: String) throws(PolicyError) -> Int64? {
+        guard let value = object[key] else { return nil }
+        guard case .integer(let number) = value else {
+            throw PolicyError(key: "limits.\(key)", message: "must be a whole number")
+        }
+        return number
+    }
+}
