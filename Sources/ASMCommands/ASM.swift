@@ -12,7 +12,7 @@ public struct ASM: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Run.self, Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
+            Run.self, Cost.self, Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
             Demo.self,
         ]
     )
@@ -48,6 +48,10 @@ public enum ASMCLI {
         } catch let error as StoreError {
             Console.flush()
             Console.error(error.description)
+            return ExitStatus.for(error)
+        } catch let error as SessionManagerError {
+            Console.flush()
+            Console.error(error.message)
             return ExitStatus.for(error)
         } catch let error as CommandFailure {
             Console.flush()

@@ -10,19 +10,24 @@ import Darwin
 #endif
 
 extension ASM {
-    /// `asm run`: one run in a new session, printed live and recorded in the log.
+    /// `asm run`: one run, in a new session or continuing one, printed live and recorded.
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Execute one run in a new session, print it live and record it in the log.",
+            abstract: "Execute one run (in a new session, or --session to continue one), print it live and record it.",
             discussion: """
                 The provider's CLI is started exactly as a user would start it (claude, codex or amp, found on PATH
                 or given by --executable, $ASM_CLAUDE_BIN, $ASM_CODEX_BIN, $ASM_AMP_BIN); its output is normalized,
                 redacted and appended to the log as it arrives. `scripted` needs no CLI: it answers from a built-in
                 script or from --script FILE.
 
-                Streamed text goes to standard output; tool calls, warnings and the closing summary to standard
-                error. Ctrl-C cancels the run the provider's way (the run is recorded as cancelled) and exits 130.
-                Exit status: 0 completed, 1 failed, 130 cancelled, 64 usage, 66 missing script.
+                --policy FILE (repeatable) stacks JSON policies in order; --deny-tool and --max-budget add a last
+                policy named "cli" that cancels. --continuation says how a --session run continues the conversation:
+                off, replay (send the transcript), native (resume the provider's own session) or auto (the default).
+
+                Streamed text goes to standard output; tool calls, policy decisions, warnings and the closing summary
+                to standard error. Ctrl-C cancels the run the provider's way (the run is recorded as cancelled) and
+                exits 130. Exit status: 0 completed, 1 failed (a policy's cancel included), 130 cancelled, 64 usage
+                or a bad policy, 66 a missing session, policy, price table or script.
                 """)
 
         @OptionGroup var store: StoreOptions
@@ -69,6 +74,21 @@ extension ASM {
         @Option(help: "The agent name recorded with the new session.")
         var agent: String = "asm"
 
+        @Option(help: "Continue this session (an id or an unambiguous prefix) instead of starting one.")
+        var session: String?
+
+        @Option(help: "off, replay, native or auto: how a --session run continues the conversation.")
+        var continuation: ContinuationChoice = .auto
+
+        @Option(name: .customLong("policy"), help: "A JSON policy file (repeatable; stacked in order).")
+        var policyFiles: [String] = []
+
+        @Option(help: "Answer policy approval requests: ask (on a terminal), approve or deny (default: ask on a terminal, else deny).")
+        var approvals: ApprovalChoice?
+
+        @Option(help: "A JSON price table to compute costs with (default: the built-in table).")
+        var prices: String?
+
         @Flag(help: "Print nothing while the run goes on; only the summary.")
         var quiet = false
 
@@ -82,6 +102,14 @@ extension ASM {
             case claude, codex, amp, scripted
         }
 
+        enum ContinuationChoice: String, ExpressibleByArgument, CaseIterable {
+            case off, replay, native, auto
+        }
+
+        enum ApprovalChoice: String, ExpressibleByArgument, CaseIterable {
+            case ask, approve, deny
+        }
+
         func validate() throws {
             if let deadline, !(deadline > 0) { throw ValidationError("--deadline must be more than zero seconds") }
             if let idleTimeout, !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be more than zero seconds") }
@@ -91,6 +119,7 @@ extension ASM {
             if executable != nil, provider == .scripted { throw ValidationError("--executable does not apply to --provider scripted") }
             if prompt != "-", prompt.allSatisfy(\.isWhitespace) { throw ValidationError("the prompt is empty") }
             if agent.isEmpty { throw ValidationError("--agent needs a name") }
+            if session != nil, agent != "asm" { throw ValidationError("--agent names a new session; it does not apply with --session") }
             if let cwd {
                 var status = stat()
                 guard stat(cwd, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
@@ -101,46 +130,100 @@ extension ASM {
 
         func run() async throws {
             let promptText = try readPrompt()
+            let policies = try loadPolicies()
+            let priceTable = try loadPriceTable()
             let adapter = try makeProvider()
-            var request = ProviderRequest(runID: .generate(), prompt: promptText)
-            request.model = model
-            request.systemPrompt = systemPrompt
-            request.workingDirectory = cwd
-            request.deadline = deadline.map { .milliseconds(Int64(($0 * 1000).rounded())) }
-            request.idleTimeout = idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) }
-            request.controls = ProviderControls(
-                deniedTools: deniedTools, allowedTools: allowedTools,
-                availableTools: tools.map(Self.toolList),
-                maxTurns: maxTurns, maxBudgetUSD: maxBudget)
+            var options = RunOptions(
+                provider: adapter.name, model: model, systemPrompt: systemPrompt, workingDirectory: cwd, policies: policies,
+                continuation: ContinuationMode(rawValue: continuation.rawValue) ?? .auto,
+                deadline: deadline.map { .milliseconds(Int64(($0 * 1000).rounded())) },
+                idleTimeout: idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) },
+                preapprovedTools: allowedTools, availableTools: tools.map(Self.toolList), maxTurns: maxTurns)
+            options.policies = policies
+            let answer = approvals ?? (isatty(0) == 1 ? .ask : .deny)
 
-            let (session, outcome, elapsed) = try await withStore(try store.openOrCreate()) { store in
-                let recorder = RunRecorder(store: store)
-                let session = try await recorder.startSession(agentID: agent, metadata: ["command": "asm run"])
-                let runID = request.runID
+            let (result, written, elapsed) = try await withStore(try store.openOrCreate()) { store in
+                var configuration = SessionManager.Configuration()
+                configuration.priceTable = priceTable
+                let manager = SessionManager(store: store, providers: [adapter], configuration: configuration)
+                var written = 0
+                let sessionID: SessionID
+                if let session {
+                    sessionID = try await resolveSession(session, in: store)
+                } else {
+                    sessionID = try await manager.startSession(agentID: agent, metadata: ["command": "asm run"])
+                    written += 2
+                }
+                let run = try await manager.startRun(in: sessionID, messages: [ChatMessage(role: .user, content: promptText)])
+                written += 2
                 let interrupts = InterruptHandler { reason in
-                    Task { await adapter.cancel(runID, reason: reason) }
+                    Task { try? await manager.cancel(run, reason: reason) }
                 }
                 defer { interrupts.restore() }
                 let printer = LivePrinter(live: !quiet && !json)
+                let approver = Approver(mode: answer, manager: manager)
                 let started = ContinuousClock.now
-                let outcome = try await recorder.record(request, provider: adapter, in: session.id) { event in
+                let result = try await manager.execute(run, options: options) { event in
                     printer.print(event)
+                    if case .toolApprovalRequested(let requested) = event { approver.answer(requested) }
                 }
                 printer.finish()
-                return (session, outcome, ContinuousClock.now - started)
+                return (result, written + result.eventsWritten, ContinuousClock.now - started)
             }
-            // Everything this command appended: the new session's events and the run's.
-            let written = session.eventsWritten + outcome.eventsWritten
             if json {
-                Console.line(Formatting.json(RunReport(outcome, elapsed: elapsed, eventsWritten: written)))
+                Console.line(Formatting.json(RunReport(result, elapsed: elapsed, eventsWritten: written)))
             } else {
-                Console.note(RunReport.line(outcome, elapsed: elapsed, eventsWritten: written))
+                Console.note(RunReport.line(result, elapsed: elapsed, eventsWritten: written))
             }
             Console.flush()
-            switch outcome.status {
+            switch result.status {
             case .completed: return
             case .cancelled: throw CommandFailure("", status: ExitStatus.cancelled)
             default: throw CommandFailure("", status: ExitStatus.failure)
+            }
+        }
+
+        /// The --policy files in order, then the "cli" policy from --deny-tool and --max-budget.
+        private func loadPolicies() throws -> [Policy] {
+            var policies: [Policy] = []
+            for file in policyFiles {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw CommandFailure("cannot read the policy \(file)", status: ExitStatus.noInput)
+                }
+                do {
+                    policies.append(try Policy(json: Array(data)))
+                } catch {
+                    throw CommandFailure("\(file): \(error)", status: ExitStatus.usage)
+                }
+            }
+            if !deniedTools.isEmpty || maxBudget != nil {
+                do {
+                    let patterns = try deniedTools.map { text throws(PolicyError) in try ToolPattern(text) }
+                    policies.append(
+                        Policy(
+                            name: "cli", limits: PolicyLimits(maxCostUSD: maxBudget),
+                            toolRules: patterns.isEmpty ? [] : [.deny(patterns)], onViolation: .cancel))
+                } catch {
+                    throw CommandFailure("--deny-tool: \(error)", status: ExitStatus.usage)
+                }
+            }
+            do {
+                _ = try PolicyStack(policies)
+            } catch {
+                throw CommandFailure("the policies cannot be stacked: \(error)", status: ExitStatus.usage)
+            }
+            return policies
+        }
+
+        private func loadPriceTable() throws -> PriceTable {
+            guard let prices else { return .standard }
+            guard let data = FileManager.default.contents(atPath: prices) else {
+                throw CommandFailure("cannot read the price table \(prices)", status: ExitStatus.noInput)
+            }
+            do {
+                return try PriceTable(json: Array(data))
+            } catch {
+                throw CommandFailure("\(prices): \(error)", status: ExitStatus.usage)
             }
         }
 

@@ -33,7 +33,7 @@ import Testing
         #expect(result.stdout == "This is the scripted provider: no model was called. You asked: What is 2+2?\n")
         let summary = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
         #expect(summary.hasPrefix("completed in "))
-        #expect(summary.contains(" · scripted scripted-1 · tokens 27 in, 14 out · 21 events written · session "))
+        #expect(summary.contains(" · scripted scripted-1 · tokens 27 in, 14 out · cost $0.000291 (standard-2026-11) · 22 events written · session "))
 
         let runs = try await runs(db)
         #expect(runs.map(\.status) == [.completed])
@@ -56,27 +56,29 @@ import Testing
         let line = result.standardOutput
         #expect(line.hasPrefix(#"{"schema_version":1,"status":"completed","provider":"scripted","model":"scripted-1","#))
         #expect(line.contains(#""output_text":"This is the scripted provider: no model was called. You asked: Explain the log.""#))
-        #expect(line.contains(#""events_written":22"#))
+        #expect(line.contains(#""events_written":23"#))
+        #expect(line.contains(#""policy":"none","violations":[],"continuation":"off""#))
         #expect(line.split(separator: "\n").count == 1)
     }
 
-    @Test("claude runs through its CLI: text on standard output, tool calls and the reported cost on standard error")
+    @Test("claude runs through its CLI: text on standard output; tool calls, our cost and Claude's on standard error")
     func claudeThroughCLI() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
         let result = try await ASMProcess.run(
-            ["run", "--provider", "claude", "--db", db, "--model", "sonnet", "--deny-tool", "bash", "--tools", "read, grep", "List the files"],
+            ["run", "--provider", "claude", "--db", db, "--model", "sonnet", "--deny-tool", "webfetch", "--tools", "read, grep", "List the files"],
             environment: [
                 "ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": "\(Self.fixtures)/providers/claude-tool.jsonl",
                 "FAKE_RECORD": directory.path,
             ])
         #expect(result.exitCode == 0, "\(result.stderr)")
         #expect(result.stdout == "I'll list the files.\nThe directory contains `README.md` and `main.swift`.\n")
-        #expect(result.stderr.hasPrefix(#"· Bash {"command":"ls","description":"List files in current directory"}"#))
-        #expect(result.stderr.contains("cost $0.029999 (reported by claude)"))
+        #expect(result.stderr.contains(#"· Bash {"command":"ls","description":"List files in current directory"}"#))
+        #expect(result.stderr.contains("cost $0.029999 (standard-2026-11), claude reported $0.029999"))
+        #expect(result.stderr.contains("policy accepted (cli)"))
         let args = (try? String(contentsOfFile: directory.file("args"), encoding: .utf8)) ?? ""
-        #expect(args.contains("--model\nsonnet") && args.contains("--disallowedTools\nBash") && args.contains("--tools\nRead,Grep"))
+        #expect(args.contains("--model\nsonnet") && args.contains("--disallowedTools\nWebFetch") && args.contains("--tools\nRead,Grep"))
         #expect(try await runs(db).first?.providerSessionID != nil)
     }
 
@@ -159,6 +161,8 @@ import Testing
         ["run", "--provider", "claude", "--idle-timeout=-1", "hi"], ["run", "--provider", "claude", "--script", "s.json", "hi"],
         ["run", "--provider", "scripted", "--executable", "x", "hi"], ["run", "--provider", "codex", "--max-turns", "0", "hi"],
         ["run", "--provider", "amp", "--cwd", "/nonexistent/dir", "hi"], ["run", "--provider", "amp", "--max-budget", "0", "hi"],
+        ["run", "--provider", "scripted", "--continuation", "sometimes", "hi"], ["run", "--provider", "scripted", "--approvals", "maybe", "hi"],
+        ["run", "--provider", "scripted", "--session", "abc", "--agent", "other", "hi"], ["cost", "--by", "week"],
     ])
     func invalid(arguments: [String]) {
         #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }

@@ -21,6 +21,16 @@ enum ExitStatus {
     }
 }
 
+extension ExitStatus {
+    static func `for`(_ error: SessionManagerError) -> Int32 {
+        switch error.code {
+        case .sessionNotFound, .runNotFound, .approvalNotFound: noInput
+        case .invalidPolicy, .invalidArgument, .unknownProvider: usage
+        case .illegalTransition, .alreadyExecuting: failure
+        }
+    }
+}
+
 /// A command's own failure: a one-line message and an exit status.
 struct CommandFailure: Error {
     var message: String

@@ -8,8 +8,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Prints a run as it happens: assistant text to standard output as it streams, tool
-/// calls and warnings to standard error.
+/// Prints a run as it happens: assistant text to standard output as it streams; tool
+/// calls, policy decisions, continuation and warnings to standard error.
 final class LivePrinter: Sendable {
     private struct State {
         /// Deltas of the current message were printed.
@@ -25,7 +25,7 @@ final class LivePrinter: Sendable {
         self.live = live
     }
 
-    func print(_ event: ProviderEvent) {
+    func print(_ event: SessionEvent) {
         guard live else { return }
         for (descriptor, text) in state.withLock({ Self.render(event, &$0) }) {
             Console.write(text, to: descriptor)
@@ -41,7 +41,7 @@ final class LivePrinter: Sendable {
     }
 
     /// What one event prints, and where.
-    private static func render(_ event: ProviderEvent, _ state: inout State) -> [(Int32, String)] {
+    private static func render(_ event: SessionEvent, _ state: inout State) -> [(Int32, String)] {
         var out: [(Int32, String)] = []
         func breakLine() {
             if state.lineOpen {
@@ -49,13 +49,17 @@ final class LivePrinter: Sendable {
                 state.lineOpen = false
             }
         }
+        func note(_ text: String) {
+            breakLine()
+            out.append((2, text + "\n"))
+        }
         switch event {
-        case .streamed(let streamed) where streamed.role == .assistant:
+        case .messageStreamed(let streamed) where streamed.role == .assistant:
             guard !streamed.delta.isEmpty else { break }
             out.append((1, streamed.delta))
             state.streamedCurrent = true
             state.lineOpen = !streamed.delta.hasSuffix("\n")
-        case .received(let message) where message.role == .assistant:
+        case .messageReceived(let message) where message.role == .assistant:
             if state.streamedCurrent {
                 breakLine()
             } else if !message.content.isEmpty {
@@ -63,19 +67,71 @@ final class LivePrinter: Sendable {
                 out.append((1, message.content.hasSuffix("\n") ? message.content : message.content + "\n"))
             }
             state.streamedCurrent = false
-        case .toolStarted(let call):
-            breakLine()
-            out.append((2, "· \(call.name) \(Formatting.clip(call.input.description, 100))\n"))
-        case .toolCompleted(let call) where call.isError:
-            breakLine()
-            out.append((2, "  \(call.name ?? "tool") failed: \(Formatting.clip(call.output, 100))\n"))
-        case .warning(let warning):
-            breakLine()
-            out.append((2, "warning: \(Formatting.clip(warning.message, 120))\n"))
-        case .started, .streamed, .received, .toolCompleted, .usage, .completed, .failed, .cancelled:
+        case .toolCallStarted(let call):
+            note("· \(call.name) \(Formatting.clip(call.input.description, 100))")
+        case .toolCallCompleted(let call) where call.isError:
+            note("  \(call.name ?? "tool") failed: \(Formatting.clip(call.output, 100))")
+        case .providerWarning(let warning):
+            note("warning: \(Formatting.clip(warning.message, 120))")
+        case .policyEvaluated(let evaluated):
+            note("policies \(evaluated.policies.joined(separator: " + ")) (stack \(evaluated.stackHash.prefix(12)))")
+        case .policyViolated(let violated):
+            note("policy \(violated.policy) \(violated.rule) → \(violated.action)\(violated.canBlock ? "" : " (observed)"): \(violated.message)")
+        case .toolApprovalRequested(let requested):
+            note("approval \(requested.approvalID) requested: \(requested.tool)\(requested.canBlock ? " waits" : " already ran")")
+        case .toolApprovalResolved(let resolved):
+            note("approval \(resolved.approvalID) \(resolved.approved ? "approved" : "denied")" + (resolved.resolvedBy.map { " by \($0)" } ?? ""))
+        case .continuationApplied(let applied) where applied.applied != "off" || applied.requested != "auto":
+            note("continuation \(applied.applied): \(applied.reason)")
+        default:
             break
         }
         return out
+    }
+}
+
+/// Answers approval requests the way `--approvals` says: asking on the terminal, or
+/// approving or denying all of them.
+final class Approver: Sendable {
+    private let mode: ASM.Run.ApprovalChoice
+    private let manager: SessionManager
+
+    init(mode: ASM.Run.ApprovalChoice, manager: SessionManager) {
+        self.mode = mode
+        self.manager = manager
+    }
+
+    func answer(_ requested: ToolApprovalRequested) {
+        let manager = self.manager
+        let mode = self.mode
+        let question = "approve \(requested.tool)"
+            + (requested.input.map { " \(Formatting.clip($0.description, 80))" } ?? "")
+            + " (\(requested.policy): \(requested.rule))? [y/N] "
+        DispatchQueue.global().async {
+            let approved: Bool
+            let resolver: String
+            switch mode {
+            case .approve: (approved, resolver) = (true, "asm --approvals approve")
+            case .deny: (approved, resolver) = (false, "asm --approvals deny")
+            case .ask:
+                Console.write(question, to: 2)
+                approved = Self.readYes()
+                resolver = "terminal"
+            }
+            Task { try? await manager.resolveApproval(requested.approvalID, approved: approved, by: resolver) }
+        }
+    }
+
+    /// A line from the terminal: yes for `y` or `yes`.
+    private static func readYes() -> Bool {
+        let descriptor = open("/dev/tty", O_RDONLY)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(descriptor, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
+        let text = String(decoding: line, as: UTF8.self).lowercased()
+        return text == "y" || text == "yes"
     }
 }
 
@@ -122,7 +178,7 @@ final class InterruptHandler {
     }
 }
 
-/// A recorded run as `asm run` reports it.
+/// A run's result as `asm run` reports it.
 struct RunReport: Encodable {
     var status: String
     var sessionID: String
@@ -134,13 +190,18 @@ struct RunReport: Encodable {
     var failure: RunFailure?
     var cancelReason: String?
     var tokens: TokenUsage
+    var costUSD: Double?
+    var priceTable: String?
     var reportedCostUSD: Double?
+    var policy: String
+    var violations: [PolicyViolated]
+    var continuation: String?
     var eventsWritten: Int
     var firstSequence: Int64
     var lastSequence: Int64
     var elapsedMilliseconds: Int64
 
-    init(_ run: RecordedRun, elapsed: Duration, eventsWritten: Int) {
+    init(_ run: RunResult, elapsed: Duration, eventsWritten: Int) {
         status = run.status.rawValue
         sessionID = run.sessionID.description
         runID = run.runID.description
@@ -151,7 +212,12 @@ struct RunReport: Encodable {
         failure = run.failure
         cancelReason = run.cancelReason?.rawValue
         tokens = run.usage
+        costUSD = run.costNanoUSD.map { Double($0) / 1e9 }
+        priceTable = run.priceTable
         reportedCostUSD = run.reportedCostUSD
+        policy = run.policy.summary
+        violations = run.policy.violations
+        continuation = run.continuation?.applied
         self.eventsWritten = eventsWritten
         firstSequence = run.firstSequence.rawValue
         lastSequence = run.lastSequence.rawValue
@@ -159,12 +225,14 @@ struct RunReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case status, provider, model, failure, tokens
+        case status, provider, model, failure, tokens, policy, violations, continuation
         case sessionID = "session_id"
         case runID = "run_id"
         case providerSessionID = "provider_session_id"
         case outputText = "output_text"
         case cancelReason = "cancel_reason"
+        case costUSD = "cost_usd"
+        case priceTable = "price_table"
         case reportedCostUSD = "reported_cost_usd"
         case eventsWritten = "events_written"
         case firstSequence = "first_sequence"
@@ -172,8 +240,8 @@ struct RunReport: Encodable {
         case elapsedMilliseconds = "elapsed_ms"
     }
 
-    /// The closing line: status, provider and model, tokens, cost where known, events, ids.
-    static func line(_ run: RecordedRun, elapsed: Duration, eventsWritten: Int) -> String {
+    /// The closing line: status, provider and model, tokens, cost, policy, events, ids.
+    static func line(_ run: RunResult, elapsed: Duration, eventsWritten: Int) -> String {
         var status = "\(run.status.rawValue) in \(seconds(elapsed))"
         switch run.status {
         case .failed:
@@ -190,8 +258,15 @@ struct RunReport: Encodable {
         if usage.cacheWrite > 0 { tokens += ", \(grouped(usage.cacheWrite)) cache write" }
         if usage.reasoning > 0 { tokens += ", \(grouped(usage.reasoning)) reasoning" }
         parts.append(tokens)
-        if let cost = run.reportedCostUSD {
-            parts.append("cost $\(String(format6: cost)) (reported by \(run.provider))")
+        var cost: [String] = []
+        if let nano = run.costNanoUSD { cost.append("cost \(Formatting.usd(nano: nano)) (\(run.priceTable ?? "?"))") }
+        if let reported = run.reportedCostUSD { cost.append("\(run.provider) reported $\(String(format6: reported))") }
+        if !cost.isEmpty { parts.append(cost.joined(separator: ", ")) }
+        if !run.policy.policies.isEmpty {
+            parts.append("policy \(run.policy.summary) (\(run.policy.policies.joined(separator: "+")))")
+        }
+        if let continuation = run.continuation, continuation.applied != "off" {
+            parts.append("continuation \(continuation.applied)")
         }
         parts.append("\(eventsWritten) events written")
         parts.append("session \(Formatting.short(run.sessionID.uuid)) run \(Formatting.short(run.runID.uuid))")

@@ -18,13 +18,17 @@ public struct ProviderCapabilities: Hashable, Sendable {
     public var interrupts: Bool
     /// Whether tool rules can block before the tool runs.
     public var toolGate: ToolGate
+    /// Whether a tool call can wait for an answer before it runs (``ProviderRequest/toolCallGate``),
+    /// so a human can approve it.
+    public var holdsTools: Bool
     /// The tools the provider is known to offer, by its own names (empty when unknown).
     public var tools: [String]
 
     public init(
         streamsText: Bool, reportsToolCalls: Bool, resumesNatively: Bool, interrupts: Bool, toolGate: ToolGate,
-        tools: [String] = []
+        holdsTools: Bool = false, tools: [String] = []
     ) {
+        self.holdsTools = holdsTools
         self.streamsText = streamsText
         self.reportsToolCalls = reportsToolCalls
         self.resumesNatively = resumesNatively

@@ -1,4 +1,4 @@
-public import ASMCore
+import ASMCore
 
 /// Turns a provider's standard output into normalized events. Pure: bytes in, events out.
 ///

@@ -26,7 +26,7 @@ public struct ProviderScript: Hashable, Sendable {
     }
 
     public var steps: [Step]
-    /// The provider session id the run reports (generated from the run id when `nil`).
+    /// The provider session id the run reports; when `nil`, the one the request resumes, else one made from the run id.
     public var providerSessionID: String?
     public var model: String?
     /// The tools the run reports at start.

@@ -26,7 +26,8 @@ public final class ScriptedProvider: ProviderAdapter {
     public init(
         name: String = "scripted",
         capabilities: ProviderCapabilities = ProviderCapabilities(
-            streamsText: true, reportsToolCalls: true, resumesNatively: true, interrupts: true, toolGate: .beforeRun),
+            streamsText: true, reportsToolCalls: true, resumesNatively: true, interrupts: true, toolGate: .beforeRun,
+            holdsTools: true),
         clock: any Clock<Duration> = ContinuousClock(),
         respond: @escaping @Sendable (ProviderRequest) -> ProviderScript
     ) {
@@ -131,20 +132,30 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
     let clock: C
     let cancel: CancelSignal
 
+    private enum GateOutcome {
+        case verdict(ToolCallGate.Verdict)
+        case interrupted(Interruption)
+    }
+
     private enum Interruption {
         case cancelled(CancelReason)
         case deadline(Duration)
         case idle(Duration)
     }
 
-    func play(emit: (ProviderEvent) -> Void) async {
+    func play(emit output: (ProviderEvent) -> Void) async {
+        var emitted = 0
+        func emit(_ event: ProviderEvent) {
+            emitted += 1
+            output(event)
+        }
         let start = clock.now
         var lastOutput = start
         var usage = TokenUsage.zero
         var started = false
         var lastText: String?
         var callNumber = 0
-        let sessionID = request.resumeSessionID ?? script.providerSessionID ?? "\(name)-\(request.runID.description.prefix(8))"
+        let sessionID = script.providerSessionID ?? request.resumeSessionID ?? "\(name)-\(request.runID.description.prefix(8))"
         let model = request.model ?? script.model
 
         /// Waits for `duration` (forever when `nil`) unless cancelled or timed out.
@@ -173,6 +184,39 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
             if let deadline = request.deadline, start.duration(to: clock.now) >= deadline { return .deadline(deadline) }
             if let idle = request.idleTimeout, lastOutput.duration(to: clock.now) >= idle { return .idle(idle) }
             return nil
+        }
+
+        /// Waits for the gate, unless the run is cancelled or its deadline passes first.
+        func authorize(_ call: ToolCallStarted, _ gate: ToolCallGate) async -> GateOutcome {
+            let emittedBefore = emitted
+            if let reason = cancel.reason { return .interrupted(.cancelled(reason)) }
+            var limit: Duration?
+            if let deadline = request.deadline {
+                let left = deadline - start.duration(to: clock.now)
+                if left <= .zero { return .interrupted(.deadline(deadline)) }
+                limit = left
+            }
+            let clock = self.clock
+            let cancel = self.cancel
+            let verdict = await withTaskGroup(of: ToolCallGate.Verdict?.self) { group in
+                group.addTask { await gate.authorize(call, afterEvents: emittedBefore) }
+                group.addTask {
+                    await cancel.wait()
+                    return nil
+                }
+                if let limit {
+                    group.addTask {
+                        try? await clock.sleep(for: limit)
+                        return nil
+                    }
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            if let verdict { return .verdict(verdict) }
+            if let reason = cancel.reason { return .interrupted(.cancelled(reason)) }
+            return .interrupted(.deadline(request.deadline ?? .zero))
         }
 
         for step in script.steps {
@@ -216,7 +260,25 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
             case .toolCall(let tool, let input, let output, let isError):
                 callNumber += 1
                 let callID = "call_\(callNumber)"
-                emit(.toolStarted(ToolCallStarted(callID: callID, name: tool, input: input)))
+                let call = ToolCallStarted(callID: callID, name: tool, input: input)
+                if let gate = request.toolCallGate {
+                    // The tool waits for the gate; a denied tool does not run and the script goes on.
+                    switch await authorize(call, gate) {
+                    case .interrupted(let interruption):
+                        emit(Self.terminal(interruption, name: name))
+                        return
+                    case .verdict(.deny):
+                        lastOutput = clock.now
+                        if let reason = cancel.reason {
+                            emit(Self.terminal(.cancelled(reason), name: name))
+                            return
+                        }
+                        continue
+                    case .verdict(.allow):
+                        lastOutput = clock.now
+                    }
+                }
+                emit(.toolStarted(call))
                 emit(.toolCompleted(ToolCallCompleted(callID: callID, name: tool, output: output, isError: isError)))
                 lastOutput = clock.now
             case .usage(let delta, let cost):

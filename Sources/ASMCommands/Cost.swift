@@ -1,0 +1,150 @@
+import ArgumentParser
+import AgentSessionManager
+import FoundationEssentials
+
+extension ASM {
+    /// `asm cost`: usage and cost rolled up by session, provider and model.
+    struct Cost: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show token usage and cost rolled up by session, provider and model.",
+            discussion: """
+                Costs are the ones recorded with each usage update (with the price table named in the log); the
+                provider's own report is shown beside them where it gives one. --prices FILE recomputes every cost
+                with another price table, without changing the log.
+                """)
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var output: OutputOptions
+
+        @Option(help: "Only one roll-up: session, provider, model or run (default: session, provider and model).")
+        var by: Grouping?
+
+        enum Grouping: String, ExpressibleByArgument, CaseIterable {
+            case session, provider, model, run
+        }
+
+        @Option(help: "Only this session (an id or an unambiguous prefix).")
+        var session: String?
+
+        @Option(help: "A JSON price table to recompute costs with.")
+        var prices: String?
+
+        func run() async throws {
+            var table: PriceTable?
+            if let prices {
+                guard let data = FileManager.default.contents(atPath: prices) else {
+                    throw CommandFailure("cannot read the price table \(prices)", status: ExitStatus.noInput)
+                }
+                do {
+                    table = try PriceTable(json: Array(data))
+                } catch {
+                    throw CommandFailure("\(prices): \(error)", status: ExitStatus.usage)
+                }
+            }
+            try await withStore(try store.openExisting()) { store in
+                var sessionID: SessionID?
+                if let session { sessionID = try await resolveSession(session, in: store) }
+                let groupings = by.map { [UsageGrouping(rawValue: $0.rawValue) ?? .session] } ?? [.session, .provider, .model]
+                // Recomputing prices each run's usage per provider and model, then rolls it up.
+                let perRun = table == nil ? [] : try await store.usage(by: .run, session: sessionID)
+                var first = true
+                for grouping in groupings {
+                    let rows = try await store.usage(by: grouping, session: sessionID)
+                    let recomputed = table.map { Self.recompute(perRun, with: $0, by: grouping) }
+                    if output.json {
+                        for row in rows {
+                            Console.line(
+                                Formatting.json(
+                                    CostRow(row, grouping: grouping, recomputed: recomputed.map { $0[Self.key(row, grouping)] ?? nil }, table: table?.version)))
+                        }
+                        continue
+                    }
+                    if !first { Console.line("") }
+                    first = false
+                    Console.line("by \(grouping.rawValue)")
+                    guard !rows.isEmpty else {
+                        Console.line("  no usage")
+                        continue
+                    }
+                    var header = ["  " + grouping.rawValue.uppercased(), "RUNS", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE", "COST", "REPORTED"]
+                    if let table { header.append("AT \(table.version)") }
+                    var lines = [header]
+                    for row in rows {
+                        let tokens = row.tokens
+                        var line = [
+                            "  " + Self.key(row, grouping), String(row.runs), String(tokens.input), String(tokens.output),
+                            String(tokens.cacheRead), String(tokens.cacheWrite), Formatting.usd(nano: row.costNanoUSD),
+                            row.reportedCostNanoUSD.map { Formatting.usd(nano: $0) } ?? "-",
+                        ]
+                        if let recomputed { line.append((recomputed[Self.key(row, grouping)] ?? nil).map { Formatting.usd(nano: $0) } ?? "no price") }
+                        lines.append(line)
+                    }
+                    Formatting.table(lines, rightAligned: Set(1..<header.count)).forEach(Console.line)
+                }
+            }
+        }
+
+        static func key(_ row: UsageSummary, _ grouping: UsageGrouping) -> String {
+            switch grouping {
+            case .run: row.runID?.description ?? "-"
+            case .session: row.sessionID?.description ?? "-"
+            case .provider: row.provider ?? "-"
+            case .model: row.model ?? "-"
+            }
+        }
+
+        /// Each group's cost at `table`; `nil` for a group with usage the table cannot price.
+        static func recompute(_ perRun: [UsageSummary], with table: PriceTable, by grouping: UsageGrouping) -> [String: Int64?] {
+            var totals: [String: Int64?] = [:]
+            for row in perRun {
+                let key: String
+                switch grouping {
+                case .run: key = row.runID?.description ?? "-"
+                case .session: key = row.sessionID?.description ?? "-"
+                case .provider: key = row.provider ?? "-"
+                case .model: key = row.model ?? "-"
+                }
+                let cost = table.costNanoUSD(of: row.tokens, provider: row.provider ?? "", model: row.model)
+                let sum: Int64?? = totals[key]
+                switch (sum, cost) {
+                case (.none, let cost): totals[key] = .some(cost)
+                case (.some(.some(let running)), .some(let cost)): totals[key] = .some(running + cost)
+                default: totals[key] = .some(nil)
+                }
+            }
+            return totals
+        }
+    }
+}
+
+
+/// One `asm cost --json` line.
+private struct CostRow: Encodable {
+    var grouping: String
+    var key: String
+    var runs: Int
+    var tokens: TokenUsage
+    var costUSD: Double
+    var reportedCostUSD: Double?
+    var recomputedCostUSD: Double?
+    var recomputedWith: String?
+
+    init(_ row: UsageSummary, grouping: UsageGrouping, recomputed: Int64??, table: String?) {
+        self.grouping = grouping.rawValue
+        key = ASM.Cost.key(row, grouping)
+        runs = row.runs
+        tokens = row.tokens
+        costUSD = Double(row.costNanoUSD) / 1e9
+        reportedCostUSD = row.reportedCostNanoUSD.map { Double($0) / 1e9 }
+        if let recomputed { recomputedCostUSD = recomputed.map { Double($0) / 1e9 } }
+        recomputedWith = table
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case grouping, key, runs, tokens
+        case costUSD = "cost_usd"
+        case reportedCostUSD = "reported_cost_usd"
+        case recomputedCostUSD = "recomputed_cost_usd"
+        case recomputedWith = "recomputed_with"
+    }
+}

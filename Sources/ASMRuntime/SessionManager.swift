@@ -1,0 +1,401 @@
+public import ASMCore
+public import ASMPolicy
+public import ASMProviders
+public import ASMStore
+internal import Synchronization
+
+/// The library's main API: sessions and their runs, executed on providers under stacked
+/// policies, continuing the conversation from run to run. Every step is an event in the
+/// log; every state is read from the projections.
+///
+/// ```swift
+/// let manager = SessionManager(store: store, providers: [CommandLineProvider(dialect: ClaudeCode())])
+/// let session = try await manager.startSession(agentID: "reviewer")
+/// let org = try Policy(json: Array(orgPolicyFile))
+/// let result = try await manager.run(
+///     "Review the diff in this directory", in: session,
+///     options: RunOptions(provider: "claude", policies: [org], continuation: .auto))
+/// print(result.status, result.costUSD ?? 0, result.policy.summary)
+/// ```
+///
+/// State changes are checked against the projections first: an illegal one throws a
+/// ``SessionManagerError`` and appends nothing.
+public final class SessionManager: Sendable {
+    public struct Configuration: Sendable {
+        /// Prices usage into cost; its version is recorded with each cost.
+        public var priceTable: PriceTable = .standard
+        /// How much transcript a replay may send.
+        public var continuationLimits = ContinuationLimits()
+        /// The time the policy evaluator's ticks are taken from.
+        public var clock: any WallClock = SystemClock()
+
+        public init() {}
+    }
+
+    private enum Slot {
+        case starting(pendingCancel: CancelReason?)
+        case running(RunExecution)
+    }
+
+    public let store: any EventStore
+    private let providers: [String: any ProviderAdapter]
+    private let configuration: Configuration
+    private let executions = Mutex<[RunID: Slot]>([:])
+
+    /// - Parameter providers: the providers runs may use, by their names.
+    public init(store: any EventStore, providers: [any ProviderAdapter], configuration: Configuration = Configuration()) {
+        self.store = store
+        var byName: [String: any ProviderAdapter] = [:]
+        for provider in providers where byName[provider.name] == nil { byName[provider.name] = provider }
+        self.providers = byName
+        self.configuration = configuration
+    }
+
+    /// The registered providers' names, sorted.
+    public var providerNames: [String] { providers.keys.sorted() }
+
+    // MARK: Sessions
+
+    /// Creates a session and activates it, ready for runs.
+    public func startSession(agentID: String, metadata: [String: String] = [:], tags: [String] = []) async throws -> SessionID {
+        try Self.checkAgent(agentID)
+        let session = SessionID.generate()
+        try await store.append(
+            [NewEvent(SessionCreated(agentID: agentID, metadata: metadata, tags: tags)), NewEvent(SessionActivated())],
+            to: session.stream, expectedVersion: .noStream)
+        return session
+    }
+
+    /// Creates a session in the `created` state; ``activateSession(_:)`` makes it ready for runs.
+    public func createSession(agentID: String, metadata: [String: String] = [:], tags: [String] = []) async throws -> SessionID {
+        try Self.checkAgent(agentID)
+        let session = SessionID.generate()
+        try await store.append(
+            [NewEvent(SessionCreated(agentID: agentID, metadata: metadata, tags: tags))], to: session.stream,
+            expectedVersion: .noStream)
+        return session
+    }
+
+    public func activateSession(_ session: SessionID) async throws {
+        try await transition(session, to: "activate", allowed: [.created]) { _ in SessionActivated() }
+    }
+
+    /// Completes an active session. Refused while one of its runs is executing here.
+    public func completeSession(_ session: SessionID, summary: String? = nil) async throws {
+        try refuseWhileExecuting(session, "complete")
+        try await transition(session, to: "complete", allowed: [.active]) { _ in SessionCompleted(summary: summary) }
+    }
+
+    public func failSession(_ session: SessionID, reason: String) async throws {
+        try refuseWhileExecuting(session, "fail")
+        try await transition(session, to: "fail", allowed: [.created, .active]) { _ in SessionFailed(reason: reason) }
+    }
+
+    /// Archives a session in any state but archived. Refused while one of its runs is executing here.
+    public func archiveSession(_ session: SessionID) async throws {
+        try refuseWhileExecuting(session, "archive")
+        try await transition(session, to: "archive", allowed: [.created, .active, .completed, .failed]) { _ in SessionArchived() }
+    }
+
+    // MARK: Runs
+
+    /// Records a run's request in an active session: the messages to send, the last one the
+    /// prompt. ``execute(_:options:onEvent:)`` runs it.
+    public func startRun(in session: SessionID, messages: [ChatMessage], metadata: [String: String]? = nil) async throws -> RunID {
+        guard let prompt = messages.last, !prompt.content.isEmpty else {
+            throw SessionManagerError(.invalidArgument, "a run needs at least one message, and the last one must not be empty")
+        }
+        let run = RunID.generate()
+        try await withVersionRetry {
+            let summary = try await activeSession(session, for: "start a run")
+            var events = [NewEvent(RunRequested(messages: messages, metadata: metadata), run: run)]
+            events += messages.filter { $0.role == .user }.map { NewEvent(MessageReceived(role: .user, content: $0.content), run: run) }
+            try await store.append(events, to: session.stream, expectedVersion: .exact(summary.version))
+        }
+        return run
+    }
+
+    /// Starts a run with one user message and executes it.
+    public func run(
+        _ prompt: String, in session: SessionID, options: RunOptions,
+        onEvent: @escaping @Sendable (SessionEvent) async -> Void = { _ in }
+    ) async throws -> RunResult {
+        let run = try await startRun(in: session, messages: [ChatMessage(role: .user, content: prompt)])
+        return try await execute(run, options: options, onEvent: onEvent)
+    }
+
+    /// Executes a requested run on `options.provider`, under `options.policies` stacked in
+    /// order, continuing the session's conversation as `options.continuation` says.
+    ///
+    /// Records, in order: `policy.evaluated` (when there are policies), `continuation.applied`,
+    /// the provider's events with the policies' decisions between them, and one terminal
+    /// event. Returns once the terminal event is committed.
+    ///
+    /// - Parameter onEvent: each event as it is recorded (to print a run live).
+    /// - Throws: ``SessionManagerError`` before anything is appended when the run is not
+    ///   `requested`, is already executing, its session is not active, the provider is
+    ///   unknown or the policies fail their preflight; ``StoreError`` when the log refuses a
+    ///   write (the provider is stopped first).
+    public func execute(
+        _ run: RunID, options: RunOptions, onEvent: @escaping @Sendable (SessionEvent) async -> Void = { _ in }
+    ) async throws -> RunResult {
+        guard let provider = providers[options.provider] else {
+            let known = providerNames.isEmpty ? "none are registered" : "known: \(providerNames.joined(separator: ", "))"
+            throw SessionManagerError(.unknownProvider, "no provider named \(options.provider) (\(known))")
+        }
+        let stack: PolicyStack
+        do {
+            stack = try PolicyStack(options.policies)
+        } catch {
+            throw SessionManagerError(.invalidPolicy, "policy preflight failed: \(error)")
+        }
+        let reserved = executions.withLock { executions -> Bool in
+            guard executions[run] == nil else { return false }
+            executions[run] = .starting(pendingCancel: nil)
+            return true
+        }
+        guard reserved else { throw SessionManagerError(.alreadyExecuting, "run \(run) is already executing") }
+        defer { _ = executions.withLock { $0.removeValue(forKey: run) } }
+
+        guard let summary = try await store.run(run) else {
+            throw SessionManagerError(.runNotFound, "no run \(run)")
+        }
+        guard summary.status == .requested else {
+            throw SessionManagerError(.illegalTransition, "run \(run) is \(summary.status); a run executes once")
+        }
+        let session = summary.sessionID
+        _ = try await activeSession(session, for: "execute a run")
+        let requested = try await requestedMessages(run, from: summary.firstSequence)
+
+        // Continuation, from the transcript and the runs before this one.
+        let usage = Dictionary(
+            try await store.usage(by: .run, session: session).compactMap { row in row.runID.map { ($0, row.tokens) } },
+            uniquingKeysWith: +)
+        let prior = try await store.runs(in: session)
+            .filter { $0.id != run && $0.firstSequence < summary.firstSequence }
+            .map { PriorRun(runID: $0.id, provider: $0.provider, providerSessionID: $0.providerSessionID, usage: usage[$0.id] ?? .zero) }
+        let plan = ContinuationPlanner.plan(
+            mode: options.continuation, provider: provider.name, resumesNatively: provider.capabilities.resumesNatively,
+            run: run, transcript: try await store.transcript(of: session), priorRuns: prior,
+            limits: options.continuationLimits ?? configuration.continuationLimits)
+
+        var request = ProviderRequest(
+            runID: run, messages: plan.history + requested.messages, systemPrompt: options.systemPrompt ?? requested.systemPrompt,
+            model: options.model ?? requested.model, workingDirectory: options.workingDirectory, environment: options.environment,
+            resumeSessionID: plan.resumeSessionID, resumeUsageBaseline: plan.resumeUsageBaseline, deadline: options.deadline,
+            idleTimeout: options.idleTimeout, controls: ProviderControls(stack))
+        request.controls.allowedTools += options.preapprovedTools.filter { !request.controls.allowedTools.contains($0) }
+        request.controls.availableTools = options.availableTools
+        request.controls.maxTurns = options.maxTurns
+        let execution = RunExecution(
+            runID: run, sessionID: session, provider: provider, engine: PolicyEngine(stack: stack, runID: run), store: store,
+            clock: configuration.clock)
+        if provider.capabilities.holdsTools, !stack.isEmpty { request.toolCallGate = execution.toolCallGate }
+
+        let pendingCancel = executions.withLock { executions -> CancelReason? in
+            guard case .starting(let pending)? = executions[run] else { return nil }
+            executions[run] = .running(execution)
+            return pending
+        }
+        if let pendingCancel { await execution.cancel(pendingCancel) }
+
+        let resumed = plan.resumeSessionID
+        let providerName = provider.name
+        let result = try await execution.execute(
+            request, priceTable: configuration.priceTable, opening: [.continuationApplied(plan.event)], onEvent: onEvent)
+        if let resumed, let actual = result.providerSessionID, actual != resumed {
+            // The provider started a new session instead of resuming: say so in the log.
+            let fresh = ContinuationApplied(
+                requested: plan.requested.rawValue, applied: "fresh",
+                reason: "\(providerName) started session \(actual) instead of resuming \(resumed)", providerSessionID: actual)
+            try await store.append([NewEvent(fresh, run: run)], to: session.stream, expectedVersion: .streamExists)
+            await onEvent(.continuationApplied(fresh))
+        }
+        return result
+    }
+
+    /// Cancels a run: an executing one the provider's way, a requested one at once (it is
+    /// recorded as cancelled); a finished run is left as it is. Safe to call at any time
+    /// and more than once.
+    public func cancel(_ run: RunID, reason: CancelReason = .requested) async throws {
+        let slot = executions.withLock { executions -> Slot? in
+            guard let slot = executions[run] else { return nil }
+            if case .starting(let pending) = slot, pending == nil {
+                executions[run] = .starting(pendingCancel: reason)
+            }
+            return slot
+        }
+        switch slot {
+        case .running(let execution)?:
+            await execution.cancel(reason)
+            return
+        case .starting?:
+            return
+        case nil:
+            break
+        }
+        guard let summary = try await store.run(run) else { throw SessionManagerError(.runNotFound, "no run \(run)") }
+        guard summary.status == .requested else { return }
+        try await store.append(
+            [NewEvent(RunCancelled(reason: reason, message: "cancelled before it was executed"), run: run)],
+            to: summary.sessionID.stream, expectedVersion: .streamExists)
+    }
+
+    /// Answers a tool approval a policy asked for. A tool held for it runs (or not); on a
+    /// run that could not hold the tool, a denial cancels the run.
+    public func resolveApproval(_ approvalID: String, approved: Bool, by resolver: String? = nil, reason: String? = nil)
+        async throws
+    {
+        let resolved = ToolApprovalResolved(approvalID: approvalID, approved: approved, resolvedBy: resolver, reason: reason)
+        guard let slash = approvalID.lastIndex(of: "/"), let run = RunID(String(approvalID[..<slash])) else {
+            throw SessionManagerError(.approvalNotFound, "\(approvalID) is not an approval id")
+        }
+        let execution = executions.withLock { executions -> RunExecution? in
+            if case .running(let execution)? = executions[run] { return execution }
+            return nil
+        }
+        if let execution {
+            try execution.resolve(resolved)
+            return
+        }
+        // The run is not executing here: record the answer if the approval is still open.
+        guard let summary = try await store.run(run) else { throw SessionManagerError(.approvalNotFound, "no run \(run)") }
+        let page = try await store.events(
+            from: summary.firstSequence, limit: 100_000,
+            filter: EventFilter(types: [.toolApprovalRequested, .toolApprovalResolved], run: run))
+        var open = false
+        for envelope in page.events {
+            switch envelope.event {
+            case .toolApprovalRequested(let requested) where requested.approvalID == approvalID: open = true
+            case .toolApprovalResolved(let earlier) where earlier.approvalID == approvalID: open = false
+            default: break
+            }
+        }
+        guard open else { throw SessionManagerError(.approvalNotFound, "approval \(approvalID) is not waiting for an answer") }
+        try await store.append([NewEvent(resolved, run: run)], to: summary.sessionID.stream, expectedVersion: .streamExists)
+    }
+
+    /// Whether a run is executing in this process.
+    public func isExecuting(_ run: RunID) -> Bool {
+        executions.withLock { $0[run] != nil }
+    }
+
+    // MARK: Reads
+
+    public func session(_ id: SessionID) async throws -> SessionSummary? { try await store.session(id) }
+    public func run(_ id: RunID) async throws -> RunSummary? { try await store.run(id) }
+    public func runs(in session: SessionID) async throws -> [RunSummary] { try await store.runs(in: session) }
+    public func transcript(of session: SessionID) async throws -> [TranscriptEntry] { try await store.transcript(of: session) }
+    public func usage(by grouping: UsageGrouping, session: SessionID? = nil) async throws -> [UsageSummary] {
+        try await store.usage(by: grouping, session: session)
+    }
+
+    // MARK: Checks
+
+    private static func checkAgent(_ agentID: String) throws(SessionManagerError) {
+        guard !agentID.isEmpty else { throw SessionManagerError(.invalidArgument, "a session needs an agent id") }
+    }
+
+    private func activeSession(_ session: SessionID, for action: String) async throws -> SessionSummary {
+        guard let summary = try await store.session(session) else {
+            throw SessionManagerError(.sessionNotFound, "no session \(session)")
+        }
+        guard summary.status == .active else {
+            throw SessionManagerError(.illegalTransition, "cannot \(action): session \(session) is \(summary.status), not active")
+        }
+        return summary
+    }
+
+    private func refuseWhileExecuting(_ session: SessionID, _ action: String) throws(SessionManagerError) {
+        let busy = executions.withLock { executions in
+            executions.values.contains { slot in
+                if case .running(let execution) = slot { return execution.sessionID == session }
+                return false
+            }
+        }
+        if busy { throw SessionManagerError(.illegalTransition, "cannot \(action) session \(session): a run is executing") }
+    }
+
+    /// Appends a session's lifecycle event if its current state allows it.
+    private func transition(
+        _ session: SessionID, to action: String, allowed: Set<SessionStatus>, _ event: (SessionSummary) -> some EventPayload
+    ) async throws {
+        try await withVersionRetry {
+            guard let summary = try await store.session(session) else {
+                throw SessionManagerError(.sessionNotFound, "no session \(session)")
+            }
+            guard allowed.contains(summary.status) else {
+                throw SessionManagerError(.illegalTransition, "cannot \(action) session \(session): it is \(summary.status)")
+            }
+            try await store.append([NewEvent(event(summary))], to: session.stream, expectedVersion: .exact(summary.version))
+        }
+    }
+
+    /// Re-reads and re-checks when another writer appended to the session in between.
+    private func withVersionRetry(_ body: () async throws -> Void) async throws {
+        var attempts = 0
+        while true {
+            do {
+                try await body()
+                return
+            } catch let error as StoreError where error.code == .versionConflict && attempts < 5 {
+                attempts += 1
+            }
+        }
+    }
+
+    private func requestedMessages(_ run: RunID, from sequence: SequenceNumber) async throws -> RunRequested {
+        let page = try await store.events(from: sequence, limit: 1, filter: EventFilter(types: [.runRequested], run: run))
+        guard case .runRequested(let requested)? = page.events.first?.event else {
+            throw SessionManagerError(.runNotFound, "run \(run) has no request in the log")
+        }
+        return requested
+    }
+}
+
+/// How to execute a run.
+public struct RunOptions: Sendable {
+    /// A registered provider's name.
+    public var provider: String
+    public var model: String?
+    public var systemPrompt: String?
+    public var workingDirectory: String?
+    /// Added to (or, with `nil`, removed from) the provider's environment; never logged.
+    public var environment: [String: String?]
+    /// Stacked in order: later limits override earlier ones (see ``PolicyStack``).
+    public var policies: [Policy]
+    public var continuation: ContinuationMode
+    /// The manager's configuration when `nil`.
+    public var continuationLimits: ContinuationLimits?
+    /// The total time the run may take; not extended by output.
+    public var deadline: Duration?
+    public var idleTimeout: Duration?
+    /// Tools pre-approved for the provider beyond the policies' allow lists (no rule is
+    /// made of them).
+    public var preapprovedTools: [String]
+    /// A hard whitelist for the provider (see ``ProviderControls/availableTools``).
+    public var availableTools: [String]?
+    /// At most this many model turns, where the CLI enforces it.
+    public var maxTurns: Int?
+
+    public init(
+        provider: String, model: String? = nil, systemPrompt: String? = nil, workingDirectory: String? = nil,
+        environment: [String: String?] = [:], policies: [Policy] = [], continuation: ContinuationMode = .auto,
+        continuationLimits: ContinuationLimits? = nil, deadline: Duration? = nil, idleTimeout: Duration? = nil,
+        preapprovedTools: [String] = [], availableTools: [String]? = nil, maxTurns: Int? = nil
+    ) {
+        self.preapprovedTools = preapprovedTools
+        self.availableTools = availableTools
+        self.maxTurns = maxTurns
+        self.provider = provider
+        self.model = model
+        self.systemPrompt = systemPrompt
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+        self.policies = policies
+        self.continuation = continuation
+        self.continuationLimits = continuationLimits
+        self.deadline = deadline
+        self.idleTimeout = idleTimeout
+    }
+}

@@ -1,0 +1,90 @@
+import ASMCore
+import ASMPolicy
+import ASMProviders
+import ASMRuntime
+import ASMStore
+import AgentSessionManagerTesting
+import FoundationEssentials
+import Synchronization
+
+/// A store, a manager over it, and helpers to read what was recorded.
+struct Harness {
+    let store: SQLiteEventStore
+    let manager: SessionManager
+
+    init(store: SQLiteEventStore, providers: [any ProviderAdapter], priceTable: PriceTable = .standard) {
+        self.store = store
+        var configuration = SessionManager.Configuration()
+        configuration.priceTable = priceTable
+        manager = SessionManager(store: store, providers: providers, configuration: configuration)
+    }
+
+    /// The session's events, in order.
+    func events(_ session: SessionID) async throws -> [EventEnvelope] {
+        try await store.stream(session.stream, fromVersion: StreamVersion(1), limit: 100_000)
+    }
+
+    /// A run's events, in order.
+    func events(of run: RunID) async throws -> [EventEnvelope] {
+        try await store.events(from: .zero, limit: 100_000, filter: EventFilter(run: run)).events
+    }
+
+    func types(of run: RunID) async throws -> [String] {
+        try await events(of: run).map { $0.event.type.rawValue }
+    }
+}
+
+/// Runs `body` with a temporary store and a manager over `providers`.
+func withHarness(
+    _ providers: [any ProviderAdapter], priceTable: PriceTable = .standard, _ body: (Harness) async throws -> Void
+) async throws {
+    try await withTemporaryStore { store in
+        try await body(Harness(store: store, providers: providers, priceTable: priceTable))
+    }
+}
+
+/// Collects what a callback saw.
+final class Seen<Value: Sendable>: Sendable {
+    private let values = Mutex<[Value]>([])
+    func add(_ value: Value) { values.withLock { $0.append(value) } }
+    var all: [Value] { values.withLock { $0 } }
+}
+
+/// A provider with memory, like a real CLI: what a session was told can be asked again
+/// when the session is resumed by its id.
+final class RememberingProvider: ProviderAdapter {
+    let name: String
+    let capabilities: ProviderCapabilities
+    private let memory = Seen<(String, String)>()
+    private let inner: ScriptedProvider
+
+    /// - Parameter ignoresResume: resumes are ignored and a new session id is reported (a
+    ///   CLI that silently started fresh).
+    init(name: String = "memo", resumesNatively: Bool = true, ignoresResume: Bool = false) {
+        self.name = name
+        let capabilities = ProviderCapabilities(
+            streamsText: true, reportsToolCalls: true, resumesNatively: resumesNatively, interrupts: true, toolGate: .beforeRun)
+        self.capabilities = capabilities
+        let memory = self.memory
+        inner = ScriptedProvider(name: name, capabilities: capabilities) { request in
+            let resumed = ignoresResume ? nil : request.resumeSessionID
+            let session = resumed ?? "\(name)-session-\(request.runID.description.prefix(13))"
+            memory.add((session, request.promptText))
+            let everything = memory.all.filter { $0.0 == session }.map(\.1).joined(separator: "\n")
+            let answer = Self.code(in: everything).map { "The code is \($0)." } ?? "I do not know any code."
+            var script = ProviderScript([.text(answer), .usage(TokenUsage(input: 100, output: 10))], providerSessionID: session)
+            script.model = "memo-1"
+            return script
+        }
+    }
+
+    private static func code(in text: String) -> String? {
+        guard let start = text.firstRange(of: "X-") else { return nil }
+        let digits = text[start.upperBound...].prefix { $0.isNumber }
+        return digits.isEmpty ? nil : "X-" + digits
+    }
+
+    func execute(_ request: ProviderRequest) -> ProviderEventStream { inner.execute(request) }
+    func cancel(_ run: RunID, reason: CancelReason) async { await inner.cancel(run, reason: reason) }
+    var receivedRequests: [ProviderRequest] { inner.receivedRequests }
+}
