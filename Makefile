@@ -16,7 +16,7 @@ test:
 	$(SWIFT) test --skip-build
 
 demo: build
-	$(SWIFT) run --skip-build asm demo $(if $(DB),--db $(DB),)
+	$(SWIFT) run --skip-build asm demo $(if $(DB),--db $(DB),) $(if $(PROVIDER),--provider $(PROVIDER),)
 
 .build/evlog: $(EVLOG_SRC)
 	@mkdir -p .build
