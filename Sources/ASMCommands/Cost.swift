@@ -97,13 +97,8 @@ extension ASM {
         static func recompute(_ perRun: [UsageSummary], with table: PriceTable, by grouping: UsageGrouping) -> [String: Int64?] {
             var totals: [String: Int64?] = [:]
             for row in perRun {
-                let key: String
-                switch grouping {
-                case .run: key = row.runID?.description ?? "-"
-                case .session: key = row.sessionID?.description ?? "-"
-                case .provider: key = row.provider ?? "-"
-                case .model: key = row.model ?? "-"
-                }
+                // Per-run rows carry every key a roll-up needs.
+                let key = key(row, grouping)
                 let cost = table.costNanoUSD(of: row.tokens, provider: row.provider ?? "", model: row.model)
                 let sum: Int64?? = totals[key]
                 switch (sum, cost) {
