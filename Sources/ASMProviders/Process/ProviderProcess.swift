@@ -167,6 +167,7 @@ struct ProviderProcess: Sendable {
     // MARK: Watchdog
 
     /// Enforces the deadline and idle timeout, and stops the process step by step once asked.
+    /// It checks every 5 ms until the process has exited.
     private static func watch(control: RunControl, stopSequence: [SignalStep], deadline: Duration?, idleTimeout: Duration?)
         async
     {
@@ -177,7 +178,9 @@ struct ProviderProcess: Sendable {
             if let deadline, now - control.startedAt >= deadline.nanoseconds {
                 control.requestStop(.deadline(deadline))
             }
-            if let idleTimeout, now > control.lastActivity, now - control.lastActivity >= idleTimeout.nanoseconds {
+            // Read once: the output reader moves it on concurrently.
+            let lastActivity = control.lastActivity
+            if let idleTimeout, now > lastActivity, now - lastActivity >= idleTimeout.nanoseconds {
                 control.requestStop(.idleTimeout(idleTimeout))
             }
             if control.stop != nil, control.processGroup != nil {
@@ -188,8 +191,8 @@ struct ProviderProcess: Sendable {
                     control.signal(stopSequence[step].signal)
                 }
             }
-            var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
-            _ = nanosleep(&pause, nil)
+            // Suspends rather than blocks: a watchdog per run must not hold a thread of the pool.
+            try? await Task.sleep(for: .milliseconds(5))
         }
     }
 }
