@@ -3,16 +3,19 @@ public import ASMCore
 /// The policy evaluator: a pure reducer `(state, input) -> (state, decisions)` over a run's
 /// events, for one merged ``PolicyStack``.
 ///
-/// Time comes in with each input (an event's recording time, or a tick), never from a
-/// clock, so the same inputs always give the same decisions and a log can be replayed to
-/// verify them. Decisions to record are returned as events; the caller appends them and
-/// carries out the others (cancel the provider once, release or block a held tool).
+/// Its inputs are the run's events at their recording times, and ticks; time never comes
+/// from a clock, so the same log always gives the same decisions and can be replayed to
+/// verify them. Decisions to record are returned as events; the caller appends them (and
+/// feeds them back) and carries out the others (cancel the provider once, release or block
+/// a held tool).
 ///
 /// - Limits fire once each: tokens and cost on `token_usage.updated`, tool calls on
-///   `tool_call.started`, duration on any input (the caller ticks at ``nextTick(_:)``).
-/// - Tool rules are checked before a tool runs on a lane that asks (``PolicyInput/toolRequest(_:at:)``,
-///   `can_block: true`), else when the call is observed (`can_block: false`) — a tool the
-///   CLI should not have run is a violation even if its flags were ignored.
+///   `tool_call.started`, duration as of the moment it fell due — on the first input at or
+///   after it, or on a tick the caller sends at ``nextTick(_:)`` when nothing else arrives.
+/// - Tool rules are checked before a tool runs on a lane that asks (`tool_call.requested`,
+///   `can_block: true`), else when the call is observed (`tool_call.started`,
+///   `can_block: false`) — a tool the CLI should not have run is a violation even if its
+///   flags were ignored.
 /// - The stack's action applies: `warn` records and goes on; `cancel` records and cancels
 ///   the run once; `request_approval` records a `tool_approval.requested` — a held tool
 ///   waits for `tool_approval.resolved`, a denial blocks it (or, when nothing could be held,
@@ -46,14 +49,21 @@ public struct PolicyEngine: Hashable, Sendable {
         var state = state
         var decisions: [PolicyDecision] = []
         let now = input.time
+        if case .event = input, let due = nextTick(state), due <= now {
+            // The duration limit fell due before this input: it fires as of then.
+            let (ticked, fired) = reduce(state, .tick(due))
+            state = ticked
+            decisions = fired
+        }
         state.counters.durationMilliseconds = max(state.counters.durationMilliseconds, (now.microseconds - state.startedAt.microseconds) / 1000)
 
         switch input {
         case .event(let event, _):
             switch event {
             case .tokenUsageUpdated(let usage):
-                let total = usage.total
-                state.counters.totalTokens = total.input + total.output + total.cacheRead + total.cacheWrite
+                // Deltas add up across attempts; a total is per attempt.
+                let delta = usage.delta
+                state.counters.totalTokens += delta.input + delta.output + delta.cacheRead + delta.cacheWrite
                 if let cost = usage.costNanoUSD { state.pricedCostNanoUSD = (state.pricedCostNanoUSD ?? 0) + cost }
                 if let reported = usage.reportedCostUSD, let nano = Int64(exactly: (reported * 1e9).rounded()) {
                     state.reportedCostNanoUSD = nano
@@ -64,14 +74,14 @@ public struct PolicyEngine: Hashable, Sendable {
                 if !state.gatedCalls.contains(call.callID) {
                     decisions += observeTool(call, &state)
                 }
+            case .toolCallRequested(let requested):
+                state.gatedCalls.insert(requested.callID)
+                decisions += gateTool(requested.call, &state)
             case .toolApprovalResolved(let resolved):
                 decisions += resolve(resolved, &state)
             default:
                 break
             }
-        case .toolRequest(let call, _):
-            state.gatedCalls.insert(call.callID)
-            decisions += gateTool(call, &state)
         case .tick:
             break
         }
@@ -232,7 +242,7 @@ public struct PolicyState: Hashable, Sendable {
     /// The provider's own cumulative cost, when it reports one.
     public var reportedCostNanoUSD: Int64?
     public var firedLimits: Set<String> = []
-    /// Calls checked before they ran; their `tool_call.started` is not checked again.
+    /// Calls checked before they ran (`tool_call.requested`); their `tool_call.started` is not checked again.
     public var gatedCalls: Set<String> = []
     /// Approvals asked for and not yet answered, by id.
     public var approvals: [String: Approval] = [:]
@@ -248,16 +258,14 @@ public struct PolicyState: Hashable, Sendable {
 
 /// One input of the evaluator.
 public enum PolicyInput: Hashable, Sendable {
-    /// An event of the run, at its recording time.
+    /// An event of the run (a held tool's `tool_call.requested` included), at its recording time.
     case event(SessionEvent, at: Timestamp)
-    /// A lane that can hold a tool asks before running it.
-    case toolRequest(ToolCallStarted, at: Timestamp)
-    /// Time passed with no event.
+    /// Time passed with no event: the caller's timer at ``PolicyEngine/nextTick(_:)``.
     case tick(Timestamp)
 
     public var time: Timestamp {
         switch self {
-        case .event(_, let time), .toolRequest(_, let time), .tick(let time): time
+        case .event(_, let time), .tick(let time): time
         }
     }
 }

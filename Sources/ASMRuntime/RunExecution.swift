@@ -183,7 +183,7 @@ final class RunExecution: Sendable {
                             batch = []
                             while let index = parked.firstIndex(where: { $0.after <= providerEvents }) {
                                 let request = parked.remove(at: index)
-                                try await gate(request.call, request.waiter)
+                                try await hold(request.call, request.waiter)
                             }
                         }
                     case .external(let event):
@@ -196,28 +196,34 @@ final class RunExecution: Sendable {
                         }
                         try await append(batch)
                         batch = []
-                        try await gate(call, waiter)
-                    case .tick:
+                        try await hold(call, waiter)
+                    case .tick(let due):
                         try await append(batch)
                         batch = []
-                        try await reduce(.tick(execution.clock.now()))
+                        try await reduce(.tick(due))
                     }
                 }
                 try await append(batch)
             }
         }
 
-        /// Asks the evaluator about a tool the provider holds.
-        mutating func gate(_ call: ToolCallStarted, _ waiter: GateWaiter) async throws {
+        /// Records a tool the provider holds; evaluating the record answers it.
+        mutating func hold(_ call: ToolCallStarted, _ waiter: GateWaiter) async throws {
             heldTools[call.callID] = waiter
-            try await reduce(.toolRequest(call, at: execution.clock.now()))
+            let requested = SessionEvent.toolCallRequested(ToolCallRequested(call))
+            await onEvent(requested)
+            try await append([NewEvent(id: .generate(), runID: execution.runID, event: requested)])
         }
 
         /// Appends a batch, then evaluates each of its events at the batch's recording time.
         mutating func append(_ batch: [NewEvent]) async throws {
             guard !batch.isEmpty else { return }
             let written = try await execution.store.append(batch, to: execution.sessionID.stream, expectedVersion: .streamExists)
-            if result.eventsWritten == 0 { result.firstSequence = written.firstSequence }
+            if result.eventsWritten == 0 {
+                result.firstSequence = written.firstSequence
+                // The execution starts when its first events are recorded: durations count from there.
+                state.startedAt = written.recordedAt
+            }
             result.eventsWritten += batch.count
             result.lastSequence = written.lastSequence
             for event in batch {
@@ -318,7 +324,7 @@ final class RunExecution: Sendable {
             timer = Task {
                 try? await Task.sleep(for: .microseconds(wait))
                 guard !Task.isCancelled else { return }
-                _ = inbox.push(.tick)
+                _ = inbox.push(.tick(due))
             }
         }
 
@@ -410,7 +416,8 @@ private final class Inbox: Sendable {
         case external(NewEvent)
         /// Answered once the writer has seen `afterEvents` provider events.
         case toolRequest(ToolCallStarted, GateWaiter, afterEvents: Int)
-        case tick
+        /// The evaluator's duration limit falls due.
+        case tick(Timestamp)
     }
 
     private struct State {

@@ -157,6 +157,7 @@ public struct SampleEvents {
         case .messageReceived:
             return .messageReceived(
                 MessageReceived(messageID: optionalText(), role: Bool.random(using: &random) ? .user : .assistant, content: text(maximumLength: 200)))
+        case .toolCallRequested: return .toolCallRequested(ToolCallRequested(callID: text(), name: text(), input: json()))
         case .toolCallStarted: return .toolCallStarted(ToolCallStarted(callID: text(), name: text(), input: json()))
         case .toolCallCompleted:
             return .toolCallCompleted(

@@ -9,13 +9,18 @@ struct PolicyEngineTests {
 
     static func at(_ milliseconds: Int64) -> Timestamp { t0.adding(microseconds: milliseconds * 1000) }
 
-    static func usage(total: Int64, cost: Int64? = nil, reported: Double? = nil) -> PolicyInput {
+    /// A usage update adding `tokens` (half input, half output).
+    static func usage(tokens: Int64, cost: Int64? = nil, reported: Double? = nil) -> PolicyInput {
         .event(
             .tokenUsageUpdated(
                 TokenUsageUpdated(
-                    provider: "claude", model: "m", delta: TokenUsage(input: total), total: TokenUsage(input: total / 2, output: total / 2),
-                    costNanoUSD: cost, priceTable: cost == nil ? nil : "t", reportedCostUSD: reported)),
+                    provider: "claude", model: "m", delta: TokenUsage(input: tokens / 2, output: tokens - tokens / 2),
+                    total: TokenUsage(input: tokens), costNanoUSD: cost, priceTable: cost == nil ? nil : "t", reportedCostUSD: reported)),
             at: at(10))
+    }
+
+    static func request(_ call: ToolCallStarted, at time: Int64) -> PolicyInput {
+        .event(.toolCallRequested(ToolCallRequested(call)), at: at(time))
     }
 
     static func tool(_ id: String, _ name: String = "Bash", _ command: String = "ls", at time: Int64 = 20) -> ToolCallStarted {
@@ -70,15 +75,15 @@ struct PolicyEngineTests {
 
     static let limitCases: [LimitCase] = [
         LimitCase(
-            name: "tokens", limits: PolicyLimits(maxTotalTokens: 1000), below: [usage(total: 1000)], over: usage(total: 1002),
+            name: "tokens", limits: PolicyLimits(maxTotalTokens: 1000), below: [usage(tokens: 1000)], over: usage(tokens: 2),
             rule: "max_total_tokens", message: "the run used 1002 tokens, over the limit of 1000 set by p"),
         LimitCase(
             name: "cost from the price table", limits: PolicyLimits(maxCostUSD: 0.01),
-            below: [usage(total: 10, cost: 6_000_000, reported: 99)], over: usage(total: 20, cost: 5_000_000),
+            below: [usage(tokens: 10, cost: 6_000_000, reported: 99)], over: usage(tokens: 10, cost: 5_000_000),
             rule: "max_cost_usd", message: "the run cost $0.0110, over the limit of $0.0100 set by p"),
         LimitCase(
             name: "cost the provider reported, when nothing is priced", limits: PolicyLimits(maxCostUSD: 0.01),
-            below: [usage(total: 10, reported: 0.01)], over: usage(total: 20, reported: 0.0125),
+            below: [usage(tokens: 10, reported: 0.01)], over: usage(tokens: 10, reported: 0.0125),
             rule: "max_cost_usd", message: "the run cost $0.0125, over the limit of $0.0100 set by p"),
         LimitCase(
             name: "duration", limits: PolicyLimits(maxDuration: .milliseconds(500)), below: [.tick(at(500))], over: .tick(at(501)),
@@ -144,6 +149,16 @@ struct PolicyEngineTests {
         #expect(PolicyEngine(stack: .empty, runID: Self.run).nextTick(state) == nil)
     }
 
+    @Test("a duration limit fires as of the moment it fell due, whichever input comes later")
+    func durationAsOfDue() throws {
+        let policy = Policy(name: "p", limits: PolicyLimits(maxDuration: .milliseconds(500)), onViolation: .warn)
+        let late = try Self.play([policy], [.event(.messageStreamed(MessageStreamed(delta: "x")), at: Self.at(9000))])
+        let ticked = try Self.play([policy], [.tick(Self.at(501))])
+        let violated = try #require(Self.violations(late.decisions[0]).first)
+        #expect(violated.counters.durationMilliseconds == 501, "the counters are those at the due moment, not at the late input")
+        #expect(late.decisions[0] == ticked.decisions[0])
+    }
+
     // MARK: Tools
 
     @Test("a denied tool the provider ran anyway is a violation that could only observe")
@@ -182,7 +197,7 @@ struct PolicyEngineTests {
     func gate(_ gate: GateCase) throws {
         let policy = Policy(name: "p", toolRules: [.deny([try ToolPattern("bash")])], onViolation: gate.action)
         let (decisions, state) = try Self.play(
-            [policy], [.toolRequest(Self.tool("ok", "Read", "x"), at: Self.at(1)), .toolRequest(Self.tool("c1"), at: Self.at(2))])
+            [policy], [Self.request(Self.tool("ok", "Read", "x"), at: 1), Self.request(Self.tool("c1"), at: 2)])
         #expect(decisions[0] == [.allowTool(callID: "ok")])
         let kinds = decisions[1].map { decision -> String in
             switch decision {
@@ -207,7 +222,7 @@ struct PolicyEngineTests {
         let approved = try Self.play(
             [policy],
             [
-                .toolRequest(Self.tool("c1"), at: Self.at(1)),
+                Self.request(Self.tool("c1"), at: 1),
                 .event(.toolApprovalResolved(ToolApprovalResolved(approvalID: id, approved: true, resolvedBy: "ana")), at: Self.at(2)),
                 .event(.toolCallStarted(Self.tool("c1")), at: Self.at(3)),
             ])
@@ -219,7 +234,7 @@ struct PolicyEngineTests {
         let denied = try Self.play(
             [policy],
             [
-                .toolRequest(Self.tool("c1"), at: Self.at(1)),
+                Self.request(Self.tool("c1"), at: 1),
                 .event(.toolApprovalResolved(ToolApprovalResolved(approvalID: id, approved: false)), at: Self.at(2)),
             ])
         #expect(denied.decisions[1] == [.blockTool(callID: "c1", reason: "approval \(id) was denied")])
@@ -236,8 +251,8 @@ struct PolicyEngineTests {
         let (decisions, _) = try Self.play(
             [policy],
             [
-                .toolRequest(Self.tool("a"), at: Self.at(1)), .event(.toolCallStarted(Self.tool("a")), at: Self.at(2)),
-                .toolRequest(Self.tool("b"), at: Self.at(3)),
+                Self.request(Self.tool("a"), at: 1), .event(.toolCallStarted(Self.tool("a")), at: Self.at(2)),
+                Self.request(Self.tool("b"), at: 3),
             ])
         #expect(decisions[0] == [.allowTool(callID: "a")] && decisions[1] == [])
         #expect(Self.violations(decisions[2]).first?.rule == "max_tool_calls")
@@ -248,7 +263,7 @@ struct PolicyEngineTests {
     func afterCancel() throws {
         let policy = Policy(name: "p", limits: PolicyLimits(maxTotalTokens: 10, maxToolCalls: 0), onViolation: .cancel)
         let (decisions, _) = try Self.play(
-            [policy], [Self.usage(total: 20), .event(.toolCallStarted(Self.tool("a")), at: Self.at(30)), .toolRequest(Self.tool("b"), at: Self.at(31))])
+            [policy], [Self.usage(tokens: 20), .event(.toolCallStarted(Self.tool("a")), at: Self.at(30)), Self.request(Self.tool("b"), at: 31)])
         #expect(Self.cancels(decisions[0]).count == 1)
         #expect(decisions[1] == [])
         #expect(decisions[2] == [.blockTool(callID: "b", reason: "the run is being cancelled")])
@@ -268,7 +283,7 @@ struct PolicyEngineTests {
     func stackedDecisions() throws {
         let org = Policy(name: "org", limits: PolicyLimits(maxTotalTokens: 1_000_000), onViolation: .warn)
         let team = Policy(name: "team", limits: PolicyLimits(maxTotalTokens: 100), onViolation: .cancel)
-        let (decisions, _) = try Self.play([org, team], [Self.usage(total: 150)])
+        let (decisions, _) = try Self.play([org, team], [Self.usage(tokens: 150)])
         let violated = try #require(Self.violations(decisions[0]).first)
         #expect(violated.policy == "team" && violated.action == "cancel")
     }
@@ -287,9 +302,10 @@ struct PolicyEngineTests {
             switch generator.next() % 4 {
             case 0:
                 tokens += Int64(generator.next() % 100)
-                inputs.append(.event(.tokenUsageUpdated(TokenUsageUpdated(delta: .zero, total: TokenUsage(input: tokens), costNanoUSD: Int64(generator.next() % 200_000))), at: time))
+                let added = Int64(generator.next() % 100)
+                inputs.append(.event(.tokenUsageUpdated(TokenUsageUpdated(delta: TokenUsage(input: added), total: TokenUsage(input: tokens), costNanoUSD: Int64(generator.next() % 200_000))), at: time))
             case 1: inputs.append(.event(.toolCallStarted(Self.tool("c\(step)", "Bash", generator.next() % 3 == 0 ? "rm x" : "ls")), at: time))
-            case 2: inputs.append(.toolRequest(Self.tool("g\(step)", "Bash", "rm y"), at: time))
+            case 2: inputs.append(.event(.toolCallRequested(ToolCallRequested(Self.tool("g\(step)", "Bash", "rm y"))), at: time))
             default: inputs.append(.tick(time))
             }
         }

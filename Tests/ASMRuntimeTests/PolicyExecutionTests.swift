@@ -104,7 +104,8 @@ struct PolicyExecutionTests {
                 #expect(result.status == .completed)
                 let types = try await h.types(of: result.runID)
                 let resolved = try #require(types.firstIndex(of: "tool_approval.resolved"))
-                #expect(types.firstIndex(of: "tool_approval.requested").map { $0 < resolved } == true)
+                let held = try #require(types.firstIndex(of: "tool_call.requested"), "the held call is in the log")
+                #expect(types.firstIndex(of: "tool_approval.requested").map { held < $0 && $0 < resolved } == true)
                 if approve {
                     let started = try #require(types.firstIndex(of: "tool_call.started"))
                     #expect(started > resolved, "the tool waited for the answer")

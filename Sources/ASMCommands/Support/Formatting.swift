@@ -44,6 +44,7 @@ enum Formatting {
         case .providerWarning(let e): "\(e.provider): \(clip(e.message, 56))"
         case .messageStreamed(let e): "\(e.role): \"\(clip(e.delta, 56))\""
         case .messageReceived(let e): "\(e.role): \"\(clip(e.content, 56))\""
+        case .toolCallRequested(let e): "\(e.name) \(clip(e.input.description, 48)) (waits)"
         case .toolCallStarted(let e): "\(e.name) \(clip(e.input.description, 48))"
         case .toolCallCompleted(let e): (e.isError ? "failed: " : "") + "\"\(clip(e.output, 48))\""
         case .tokenUsageUpdated(let e):

@@ -54,6 +54,7 @@ extension EventType {
     public static let providerWarning: EventType = "provider.warning"
     public static let messageStreamed: EventType = "message.streamed"
     public static let messageReceived: EventType = "message.received"
+    public static let toolCallRequested: EventType = "tool_call.requested"
     public static let toolCallStarted: EventType = "tool_call.started"
     public static let toolCallCompleted: EventType = "tool_call.completed"
     public static let tokenUsageUpdated: EventType = "token_usage.updated"

@@ -19,6 +19,7 @@ public enum SessionEvent: Hashable, Sendable {
     case providerWarning(ProviderWarning)
     case messageStreamed(MessageStreamed)
     case messageReceived(MessageReceived)
+    case toolCallRequested(ToolCallRequested)
     case toolCallStarted(ToolCallStarted)
     case toolCallCompleted(ToolCallCompleted)
     case tokenUsageUpdated(TokenUsageUpdated)
@@ -56,6 +57,7 @@ extension SessionEvent {
         ProviderWarning.self,
         MessageStreamed.self,
         MessageReceived.self,
+        ToolCallRequested.self,
         ToolCallStarted.self,
         ToolCallCompleted.self,
         TokenUsageUpdated.self,
@@ -91,6 +93,7 @@ extension SessionEvent {
         case .providerWarning(let payload): payload
         case .messageStreamed(let payload): payload
         case .messageReceived(let payload): payload
+        case .toolCallRequested(let payload): payload
         case .toolCallStarted(let payload): payload
         case .toolCallCompleted(let payload): payload
         case .tokenUsageUpdated(let payload): payload
@@ -128,6 +131,7 @@ extension SessionEvent {
         case let payload as ProviderWarning: self = .providerWarning(payload)
         case let payload as MessageStreamed: self = .messageStreamed(payload)
         case let payload as MessageReceived: self = .messageReceived(payload)
+        case let payload as ToolCallRequested: self = .toolCallRequested(payload)
         case let payload as ToolCallStarted: self = .toolCallStarted(payload)
         case let payload as ToolCallCompleted: self = .toolCallCompleted(payload)
         case let payload as TokenUsageUpdated: self = .tokenUsageUpdated(payload)
@@ -166,6 +170,7 @@ extension SessionEvent {
         case .providerWarning: ProviderWarning.eventType
         case .messageStreamed: MessageStreamed.eventType
         case .messageReceived: MessageReceived.eventType
+        case .toolCallRequested: ToolCallRequested.eventType
         case .toolCallStarted: ToolCallStarted.eventType
         case .toolCallCompleted: ToolCallCompleted.eventType
         case .tokenUsageUpdated: TokenUsageUpdated.eventType
@@ -203,6 +208,7 @@ extension SessionEvent {
         case .providerWarning: ProviderWarning.schemaVersion
         case .messageStreamed: MessageStreamed.schemaVersion
         case .messageReceived: MessageReceived.schemaVersion
+        case .toolCallRequested: ToolCallRequested.schemaVersion
         case .toolCallStarted: ToolCallStarted.schemaVersion
         case .toolCallCompleted: ToolCallCompleted.schemaVersion
         case .tokenUsageUpdated: TokenUsageUpdated.schemaVersion
@@ -241,6 +247,7 @@ extension SessionEvent {
         table[ProviderWarning.eventType] = { version, decoder in .providerWarning(try ProviderWarning.decodeStored(version: version, decoder: decoder)) }
         table[MessageStreamed.eventType] = { version, decoder in .messageStreamed(try MessageStreamed.decodeStored(version: version, decoder: decoder)) }
         table[MessageReceived.eventType] = { version, decoder in .messageReceived(try MessageReceived.decodeStored(version: version, decoder: decoder)) }
+        table[ToolCallRequested.eventType] = { version, decoder in .toolCallRequested(try ToolCallRequested.decodeStored(version: version, decoder: decoder)) }
         table[ToolCallStarted.eventType] = { version, decoder in .toolCallStarted(try ToolCallStarted.decodeStored(version: version, decoder: decoder)) }
         table[ToolCallCompleted.eventType] = { version, decoder in .toolCallCompleted(try ToolCallCompleted.decodeStored(version: version, decoder: decoder)) }
         table[TokenUsageUpdated.eventType] = { version, decoder in .tokenUsageUpdated(try TokenUsageUpdated.decodeStored(version: version, decoder: decoder)) }

@@ -51,7 +51,7 @@ final class Projector {
             try runEnded("cancelled", message: cancelled.message, cancelReason: cancelled.reason.rawValue, header)
         case .messageReceived(let message): try messageReceived(message, header)
         case .tokenUsageUpdated(let usage): try tokenUsageUpdated(usage, header)
-        case .routingDecided, .routingFailedOver, .providerHealthChanged, .providerWarning, .messageStreamed, .toolCallStarted,
+        case .routingDecided, .routingFailedOver, .providerHealthChanged, .providerWarning, .messageStreamed, .toolCallRequested, .toolCallStarted,
             .toolCallCompleted, .policyEvaluated, .policyViolated, .toolApprovalRequested, .toolApprovalResolved,
             .continuationApplied, .workspaceSnapshotTaken, .workspaceDiffComputed, .workspaceRolledBack,
             .artifactStored, .consumerCheckpointed, .consumerReset, .opaque:

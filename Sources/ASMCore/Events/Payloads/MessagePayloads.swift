@@ -39,6 +39,33 @@ public struct MessageReceived: EventPayload {
     }
 }
 
+/// The agent asked to run a tool and waits for the answer (on a provider that can hold
+/// tools). A `tool_call.started` with the same call id follows if it was let run.
+public struct ToolCallRequested: EventPayload {
+    public static let eventType = EventType.toolCallRequested
+    public var callID: String
+    public var name: String
+    public var input: JSONValue
+
+    public init(callID: String, name: String, input: JSONValue = .emptyObject) {
+        self.callID = callID
+        self.name = name
+        self.input = input
+    }
+
+    public init(_ call: ToolCallStarted) {
+        self.init(callID: call.callID, name: call.name, input: call.input)
+    }
+
+    /// The call as it would start.
+    public var call: ToolCallStarted { ToolCallStarted(callID: callID, name: name, input: input) }
+
+    enum CodingKeys: String, CodingKey {
+        case name, input
+        case callID = "call_id"
+    }
+}
+
 /// The agent started a tool call.
 public struct ToolCallStarted: EventPayload {
     public static let eventType = EventType.toolCallStarted

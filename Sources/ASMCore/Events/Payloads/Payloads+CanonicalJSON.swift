@@ -178,9 +178,13 @@ extension RoutingDecided {
         writer.field("attempt", attempt, in: &object)
         try writer.field("candidates", candidates, in: &object)
         writer.field("chosen", chosen, in: &object)
+        try writer.field("decided_at", decidedAt, in: &object)
         writer.field("rebound", rebound, in: &object)
+        try writer.field("router", router, in: &object)
         writer.field("seed", seed, in: &object)
+        writer.field("state_sequence", stateSequence?.rawValue, in: &object)
         writer.field("sticky_key", stickyKey, in: &object)
+        try writer.field("sticky_until", stickyUntil, in: &object)
         writer.field("strategy", strategy, in: &object)
         writer.endObject(object)
     }
@@ -201,6 +205,7 @@ extension RoutingFailedOver {
 extension ProviderHealthChanged {
     public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
         var object = writer.beginObject()
+        try writer.field("changed_at", changedAt, in: &object)
         writer.field("consecutive_failures", consecutiveFailures, in: &object)
         writer.field("current", current, in: &object)
         writer.field("previous", previous, in: &object)
@@ -239,6 +244,16 @@ extension MessageReceived {
         writer.field("content", content, in: &object)
         writer.field("message_id", messageID, in: &object)
         writer.field("role", role.rawValue, in: &object)
+        writer.endObject(object)
+    }
+}
+
+extension ToolCallRequested {
+    public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
+        var object = writer.beginObject()
+        writer.field("call_id", callID, in: &object)
+        try writer.field("input", input, in: &object)
+        writer.field("name", name, in: &object)
         writer.endObject(object)
     }
 }

@@ -34,11 +34,24 @@ public struct RoutingDecided: EventPayload {
     public var stickyKey: String?
     /// Whether a sticky binding was replaced because its provider was unavailable.
     public var rebound: Bool?
+    /// The time the decision was made with (cooldowns and stickiness are compared with it).
+    public var decidedAt: Timestamp?
+    /// The log position the router's state was folded through when it decided.
+    public var stateSequence: SequenceNumber?
+    /// Until when the sticky key stays bound to the chosen provider.
+    public var stickyUntil: Timestamp?
+    /// The router's configuration, so the decision can be re-derived. JSON `null` is stored as absent.
+    public var router: JSONValue?
 
     public init(
         attempt: Int, strategy: String, candidates: [RoutingCandidate], chosen: String?, seed: UInt64? = nil,
-        stickyKey: String? = nil, rebound: Bool? = nil
+        stickyKey: String? = nil, rebound: Bool? = nil, decidedAt: Timestamp? = nil, stateSequence: SequenceNumber? = nil,
+        stickyUntil: Timestamp? = nil, router: JSONValue? = nil
     ) {
+        self.decidedAt = decidedAt
+        self.stateSequence = stateSequence
+        self.stickyUntil = stickyUntil
+        self.router = router == .null ? nil : router
         self.attempt = attempt
         self.strategy = strategy
         self.candidates = candidates
@@ -49,8 +62,11 @@ public struct RoutingDecided: EventPayload {
     }
 
     enum CodingKeys: String, CodingKey {
-        case attempt, strategy, candidates, chosen, seed, rebound
+        case attempt, strategy, candidates, chosen, seed, rebound, router
         case stickyKey = "sticky_key"
+        case decidedAt = "decided_at"
+        case stateSequence = "state_sequence"
+        case stickyUntil = "sticky_until"
     }
 }
 
@@ -92,11 +108,14 @@ public struct ProviderHealthChanged: EventPayload {
     /// When an open breaker lets probes through again.
     public var until: Timestamp?
     public var consecutiveFailures: Int
+    /// The time the change was decided with.
+    public var changedAt: Timestamp?
 
     public init(
         provider: String, previous: String, current: String, reason: String, until: Timestamp? = nil,
-        consecutiveFailures: Int
+        consecutiveFailures: Int, changedAt: Timestamp? = nil
     ) {
+        self.changedAt = changedAt
         self.provider = provider
         self.previous = previous
         self.current = current
@@ -108,6 +127,7 @@ public struct ProviderHealthChanged: EventPayload {
     enum CodingKeys: String, CodingKey {
         case provider, previous, current, reason, until
         case consecutiveFailures = "consecutive_failures"
+        case changedAt = "changed_at"
     }
 }
 

@@ -109,6 +109,8 @@ public struct FailureKind: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let policyViolation: FailureKind = "policy_violation"
     /// The provider resumed something that does not exist.
     public static let sessionNotFound: FailureKind = "session_not_found"
+    /// No provider was eligible (all excluded, open-circuit or already tried).
+    public static let noProviderAvailable: FailureKind = "no_provider_available"
     /// Anything else.
     public static let unknown: FailureKind = "unknown"
 }
