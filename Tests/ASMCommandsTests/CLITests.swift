@@ -71,15 +71,15 @@ struct ASMProcess {
         let db = directory.file("demo.sqlite")
         let demo = try await ASMProcess.run(["demo", "--db", db, "--pace", "0"])
         #expect(demo.exitCode == 0, "\(demo.stderr)")
-        #expect(demo.stdout.contains("verify: 44 events, chain intact, integrity ok"))
-        #expect(demo.stdout.contains("[18] assistant (scripted): There are 42 Swift files in Sources/."))
+        #expect(demo.stdout.contains("verify: 46 events, chain intact, integrity ok"))
+        #expect(demo.stdout.contains("[19] assistant (scripted): There are 42 Swift files in Sources/."))
         #expect(demo.stdout.contains("  2. completed · continuation native · policy accepted · $0.002370: The release code name is Aurora-7."))
         #expect(demo.stdout.contains("  3. failed · continuation native · policy cancelled · - — policy_violation: org: Bash `rm -rf .build` is denied by Bash(rm *) (org)"))
         #expect(demo.stdout.contains("policy.violated  org deny:Bash(rm *) → cancel (blocked before it ran)"))
 
         let events = try await ASMProcess.run(["events", "--db", db, "--json"])
         #expect(events.exitCode == 0)
-        #expect(events.lines.count == 44)
+        #expect(events.lines.count == 46)
         let tape = JSONTape()
         for (index, line) in events.lines.enumerated() {
             #expect(line.hasPrefix(#"{"schema_version":1,"sequence":\#(index + 1),"#))
@@ -105,13 +105,13 @@ struct ASMProcess {
         let filtered = try await ASMProcess.run(["events", "--db", db, "--type", "run.started", "--type", "run.completed"])
         #expect(filtered.lines.count == 5)
         #expect(try await ASMProcess.run(["tail", "--db", db, "-n", "3"]).lines.count == 3)
-        #expect(try await ASMProcess.run(["events", "--db", db, "--from", "12"]).lines.count == 33)
-        #expect(try await ASMProcess.run(["events", "--db", db, "--session", String(id.prefix(6))]).lines.count == 44)
+        #expect(try await ASMProcess.run(["events", "--db", db, "--from", "12"]).lines.count == 35)
+        #expect(try await ASMProcess.run(["events", "--db", db, "--session", String(id.prefix(6))]).lines.count == 46)
 
         let verify = try await ASMProcess.run(["verify", "--db", db])
         #expect(verify.exitCode == 0 && verify.stdout.contains("ok"))
         let rebuild = try await ASMProcess.run(["rebuild", "--db", db])
-        #expect(rebuild.stdout == "rebuilt runs, sessions, transcript, usage from 44 events (through sequence 44)\n")
+        #expect(rebuild.stdout == "rebuilt runs, sessions, transcript, usage from 46 events (through sequence 46)\n")
     }
 
     @Test("verify exits 1 and names the sequence when the log was tampered with")
@@ -122,11 +122,11 @@ struct ASMProcess {
         _ = try await ASMProcess.run(["demo", "--db", db, "--pace", "0"])
         let connection = try Connection(path: db, mode: .readWrite)
         try connection.execute(
-            "DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = replace(payload, '42', '43') WHERE sequence = 14")
+            "DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = replace(payload, '42', '43') WHERE sequence = 15")
         connection.close()
         let verify = try await ASMProcess.run(["verify", "--db", db])
         #expect(verify.exitCode == 1)
-        #expect(verify.stderr == "asm: hash mismatch at sequence 14: the event was changed after it was recorded\n")
+        #expect(verify.stderr == "asm: hash mismatch at sequence 15: the event was changed after it was recorded\n")
     }
 
     @Test("errors are one line on standard error with a documented exit code")
