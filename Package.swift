@@ -78,18 +78,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // The engine: sessions, runs, policies, continuity; executes provider runs and
-        // records them in the log.
+        // Pure: the router's fold of the log, its decision and breaker state machine.
+        .target(name: "ASMRouting", dependencies: ["ASMCore", "ASMPolicy"], swiftSettings: swiftSettings),
+
+        // The engine: sessions, runs, policies, continuity, routing and replay; executes
+        // provider runs and records them in the log.
         .target(
             name: "ASMRuntime",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy"],
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting"],
             swiftSettings: swiftSettings
         ),
 
         // The public facade.
         .target(
             name: "AgentSessionManager",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRuntime"],
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMRuntime"],
             swiftSettings: swiftSettings
         ),
 
@@ -160,6 +163,11 @@ let package = Package(
         .testTarget(
             name: "ASMPolicyTests",
             dependencies: ["ASMPolicy", "ASMCore", "AgentSessionManagerTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASMRoutingTests",
+            dependencies: ["ASMRouting", "ASMCore", "AgentSessionManagerTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

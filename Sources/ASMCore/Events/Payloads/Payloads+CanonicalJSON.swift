@@ -195,6 +195,7 @@ extension RoutingFailedOver {
         var object = writer.beginObject()
         writer.field("after_output", afterOutput, in: &object)
         writer.field("attempt", attempt, in: &object)
+        try writer.field("failed_at", failedAt, in: &object)
         try writer.field("failure", failure, in: &object)
         writer.field("from", from, in: &object)
         writer.field("to", to, in: &object)

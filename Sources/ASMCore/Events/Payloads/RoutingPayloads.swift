@@ -76,13 +76,17 @@ public struct RoutingFailedOver: EventPayload {
     /// The attempt that failed.
     public var attempt: Int
     public var from: String
-    /// The next provider, or `nil` when none was left.
+    /// The next provider, or `nil` when the router gives up (no candidate left, attempts used
+    /// up, or a failure that is not failed over).
     public var to: String?
     public var failure: RunFailure
     /// Whether the failed attempt had already streamed output (never a silent failover).
     public var afterOutput: Bool
+    /// When the attempt failed (a breaker it opens cools down from then).
+    public var failedAt: Timestamp?
 
-    public init(attempt: Int, from: String, to: String?, failure: RunFailure, afterOutput: Bool) {
+    public init(attempt: Int, from: String, to: String?, failure: RunFailure, afterOutput: Bool, failedAt: Timestamp? = nil) {
+        self.failedAt = failedAt
         self.attempt = attempt
         self.from = from
         self.to = to
@@ -93,6 +97,7 @@ public struct RoutingFailedOver: EventPayload {
     enum CodingKeys: String, CodingKey {
         case attempt, from, to, failure
         case afterOutput = "after_output"
+        case failedAt = "failed_at"
     }
 }
 
