@@ -172,7 +172,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ASMRuntimeTests",
-            dependencies: ["ASMRuntime", "ASMProviders", "ASMCore", "ASMStore", "AgentSessionManagerTesting"],
+            dependencies: ["ASMRuntime", "ASMProviders", "ASMCore", "ASMStore", "ASMPolicy", "ASMRouting", "AgentSessionManagerTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -83,6 +83,42 @@ public struct PolicyStack: Hashable, Sendable {
         hash = Self.sha256Hex(PayloadEncoder(sortsKeys: true).encodeCanonical(Self.json(policies: policies, limits: limits, rules: rules, action: action)))
     }
 
+    /// The merged stack a `policy.evaluated` event recorded, read back to re-derive the
+    /// decisions made under it. The policies are known by name only; their merged limits,
+    /// rules and action are as recorded.
+    /// - Throws: ``PolicyError`` when the value is not a merged stack.
+    public init(recorded merged: JSONValue) throws(PolicyError) {
+        func bad(_ key: String) -> PolicyError { PolicyError(key: key, message: "not a recorded policy stack") }
+        guard let names = merged["policies"]?.arrayValue?.compactMap(\.stringValue),
+            let actionText = merged["on_violation"]?.stringValue, let action = PolicyAction(rawValue: actionText),
+            let ruleValues = merged["tool_rules"]?.arrayValue, let limitValues = merged["limits"]
+        else { throw bad("merged") }
+        var limits = MergedLimits()
+        func source(_ name: PolicyLimits.Name) -> (JSONValue, String)? {
+            guard let entry = limitValues[name.rawValue], let value = entry["value"], let policy = entry["policy"]?.stringValue else {
+                return nil
+            }
+            return (value, policy)
+        }
+        if let (value, policy) = source(.maxTotalTokens), let tokens = value.integerValue { limits.maxTotalTokens = Sourced(value: tokens, policy: policy) }
+        if let (value, policy) = source(.maxCostUSD), let cost = value.doubleValue { limits.maxCostUSD = Sourced(value: cost, policy: policy) }
+        if let (value, policy) = source(.maxDuration), let ms = value.integerValue { limits.maxDuration = Sourced(value: .milliseconds(ms), policy: policy) }
+        if let (value, policy) = source(.maxToolCalls), let calls = value.integerValue { limits.maxToolCalls = Sourced(value: Int(calls), policy: policy) }
+        var rules: [MergedRule] = []
+        for (index, value) in ruleValues.enumerated() {
+            guard let policy = value["policy"]?.stringValue else { throw bad("tool_rules[\(index)]") }
+            let isAllow = value["allow"] != nil
+            guard let text = (value["allow"] ?? value["deny"])?.stringValue else { throw bad("tool_rules[\(index)]") }
+            rules.append(MergedRule(pattern: try ToolPattern(text), isAllow: isAllow, policy: policy))
+        }
+        let policies = names.map { Policy(name: $0, onViolation: action) }
+        self.policies = policies
+        self.limits = limits
+        self.rules = rules
+        self.action = action
+        hash = Self.sha256Hex(PayloadEncoder(sortsKeys: true).encodeCanonical(Self.json(policies: policies, limits: limits, rules: rules, action: action)))
+    }
+
     /// The empty stack: no limits, every tool allowed.
     public static let empty: PolicyStack = {
         do { return try PolicyStack([]) } catch { fatalError("the empty policy stack is valid") }

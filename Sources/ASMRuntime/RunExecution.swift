@@ -118,7 +118,9 @@ final class RunExecution: Sendable {
         for await event in provider.execute(request) {
             let recorded = tracker.record(event, priceTable: priceTable)
             if !event.isTerminal { await onEvent(recorded) }
-            guard inbox.push(.provider(recorded, terminal: event.isTerminal)) else { break }
+            var id: EventID?
+            if case .routing(_, let chosen) = event { id = chosen }
+            guard inbox.push(.provider(recorded, id: id, terminal: event.isTerminal)) else { break }
             if event.isTerminal {
                 sawTerminal = true
                 break
@@ -128,9 +130,11 @@ final class RunExecution: Sendable {
             // A provider whose stream ended without a terminal event broke its contract;
             // the run still ends in the log.
             let failed = ProviderEvent.failure(.invalidOutput, "\(provider.name) ended the run without a result")
-            _ = inbox.push(.provider(failed.sessionEvent, terminal: true))
+            _ = inbox.push(.provider(failed.sessionEvent, id: nil, terminal: true))
         }
         var result = try await writerTask.value
+        result.provider = tracker.provider
+        result.attempts = tracker.attempts
         result.model = tracker.model
         result.usage = tracker.usage
         result.costNanoUSD = tracker.costNanoUSD
@@ -169,14 +173,14 @@ final class RunExecution: Sendable {
                 var batch: [NewEvent] = []
                 for item in items {
                     switch item {
-                    case .provider(let event, let terminal):
+                    case .provider(let event, let id, let terminal):
                         if terminal {
                             try await append(batch)
                             batch = []
                             try await finish(with: event)
                             return
                         }
-                        batch.append(NewEvent(id: .generate(), runID: execution.runID, event: event))
+                        batch.append(NewEvent(id: id ?? .generate(), runID: execution.runID, event: event))
                         providerEvents += 1
                         if parked.contains(where: { $0.after <= providerEvents }) {
                             try await append(batch)
@@ -335,11 +339,19 @@ final class RunExecution: Sendable {
 }
 
 /// What a run has reported so far, and its events as they are recorded (usage priced).
+///
+/// Through a router a run may have several attempts, each starting anew: the provider and
+/// model are the latest attempt's, usage adds the attempts up.
 private struct Tracker {
-    let provider: String
+    var provider: String
     var model: String?
     var providerSessionID: String?
     var usage: TokenUsage = .zero
+    /// Usage of the attempts before the current one.
+    var earlierAttempts: TokenUsage = .zero
+    var startedAttempts = 0
+    var routedAttempts = 0
+    var attempts: Int { max(startedAttempts, routedAttempts) }
     var costNanoUSD: Int64?
     var reportedCostUSD: Double?
 
@@ -350,11 +362,17 @@ private struct Tracker {
 
     mutating func record(_ event: ProviderEvent, priceTable: PriceTable) -> SessionEvent {
         switch event {
+        case .routing(.routingDecided(let decided), _):
+            // An attempt may fail before its provider starts: count the router's choices.
+            if decided.chosen != nil { routedAttempts += 1 }
         case .started(let started):
+            startedAttempts += 1
+            earlierAttempts = usage
+            provider = started.provider
             model = started.model ?? model
             providerSessionID = started.providerSessionID ?? providerSessionID
         case .usage(var update):
-            usage = update.total
+            usage = earlierAttempts + update.total
             reportedCostUSD = update.reportedCostUSD ?? reportedCostUSD
             let priced = update.model ?? model
             if update.costNanoUSD == nil, let cost = priceTable.costNanoUSD(of: update.delta, provider: provider, model: priced) {
@@ -412,7 +430,8 @@ final class GateWaiter: Sendable {
 /// The writer's queue: whatever has arrived is taken at once.
 private final class Inbox: Sendable {
     enum Item: Sendable {
-        case provider(SessionEvent, terminal: Bool)
+        /// A provider event, with the id its adapter chose for it (a router's decisions).
+        case provider(SessionEvent, id: EventID?, terminal: Bool)
         case external(NewEvent)
         /// Answered once the writer has seen `afterEvents` provider events.
         case toolRequest(ToolCallStarted, GateWaiter, afterEvents: Int)

@@ -5,7 +5,10 @@ import ASMPolicy
 public struct RunResult: Hashable, Sendable {
     public var sessionID: SessionID
     public var runID: RunID
+    /// The provider that ran the (last) attempt.
     public var provider: String
+    /// How many attempts the run took (more than one after a router's failover).
+    public var attempts = 0
     public var model: String?
     /// The provider's own session id (to resume natively), once it reported one.
     public var providerSessionID: String?

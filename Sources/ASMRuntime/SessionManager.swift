@@ -184,6 +184,7 @@ public final class SessionManager: Sendable {
             model: options.model ?? requested.model, workingDirectory: options.workingDirectory, environment: options.environment,
             resumeSessionID: plan.resumeSessionID, resumeUsageBaseline: plan.resumeUsageBaseline, deadline: options.deadline,
             idleTimeout: options.idleTimeout, controls: ProviderControls(stack))
+        request.stickyKey = session.description
         request.controls.allowedTools += options.preapprovedTools.filter { !request.controls.allowedTools.contains($0) }
         request.controls.availableTools = options.availableTools
         request.controls.maxTurns = options.maxTurns

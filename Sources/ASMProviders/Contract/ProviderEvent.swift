@@ -15,6 +15,9 @@ public enum ProviderEvent: Hashable, Sendable {
     case completed(RunCompleted)
     case failed(RunFailed)
     case cancelled(RunCancelled)
+    /// A decision a router records about the run (`routing.decided`, `routing.failed_over`,
+    /// `provider.health_changed`), under an id it chose so it can tell when it is in the log.
+    case routing(SessionEvent, id: EventID)
 
     /// The event as the log records it.
     public var sessionEvent: SessionEvent {
@@ -29,6 +32,7 @@ public enum ProviderEvent: Hashable, Sendable {
         case .completed(let payload): .runCompleted(payload)
         case .failed(let payload): .runFailed(payload)
         case .cancelled(let payload): .runCancelled(payload)
+        case .routing(let event, _): event
         }
     }
 
@@ -36,7 +40,7 @@ public enum ProviderEvent: Hashable, Sendable {
     public var isTerminal: Bool {
         switch self {
         case .completed, .failed, .cancelled: true
-        case .started, .streamed, .received, .toolStarted, .toolCompleted, .usage, .warning: false
+        case .started, .streamed, .received, .toolStarted, .toolCompleted, .usage, .warning, .routing: false
         }
     }
 

@@ -26,6 +26,8 @@ public struct ProviderRequest: Hashable, Sendable {
     public var controls: ProviderControls
     /// Asked before each tool runs, by providers that can hold a tool (``ProviderCapabilities/holdsTools``).
     public var toolCallGate: ToolCallGate?
+    /// What a router keeps sticky to one provider (the session id).
+    public var stickyKey: String?
 
     public init(
         runID: RunID, messages: [ChatMessage], systemPrompt: String? = nil, model: String? = nil,

@@ -212,6 +212,7 @@ extension ProviderHealthChanged {
         writer.field("previous", previous, in: &object)
         writer.field("provider", provider, in: &object)
         writer.field("reason", reason, in: &object)
+        writer.field("state_sequence", stateSequence?.rawValue, in: &object)
         try writer.field("until", until, in: &object)
         writer.endObject(object)
     }

@@ -115,12 +115,15 @@ public struct ProviderHealthChanged: EventPayload {
     public var consecutiveFailures: Int
     /// The time the change was decided with.
     public var changedAt: Timestamp?
+    /// The log position the router's state was folded through when it derived the change.
+    public var stateSequence: SequenceNumber?
 
     public init(
         provider: String, previous: String, current: String, reason: String, until: Timestamp? = nil,
-        consecutiveFailures: Int, changedAt: Timestamp? = nil
+        consecutiveFailures: Int, changedAt: Timestamp? = nil, stateSequence: SequenceNumber? = nil
     ) {
         self.changedAt = changedAt
+        self.stateSequence = stateSequence
         self.provider = provider
         self.previous = previous
         self.current = current
@@ -133,6 +136,7 @@ public struct ProviderHealthChanged: EventPayload {
         case provider, previous, current, reason, until
         case consecutiveFailures = "consecutive_failures"
         case changedAt = "changed_at"
+        case stateSequence = "state_sequence"
     }
 }
 
