@@ -33,7 +33,10 @@ extension ASM {
         @OptionGroup var store: StoreOptions
 
         @Option(help: "claude, codex, amp or scripted.")
-        var provider: ProviderChoice
+        var provider: ProviderChoice?
+
+        @Option(help: "A JSON router configuration: route the run over the providers it names (instead of --provider).")
+        var router: String?
 
         @Option(help: "The model to ask for (passed to the CLI as it is).")
         var model: String?
@@ -115,8 +118,11 @@ extension ASM {
             if let idleTimeout, !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be more than zero seconds") }
             if let maxTurns, maxTurns < 1 { throw ValidationError("--max-turns must be at least 1") }
             if let maxBudget, !(maxBudget > 0) { throw ValidationError("--max-budget must be more than zero dollars") }
-            if script != nil, provider != .scripted { throw ValidationError("--script needs --provider scripted") }
-            if executable != nil, provider == .scripted { throw ValidationError("--executable does not apply to --provider scripted") }
+            if (provider == nil) == (router == nil) { throw ValidationError("give one of --provider and --router") }
+            if script != nil, provider != .scripted, router == nil { throw ValidationError("--script needs --provider scripted") }
+            if executable != nil, provider == .scripted || router != nil {
+                throw ValidationError("--executable applies to --provider claude, codex or amp")
+            }
             if prompt != "-", prompt.allSatisfy(\.isWhitespace) { throw ValidationError("the prompt is empty") }
             if agent.isEmpty { throw ValidationError("--agent needs a name") }
             if session != nil, agent != "asm" { throw ValidationError("--agent names a new session; it does not apply with --session") }
@@ -132,9 +138,11 @@ extension ASM {
             let promptText = try readPrompt()
             let policies = try loadPolicies()
             let priceTable = try loadPriceTable()
-            let adapter = try makeProvider()
+            let routerConfig = try router.map(loadRouterConfig)
+            let candidates = try routerConfig.map(routedProviders) ?? []
+            let single = try provider.map(makeProvider)
             var options = RunOptions(
-                provider: adapter.name, model: model, systemPrompt: systemPrompt, workingDirectory: cwd, policies: policies,
+                provider: single?.name ?? "router", model: model, systemPrompt: systemPrompt, workingDirectory: cwd, policies: policies,
                 continuation: ContinuationMode(rawValue: continuation.rawValue) ?? .auto,
                 deadline: deadline.map { .milliseconds(Int64(($0 * 1000).rounded())) },
                 idleTimeout: idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) },
@@ -145,6 +153,10 @@ extension ASM {
             let (result, written, elapsed) = try await withStore(try store.openOrCreate()) { store in
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = priceTable
+                let adapter: any ProviderAdapter =
+                    if let single { single } else {
+                        ProviderRouter(providers: candidates, config: routerConfig ?? RouterConfig(), store: store)
+                    }
                 let manager = SessionManager(store: store, providers: [adapter], configuration: configuration)
                 var written = 0
                 let sessionID: SessionID
@@ -250,7 +262,21 @@ extension ASM {
             return text.hasSuffix("\n") ? String(text.dropLast()) : text
         }
 
-        private func makeProvider() throws -> any ProviderAdapter {
+        /// The providers a router configuration names (prefer order, then weights), or the
+        /// three CLIs when it names none.
+        private func routedProviders(_ config: RouterConfig) throws -> [any ProviderAdapter] {
+            var names = config.prefer + config.weights.keys.sorted() + config.exclude
+            if names.isEmpty { names = ["claude", "codex", "amp"] }
+            var seen = Set<String>()
+            return try names.filter { seen.insert($0).inserted }.map { name in
+                guard let choice = ProviderChoice(rawValue: name) else {
+                    throw CommandFailure("the router names \(name), which is not claude, codex, amp or scripted", status: ExitStatus.usage)
+                }
+                return try makeProvider(choice)
+            }
+        }
+
+        private func makeProvider(_ provider: ProviderChoice) throws -> any ProviderAdapter {
             switch provider {
             case .claude: return commandLine(ClaudeCode(), variable: "ASM_CLAUDE_BIN")
             case .codex: return commandLine(Codex(), variable: "ASM_CODEX_BIN")

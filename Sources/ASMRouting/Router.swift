@@ -253,7 +253,8 @@ public struct Router: Hashable, Sendable {
         case .closed where breaker.consecutiveFailures >= config.circuitBreaker.failureThreshold:
             transition = ProviderHealthChanged(
                 provider: provider, previous: "closed", current: "open",
-                reason: "\(breaker.consecutiveFailures) consecutive failures (last \(what))", until: time?.adding(microseconds: cooldown),
+                reason: "\(breaker.consecutiveFailures) consecutive failure\(breaker.consecutiveFailures == 1 ? "" : "s") (last \(what))",
+                until: time?.adding(microseconds: cooldown),
                 consecutiveFailures: breaker.consecutiveFailures, changedAt: time)
         default:
             break

@@ -54,7 +54,7 @@ import Testing
             output: .string(limit: 1 << 20), error: .string(limit: 1 << 16))
         #expect(result.terminationStatus == .exited(0))
         let line = result.standardOutput
-        #expect(line.hasPrefix(#"{"schema_version":1,"status":"completed","provider":"scripted","model":"scripted-1","#))
+        #expect(line.hasPrefix(#"{"schema_version":1,"status":"completed","provider":"scripted","attempts":1,"model":"scripted-1","#))
         #expect(line.contains(#""output_text":"This is the scripted provider: no model was called. You asked: Explain the log.""#))
         #expect(line.contains(#""events_written":23"#))
         #expect(line.contains(#""policy":"none","violations":[],"continuation":"off""#))

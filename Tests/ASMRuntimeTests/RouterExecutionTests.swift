@@ -11,34 +11,6 @@ import Testing
 /// The router end to end: failover per error class, breakers, stickiness, cancel, and
 /// replay of what it recorded.
 struct RouterExecutionTests {
-    /// A scripted provider whose n-th run plays `plan(n)` (1-based).
-    final class Flaky: ProviderAdapter {
-        let name: String
-        let capabilities: ProviderCapabilities
-        private let calls = Mutex(0)
-        private let inner: ScriptedProvider
-
-        init(_ name: String, tools: [String] = ["Read", "Bash"], plan: @escaping @Sendable (Int) -> [ProviderScript.Step]) {
-            self.name = name
-            let capabilities = ProviderCapabilities(
-                streamsText: true, reportsToolCalls: true, resumesNatively: true, interrupts: true, toolGate: .observeOnly, tools: tools)
-            self.capabilities = capabilities
-            let counter = Counter()
-            inner = ScriptedProvider(name: name, capabilities: capabilities) { _ in
-                ProviderScript(plan(counter.next()), model: "\(name)-model")
-            }
-        }
-
-        var runs: Int { inner.receivedRequests.count }
-        func execute(_ request: ProviderRequest) -> ProviderEventStream { inner.execute(request) }
-        func cancel(_ run: RunID, reason: CancelReason) async { await inner.cancel(run, reason: reason) }
-    }
-
-    final class Counter: Sendable {
-        private let value = Mutex(0)
-        func next() -> Int { value.withLock { $0 += 1; return $0 } }
-    }
-
     static func failing(_ kind: FailureKind, status: Int? = nil) -> [ProviderScript.Step] {
         [.fail(RunFailure(kind: kind, message: "\(kind) from the provider", httpStatus: status))]
     }

@@ -96,6 +96,18 @@ enum Formatting {
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
+    /// An event as `{"type": ..., "payload": ...}`, canonical.
+    static func payloadJSON(_ event: SessionEvent) -> String {
+        let encoded = try? EventCodec().encode(event)
+        return "{\"type\":\"\(event.type.rawValue)\",\"payload\":" + (encoded.map { String(decoding: $0.payload, as: UTF8.self) } ?? "null") + "}"
+    }
+
+    /// An event's payload as a JSON value, with its type.
+    static func payloadValue(_ event: SessionEvent) -> JSONValue {
+        let payload = (try? EventCodec().encode(event)).flatMap { try? PayloadDecoder().decode(JSONValue.self, from: $0.payload) }
+        return .object([JSONMember("type", .string(event.type.rawValue)), JSONMember("payload", payload ?? .null)])
+    }
+
     /// A value as JSON in its declared field order, with `schema_version` first.
     static func json(_ value: some Encodable, schemaVersion: Int = 1) -> String {
         let body = (try? PayloadEncoder(sortsKeys: false).encode(value)) ?? Array("{}".utf8)

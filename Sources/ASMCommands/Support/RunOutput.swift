@@ -81,6 +81,17 @@ final class LivePrinter: Sendable {
             note("approval \(requested.approvalID) requested: \(requested.tool)\(requested.canBlock ? " waits" : " already ran")")
         case .toolApprovalResolved(let resolved):
             note("approval \(resolved.approvalID) \(resolved.approved ? "approved" : "denied")" + (resolved.resolvedBy.map { " by \($0)" } ?? ""))
+        case .routingDecided(let decided):
+            let left = decided.candidates.filter { $0.excludedBecause != nil }.map { "\($0.provider): \($0.excludedBecause ?? "")" }
+            note(
+                "routed to \(decided.chosen ?? "no provider") (attempt \(decided.attempt), \(decided.strategy)"
+                    + (decided.rebound == true ? ", rebound" : "") + (left.isEmpty ? "" : "; left out " + left.joined(separator: ", ")) + ")")
+        case .routingFailedOver(let failed):
+            note(
+                "\(failed.from) failed (\(failed.failure.kind): \(Formatting.clip(failed.failure.message, 80)))"
+                    + (failed.afterOutput ? " after output" : "") + (failed.to.map { "; failing over to \($0)" } ?? "; no failover"))
+        case .providerHealthChanged(let changed):
+            note("breaker \(changed.provider): \(changed.previous) → \(changed.current)" + (changed.until.map { " until \($0)" } ?? "") + " (\(changed.reason))")
         case .continuationApplied(let applied) where applied.applied != "off" || applied.requested != "auto":
             note("continuation \(applied.applied): \(applied.reason)")
         default:
@@ -184,6 +195,7 @@ struct RunReport: Encodable {
     var sessionID: String
     var runID: String
     var provider: String
+    var attempts: Int
     var model: String?
     var providerSessionID: String?
     var outputText: String?
@@ -206,6 +218,7 @@ struct RunReport: Encodable {
         sessionID = run.sessionID.description
         runID = run.runID.description
         provider = run.provider
+        attempts = run.attempts
         model = run.model
         providerSessionID = run.providerSessionID
         outputText = run.outputText
@@ -225,7 +238,7 @@ struct RunReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case status, provider, model, failure, tokens, policy, violations, continuation
+        case status, provider, attempts, model, failure, tokens, policy, violations, continuation
         case sessionID = "session_id"
         case runID = "run_id"
         case providerSessionID = "provider_session_id"
@@ -251,7 +264,7 @@ struct RunReport: Encodable {
         default:
             break
         }
-        var parts = [status, [run.provider, run.model].compactMap { $0 }.joined(separator: " ")]
+        var parts = [status, [run.provider, run.model].compactMap { $0 }.joined(separator: " ") + (run.attempts > 1 ? " (attempt \(run.attempts))" : "")]
         let usage = run.usage
         var tokens = "tokens \(grouped(usage.input)) in, \(grouped(usage.output)) out"
         if usage.cacheRead > 0 { tokens += ", \(grouped(usage.cacheRead)) cache read" }
