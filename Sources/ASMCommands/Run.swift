@@ -38,6 +38,9 @@ extension ASM {
         @Option(help: "A JSON router configuration: route the run over the providers it names (instead of --provider).")
         var router: String?
 
+        @Option(name: .customLong("require"), help: "With --router: a capability the chosen provider must have, as type or type:name (tool:read, streaming; repeatable).")
+        var requirements: [String] = []
+
         @Option(help: "The model to ask for (passed to the CLI as it is).")
         var model: String?
 
@@ -119,6 +122,14 @@ extension ASM {
             if let maxTurns, maxTurns < 1 { throw ValidationError("--max-turns must be at least 1") }
             if let maxBudget, !(maxBudget > 0) { throw ValidationError("--max-budget must be more than zero dollars") }
             if (provider == nil) == (router == nil) { throw ValidationError("give one of --provider and --router") }
+            if !requirements.isEmpty, router == nil { throw ValidationError("--require needs --router") }
+            for requirement in requirements {
+                let type = String(requirement.split(separator: ":", maxSplits: 1).first ?? "")
+                guard CapabilityRequirement.types.contains(type) else {
+                    throw ValidationError(
+                        "--require \(requirement): the type must be one of \(CapabilityRequirement.types.sorted().joined(separator: ", "))")
+                }
+            }
             if script != nil, provider != .scripted, router == nil { throw ValidationError("--script needs --provider scripted") }
             if executable != nil, provider == .scripted || router != nil {
                 throw ValidationError("--executable applies to --provider claude, codex or amp")
@@ -146,7 +157,11 @@ extension ASM {
                 continuation: ContinuationMode(rawValue: continuation.rawValue) ?? .auto,
                 deadline: deadline.map { .milliseconds(Int64(($0 * 1000).rounded())) },
                 idleTimeout: idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) },
-                preapprovedTools: allowedTools, availableTools: tools.map(Self.toolList), maxTurns: maxTurns)
+                preapprovedTools: allowedTools, availableTools: tools.map(Self.toolList), maxTurns: maxTurns,
+                requiredCapabilities: requirements.map { text in
+                    let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+                    return CapabilityRequirement(type: parts[0], name: parts.count > 1 ? parts[1] : nil)
+                })
             options.policies = policies
             let answer = approvals ?? (isatty(0) == 1 ? .ask : .deny)
 

@@ -220,10 +220,19 @@ public final class ProviderRouter: ProviderAdapter {
     }
 
     /// Decides in `state` (the log folded, with this run's own events).
+    ///
+    /// The request's own capability requirements join the configuration's, and the decision
+    /// records the configuration it was made with, requirements included.
     private func decide(_ state: RouterState, run: RunID, attempt: Int, request: ProviderRequest, tried: [String]) -> RouteDecision {
+        var effective = config
+        for text in request.requiredCapabilities {
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            let requirement = CapabilityRequirement(type: parts.first ?? text, name: parts.count > 1 ? parts[1] : nil)
+            if !effective.requiredCapabilities.contains(requirement) { effective.requiredCapabilities.append(requirement) }
+        }
         let routeRequest = RouteRequest(runID: run, attempt: attempt, stickyKey: request.stickyKey, tried: tried)
-        var decision = router.decide(state, routeRequest, candidates: profiles, now: clock.now(), seed: seeds())
-        decision.event.router = Self.recordedConfig(config, profiles)
+        var decision = Router(config: effective).decide(state, routeRequest, candidates: profiles, now: clock.now(), seed: seeds())
+        decision.event.router = Self.recordedConfig(effective, profiles)
         return decision
     }
 

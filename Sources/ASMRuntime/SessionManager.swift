@@ -1,6 +1,7 @@
 public import ASMCore
 public import ASMPolicy
 public import ASMProviders
+public import ASMRouting
 public import ASMStore
 internal import Synchronization
 
@@ -185,6 +186,7 @@ public final class SessionManager: Sendable {
             resumeSessionID: plan.resumeSessionID, resumeUsageBaseline: plan.resumeUsageBaseline, deadline: options.deadline,
             idleTimeout: options.idleTimeout, controls: ProviderControls(stack))
         request.stickyKey = session.description
+        request.requiredCapabilities = options.requiredCapabilities.map(\.description)
         request.controls.allowedTools += options.preapprovedTools.filter { !request.controls.allowedTools.contains($0) }
         request.controls.availableTools = options.availableTools
         request.controls.maxTurns = options.maxTurns
@@ -378,13 +380,17 @@ public struct RunOptions: Sendable {
     public var availableTools: [String]?
     /// At most this many model turns, where the CLI enforces it.
     public var maxTurns: Int?
+    /// For a router: capabilities the chosen provider must have, on top of the router's own.
+    public var requiredCapabilities: [CapabilityRequirement]
 
     public init(
         provider: String, model: String? = nil, systemPrompt: String? = nil, workingDirectory: String? = nil,
         environment: [String: String?] = [:], policies: [Policy] = [], continuation: ContinuationMode = .auto,
         continuationLimits: ContinuationLimits? = nil, deadline: Duration? = nil, idleTimeout: Duration? = nil,
-        preapprovedTools: [String] = [], availableTools: [String]? = nil, maxTurns: Int? = nil
+        preapprovedTools: [String] = [], availableTools: [String]? = nil, maxTurns: Int? = nil,
+        requiredCapabilities: [CapabilityRequirement] = []
     ) {
+        self.requiredCapabilities = requiredCapabilities
         self.preapprovedTools = preapprovedTools
         self.availableTools = availableTools
         self.maxTurns = maxTurns

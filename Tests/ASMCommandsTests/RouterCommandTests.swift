@@ -110,7 +110,8 @@ import Testing
 
     @Test("run takes one of --provider and --router", arguments: [
         ["run", "hi"], ["run", "--provider", "claude", "--router", "r.json", "hi"], ["run", "--router", "r.json", "--executable", "x", "hi"],
-        ["providers", "--at", "0"],
+        ["providers", "--at", "0"], ["run", "--provider", "claude", "--require", "tool:read", "hi"],
+        ["run", "--router", "r.json", "--require", "magic:x", "hi"],
     ])
     func exclusive(arguments: [String]) {
         #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }

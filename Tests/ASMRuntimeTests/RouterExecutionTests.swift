@@ -240,6 +240,21 @@ struct RouterExecutionTests {
         }
     }
 
+    @Test("a run's own capability requirements join the router's, and are recorded so replay agrees")
+    func requestRequirements() async throws {
+        let codex = Flaky("codex", tools: ["command_execution"]) { _ in Self.answer }
+        let claude = Flaky("claude") { _ in Self.answer }
+        try await withRouter([codex, claude], config: RouterConfig(prefer: ["codex", "claude"])) { h, _ in
+            let session = try await h.manager.startSession(agentID: "a")
+            let free = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
+            #expect(free.provider == "codex")
+            let needsRead = try await h.manager.run(
+                "y", in: session, options: RunOptions(provider: "router", requiredCapabilities: [CapabilityRequirement(type: "tool", name: "read")]))
+            #expect(needsRead.provider == "claude")
+            try await verify(h)
+        }
+    }
+
     @Test("cancel goes to the provider that owns the run, and no failover follows")
     func cancel() async throws {
         let claude = Flaky("claude") { _ in [.text("thinking"), .hang] }

@@ -28,6 +28,9 @@ public struct ProviderRequest: Hashable, Sendable {
     public var toolCallGate: ToolCallGate?
     /// What a router keeps sticky to one provider (the session id).
     public var stickyKey: String?
+    /// Capabilities the provider a router chooses must have, as `type` or `type:name`
+    /// (`streaming`, `tool:read`).
+    public var requiredCapabilities: [String] = []
 
     public init(
         runID: RunID, messages: [ChatMessage], systemPrompt: String? = nil, model: String? = nil,
