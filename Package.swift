@@ -99,7 +99,7 @@ let package = Package(
         // Test kit for users and for this package's tests.
         .target(
             name: "AgentSessionManagerTesting",
-            dependencies: ["AgentSessionManager", "ASMCore", "ASMStore"],
+            dependencies: ["AgentSessionManager", "ASMCore", "ASMStore", "ASMRouting"],
             swiftSettings: swiftSettings
         ),
 

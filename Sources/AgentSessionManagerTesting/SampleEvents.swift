@@ -1,20 +1,15 @@
 public import ASMCore
 public import ASMStore
+import ASMRouting
 
-/// A small, fast, seedable random generator (SplitMix64), so a failing property test can
-/// be replayed from the seed it prints.
+/// A small, fast, seedable random generator, so a failing property test can be replayed
+/// from the seed it prints (the router's SplitMix64).
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    public private(set) var state: UInt64
+    private var generator: SplitMix64
 
-    public init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 }
 
 /// Random but valid instances of every event in the vocabulary, for codec properties and

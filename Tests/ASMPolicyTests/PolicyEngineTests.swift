@@ -1,5 +1,6 @@
 import ASMCore
 import ASMPolicy
+import AgentSessionManagerTesting
 import Testing
 
 /// The evaluator as a pure reducer: inputs in, decisions out.
@@ -290,7 +291,7 @@ struct PolicyEngineTests {
 
     @Test("the same inputs always give the same decisions")
     func deterministic() throws {
-        var generator = SeededRandom(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         let policies = [
             Policy(name: "org", limits: PolicyLimits(maxTotalTokens: 5000, maxToolCalls: 8), toolRules: [.deny([try ToolPattern("Bash(rm *)")])], onViolation: .warn),
             Policy(name: "run", limits: PolicyLimits(maxCostUSD: 0.02, maxDuration: .seconds(3)), onViolation: .requestApproval),
@@ -313,18 +314,5 @@ struct PolicyEngineTests {
         let second = try Self.play(policies, inputs)
         #expect(first.decisions == second.decisions && first.state == second.state)
         #expect(first.decisions.joined().count > 10)
-    }
-}
-
-/// A small deterministic generator (SplitMix64).
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
