@@ -78,6 +78,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Edge: workspace snapshots (git and hash), diffs, restores, the artifact store.
+        .target(
+            name: "ASMWorkspace",
+            dependencies: [
+                "ASMCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Pure: the router's fold of the log, its decision and breaker state machine.
         .target(name: "ASMRouting", dependencies: ["ASMCore", "ASMPolicy"], swiftSettings: swiftSettings),
 
@@ -85,14 +97,14 @@ let package = Package(
         // provider runs and records them in the log.
         .target(
             name: "ASMRuntime",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting"],
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMWorkspace"],
             swiftSettings: swiftSettings
         ),
 
         // The public facade.
         .target(
             name: "AgentSessionManager",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMRuntime"],
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMWorkspace", "ASMRuntime"],
             swiftSettings: swiftSettings
         ),
 
@@ -168,6 +180,15 @@ let package = Package(
         .testTarget(
             name: "ASMRoutingTests",
             dependencies: ["ASMRouting", "ASMCore", "AgentSessionManagerTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASMWorkspaceTests",
+            dependencies: [
+                "ASMWorkspace", "ASMCore", "AgentSessionManagerTesting",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

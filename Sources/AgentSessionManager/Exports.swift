@@ -5,4 +5,5 @@
 @_exported public import ASMProviders
 @_exported public import ASMPolicy
 @_exported public import ASMRouting
+@_exported public import ASMWorkspace
 @_exported public import ASMRuntime

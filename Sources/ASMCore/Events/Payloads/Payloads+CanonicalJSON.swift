@@ -376,10 +376,23 @@ extension WorkspaceSnapshotTaken {
     }
 }
 
+extension WorkspaceFileChange: CanonicalJSONEncodable {
+    public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
+        var object = writer.beginObject()
+        writer.field("binary", binary, in: &object)
+        writer.field("change", change, in: &object)
+        writer.field("deletions", deletions, in: &object)
+        writer.field("insertions", insertions, in: &object)
+        writer.field("path", path, in: &object)
+        writer.endObject(object)
+    }
+}
+
 extension WorkspaceDiffComputed {
     public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
         var object = writer.beginObject()
         writer.field("artifact", artifact, in: &object)
+        try writer.field("changes", changes, in: &object)
         writer.field("deletions", deletions, in: &object)
         writer.field("files_changed", filesChanged, in: &object)
         writer.field("from_snapshot", fromSnapshot, in: &object)

@@ -65,6 +65,25 @@ public struct WorkspaceSnapshotTaken: EventPayload {
     }
 }
 
+/// One file a run changed.
+public struct WorkspaceFileChange: Hashable, Sendable, Codable {
+    public var path: String
+    /// `added`, `modified` or `deleted`.
+    public var change: String
+    /// Set for binary files (they count no lines).
+    public var binary: Bool?
+    public var insertions: Int?
+    public var deletions: Int?
+
+    public init(path: String, change: String, binary: Bool? = nil, insertions: Int? = nil, deletions: Int? = nil) {
+        self.path = path
+        self.change = change
+        self.binary = binary
+        self.insertions = insertions
+        self.deletions = deletions
+    }
+}
+
 /// What a run changed in its working directory.
 public struct WorkspaceDiffComputed: EventPayload {
     public static let eventType = EventType.workspaceDiffComputed
@@ -79,11 +98,14 @@ public struct WorkspaceDiffComputed: EventPayload {
     /// The artifact holding the patch, when it did not fit.
     public var artifact: String?
     public var patchBytes: Int64
+    /// The files changed, up to the first 1,000.
+    public var changes: [WorkspaceFileChange]?
 
     public init(
         fromSnapshot: String, toSnapshot: String, filesChanged: Int, insertions: Int, deletions: Int, hasPatch: Bool,
-        patch: String? = nil, artifact: String? = nil, patchBytes: Int64
+        patch: String? = nil, artifact: String? = nil, patchBytes: Int64, changes: [WorkspaceFileChange]? = nil
     ) {
+        self.changes = changes
         self.fromSnapshot = fromSnapshot
         self.toSnapshot = toSnapshot
         self.filesChanged = filesChanged
@@ -96,7 +118,7 @@ public struct WorkspaceDiffComputed: EventPayload {
     }
 
     enum CodingKeys: String, CodingKey {
-        case insertions, deletions, patch, artifact
+        case insertions, deletions, patch, artifact, changes
         case fromSnapshot = "from_snapshot"
         case toSnapshot = "to_snapshot"
         case filesChanged = "files_changed"

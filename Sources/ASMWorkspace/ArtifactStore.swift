@@ -1,0 +1,141 @@
+internal import Crypto
+import FoundationEssentials
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
+/// A reference to stored bytes: `sha256:` and 64 lowercase hex digits, the SHA-256 of the
+/// content. Only such strings are references, so none can name a path.
+public struct ArtifactReference: Hashable, Sendable, CustomStringConvertible {
+    public let digest: String
+
+    /// - Throws: ``ArtifactError/invalidReference(_:)`` for anything but `sha256:<64 hex>`.
+    public init(_ text: String) throws(ArtifactError) {
+        guard text.hasPrefix("sha256:") else { throw .invalidReference(text) }
+        let digest = text.dropFirst(7)
+        guard digest.utf8.count == 64, digest.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            throw .invalidReference(text)
+        }
+        self.digest = String(digest)
+    }
+
+    /// The reference of `bytes`.
+    public static func of(_ bytes: some Collection<UInt8>) -> ArtifactReference {
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: Array(bytes)) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0F)])
+        }
+        return ArtifactReference(digest: String(decoding: hex, as: UTF8.self))
+    }
+
+    /// A digest known to be well formed.
+    private init(digest: String) {
+        self.digest = digest
+    }
+
+    public var description: String { "sha256:" + digest }
+}
+
+/// Why an artifact could not be stored or read.
+public enum ArtifactError: Error, Hashable, Sendable, CustomStringConvertible {
+    case invalidReference(String)
+    case notFound(ArtifactReference)
+    /// The stored bytes no longer hash to their reference.
+    case corrupted(ArtifactReference)
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .invalidReference(let text): "\(text) is not an artifact reference (sha256:<64 hex digits>)"
+        case .notFound(let reference): "artifact \(reference) is not in the store"
+        case .corrupted(let reference): "artifact \(reference) is corrupted: its bytes no longer match its hash"
+        case .io(let message): message
+        }
+    }
+}
+
+/// Where snapshots keep patches, manifests and file contents.
+public protocol ArtifactStore: Sendable {
+    /// Stores `bytes` (once: storing the same bytes again is a no-op) and returns their reference.
+    func put(_ bytes: [UInt8]) async throws(ArtifactError) -> ArtifactReference
+    /// The bytes, verified against their reference.
+    func get(_ reference: ArtifactReference) async throws(ArtifactError) -> [UInt8]
+    func contains(_ reference: ArtifactReference) async -> Bool
+}
+
+/// Artifacts as files under one directory: `<root>/sha256/ab/cdef…`.
+///
+/// Writes are atomic (a temporary file, `fsync`, `rename`, `fsync` of the directory), reads
+/// verify the hash, and paths are built only from validated references.
+public struct FileArtifactStore: ArtifactStore {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    private func path(_ reference: ArtifactReference) -> (directory: String, file: String) {
+        let directory = "\(root)/sha256/\(reference.digest.prefix(2))"
+        return (directory, "\(directory)/\(reference.digest.dropFirst(2))")
+    }
+
+    public func put(_ bytes: [UInt8]) async throws(ArtifactError) -> ArtifactReference {
+        let reference = ArtifactReference.of(bytes)
+        let (directory, file) = path(reference)
+        if FileManager.default.fileExists(atPath: file) { return reference }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "\(root)/tmp", withIntermediateDirectories: true)
+        } catch {
+            throw .io("cannot create the artifact directory \(directory): \(error)")
+        }
+        let temporary = "\(root)/tmp/\(reference.digest).\(getpid()).\(UInt64.random(in: 0 ... .max))"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .io("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else {
+                let reason = String(cString: strerror(errno))
+                close(descriptor)
+                unlink(temporary)
+                throw .io("cannot write \(temporary): \(reason)")
+            }
+            offset += written
+        }
+        guard fsync(descriptor) == 0 else {
+            close(descriptor)
+            unlink(temporary)
+            throw .io("cannot sync \(temporary)")
+        }
+        close(descriptor)
+        guard rename(temporary, file) == 0 else {
+            unlink(temporary)
+            throw .io("cannot move the artifact into place at \(file): \(String(cString: strerror(errno)))")
+        }
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            _ = fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+        return reference
+    }
+
+    public func get(_ reference: ArtifactReference) async throws(ArtifactError) -> [UInt8] {
+        let file = path(reference).file
+        guard let data = FileManager.default.contents(atPath: file) else { throw .notFound(reference) }
+        let bytes = Array(data)
+        guard ArtifactReference.of(bytes) == reference else { throw .corrupted(reference) }
+        return bytes
+    }
+
+    public func contains(_ reference: ArtifactReference) async -> Bool {
+        FileManager.default.fileExists(atPath: path(reference).file)
+    }
+}

@@ -1,0 +1,162 @@
+public import ASMCore
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a workspace is snapshotted.
+public enum WorkspaceStrategy: String, Hashable, Sendable, CaseIterable {
+    /// Commits in a private ref namespace, built with a temporary index: tracked changes and
+    /// untracked files (honouring `.gitignore`), never touching HEAD, the index, the stash,
+    /// branches or the working tree.
+    case git
+    /// A SHA-256 manifest of the tree; file contents kept in the artifact store for rollback.
+    case hash
+}
+
+/// What a run does with the directory its agent works in.
+public struct WorkspaceOptions: Sendable {
+    /// The directory; the provider runs in it.
+    public var path: String
+    public var strategy: WorkspaceStrategy
+    /// Compute the patch (git).
+    public var capturePatch: Bool
+    /// A patch up to this many bytes is kept in the event; a larger one goes to the artifact store.
+    public var maxPatchBytes: Int
+    /// Where large patches, manifests and (hash) file contents go.
+    public var artifactStore: (any ArtifactStore)?
+    /// Put the directory back to its pre-run snapshot when the run fails, is cancelled or times out.
+    public var rollbackOnFailure: Bool
+    /// Paths to leave out, as globs matched against the relative path and each of its
+    /// components (`*.log`, `node_modules`, `build/*`). For git, on top of `.gitignore`.
+    public var ignorePatterns: [String]
+    /// Hash strategy: files larger than this are hashed but their contents are not kept, so
+    /// they cannot be restored.
+    public var maxRestorableFileBytes: Int
+
+    public init(
+        path: String, strategy: WorkspaceStrategy = .git, capturePatch: Bool = true, maxPatchBytes: Int = 64 << 10,
+        artifactStore: (any ArtifactStore)? = nil, rollbackOnFailure: Bool = false, ignorePatterns: [String] = [],
+        maxRestorableFileBytes: Int = 8 << 20
+    ) {
+        self.path = path
+        self.strategy = strategy
+        self.capturePatch = capturePatch
+        self.maxPatchBytes = maxPatchBytes
+        self.artifactStore = artifactStore
+        self.rollbackOnFailure = rollbackOnFailure
+        self.ignorePatterns = ignorePatterns
+        self.maxRestorableFileBytes = maxRestorableFileBytes
+    }
+}
+
+/// One snapshot of a workspace.
+public struct WorkspaceSnapshot: Hashable, Sendable {
+    /// `<run>/pre`, `<run>/post`…
+    public var id: String
+    public var phase: String
+    public var strategy: WorkspaceStrategy
+    public var path: String
+    /// The git commit, or the manifest's artifact reference (or, without a store, its hash).
+    public var reference: String
+    public var fileCount: Int
+    /// The hash strategy's manifest.
+    var manifest: Manifest?
+
+    /// As the log records it.
+    public var event: WorkspaceSnapshotTaken {
+        WorkspaceSnapshotTaken(snapshotID: id, phase: phase, strategy: strategy.rawValue, path: path, reference: reference, fileCount: fileCount)
+    }
+}
+
+/// What changed between two snapshots.
+public struct WorkspaceChanges: Hashable, Sendable {
+    public var files: [WorkspaceFileChange]
+    public var insertions: Int
+    public var deletions: Int
+    /// The patch (git, when captured).
+    public var patch: [UInt8]?
+}
+
+/// What a restore did.
+public struct RestoreReport: Hashable, Sendable {
+    public var restored: Int
+    public var removed: Int
+    /// Paths that could not be put back, with why.
+    public var unrestorable: [String]
+    /// Where the state before the restore was kept (a git ref, or a manifest reference).
+    public var safetyReference: String?
+}
+
+/// Why a workspace operation failed.
+public struct WorkspaceError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// A workspace under one strategy.
+public protocol Workspace: Sendable {
+    var options: WorkspaceOptions { get }
+    /// Checks the path can be used, before anything runs.
+    func prepare() async throws(WorkspaceError)
+    func snapshot(phase: String, label: String) async throws(WorkspaceError) -> WorkspaceSnapshot
+    func diff(from: WorkspaceSnapshot, to: WorkspaceSnapshot) async throws(WorkspaceError) -> WorkspaceChanges
+    /// Puts the directory back to `target`, the state in `current` being kept first.
+    func restore(to target: WorkspaceSnapshot, from current: WorkspaceSnapshot, label: String) async throws(WorkspaceError)
+        -> RestoreReport
+    /// The snapshot a log recorded, to diff or restore later.
+    func recorded(_ event: WorkspaceSnapshotTaken) async throws(WorkspaceError) -> WorkspaceSnapshot
+}
+
+/// The workspace for `options` (its path made absolute).
+public func makeWorkspace(_ options: WorkspaceOptions) -> any Workspace {
+    var options = options
+    if let resolved = realpath(options.path, nil) {
+        options.path = String(cString: resolved)
+        free(resolved)
+    }
+    switch options.strategy {
+    case .git: return GitWorkspace(options: options)
+    case .hash: return HashWorkspace(options: options)
+    }
+}
+
+/// Whether a relative path is left out by `patterns`.
+func isIgnored(_ relative: String, _ patterns: [String]) -> Bool {
+    guard !patterns.isEmpty else { return false }
+    let components = relative.split(separator: "/").map(String.init)
+    return patterns.contains { pattern in
+        Glob.matches(pattern, relative) || components.contains { Glob.matches(pattern, $0) }
+    }
+}
+
+/// Whether `path` is a directory (following links).
+func isDirectory(_ path: String) -> Bool {
+    var status = stat()
+    return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// The path without its last component.
+func parent(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
+/// Removes the now-empty directories above a removed file, up to (not including) `top`.
+func pruneEmpty(from file: String, upTo top: String) {
+    var stop = top
+    while stop.count > 1, stop.hasSuffix("/") { stop.removeLast() }
+    var directory = parent(of: file)
+    while directory.count > stop.count, directory.hasPrefix(stop + "/") {
+        guard let contents = try? FileManager.default.contentsOfDirectory(atPath: directory), contents.isEmpty else { return }
+        try? FileManager.default.removeItem(atPath: directory)
+        directory = parent(of: directory)
+    }
+}
