@@ -111,7 +111,11 @@ let package = Package(
         // Test kit for users and for this package's tests.
         .target(
             name: "AgentSessionManagerTesting",
-            dependencies: ["AgentSessionManager", "ASMCore", "ASMStore", "ASMRouting"],
+            dependencies: [
+                "AgentSessionManager", "ASMCore", "ASMStore", "ASMRouting", "ASMWorkspace",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -193,7 +197,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ASMRuntimeTests",
-            dependencies: ["ASMRuntime", "ASMProviders", "ASMCore", "ASMStore", "ASMPolicy", "ASMRouting", "AgentSessionManagerTesting"],
+            dependencies: ["ASMRuntime", "ASMProviders", "ASMCore", "ASMStore", "ASMPolicy", "ASMRouting", "ASMWorkspace", "AgentSessionManagerTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

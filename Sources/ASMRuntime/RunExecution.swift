@@ -21,11 +21,15 @@ final class RunExecution: Sendable {
     /// Approval ids asked for and not yet answered (the writer adds them; ``resolve`` takes them).
     private let pendingApprovals = Mutex<Set<String>>([])
     private let cancelRequested = Mutex<CancelReason?>(nil)
+    /// Runs once the provider has ended and before the run's terminal event is recorded:
+    /// the events it returns (the workspace's post snapshot, diff, rollback) go first.
+    let beforeTerminal: (@Sendable (SessionEvent) async -> [SessionEvent])?
 
     init(
         runID: RunID, sessionID: SessionID, provider: any ProviderAdapter, engine: PolicyEngine, store: any EventStore,
-        clock: any WallClock
+        clock: any WallClock, beforeTerminal: (@Sendable (SessionEvent) async -> [SessionEvent])? = nil
     ) {
+        self.beforeTerminal = beforeTerminal
         self.runID = runID
         self.sessionID = sessionID
         self.provider = provider
@@ -280,6 +284,16 @@ final class RunExecution: Sendable {
         /// Records the run's one terminal event: a policy's cancellation wins over what the
         /// provider reported.
         mutating func finish(with reported: SessionEvent) async throws {
+            if let beforeTerminal = execution.beforeTerminal {
+                let decided = cancellation.map { SessionEvent.runFailed(RunFailed(failure: $0)) } ?? reported
+                let events = await beforeTerminal(decided)
+                for event in events {
+                    await onEvent(event)
+                    if case .workspaceDiffComputed(let diff) = event { result.workspaceDiff = diff }
+                    if case .workspaceRolledBack(let rollback) = event { result.workspaceRollback = rollback }
+                }
+                try await append(events.map { NewEvent(id: .generate(), runID: execution.runID, event: $0) })
+            }
             var terminal = reported
             if let cancellation { terminal = .runFailed(RunFailed(failure: cancellation)) }
             await onEvent(terminal)

@@ -1,6 +1,7 @@
 public import ASMCore
 import ASMPolicy
 
+
 /// What an executed run came to.
 public struct RunResult: Hashable, Sendable {
     public var sessionID: SessionID
@@ -30,6 +31,10 @@ public struct RunResult: Hashable, Sendable {
     public var policy: PolicyOutcome
     /// How the conversation was continued.
     public var continuation: ContinuationApplied?
+    /// What the run changed in its workspace: counts, files, and the patch inline or by reference.
+    public var workspaceDiff: WorkspaceDiffComputed?
+    /// The rollback, when the run failed and its workspace was put back.
+    public var workspaceRollback: WorkspaceRolledBack?
     /// Events the execution appended.
     public var eventsWritten = 0
     public var firstSequence: SequenceNumber = .zero

@@ -3,6 +3,7 @@ public import ASMPolicy
 public import ASMProviders
 public import ASMRouting
 public import ASMStore
+public import ASMWorkspace
 internal import Synchronization
 
 /// The library's main API: sessions and their runs, executed on providers under stacked
@@ -180,19 +181,28 @@ public final class SessionManager: Sendable {
             run: run, transcript: try await store.transcript(of: session), priorRuns: prior,
             limits: options.continuationLimits ?? configuration.continuationLimits)
 
+        // The workspace is checked and snapshotted before anything is recorded.
+        var workspace: WorkspaceRun?
+        if let options = options.workspace { workspace = try await WorkspaceRun.start(options, run: run) }
+
         var request = ProviderRequest(
             runID: run, messages: plan.history + requested.messages, systemPrompt: options.systemPrompt ?? requested.systemPrompt,
             model: options.model ?? requested.model, workingDirectory: options.workingDirectory, environment: options.environment,
             resumeSessionID: plan.resumeSessionID, resumeUsageBaseline: plan.resumeUsageBaseline, deadline: options.deadline,
             idleTimeout: options.idleTimeout, controls: ProviderControls(stack))
         request.stickyKey = session.description
+        if let workspace { request.workingDirectory = workspace.path }
         request.requiredCapabilities = options.requiredCapabilities.map(\.description)
         request.controls.allowedTools += options.preapprovedTools.filter { !request.controls.allowedTools.contains($0) }
         request.controls.availableTools = options.availableTools
         request.controls.maxTurns = options.maxTurns
+        var beforeTerminal: (@Sendable (SessionEvent) async -> [SessionEvent])?
+        if let workspace {
+            beforeTerminal = { terminal in await workspace.finish(terminal) }
+        }
         let execution = RunExecution(
             runID: run, sessionID: session, provider: provider, engine: PolicyEngine(stack: stack, runID: run), store: store,
-            clock: configuration.clock)
+            clock: configuration.clock, beforeTerminal: beforeTerminal)
         if provider.capabilities.holdsTools, !stack.isEmpty { request.toolCallGate = execution.toolCallGate }
 
         let pendingCancel = executions.withLock { executions -> CancelReason? in
@@ -205,7 +215,8 @@ public final class SessionManager: Sendable {
         let resumed = plan.resumeSessionID
         let providerName = provider.name
         let result = try await execution.execute(
-            request, priceTable: configuration.priceTable, opening: [.continuationApplied(plan.event)], onEvent: onEvent)
+            request, priceTable: configuration.priceTable, opening: [.continuationApplied(plan.event)] + (workspace?.opening ?? []),
+            onEvent: onEvent)
         if let resumed, let actual = result.providerSessionID, actual != resumed {
             // The provider started a new session instead of resuming: say so in the log.
             let fresh = ContinuationApplied(
@@ -382,14 +393,18 @@ public struct RunOptions: Sendable {
     public var maxTurns: Int?
     /// For a router: capabilities the chosen provider must have, on top of the router's own.
     public var requiredCapabilities: [CapabilityRequirement]
+    /// Snapshot the directory the agent works in before and after, record the diff, and roll
+    /// back on failure if asked; the provider runs in it.
+    public var workspace: WorkspaceOptions?
 
     public init(
         provider: String, model: String? = nil, systemPrompt: String? = nil, workingDirectory: String? = nil,
         environment: [String: String?] = [:], policies: [Policy] = [], continuation: ContinuationMode = .auto,
         continuationLimits: ContinuationLimits? = nil, deadline: Duration? = nil, idleTimeout: Duration? = nil,
         preapprovedTools: [String] = [], availableTools: [String]? = nil, maxTurns: Int? = nil,
-        requiredCapabilities: [CapabilityRequirement] = []
+        requiredCapabilities: [CapabilityRequirement] = [], workspace: WorkspaceOptions? = nil
     ) {
+        self.workspace = workspace
         self.requiredCapabilities = requiredCapabilities
         self.preapprovedTools = preapprovedTools
         self.availableTools = availableTools

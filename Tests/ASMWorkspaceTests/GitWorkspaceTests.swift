@@ -7,7 +7,7 @@ import Testing
 /// Git snapshots, diffs and restores on real repositories.
 @Suite(.serialized) struct GitWorkspaceTests {
     /// Edits, a new file, a deletion, a binary change and an ignored file.
-    private func change(_ repository: Repository) {
+    private func change(_ repository: ScratchRepository) {
         repository.write("README.md", "# Project\n\nLine one, edited.\nLine two.\nLine three.\n")
         repository.write("src/new.swift", "struct New {}\n")
         repository.remove("src/main.swift")
@@ -18,7 +18,7 @@ import Testing
 
     @Test("snapshots cover tracked changes and untracked files, honour .gitignore, and leave HEAD, index, stash and branches alone")
     func snapshotAndDiff() async throws {
-        let repository = try await Repository.make()
+        let repository = try await ScratchRepository.make()
         defer { repository.directory.remove() }
         let workspace = makeWorkspace(WorkspaceOptions(path: repository.path))
         let before = try await repository.state()
@@ -48,7 +48,7 @@ import Testing
 
     @Test("restoring the pre-run snapshot puts modified files back, removes created ones, brings deleted ones back, and keeps the post state under a safety ref")
     func restore() async throws {
-        let repository = try await Repository.make()
+        let repository = try await ScratchRepository.make()
         defer { repository.directory.remove() }
         let workspace = makeWorkspace(WorkspaceOptions(path: repository.path))
         let original = (repository.read("README.md"), repository.read("src/main.swift"), FileManager.default.contents(atPath: "\(repository.path)/logo.bin"))
@@ -74,7 +74,7 @@ import Testing
 
     @Test("a subdirectory workspace sees only its own changes")
     func subdirectory() async throws {
-        let repository = try await Repository.make()
+        let repository = try await ScratchRepository.make()
         defer { repository.directory.remove() }
         let workspace = makeWorkspace(WorkspaceOptions(path: repository.path + "/src"))
         let pre = try await workspace.snapshot(phase: "pre", label: "sub/pre")
@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test("a directory that is not a git work tree is a clear error before anything runs")
-    func notARepository() async throws {
+    func notAScratchRepository() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         await #expect(throws: WorkspaceError("the workspace \(directory.path) is not inside a git work tree (use the hash strategy, or git init)")) {
@@ -98,8 +98,8 @@ import Testing
     }
 
     @Test("a repository without commits can be snapshotted")
-    func emptyRepository() async throws {
-        let repository = Repository()
+    func emptyScratchRepository() async throws {
+        let repository = ScratchRepository()
         defer { repository.directory.remove() }
         try await repository.git("init", "-q")
         let workspace = makeWorkspace(WorkspaceOptions(path: repository.path))

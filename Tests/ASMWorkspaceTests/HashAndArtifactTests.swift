@@ -8,7 +8,7 @@ import Testing
 struct HashAndArtifactTests {
     @Test("hash snapshots report added, modified and deleted files, skip .git and ignored paths, and restore what they kept")
     func hashStrategy() async throws {
-        let tree = Repository()
+        let tree = ScratchRepository()
         let artifacts = TemporaryDirectory()
         defer {
             tree.directory.remove()

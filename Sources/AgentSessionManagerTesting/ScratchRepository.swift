@@ -1,17 +1,19 @@
 import ASMWorkspace
-import AgentSessionManagerTesting
-import Foundation
+import FoundationEssentials
 import Subprocess
 import SystemPackage
 
-/// A scratch git repository with a first commit.
-struct Repository {
-    let directory = TemporaryDirectory(prefix: "asm-repo")
-    var path: String { directory.path }
+/// A scratch git repository in a temporary directory, for workspace tests.
+public struct ScratchRepository: Sendable {
+    public let directory = TemporaryDirectory(prefix: "asm-repo")
+    public var path: String { directory.path }
+
+    /// An empty directory (`git init` it, or not).
+    public init() {}
 
     /// Runs git in the repository; returns its standard output.
     @discardableResult
-    func git(_ arguments: String...) async throws -> String {
+    public func git(_ arguments: String...) async throws -> String {
         let result = try await Subprocess.run(
             .name("git"), arguments: Arguments(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"] + arguments),
             workingDirectory: FilePath(path), output: .string(limit: 1 << 20), error: .string(limit: 1 << 16))
@@ -21,25 +23,28 @@ struct Repository {
         return result.standardOutput
     }
 
-    func write(_ relative: String, _ text: String) { write(relative, Array(text.utf8)) }
+    public func write(_ relative: String, _ text: String) { write(relative, Array(text.utf8)) }
 
-    func write(_ relative: String, _ bytes: [UInt8]) {
+    public func write(_ relative: String, _ bytes: [UInt8]) {
         let full = "\(path)/\(relative)"
-        try? FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if let slash = full.lastIndex(of: "/") {
+            try? FileManager.default.createDirectory(atPath: String(full[..<slash]), withIntermediateDirectories: true)
+        }
         _ = FileManager.default.createFile(atPath: full, contents: Data(bytes))
     }
 
-    func read(_ relative: String) -> String? {
+    public func read(_ relative: String) -> String? {
         FileManager.default.contents(atPath: "\(path)/\(relative)").map { String(decoding: $0, as: UTF8.self) }
     }
 
-    func exists(_ relative: String) -> Bool { FileManager.default.fileExists(atPath: "\(path)/\(relative)") }
+    public func exists(_ relative: String) -> Bool { FileManager.default.fileExists(atPath: "\(path)/\(relative)") }
 
-    func remove(_ relative: String) { try? FileManager.default.removeItem(atPath: "\(path)/\(relative)") }
+    public func remove(_ relative: String) { try? FileManager.default.removeItem(atPath: "\(path)/\(relative)") }
 
-    /// A repository with a few committed files, one ignored file and a stash entry.
-    static func make() async throws -> Repository {
-        let repository = Repository()
+    /// A repository with committed files (text, sources, a binary), a `.gitignore`, an
+    /// ignored file, a stash entry and a staged change.
+    public static func make() async throws -> ScratchRepository {
+        let repository = ScratchRepository()
         try await repository.git("init", "-q", "-b", "main")
         repository.write("README.md", "# Project\n\nLine one.\nLine two.\n")
         repository.write("src/main.swift", "print(\"hello\")\n")
@@ -58,8 +63,8 @@ struct Repository {
     }
 
     /// HEAD, the index file's bytes, the stash, the branches and `git status`, to check nothing moved.
-    func state() async throws -> [String] {
-        let index = FileManager.default.contents(atPath: "\(path)/.git/index").map { Data($0).base64EncodedString() } ?? ""
+    public func state() async throws -> [String] {
+        let index = FileManager.default.contents(atPath: "\(path)/.git/index").map { $0.base64EncodedString() } ?? ""
         return [
             try await git("rev-parse", "HEAD"), index, try await git("stash", "list"), try await git("branch", "--list"),
             try await git("status", "--porcelain"),
