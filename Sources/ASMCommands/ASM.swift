@@ -12,7 +12,7 @@ public struct ASM: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Run.self, Cost.self, Providers.self, Replay.self, Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
+            Run.self, Cost.self, Providers.self, Replay.self, Diff.self, WorkspaceCommand.self, Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
             Demo.self,
         ]
     )

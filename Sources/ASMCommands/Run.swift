@@ -95,6 +95,28 @@ extension ASM {
         @Option(help: "A JSON price table to compute costs with (default: the built-in table).")
         var prices: String?
 
+        @Option(help: "Snapshot this directory before and after, record the diff, and run the provider in it.")
+        var workspace: String?
+
+        @Option(name: .customLong("workspace-strategy"), help: "git (the default) or hash.")
+        var workspaceStrategy: WorkspaceStrategyChoice = .git
+
+        @Option(name: .customLong("max-patch-bytes"), help: "Keep patches up to this size in the log; larger ones go to the artifact store.")
+        var maxPatchBytes: Int = 64 << 10
+
+        @Option(help: "The artifact store directory (default: artifacts/ beside the database).")
+        var artifacts: String?
+
+        @Flag(name: .customLong("rollback-on-failure"), help: "Put the workspace back to its pre-run snapshot when the run fails or is cancelled.")
+        var rollbackOnFailure = false
+
+        @Option(name: .customLong("workspace-ignore"), help: "A glob of paths to leave out of snapshots (repeatable).")
+        var workspaceIgnore: [String] = []
+
+        enum WorkspaceStrategyChoice: String, ExpressibleByArgument, CaseIterable {
+            case git, hash
+        }
+
         @Flag(help: "Print nothing while the run goes on; only the summary.")
         var quiet = false
 
@@ -137,6 +159,11 @@ extension ASM {
             if prompt != "-", prompt.allSatisfy(\.isWhitespace) { throw ValidationError("the prompt is empty") }
             if agent.isEmpty { throw ValidationError("--agent needs a name") }
             if session != nil, agent != "asm" { throw ValidationError("--agent names a new session; it does not apply with --session") }
+            if workspace == nil, rollbackOnFailure || workspaceStrategy != .git || !workspaceIgnore.isEmpty {
+                throw ValidationError("--rollback-on-failure, --workspace-strategy and --workspace-ignore need --workspace")
+            }
+            if workspace != nil, cwd != nil { throw ValidationError("--workspace is where the provider runs; leave out --cwd") }
+            guard maxPatchBytes >= 0 else { throw ValidationError("--max-patch-bytes must be zero or more") }
             if let cwd {
                 var status = stat()
                 guard stat(cwd, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
@@ -164,6 +191,18 @@ extension ASM {
                 })
             options.policies = policies
             let answer = approvals ?? (isatty(0) == 1 ? .ask : .deny)
+            if let workspace {
+                options.workspace = WorkspaceOptions(
+                    path: workspace, strategy: WorkspaceStrategy(rawValue: workspaceStrategy.rawValue) ?? .git, maxPatchBytes: maxPatchBytes,
+                    artifactStore: FileArtifactStore(root: artifactRoot(artifacts, database: store.path)), rollbackOnFailure: rollbackOnFailure,
+                    ignorePatterns: workspaceIgnore)
+                // Checked before anything is written: no session or run for a workspace that cannot be used.
+                do {
+                    try await makeWorkspace(options.workspace!).prepare()
+                } catch {
+                    throw CommandFailure("workspace: \(error.message)", status: ExitStatus.usage)
+                }
+            }
 
             let (result, written, elapsed) = try await withStore(try store.openOrCreate()) { store in
                 var configuration = SessionManager.Configuration()

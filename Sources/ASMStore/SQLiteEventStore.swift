@@ -402,19 +402,28 @@ public final class SQLiteEventStore: EventStore {
     /// it costs one index range scan.
     /// - Throws: ``StoreError`` with code `invalidArgument` when `prefix` is not hexadecimal.
     public func sessionIDs(withPrefix prefix: String, limit: Int = 2) async throws -> [SessionID] {
+        try idsWithPrefix(prefix, kind: "session", table: "sessions", column: "session_id", limit: limit).map(SessionID.init(uuid:))
+    }
+
+    /// Run ids that start with `prefix` (hex digits, dashes ignored), at most `limit`.
+    public func runIDs(withPrefix prefix: String, limit: Int = 2) async throws -> [RunID] {
+        try idsWithPrefix(prefix, kind: "run", table: "runs", column: "run_id", limit: limit).map(RunID.init(uuid:))
+    }
+
+    private func idsWithPrefix(_ prefix: String, kind: String, table: String, column: String, limit: Int) throws -> [UUIDValue] {
         let digits = prefix.lowercased().filter { $0 != "-" }
         guard !digits.isEmpty, digits.count <= 32, digits.allSatisfy(\.isHexDigit) else {
-            throw StoreError(.invalidArgument, "\"\(prefix)\" is not a session id or a prefix of one")
+            throw StoreError(.invalidArgument, "\"\(prefix)\" is not a \(kind) id or a prefix of one")
         }
         let low = UUIDValue(digits + String(repeating: "0", count: 32 - digits.count)) ?? .zero
         let high = UUIDValue(digits + String(repeating: "f", count: 32 - digits.count)) ?? .zero
         return try readers.withConnection { connection in
             try connection.query(
-                "SELECT session_id FROM sessions WHERE session_id BETWEEN ? AND ? ORDER BY session_id LIMIT ?",
+                "SELECT \(column) FROM \(table) WHERE \(column) BETWEEN ? AND ? ORDER BY \(column) LIMIT ?",
                 [.blob(low.bytes), .blob(high.bytes), .integer(Int64(limit))]
             ).compactMap { row in
                 guard case .blob(let bytes) = row[0] else { return nil }
-                return bytes.withUnsafeBytes { UUIDValue(bytes: $0) }.map(SessionID.init(uuid:))
+                return bytes.withUnsafeBytes { UUIDValue(bytes: $0) }
             }
         }
     }

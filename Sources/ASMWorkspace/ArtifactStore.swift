@@ -6,6 +6,12 @@ internal import Glibc
 internal import Darwin
 #endif
 
+#if os(Linux)
+    /// `syncfs(2)`, which Glibc's module map does not expose.
+    @_silgen_name("syncfs")
+    private func linuxSyncFileSystem(_ descriptor: Int32) -> Int32
+#endif
+
 /// A reference to stored bytes: `sha256:` and 64 lowercase hex digits, the SHA-256 of the
 /// content. Only such strings are references, so none can name a path.
 public struct ArtifactReference: Hashable, Sendable, CustomStringConvertible {
@@ -66,6 +72,17 @@ public protocol ArtifactStore: Sendable {
     /// The bytes, verified against their reference.
     func get(_ reference: ArtifactReference) async throws(ArtifactError) -> [UInt8]
     func contains(_ reference: ArtifactReference) async -> Bool
+    /// Stores many blobs at once (a store may make them durable together); returns their
+    /// references in order.
+    func putAll(_ blobs: [[UInt8]]) async throws(ArtifactError) -> [ArtifactReference]
+}
+
+extension ArtifactStore {
+    public func putAll(_ blobs: [[UInt8]]) async throws(ArtifactError) -> [ArtifactReference] {
+        var references: [ArtifactReference] = []
+        for blob in blobs { references.append(try await put(blob)) }
+        return references
+    }
 }
 
 /// Artifacts as files under one directory: `<root>/sha256/ab/cdef…`.
@@ -95,26 +112,7 @@ public struct FileArtifactStore: ArtifactStore {
             throw .io("cannot create the artifact directory \(directory): \(error)")
         }
         let temporary = "\(root)/tmp/\(reference.digest).\(getpid()).\(UInt64.random(in: 0 ... .max))"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .io("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else {
-                let reason = String(cString: strerror(errno))
-                close(descriptor)
-                unlink(temporary)
-                throw .io("cannot write \(temporary): \(reason)")
-            }
-            offset += written
-        }
-        guard fsync(descriptor) == 0 else {
-            close(descriptor)
-            unlink(temporary)
-            throw .io("cannot sync \(temporary)")
-        }
-        close(descriptor)
+        try Self.write(bytes, to: temporary, sync: true)
         guard rename(temporary, file) == 0 else {
             unlink(temporary)
             throw .io("cannot move the artifact into place at \(file): \(String(cString: strerror(errno)))")
@@ -125,6 +123,91 @@ public struct FileArtifactStore: ArtifactStore {
             close(directoryDescriptor)
         }
         return reference
+    }
+
+    /// Many blobs: each is written to a temporary file, then one filesystem sync makes them
+    /// all durable before they are renamed into place (one sync instead of one per blob).
+    public func putAll(_ blobs: [[UInt8]]) async throws(ArtifactError) -> [ArtifactReference] {
+        let references = blobs.map { ArtifactReference.of($0) }
+        var pending: [(temporary: String, file: String, directory: String)] = []
+        var seen = Set<ArtifactReference>()
+        do {
+            try FileManager.default.createDirectory(atPath: "\(root)/tmp", withIntermediateDirectories: true)
+        } catch {
+            throw .io("cannot create the artifact directory \(root)/tmp: \(error)")
+        }
+        defer { for entry in pending { unlink(entry.temporary) } }
+        for (blob, reference) in zip(blobs, references) where seen.insert(reference).inserted {
+            let (directory, file) = path(reference)
+            if FileManager.default.fileExists(atPath: file) { continue }
+            let temporary = "\(root)/tmp/\(reference.digest).\(getpid()).\(UInt64.random(in: 0 ... .max))"
+            // Written plainly: the sync below makes the whole batch durable at once.
+            try Self.write(blob, to: temporary, sync: false)
+            pending.append((temporary, file, directory))
+        }
+        guard !pending.isEmpty else { return references }
+        try Self.syncAll(root: root, files: pending.map(\.temporary))
+        var directories = Set<String>()
+        for entry in pending {
+            if directories.insert(entry.directory).inserted {
+                try? FileManager.default.createDirectory(atPath: entry.directory, withIntermediateDirectories: true)
+            }
+            guard rename(entry.temporary, entry.file) == 0 else {
+                throw .io("cannot move the artifact into place at \(entry.file): \(String(cString: strerror(errno)))")
+            }
+        }
+        pending.removeAll()
+        for directory in directories {
+            let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if descriptor >= 0 {
+                _ = fsync(descriptor)
+                close(descriptor)
+            }
+        }
+        return references
+    }
+
+    /// Writes a new file, synced when asked; removes it on failure.
+    private static func write(_ bytes: [UInt8], to path: String, sync: Bool) throws(ArtifactError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .io("cannot write \(path): \(String(cString: strerror(errno)))") }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else {
+                let reason = String(cString: strerror(errno))
+                close(descriptor)
+                unlink(path)
+                throw .io("cannot write \(path): \(reason)")
+            }
+            offset += written
+        }
+        if sync, fsync(descriptor) != 0 {
+            close(descriptor)
+            unlink(path)
+            throw .io("cannot sync \(path)")
+        }
+        close(descriptor)
+    }
+
+    /// Makes the written files durable: one `syncfs` where there is one, else `fsync` each.
+    private static func syncAll(root: String, files: [String]) throws(ArtifactError) {
+        #if os(Linux)
+            let descriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if descriptor >= 0 {
+                defer { close(descriptor) }
+                if linuxSyncFileSystem(descriptor) == 0 { return }
+            }
+        #endif
+        for file in files {
+            let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0, fsync(descriptor) == 0 else {
+                if descriptor >= 0 { close(descriptor) }
+                throw .io("cannot sync \(file)")
+            }
+            close(descriptor)
+        }
     }
 
     public func get(_ reference: ArtifactReference) async throws(ArtifactError) -> [UInt8] {

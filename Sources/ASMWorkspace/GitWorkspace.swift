@@ -146,6 +146,10 @@ struct GitWorkspace: Workspace {
             id: event.snapshotID, phase: event.phase, strategy: .git, path: event.path, reference: reference, fileCount: event.fileCount ?? 0)
     }
 
+    func sameState(_ a: WorkspaceSnapshot, _ b: WorkspaceSnapshot) async throws(WorkspaceError) -> Bool {
+        try await tree(of: a) == tree(of: b)
+    }
+
     /// The tree of a snapshot's commit (to compare states).
     func tree(of snapshot: WorkspaceSnapshot) async throws(WorkspaceError) -> String {
         let location = try await locate()

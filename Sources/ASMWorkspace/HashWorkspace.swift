@@ -68,7 +68,9 @@ struct HashWorkspace: Workspace {
     func snapshot(phase: String, label: String) async throws(WorkspaceError) -> WorkspaceSnapshot {
         try await prepare()
         var manifest = Manifest()
-        try await walk("", into: &manifest)
+        var batch = Batch()
+        try await walk("", into: &manifest, batch: &batch)
+        try await flush(&batch)
         let bytes = manifest.json
         var reference = ArtifactReference.of(bytes).description
         if let store = options.artifactStore {
@@ -83,7 +85,23 @@ struct HashWorkspace: Workspace {
             manifest: manifest)
     }
 
-    private func walk(_ relative: String, into manifest: inout Manifest) async throws(WorkspaceError) {
+    /// File contents waiting to be stored together.
+    private struct Batch {
+        var blobs: [[UInt8]] = []
+        var bytes = 0
+    }
+
+    private func flush(_ batch: inout Batch) async throws(WorkspaceError) {
+        guard !batch.blobs.isEmpty, let store = options.artifactStore else { return }
+        do {
+            _ = try await store.putAll(batch.blobs)
+        } catch {
+            throw WorkspaceError("cannot keep file contents in the artifact store: \(error)")
+        }
+        batch = Batch()
+    }
+
+    private func walk(_ relative: String, into manifest: inout Manifest, batch: inout Batch) async throws(WorkspaceError) {
         let directory = relative.isEmpty ? options.path : "\(options.path)/\(relative)"
         let names: [String]
         do {
@@ -99,7 +117,7 @@ struct HashWorkspace: Workspace {
             guard lstat(full, &status) == 0 else { continue }
             switch status.st_mode & S_IFMT {
             case S_IFDIR:
-                try await walk(path, into: &manifest)
+                try await walk(path, into: &manifest, batch: &batch)
             case S_IFLNK:
                 var buffer = [CChar](repeating: 0, count: 4097)
                 let length = readlink(full, &buffer, 4096)
@@ -113,17 +131,16 @@ struct HashWorkspace: Workspace {
                 }
                 let bytes = Array(data)
                 let executable = status.st_mode & S_IXUSR != 0
+                let reference = ArtifactReference.of(bytes)
+                let digest = reference.digest
                 var stored = false
-                var digest: String
                 if let store = options.artifactStore, bytes.count <= options.maxRestorableFileBytes {
-                    do {
-                        digest = try await store.put(bytes).digest
-                    } catch {
-                        throw WorkspaceError("cannot keep \(path) in the artifact store: \(error)")
-                    }
                     stored = true
-                } else {
-                    digest = ArtifactReference.of(bytes).digest
+                    if !(await store.contains(reference)) {
+                        batch.blobs.append(bytes)
+                        batch.bytes += bytes.count
+                        if batch.blobs.count >= 1024 || batch.bytes >= 64 << 20 { try await flush(&batch) }
+                    }
                 }
                 manifest.entries[path] = ManifestEntry(hash: digest, size: Int64(bytes.count), executable: executable, link: nil, stored: stored)
             default:
@@ -221,6 +238,11 @@ struct HashWorkspace: Workspace {
             fileCount: event.fileCount ?? 0)
         snapshot.manifest = try await manifest(of: snapshot)
         return snapshot
+    }
+
+    func sameState(_ a: WorkspaceSnapshot, _ b: WorkspaceSnapshot) async throws(WorkspaceError) -> Bool {
+        // Manifests are canonical JSON: equal contents, equal references.
+        a.reference == b.reference
     }
 
     /// A snapshot's manifest: in memory, or from the store.

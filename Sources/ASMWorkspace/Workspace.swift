@@ -113,6 +113,8 @@ public protocol Workspace: Sendable {
         -> RestoreReport
     /// The snapshot a log recorded, to diff or restore later.
     func recorded(_ event: WorkspaceSnapshotTaken) async throws(WorkspaceError) -> WorkspaceSnapshot
+    /// Whether two snapshots hold the same files (whatever their labels and times).
+    func sameState(_ a: WorkspaceSnapshot, _ b: WorkspaceSnapshot) async throws(WorkspaceError) -> Bool
 }
 
 /// The workspace for `options` (its path made absolute).

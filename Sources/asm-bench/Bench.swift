@@ -14,6 +14,7 @@ import Glibc
 ///     asm-bench rss DB COUNT BATCH       (child: appends COUNT events, prints peak RSS)
 ///     asm-bench append COUNT BATCH       (one append workload, for profiling)
 ///     asm-bench tail polling|wakeup N    (one cross-process tail measurement)
+///     asm-bench workspace [FILES]        (snapshot, diff and rollback times, both strategies)
 @main
 struct Bench {
     static func main() async {
@@ -30,6 +31,11 @@ struct Bench {
                 let count = Int(arguments.dropFirst(2).first ?? "") ?? 2000
                 let latency = try await Suite(arguments: []).tail(count: count, mode: mode)
                 print("tail \(mode.label): p50 \(Int(latency.p50)) µs, p99 \(Int(latency.p99)) µs")
+            case "workspace":
+                let files = Int(arguments.dropFirst().first ?? "") ?? 10_000
+                let suite = try Suite(arguments: [])
+                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
+                Report.print(try await WorkspaceBench(directory: suite.directory, files: files).rows(rounds: 1), quick: true)
             case "append":
                 // For profiling one workload: asm-bench append COUNT BATCH
                 let count = Int(arguments.dropFirst().first ?? "") ?? 200_000
@@ -217,6 +223,9 @@ struct Suite {
         rows.append(
             Row(name: "peak RSS, \(rssCount / 1000)k appends", engine: rss, anchor: nil, unit: "MiB",
                 lowerIsBetter: true, target: "≤ 32 MiB"))
+
+        // Workspace snapshots of a 10,000-file tree (no C counterpart).
+        rows += try await WorkspaceBench(directory: directory, files: quick ? 2_000 : 10_000).rows(rounds: rounds)
 
         Report.print(rows, quick: quick)
         print("")

@@ -96,6 +96,11 @@ enum Formatting {
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
+    /// `1 file`, `2 files`.
+    static func count(_ number: Int, _ noun: String) -> String {
+        "\(number) \(noun)\(number == 1 ? "" : "s")"
+    }
+
     /// An event as `{"type": ..., "payload": ...}`, canonical.
     static func payloadJSON(_ event: SessionEvent) -> String {
         let encoded = try? EventCodec().encode(event)

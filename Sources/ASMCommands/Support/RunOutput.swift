@@ -92,6 +92,14 @@ final class LivePrinter: Sendable {
                     + (failed.afterOutput ? " after output" : "") + (failed.to.map { "; failing over to \($0)" } ?? "; no failover"))
         case .providerHealthChanged(let changed):
             note("breaker \(changed.provider): \(changed.previous) → \(changed.current)" + (changed.until.map { " until \($0)" } ?? "") + " (\(changed.reason))")
+        case .workspaceSnapshotTaken(let snapshot):
+            note("workspace \(snapshot.phase) snapshot \(snapshot.reference.map { String($0.prefix(19)) } ?? "") (\(snapshot.fileCount ?? 0) files)")
+        case .workspaceDiffComputed(let diff):
+            note("workspace: \(diff.filesChanged) files changed, +\(diff.insertions) -\(diff.deletions)" + (diff.artifact.map { ", patch in \($0.prefix(19))…" } ?? ""))
+        case .workspaceRolledBack(let rollback):
+            note(
+                "workspace rolled back to \(rollback.toSnapshot): \(rollback.restored) put back, \(rollback.removed) removed"
+                    + (rollback.unrestorable.map { "; not restorable: \($0.joined(separator: ", "))" } ?? ""))
         case .continuationApplied(let applied) where applied.applied != "off" || applied.requested != "auto":
             note("continuation \(applied.applied): \(applied.reason)")
         default:

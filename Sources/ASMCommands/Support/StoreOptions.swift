@@ -70,6 +70,24 @@ func resolveSession(_ text: String, in store: SQLiteEventStore) async throws -> 
     }
 }
 
+/// Resolves a full run id or an unambiguous prefix of one.
+func resolveRun(_ text: String, in store: SQLiteEventStore) async throws -> RunID {
+    if let id = RunID(text) { return id }
+    let matches = try await store.runIDs(withPrefix: text, limit: 2)
+    switch matches.count {
+    case 0: throw CommandFailure("no run matches \(text)", status: ExitStatus.noInput)
+    case 1: return matches[0]
+    default: throw CommandFailure("\(text) matches several runs; give more of the id", status: ExitStatus.usage)
+    }
+}
+
+/// The artifact store: `--artifacts`, else `artifacts/` beside the database.
+func artifactRoot(_ explicit: String?, database: String) -> String {
+    if let explicit { return explicit }
+    guard let slash = database.lastIndex(of: "/") else { return "artifacts" }
+    return String(database[..<slash]) + "/artifacts"
+}
+
 /// Parses `--type` values.
 func eventTypes(_ values: [String]) throws -> Set<EventType>? {
     guard !values.isEmpty else { return nil }

@@ -1,0 +1,116 @@
+@testable import ASMCommands
+import ASMCore
+import ASMStore
+import AgentSessionManagerTesting
+import ArgumentParser
+import Foundation
+import Testing
+
+/// `asm run --workspace`, `asm diff` and `asm workspace restore`, with a fake claude that edits files.
+@Suite(.serialized) struct WorkspaceCommandTests {
+    static let fixtures = RunCommandTests.fixtures
+
+    /// claude "edits" the workspace: a new file, a deleted one; then it fails or completes.
+    static func claude(failing: Bool) -> [String: String] {
+        [
+            "ASM_CLAUDE_BIN": RunCommandTests.fakeAgent, "FAKE_WRITE": "src/new.swift", "FAKE_WRITE_TEXT": "let new = 1\n",
+            "FAKE_DELETE": "README.md",
+            "FAKE_FIXTURE": "\(Self.fixtures)/providers/" + (failing ? "claude-error-api.jsonl" : "claude-text.jsonl"), "FAKE_EXIT": failing ? "1" : "0",
+        ]
+    }
+
+    private func runID(_ db: String) async throws -> String {
+        let runs = try await ASMProcess.run(["events", "--db", db, "--type", "run.requested", "--json"])
+        let line = try #require(runs.lines.last)
+        let range = try #require(line.range(of: #""run_id":""#))
+        return String(line[range.upperBound...].prefix(36))
+    }
+
+    @Test("a failed run with --rollback-on-failure is put back; diff shows what it did; restore moves between the snapshots")
+    func rollbackDiffRestore() async throws {
+        let repository = try await ScratchRepository.make()
+        let directory = TemporaryDirectory()
+        defer {
+            repository.directory.remove()
+            directory.remove()
+        }
+        let db = directory.file("asm.sqlite")
+        let before = try await repository.state()
+        let failed = try await ASMProcess.run(
+            ["run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--rollback-on-failure", "edit"],
+            environment: Self.claude(failing: true))
+        #expect(failed.exitCode == 1, "\(failed.stderr)")
+        #expect(failed.stderr.contains("workspace: 2 files changed, +1 -4"))
+        #expect(failed.stderr.contains("workspace rolled back to ") && failed.stderr.contains("1 put back, 1 removed"))
+        #expect(repository.exists("README.md") && !repository.exists("src/new.swift"))
+        #expect(try await repository.state() == before)
+
+        let run = try await runID(db)
+        let diff = try await ASMProcess.run(["diff", String(run.prefix(8)), "--db", db])
+        #expect(diff.exitCode == 0, "\(diff.stderr)")
+        #expect(diff.stdout.contains("+++ b/src/new.swift") && diff.stdout.contains("--- a/README.md"))
+        let stat = try await ASMProcess.run(["diff", run, "--db", db, "--stat"])
+        #expect(stat.stdout == "D README.md  +0 -4\nA src/new.swift  +1 -0\n2 files changed, 1 insertion, 4 deletions\n")
+
+        let forward = try await ASMProcess.run(["workspace", "restore", run, "--to", "post", "--db", db])
+        #expect(forward.exitCode == 0, "\(forward.stderr)")
+        #expect(forward.stdout.contains(": 1 file put back, 1 removed; the state before is kept at refs/asm/safety/"))
+        #expect(repository.exists("src/new.swift") && !repository.exists("README.md"))
+
+        repository.write("unrecorded.txt", "mine\n")
+        let refused = try await ASMProcess.run(["workspace", "restore", run, "--to", "pre", "--db", db])
+        #expect(refused.exitCode == 1 && refused.stderr.contains("has changes that no snapshot of run \(run) recorded; --force restores anyway"))
+        #expect(repository.exists("unrecorded.txt"), "a refused restore changes nothing")
+        let forced = try await ASMProcess.run(["workspace", "restore", run, "--to", "pre", "--db", db, "--force"])
+        #expect(forced.exitCode == 0 && repository.exists("README.md") && !repository.exists("unrecorded.txt"))
+
+        let rollbacks = try await ASMProcess.run(["events", "--db", db, "--type", "workspace.rolled_back"])
+        #expect(rollbacks.lines.count == 3, "the run's rollback and both restores are in the log")
+    }
+
+    @Test("a completed run keeps its changes, and a patch over the cap is read back from the artifact store")
+    func completedWithStoredPatch() async throws {
+        let repository = try await ScratchRepository.make()
+        let directory = TemporaryDirectory()
+        defer {
+            repository.directory.remove()
+            directory.remove()
+        }
+        let db = directory.file("asm.sqlite")
+        let result = try await ASMProcess.run(
+            ["run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--rollback-on-failure", "--max-patch-bytes", "10", "edit"],
+            environment: Self.claude(failing: false))
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        #expect(result.stderr.contains(", patch in sha256:"))
+        #expect(repository.exists("src/new.swift"))
+        #expect(FileManager.default.fileExists(atPath: directory.file("artifacts/sha256")))
+        let diff = try await ASMProcess.run(["diff", try await runID(db), "--db", db])
+        #expect(diff.stdout.contains("+let new = 1"))
+        let stored = try await ASMProcess.run(["events", "--db", db, "--type", "artifact.stored", "--json"])
+        #expect(stored.lines.count == 1 && stored.stdout.contains(#""purpose":"patch""#))
+    }
+
+    @Test("a workspace that is not a git work tree is refused before anything is written")
+    func notARepository() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let plain = directory.file("plain")
+        try FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
+        let db = directory.file("asm.sqlite")
+        let result = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", plain, "hi"])
+        #expect(result.exitCode == 64)
+        #expect(result.stderr.contains("is not inside a git work tree (use the hash strategy, or git init)"))
+        #expect(!FileManager.default.fileExists(atPath: db))
+        let hash = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", plain, "--workspace-strategy", "hash", "hi"])
+        #expect(hash.exitCode == 0, "\(hash.stderr)")
+    }
+
+    @Test("workspace options without --workspace, or with --cwd, are refused", arguments: [
+        ["run", "--provider", "scripted", "--rollback-on-failure", "hi"], ["run", "--provider", "scripted", "--workspace-strategy", "hash", "hi"],
+        ["run", "--provider", "scripted", "--workspace", "x", "--cwd", "y", "hi"], ["workspace", "restore", "abc", "--to", "middle"],
+        ["run", "--provider", "scripted", "--workspace", "x", "--max-patch-bytes=-1", "hi"],
+    ])
+    func invalid(arguments: [String]) {
+        #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }
+    }
+}
