@@ -60,8 +60,13 @@ public final class SessionManager: Sendable {
 
     /// Creates a session and activates it, ready for runs.
     public func startSession(agentID: String, metadata: [String: String] = [:], tags: [String] = []) async throws -> SessionID {
+        try await startSession(SessionID.generate(), agentID: agentID, metadata: metadata, tags: tags)
+    }
+
+    /// Creates and activates a session with an id chosen beforehand.
+    @discardableResult
+    func startSession(_ session: SessionID, agentID: String, metadata: [String: String], tags: [String]) async throws -> SessionID {
         try Self.checkAgent(agentID)
-        let session = SessionID.generate()
         try await store.append(
             [NewEvent(SessionCreated(agentID: agentID, metadata: metadata, tags: tags)), NewEvent(SessionActivated())],
             to: session.stream, expectedVersion: .noStream)
@@ -104,6 +109,13 @@ public final class SessionManager: Sendable {
     /// Records a run's request in an active session: the messages to send, the last one the
     /// prompt. ``execute(_:options:onEvent:)`` runs it.
     public func startRun(in session: SessionID, messages: [ChatMessage], metadata: [String: String]? = nil) async throws -> RunID {
+        try await requestRun(in: session, messages: messages, metadata: metadata, queued: nil)
+    }
+
+    /// Records a run's request, and with it (in the same batch) that it waits in a queue.
+    func requestRun(in session: SessionID, messages: [ChatMessage], metadata: [String: String]?, queued: RunQueued?)
+        async throws -> RunID
+    {
         guard let prompt = messages.last, !prompt.content.isEmpty else {
             throw SessionManagerError(.invalidArgument, "a run needs at least one message, and the last one must not be empty")
         }
@@ -112,6 +124,7 @@ public final class SessionManager: Sendable {
             let summary = try await activeSession(session, for: "start a run")
             var events = [NewEvent(RunRequested(messages: messages, metadata: metadata), run: run)]
             events += messages.filter { $0.role == .user }.map { NewEvent(MessageReceived(role: .user, content: $0.content), run: run) }
+            if let queued { events.append(NewEvent(queued, run: run)) }
             try await store.append(events, to: session.stream, expectedVersion: .exact(summary.version))
         }
         return run
@@ -135,50 +148,74 @@ public final class SessionManager: Sendable {
     ///
     /// - Parameter onEvent: each event as it is recorded (to print a run live).
     /// - Throws: ``SessionManagerError`` before anything is appended when the run is not
-    ///   `requested`, is already executing, its session is not active, the provider is
+    ///   `requested` or `queued`, is already executing, its session is not active, the provider is
     ///   unknown or the policies fail their preflight; ``StoreError`` when the log refuses a
     ///   write (the provider is stopped first).
     public func execute(
         _ run: RunID, options: RunOptions, onEvent: @escaping @Sendable (SessionEvent) async -> Void = { _ in }
     ) async throws -> RunResult {
+        let (provider, stack) = try check(options)
+        try reserve(run)
+        return try await executeReserved(run, provider: provider, stack: stack, options: options, onEvent: onEvent)
+    }
+
+    /// The provider and policy stack `options` name, or the error that refuses them.
+    func check(_ options: RunOptions) throws(SessionManagerError) -> (any ProviderAdapter, PolicyStack) {
         guard let provider = providers[options.provider] else {
             let known = providerNames.isEmpty ? "none are registered" : "known: \(providerNames.joined(separator: ", "))"
             throw SessionManagerError(.unknownProvider, "no provider named \(options.provider) (\(known))")
         }
-        let stack: PolicyStack
         do {
-            stack = try PolicyStack(options.policies)
+            return (provider, try PolicyStack(options.policies))
         } catch {
             throw SessionManagerError(.invalidPolicy, "policy preflight failed: \(error)")
         }
+    }
+
+    /// Marks a run as executing here, so a cancel that comes before it starts is kept for it.
+    func reserve(_ run: RunID) throws(SessionManagerError) {
         let reserved = executions.withLock { executions -> Bool in
             guard executions[run] == nil else { return false }
             executions[run] = .starting(pendingCancel: nil)
             return true
         }
         guard reserved else { throw SessionManagerError(.alreadyExecuting, "run \(run) is already executing") }
+    }
+
+    /// Executes a run ``reserve(_:)`` marked; releases the mark when done.
+    func executeReserved(
+        _ run: RunID, provider: any ProviderAdapter, stack: PolicyStack, options: RunOptions,
+        onEvent: @escaping @Sendable (SessionEvent) async -> Void
+    ) async throws -> RunResult {
         defer { _ = executions.withLock { $0.removeValue(forKey: run) } }
 
         guard let summary = try await store.run(run) else {
             throw SessionManagerError(.runNotFound, "no run \(run)")
         }
-        guard summary.status == .requested else {
+        guard summary.status == .requested || summary.status == .queued else {
             throw SessionManagerError(.illegalTransition, "run \(run) is \(summary.status); a run executes once")
         }
         let session = summary.sessionID
         _ = try await activeSession(session, for: "execute a run")
         let requested = try await requestedMessages(run, from: summary.firstSequence)
 
-        // Continuation, from the transcript and the runs before this one.
+        // Continuation, from the transcript and the runs before this one that ran and ended:
+        // runs still executing alongside it, waiting, or ended before they started (cancelled
+        // in a queue) are not part of its conversation.
         let usage = Dictionary(
             try await store.usage(by: .run, session: session).compactMap { row in row.runID.map { ($0, row.tokens) } },
             uniquingKeysWith: +)
-        let prior = try await store.runs(in: session)
-            .filter { $0.id != run && $0.firstSequence < summary.firstSequence }
+        let runs = try await store.runs(in: session)
+        let unfinished = Set(runs.filter { !$0.status.isTerminal || $0.startedAt == nil }.map(\.id))
+        let prior = runs
+            .filter { $0.id != run && $0.firstSequence < summary.firstSequence && !unfinished.contains($0.id) }
             .map { PriorRun(runID: $0.id, provider: $0.provider, providerSessionID: $0.providerSessionID, usage: usage[$0.id] ?? .zero) }
+        let transcript = try await store.transcript(of: session).filter { entry in
+            entry.runID.map { $0 == run || !unfinished.contains($0) } ?? true
+        }
         let plan = ContinuationPlanner.plan(
             mode: options.continuation, provider: provider.name, resumesNatively: provider.capabilities.resumesNatively,
-            run: run, transcript: try await store.transcript(of: session), priorRuns: prior,
+            run: run, transcript: transcript, priorRuns: prior,
             limits: options.continuationLimits ?? configuration.continuationLimits)
 
         // The workspace is checked and snapshotted before anything is recorded.
@@ -228,8 +265,8 @@ public final class SessionManager: Sendable {
         return result
     }
 
-    /// Cancels a run: an executing one the provider's way, a requested one at once (it is
-    /// recorded as cancelled); a finished run is left as it is. Safe to call at any time
+    /// Cancels a run: an executing one the provider's way, a requested or queued one at once
+    /// (it is recorded as cancelled); a finished run is left as it is. Safe to call at any time
     /// and more than once.
     public func cancel(_ run: RunID, reason: CancelReason = .requested) async throws {
         let slot = executions.withLock { executions -> Slot? in
@@ -249,7 +286,7 @@ public final class SessionManager: Sendable {
             break
         }
         guard let summary = try await store.run(run) else { throw SessionManagerError(.runNotFound, "no run \(run)") }
-        guard summary.status == .requested else { return }
+        guard summary.status == .requested || summary.status == .queued else { return }
         try await store.append(
             [NewEvent(RunCancelled(reason: reason, message: "cancelled before it was executed"), run: run)],
             to: summary.sessionID.stream, expectedVersion: .streamExists)

@@ -152,6 +152,7 @@ public struct SampleEvents {
         case .messageReceived:
             return .messageReceived(
                 MessageReceived(messageID: optionalText(), role: Bool.random(using: &random) ? .user : .assistant, content: text(maximumLength: 200)))
+        case .runQueued: return .runQueued(RunQueued(position: Int(integer(1...9)), reason: text()))
         case .toolCallRequested: return .toolCallRequested(ToolCallRequested(callID: text(), name: text(), input: json()))
         case .toolCallStarted: return .toolCallStarted(ToolCallStarted(callID: text(), name: text(), input: json()))
         case .toolCallCompleted:

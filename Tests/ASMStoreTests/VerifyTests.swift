@@ -39,7 +39,7 @@ import Testing
         "UPDATE events SET type = 'run.completed' WHERE sequence = 40",
         "UPDATE events SET recorded_at = recorded_at + 1 WHERE sequence = 40",
         "UPDATE events SET stream_version = stream_version + 1000 WHERE sequence = 40",
-        "UPDATE events SET run_id = NULL WHERE sequence = 40",
+        "UPDATE events SET run_id = randomblob(16) WHERE sequence = 40",
         "UPDATE events SET hash = zeroblob(32) WHERE sequence = 40",
     ])
     func header(sql: String) async throws {

@@ -34,6 +34,7 @@ enum Formatting {
         case .runRequested(let e):
             "\(e.messages.count) message\(e.messages.count == 1 ? "" : "s")"
                 + (e.messages.last.map { ": \"\(clip($0.content, 48))\"" } ?? "")
+        case .runQueued(let e): "position \(e.position): \(clip(e.reason, 48))"
         case .runStarted(let e): "provider=\(e.provider)" + (e.model.map { " model=\($0)" } ?? "")
         case .runCompleted(let e): e.outputText.map { "\"\(clip($0, 56))\"" } ?? ""
         case .runFailed(let e): "\(e.failure.kind): \(clip(e.failure.message, 56))"

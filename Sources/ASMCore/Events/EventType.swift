@@ -44,6 +44,7 @@ extension EventType {
     public static let sessionFailed: EventType = "session.failed"
     public static let sessionArchived: EventType = "session.archived"
     public static let runRequested: EventType = "run.requested"
+    public static let runQueued: EventType = "run.queued"
     public static let runStarted: EventType = "run.started"
     public static let runCompleted: EventType = "run.completed"
     public static let runFailed: EventType = "run.failed"

@@ -9,6 +9,7 @@ public enum SessionEvent: Hashable, Sendable {
     case sessionFailed(SessionFailed)
     case sessionArchived(SessionArchived)
     case runRequested(RunRequested)
+    case runQueued(RunQueued)
     case runStarted(RunStarted)
     case runCompleted(RunCompleted)
     case runFailed(RunFailed)
@@ -47,6 +48,7 @@ extension SessionEvent {
         SessionFailed.self,
         SessionArchived.self,
         RunRequested.self,
+        RunQueued.self,
         RunStarted.self,
         RunCompleted.self,
         RunFailed.self,
@@ -83,6 +85,7 @@ extension SessionEvent {
         case .sessionFailed(let payload): payload
         case .sessionArchived(let payload): payload
         case .runRequested(let payload): payload
+        case .runQueued(let payload): payload
         case .runStarted(let payload): payload
         case .runCompleted(let payload): payload
         case .runFailed(let payload): payload
@@ -121,6 +124,7 @@ extension SessionEvent {
         case let payload as SessionFailed: self = .sessionFailed(payload)
         case let payload as SessionArchived: self = .sessionArchived(payload)
         case let payload as RunRequested: self = .runRequested(payload)
+        case let payload as RunQueued: self = .runQueued(payload)
         case let payload as RunStarted: self = .runStarted(payload)
         case let payload as RunCompleted: self = .runCompleted(payload)
         case let payload as RunFailed: self = .runFailed(payload)
@@ -160,6 +164,7 @@ extension SessionEvent {
         case .sessionFailed: SessionFailed.eventType
         case .sessionArchived: SessionArchived.eventType
         case .runRequested: RunRequested.eventType
+        case .runQueued: RunQueued.eventType
         case .runStarted: RunStarted.eventType
         case .runCompleted: RunCompleted.eventType
         case .runFailed: RunFailed.eventType
@@ -198,6 +203,7 @@ extension SessionEvent {
         case .sessionFailed: SessionFailed.schemaVersion
         case .sessionArchived: SessionArchived.schemaVersion
         case .runRequested: RunRequested.schemaVersion
+        case .runQueued: RunQueued.schemaVersion
         case .runStarted: RunStarted.schemaVersion
         case .runCompleted: RunCompleted.schemaVersion
         case .runFailed: RunFailed.schemaVersion
@@ -237,6 +243,7 @@ extension SessionEvent {
         table[SessionFailed.eventType] = { version, decoder in .sessionFailed(try SessionFailed.decodeStored(version: version, decoder: decoder)) }
         table[SessionArchived.eventType] = { version, decoder in .sessionArchived(try SessionArchived.decodeStored(version: version, decoder: decoder)) }
         table[RunRequested.eventType] = { version, decoder in .runRequested(try RunRequested.decodeStored(version: version, decoder: decoder)) }
+        table[RunQueued.eventType] = { version, decoder in .runQueued(try RunQueued.decodeStored(version: version, decoder: decoder)) }
         table[RunStarted.eventType] = { version, decoder in .runStarted(try RunStarted.decodeStored(version: version, decoder: decoder)) }
         table[RunCompleted.eventType] = { version, decoder in .runCompleted(try RunCompleted.decodeStored(version: version, decoder: decoder)) }
         table[RunFailed.eventType] = { version, decoder in .runFailed(try RunFailed.decodeStored(version: version, decoder: decoder)) }

@@ -8,6 +8,8 @@ public struct RunStatus: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public var description: String { rawValue }
 
     public static let requested: RunStatus = "requested"
+    /// Waiting in a server's queue.
+    public static let queued: RunStatus = "queued"
     public static let running: RunStatus = "running"
     public static let completed: RunStatus = "completed"
     public static let failed: RunStatus = "failed"

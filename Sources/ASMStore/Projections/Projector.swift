@@ -12,7 +12,7 @@ import ASMCore
 final class Projector {
     /// The projections and the versions of their code. Bumping a version rebuilds the
     /// projections the next time a writer opens the file.
-    static let versions: [String: Int] = ["sessions": 1, "runs": 1, "transcript": 1, "usage": 1]
+    static let versions: [String: Int] = ["sessions": 1, "runs": 2, "transcript": 1, "usage": 1]
 
     /// The run id stored for usage that belongs to no run.
     static let noRun = UUIDValue.zero
@@ -42,6 +42,7 @@ final class Projector {
         case .sessionFailed(let failed): try sessionStatus("failed", reason: failed.reason, header)
         case .sessionArchived: try sessionStatus("archived", reason: nil, header)
         case .runRequested(let requested): try runRequested(requested, header)
+        case .runQueued: try runQueued(header)
         case .runStarted(let started): try runStarted(started, header)
         case .runCompleted(let completed):
             try runEnded("completed", providerSessionID: completed.providerSessionID, header)
@@ -173,12 +174,19 @@ final class Projector {
         try incrementRunCount(header.stream)
     }
 
+    private func runQueued(_ header: Header) throws(SQLiteError) {
+        guard let run = header.run else { return }
+        let statement = try connection.statement("UPDATE runs SET status = 'queued' WHERE run_id = ?1 AND status = 'requested'")
+        statement.bind(run, at: 1)
+        try statement.execute()
+    }
+
     private func runStarted(_ started: RunStarted, _ header: Header) throws(SQLiteError) {
         guard let run = header.run else { return }
         if try runExists(run) {
             let statement = try connection.statement(
                 """
-                UPDATE runs SET status = CASE WHEN status IN ('requested', 'running') THEN 'running' ELSE status END,
+                UPDATE runs SET status = CASE WHEN status IN ('requested', 'queued', 'running') THEN 'running' ELSE status END,
                     provider = ?2, model = coalesce(?3, model),
                     provider_session_id = coalesce(?4, provider_session_id),
                     started_at = coalesce(started_at, ?5)
@@ -219,7 +227,7 @@ final class Projector {
             """
             UPDATE runs SET status = ?2, ended_at = ?3, failure_kind = ?4, failure_message = ?5, cancel_reason = ?6,
                 provider_session_id = coalesce(?7, provider_session_id), end_sequence = ?8
-            WHERE run_id = ?1 AND status IN ('requested', 'running')
+            WHERE run_id = ?1 AND status IN ('requested', 'queued', 'running')
             """)
         statement.bind(run, at: 1)
         statement.bind(status, at: 2)

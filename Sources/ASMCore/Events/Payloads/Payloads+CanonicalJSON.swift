@@ -129,6 +129,15 @@ extension RunRequested {
     }
 }
 
+extension RunQueued {
+    public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
+        var object = writer.beginObject()
+        writer.field("position", position, in: &object)
+        writer.field("reason", reason, in: &object)
+        writer.endObject(object)
+    }
+}
+
 extension RunStarted {
     public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
         var object = writer.beginObject()

@@ -29,6 +29,20 @@ public struct RunRequested: EventPayload {
     }
 }
 
+/// A run waits for a free slot (or a free workspace) before it starts.
+public struct RunQueued: EventPayload {
+    public static let eventType = EventType.runQueued
+    /// 1 for the next run to start.
+    public var position: Int
+    /// Why it waits (`concurrency limit of 2 reached`, `workspace /src/app is in use by run …`).
+    public var reason: String
+
+    public init(position: Int, reason: String) {
+        self.position = position
+        self.reason = reason
+    }
+}
+
 /// A provider started executing a run (once per attempt).
 public struct RunStarted: EventPayload {
     public static let eventType = EventType.runStarted

@@ -1,0 +1,293 @@
+public import ASMCore
+import ASMStore
+internal import Synchronization
+
+/// Reads a server's events from the log once, for all of its subscribers.
+///
+/// One reader task follows the log and keeps the newest events of the server's sessions in
+/// a bounded window. A subscriber whose cursor is inside the window takes its events from
+/// memory; one whose cursor is before the window (it started from an old sequence, or it
+/// fell behind) reads the log itself until it reaches the window. Either way it reads by
+/// sequence number, so nothing is skipped or repeated, and a slow subscriber costs no
+/// memory and never holds the runs back.
+final class EventHub: Sendable {
+    enum Read {
+        /// The events from the cursor on, and how far they cover the log.
+        case events([EventEnvelope], through: SequenceNumber)
+        /// The window starts after the cursor: read the log.
+        case behind
+        /// Nothing after the cursor yet.
+        case wait
+        /// The hub stopped (the store closed) or failed.
+        case ended((any Error)?)
+    }
+
+    private struct Waiter {
+        var after: Int64
+        var continuation: CheckedContinuation<Void, Never>
+    }
+
+    private struct State {
+        /// Every event of the server's sessions with a sequence in `coveredFrom...scanned` is in
+        /// `window[start...]`, in sequence order.
+        var window: [EventEnvelope] = []
+        var start = 0
+        var coveredFrom = Int64.max
+        var scanned: Int64 = 0
+        /// Set when the server stopped: subscriptions end after this sequence.
+        var final: Int64?
+        var ended = false
+        var failure: (any Error)?
+        var waiters: [Int: Waiter] = [:]
+        var nextWaiter = 0
+
+        var count: Int { window.count - start }
+
+        mutating func takeReady() -> [Waiter] {
+            var ready: [Waiter] = []
+            for (id, waiter) in waiters where isReady(after: waiter.after) {
+                ready.append(waiter)
+                waiters[id] = nil
+            }
+            return ready
+        }
+
+        /// Whether a subscriber that has seen everything up to `sequence` has something to do.
+        func isReady(after sequence: Int64) -> Bool {
+            ended || scanned > sequence || final.map { sequence >= $0 } ?? false
+        }
+    }
+
+    let store: any EventStore
+    let streams: Set<StreamID>
+    /// What the reader asks the log for: one stream's events, or everything (filtered here).
+    let readFilter: EventFilter
+    let capacity: Int
+    private let state = Mutex(State())
+    private let reader = Mutex<Task<Void, Never>?>(nil)
+
+    init(store: any EventStore, streams: Set<StreamID>, capacity: Int) {
+        self.store = store
+        self.streams = streams
+        self.readFilter = streams.count == 1 ? EventFilter(stream: streams.first) : .all
+        self.capacity = max(16, capacity)
+    }
+
+    /// Starts the reader task (once).
+    func start() {
+        reader.withLock { task in
+            guard task == nil else { return }
+            task = Task { [weak self] in await self?.follow() }
+        }
+    }
+
+    /// Stops the reader; subscriptions reading the window end.
+    func stop() {
+        let task = reader.withLock { $0 }
+        task?.cancel()
+        end(failure: nil)
+    }
+
+    /// Subscriptions end once they have delivered everything up to `sequence`.
+    func finish(through sequence: SequenceNumber) {
+        let ready = state.withLock { state -> [Waiter] in
+            state.final = min(state.final ?? .max, sequence.rawValue)
+            return state.takeReady()
+        }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    var final: SequenceNumber? { state.withLock { $0.final.map { SequenceNumber($0) } } }
+
+    func owns(_ envelope: EventEnvelope) -> Bool { streams.contains(envelope.stream) }
+
+    // MARK: Reading
+
+    /// At most `limit` events from `cursor` on.
+    func read(from cursor: SequenceNumber, limit: Int) -> Read {
+        state.withLock { state in
+            let cursor = cursor.rawValue
+            if cursor < state.coveredFrom {
+                return state.ended ? .ended(state.failure) : .behind
+            }
+            if cursor > state.scanned { return state.ended ? .ended(state.failure) : .wait }
+            // The first event at or after the cursor.
+            var low = state.start
+            var high = state.window.count
+            while low < high {
+                let middle = (low + high) / 2
+                if state.window[middle].sequence.rawValue < cursor { low = middle + 1 } else { high = middle }
+            }
+            let end = min(state.window.count, low + limit)
+            let events = Array(state.window[low..<end])
+            let through = end < state.window.count ? events[events.count - 1].sequence : SequenceNumber(state.scanned)
+            return .events(events, through: through)
+        }
+    }
+
+    /// Suspends until the hub has looked past `sequence`, the server finished, or the task is cancelled.
+    func wait(after sequence: SequenceNumber) async {
+        let id = state.withLock { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if Task.isCancelled || state.isReady(after: sequence.rawValue) { return true }
+                    state.waiters[id] = Waiter(after: sequence.rawValue, continuation: continuation)
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.continuation.resume()
+        }
+    }
+
+    // MARK: The reader
+
+    private func follow() async {
+        do {
+            let last = try await store.lastSequence()
+            state.withLock { state in
+                state.coveredFrom = last.rawValue + 1
+            }
+            publish([], through: last)
+            var scanned = last
+            while !Task.isCancelled {
+                let page = try await store.events(from: scanned.next, limit: 512, filter: readFilter)
+                let events = streams.count == 1 ? page.events : page.events.filter(owns)
+                let through = max(scanned, page.scannedThrough)
+                publish(events, through: through)
+                let full = page.events.count == 512
+                scanned = through
+                if !full {
+                    guard await store.waitForCommit(after: scanned) else { break }
+                }
+            }
+            end(failure: nil)
+        } catch {
+            end(failure: error)
+        }
+    }
+
+    private func publish(_ events: [EventEnvelope], through: SequenceNumber) {
+        let ready = state.withLock { state -> [Waiter] in
+            state.window.append(contentsOf: events)
+            if state.count > capacity {
+                let drop = state.count - capacity
+                state.coveredFrom = state.window[state.start + drop - 1].sequence.rawValue + 1
+                state.start += drop
+                if state.start > capacity {
+                    state.window.removeFirst(state.start)
+                    state.start = 0
+                }
+            }
+            state.scanned = max(state.scanned, through.rawValue)
+            return state.takeReady()
+        }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    private func end(failure: (any Error)?) {
+        let waiters = state.withLock { state -> [Waiter] in
+            guard !state.ended else { return [] }
+            state.ended = true
+            state.failure = failure
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.continuation.resume() }
+    }
+}
+
+/// A server's events from a sequence on, in sequence order across its concurrent runs:
+/// the log's backfill, then live events. See ``SessionServer/subscribe(from:filter:)``.
+///
+/// Subscribing again from the last delivered sequence + 1 yields exactly the events after
+/// it. The sequence ends (returns `nil`) when the consuming task is cancelled, the store
+/// closes, or the server has stopped and everything it recorded was delivered; it throws
+/// ``StoreError`` when the log cannot be read.
+public struct ServerSubscription: AsyncSequence, Sendable {
+    public typealias Element = EventEnvelope
+    public typealias Failure = any Error
+
+    let hub: EventHub
+    let start: SequenceNumber
+    let filter: EventFilter
+    let pageSize: Int
+
+    init(hub: EventHub, from start: SequenceNumber, filter: EventFilter, pageSize: Int = 256) {
+        self.hub = hub
+        self.start = Swift.max(start, SequenceNumber(1))
+        self.filter = filter
+        self.pageSize = pageSize
+    }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(hub: hub, cursor: start, filter: filter, pageSize: pageSize)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let hub: EventHub
+        /// The next sequence to look at.
+        public private(set) var cursor: SequenceNumber
+        let filter: EventFilter
+        let pageSize: Int
+        /// What the iterator asks the log for when it reads it itself.
+        let logFilter: EventFilter
+        private var buffer: [EventEnvelope] = []
+        private var index = 0
+        /// How many times it read the log itself (it was behind the window).
+        public private(set) var logReads = 0
+
+        init(hub: EventHub, cursor: SequenceNumber, filter: EventFilter, pageSize: Int) {
+            self.hub = hub
+            self.cursor = cursor
+            self.filter = filter
+            self.pageSize = pageSize
+            var logFilter = filter
+            if logFilter.stream == nil, hub.streams.count == 1 { logFilter.stream = hub.streams.first }
+            self.logFilter = logFilter
+        }
+
+        public mutating func next() async throws -> EventEnvelope? {
+            while true {
+                while index < buffer.count {
+                    let envelope = buffer[index]
+                    index += 1
+                    if let final = hub.final, envelope.sequence > final { return nil }
+                    if hub.owns(envelope), filter.matches(type: envelope.type, stream: envelope.stream, run: envelope.runID) {
+                        return envelope
+                    }
+                }
+                if Task.isCancelled { return nil }
+                if let final = hub.final, cursor > final { return nil }
+                switch hub.read(from: cursor, limit: pageSize) {
+                case .events(let events, let through):
+                    buffer = events
+                    index = 0
+                    cursor = through.next
+                case .wait:
+                    await hub.wait(after: SequenceNumber(cursor.rawValue - 1))
+                case .behind:
+                    logReads += 1
+                    let page = try await hub.store.events(from: cursor, limit: pageSize, filter: logFilter)
+                    buffer = page.events
+                    index = 0
+                    let scanned = Swift.max(SequenceNumber(cursor.rawValue - 1), page.scannedThrough)
+                    cursor = scanned.next
+                    if page.events.isEmpty, case .behind = hub.read(from: cursor, limit: 1) {
+                        // Caught up with the log before the hub started: wait for it.
+                        await hub.wait(after: scanned)
+                    }
+                case .ended(let failure):
+                    if let failure { throw failure }
+                    return nil
+                }
+            }
+        }
+    }
+}
