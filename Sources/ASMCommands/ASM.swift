@@ -12,7 +12,7 @@ public struct ASM: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Run.self, Cost.self, Providers.self, Replay.self, Diff.self, WorkspaceCommand.self, Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
+            Run.self, Serve.self, Cost.self, Providers.self, Replay.self, Diff.self, WorkspaceCommand.self, Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
             Demo.self,
         ]
     )
@@ -53,6 +53,10 @@ public enum ASMCLI {
             Console.flush()
             Console.error(error.message)
             return ExitStatus.for(error)
+        } catch let error as SessionServerError {
+            Console.flush()
+            Console.error(error.message)
+            return error.code == .invalidArgument ? ExitStatus.usage : ExitStatus.failure
         } catch let error as CommandFailure {
             Console.flush()
             if !error.message.isEmpty { Console.error(error.message) }

@@ -23,6 +23,19 @@ enum Formatting {
         return line.trimmingTrailingSpaces()
     }
 
+    /// One line per event of a server: sequence, the run's label (`run 2`), type, summary;
+    /// a run's request shows its full id.
+    static func serverLine(_ envelope: EventEnvelope, run label: String?) -> String {
+        let sequence = String(envelope.sequence.rawValue)
+        let type = envelope.type.rawValue
+        let column = (label ?? "session").padding(to: 8)
+        var text = summary(envelope.event)
+        if case .runRequested = envelope.event, let run = envelope.runID { text = "\(run)  " + text }
+        let line = String(repeating: " ", count: max(0, 7 - sequence.count)) + sequence + "  " + column + "  " + type
+            + String(repeating: " ", count: max(1, 25 - type.count)) + text
+        return line.trimmingTrailingSpaces()
+    }
+
     /// What an event says, in a few words.
     static func summary(_ event: SessionEvent) -> String {
         switch event {
@@ -97,6 +110,17 @@ enum Formatting {
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
+    /// A typed event in the same shape as ``json(_:)-(RecordedEvent)``: its payload encoded
+    /// canonically is the stored payload.
+    static func json(_ envelope: EventEnvelope) -> String {
+        let encoded = try? EventCodec().encode(envelope.event)
+        return json(
+            RecordedEvent(
+                sequence: envelope.sequence, id: envelope.id, stream: envelope.stream, streamVersion: envelope.streamVersion,
+                runID: envelope.runID, recordedAt: envelope.recordedAt, type: envelope.type,
+                schemaVersion: encoded?.schemaVersion ?? 1, payload: encoded?.payload ?? Array("{}".utf8), hash: envelope.hash))
+    }
+
     /// `1 file`, `2 files`.
     static func count(_ number: Int, _ noun: String) -> String {
         "\(number) \(noun)\(number == 1 ? "" : "s")"
@@ -141,6 +165,11 @@ enum Formatting {
 }
 
 extension String {
+    /// Spaces added up to `width` characters.
+    func padding(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+
     func trimmingTrailingSpaces() -> String {
         var text = self
         while text.last == " " { text.removeLast() }

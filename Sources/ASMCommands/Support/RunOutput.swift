@@ -167,14 +167,14 @@ final class InterruptHandler {
     private var sources: [any DispatchSourceSignal] = []
     private let counter = Counter()
 
-    init(onInterrupt: @escaping @Sendable (CancelReason) -> Void) {
+    init(message: String = "cancelling the run…", onInterrupt: @escaping @Sendable (CancelReason) -> Void) {
         let counter = self.counter
         for (signalNumber, reason) in [(SIGINT, CancelReason.requested), (SIGTERM, CancelReason.shutdown)] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
                 if counter.increment() == 1 {
-                    Console.note("cancelling the run…")
+                    Console.note(message)
                     onInterrupt(reason)
                 } else {
                     Console.note("still stopping the provider; it is killed if it does not exit in time")

@@ -1,0 +1,288 @@
+import ArgumentParser
+import AgentSessionManager
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How runs execute: the provider or router, the policies, limits, continuation and
+/// workspace. Shared by `asm run` and `asm serve`.
+struct ExecutionOptions: ParsableArguments {
+    @Option(help: "claude, codex, amp or scripted.")
+    var provider: ProviderChoice?
+
+    @Option(help: "A JSON router configuration: route the run over the providers it names (instead of --provider).")
+    var router: String?
+
+    @Option(name: .customLong("require"), help: "With --router: a capability the chosen provider must have, as type or type:name (tool:read, streaming; repeatable).")
+    var requirements: [String] = []
+
+    @Option(help: "The model to ask for (passed to the CLI as it is).")
+    var model: String?
+
+    @Option(help: "The directory the agent works in (default: the current directory).")
+    var cwd: String?
+
+    @Option(name: .customLong("system-prompt"), help: "Replaces the agent's system prompt.")
+    var systemPrompt: String?
+
+    @Option(help: "Seconds the whole run may take (not extended by output).")
+    var deadline: Double?
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds the provider may write nothing before the run is stopped.")
+    var idleTimeout: Double?
+
+    @Option(name: .customLong("deny-tool"), help: "A tool the agent must not run, e.g. bash (repeatable).")
+    var deniedTools: [String] = []
+
+    @Option(name: .customLong("allow-tool"), help: "A tool pre-approved to run, e.g. read or 'Bash(git *)' (repeatable).")
+    var allowedTools: [String] = []
+
+    @Option(help: "The only tools the agent has, comma-separated (\"\" for none), e.g. read,grep.")
+    var tools: String?
+
+    @Option(name: .customLong("max-turns"), help: "At most this many model turns, where the CLI enforces it.")
+    var maxTurns: Int?
+
+    @Option(name: .customLong("max-budget"), help: "At most this many US dollars, where the CLI enforces it.")
+    var maxBudget: Double?
+
+    @Option(help: "The provider CLI to start (a path or a name on PATH).")
+    var executable: String?
+
+    @Option(help: "For --provider scripted: a JSON script to play (see README).")
+    var script: String?
+
+    @Option(help: "off, replay, native or auto: how a run continues its session's conversation.")
+    var continuation: ContinuationChoice = .auto
+
+    @Option(name: .customLong("policy"), help: "A JSON policy file (repeatable; stacked in order).")
+    var policyFiles: [String] = []
+
+    @Option(help: "A JSON price table to compute costs with (default: the built-in table).")
+    var prices: String?
+
+    @Option(help: "Snapshot this directory before and after, record the diff, and run the provider in it.")
+    var workspace: String?
+
+    @Option(name: .customLong("workspace-strategy"), help: "git (the default) or hash.")
+    var workspaceStrategy: WorkspaceStrategyChoice = .git
+
+    @Option(name: .customLong("max-patch-bytes"), help: "Keep patches up to this size in the log; larger ones go to the artifact store.")
+    var maxPatchBytes: Int = 64 << 10
+
+    @Option(help: "The artifact store directory (default: artifacts/ beside the database).")
+    var artifacts: String?
+
+    @Flag(name: .customLong("rollback-on-failure"), help: "Put the workspace back to its pre-run snapshot when the run fails or is cancelled.")
+    var rollbackOnFailure = false
+
+    @Option(name: .customLong("workspace-ignore"), help: "A glob of paths to leave out of snapshots (repeatable).")
+    var workspaceIgnore: [String] = []
+
+    enum WorkspaceStrategyChoice: String, ExpressibleByArgument, CaseIterable {
+        case git, hash
+    }
+
+
+    enum ProviderChoice: String, ExpressibleByArgument, CaseIterable {
+        case claude, codex, amp, scripted
+    }
+
+    enum ContinuationChoice: String, ExpressibleByArgument, CaseIterable {
+        case off, replay, native, auto
+    }
+
+    func validate() throws {
+        if let deadline, !(deadline > 0) { throw ValidationError("--deadline must be more than zero seconds") }
+        if let idleTimeout, !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be more than zero seconds") }
+        if let maxTurns, maxTurns < 1 { throw ValidationError("--max-turns must be at least 1") }
+        if let maxBudget, !(maxBudget > 0) { throw ValidationError("--max-budget must be more than zero dollars") }
+        if (provider == nil) == (router == nil) { throw ValidationError("give one of --provider and --router") }
+        if !requirements.isEmpty, router == nil { throw ValidationError("--require needs --router") }
+        for requirement in requirements {
+            let type = String(requirement.split(separator: ":", maxSplits: 1).first ?? "")
+            guard CapabilityRequirement.types.contains(type) else {
+                throw ValidationError(
+                    "--require \(requirement): the type must be one of \(CapabilityRequirement.types.sorted().joined(separator: ", "))")
+            }
+        }
+        if script != nil, provider != .scripted, router == nil { throw ValidationError("--script needs --provider scripted") }
+        if executable != nil, provider == .scripted || router != nil {
+            throw ValidationError("--executable applies to --provider claude, codex or amp")
+        }
+        if workspace == nil, rollbackOnFailure || workspaceStrategy != .git || !workspaceIgnore.isEmpty {
+            throw ValidationError("--rollback-on-failure, --workspace-strategy and --workspace-ignore need --workspace")
+        }
+        if workspace != nil, cwd != nil { throw ValidationError("--workspace is where the provider runs; leave out --cwd") }
+        guard maxPatchBytes >= 0 else { throw ValidationError("--max-patch-bytes must be zero or more") }
+        if let cwd {
+            var status = stat()
+            guard stat(cwd, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
+                throw ValidationError("--cwd \(cwd) is not a directory")
+            }
+        }
+    }
+
+    /// What the options load to, before a store is open.
+    struct Loaded {
+        var options: RunOptions
+        var priceTable: PriceTable
+        var single: (any ProviderAdapter)?
+        var routerConfig: RouterConfig?
+        var candidates: [any ProviderAdapter]
+
+        /// The adapter runs go to: the one provider, or a router over several (it keeps its
+        /// state in the store).
+        func adapter(store: any EventStore) -> any ProviderAdapter {
+            if let single { return single }
+            return ProviderRouter(providers: candidates, config: routerConfig ?? RouterConfig(), store: store)
+        }
+    }
+
+    /// Reads the policy, price, router and script files and builds the run options; nothing
+    /// is written.
+    func load(database: String) throws -> Loaded {
+        let policies = try loadPolicies()
+        let priceTable = try loadPriceTable()
+        let routerConfig = try router.map(loadRouterConfig)
+        let candidates = try routerConfig.map(routedProviders) ?? []
+        let single = try provider.map(makeProvider)
+        var options = RunOptions(
+            provider: single?.name ?? "router", model: model, systemPrompt: systemPrompt, workingDirectory: cwd, policies: policies,
+            continuation: ContinuationMode(rawValue: continuation.rawValue) ?? .auto,
+            deadline: deadline.map { .milliseconds(Int64(($0 * 1000).rounded())) },
+            idleTimeout: idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) },
+            preapprovedTools: allowedTools, availableTools: tools.map(Self.toolList), maxTurns: maxTurns,
+            requiredCapabilities: requirements.map { text in
+                let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+                return CapabilityRequirement(type: parts[0], name: parts.count > 1 ? parts[1] : nil)
+            })
+        if let workspace { options.workspace = workspaceOptions(workspace, database: database) }
+        return Loaded(options: options, priceTable: priceTable, single: single, routerConfig: routerConfig, candidates: candidates)
+    }
+
+    /// The workspace options for a path, with this command's strategy, limits and store.
+    func workspaceOptions(_ path: String, database: String) -> WorkspaceOptions {
+        WorkspaceOptions(
+            path: path, strategy: WorkspaceStrategy(rawValue: workspaceStrategy.rawValue) ?? .git, maxPatchBytes: maxPatchBytes,
+            artifactStore: FileArtifactStore(root: artifactRoot(artifacts, database: database)), rollbackOnFailure: rollbackOnFailure,
+            ignorePatterns: workspaceIgnore)
+    }
+
+    /// Checks a workspace can be used before anything is written.
+    static func prepare(_ workspace: WorkspaceOptions, flag: String = "workspace") async throws {
+        do {
+            try await makeWorkspace(workspace).prepare()
+        } catch {
+            throw CommandFailure("\(flag): \(error.message)", status: ExitStatus.usage)
+        }
+    }
+
+    /// The --policy files in order, then the "cli" policy from --deny-tool and --max-budget.
+    private func loadPolicies() throws -> [Policy] {
+        var policies: [Policy] = []
+        for file in policyFiles {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CommandFailure("cannot read the policy \(file)", status: ExitStatus.noInput)
+            }
+            do {
+                policies.append(try Policy(json: Array(data)))
+            } catch {
+                throw CommandFailure("\(file): \(error)", status: ExitStatus.usage)
+            }
+        }
+        if !deniedTools.isEmpty || maxBudget != nil {
+            do {
+                let patterns = try deniedTools.map { text throws(PolicyError) in try ToolPattern(text) }
+                policies.append(
+                    Policy(
+                        name: "cli", limits: PolicyLimits(maxCostUSD: maxBudget),
+                        toolRules: patterns.isEmpty ? [] : [.deny(patterns)], onViolation: .cancel))
+            } catch {
+                throw CommandFailure("--deny-tool: \(error)", status: ExitStatus.usage)
+            }
+        }
+        do {
+            _ = try PolicyStack(policies)
+        } catch {
+            throw CommandFailure("the policies cannot be stacked: \(error)", status: ExitStatus.usage)
+        }
+        return policies
+    }
+
+    private func loadPriceTable() throws -> PriceTable {
+        guard let prices else { return .standard }
+        guard let data = FileManager.default.contents(atPath: prices) else {
+            throw CommandFailure("cannot read the price table \(prices)", status: ExitStatus.noInput)
+        }
+        do {
+            return try PriceTable(json: Array(data))
+        } catch {
+            throw CommandFailure("\(prices): \(error)", status: ExitStatus.usage)
+        }
+    }
+
+    /// `read, grep,Bash(git *)` → `["read", "grep", "Bash(git *)"]`.
+    static func toolList(_ text: String) -> [String] {
+        text.split(separator: ",").compactMap { item in
+            let trimmed = item.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()
+            return trimmed.isEmpty ? nil : String(trimmed)
+        }
+    }
+
+    /// The providers a router configuration names (prefer order, then weights), or the
+    /// three CLIs when it names none.
+    private func routedProviders(_ config: RouterConfig) throws -> [any ProviderAdapter] {
+        var names = config.prefer + config.weights.keys.sorted() + config.exclude
+        if names.isEmpty { names = ["claude", "codex", "amp"] }
+        var seen = Set<String>()
+        return try names.filter { seen.insert($0).inserted }.map { name in
+            guard let choice = ProviderChoice(rawValue: name) else {
+                throw CommandFailure("the router names \(name), which is not claude, codex, amp or scripted", status: ExitStatus.usage)
+            }
+            return try makeProvider(choice)
+        }
+    }
+
+    private func makeProvider(_ provider: ProviderChoice) throws -> any ProviderAdapter {
+        switch provider {
+        case .claude: return commandLine(ClaudeCode(), variable: "ASM_CLAUDE_BIN")
+        case .codex: return commandLine(Codex(), variable: "ASM_CODEX_BIN")
+        case .amp: return commandLine(Amp(), variable: "ASM_AMP_BIN")
+        case .scripted:
+            guard let script else { return ScriptedProvider(respond: Self.builtInScript) }
+            guard let data = FileManager.default.contents(atPath: script) else {
+                throw CommandFailure("cannot read the script \(script)", status: ExitStatus.noInput)
+            }
+            do {
+                return ScriptedProvider(script: try ProviderScript(json: Array(data)))
+            } catch {
+                throw CommandFailure("\(script): \(error.message)", status: ExitStatus.usage)
+            }
+        }
+    }
+
+    /// A CLI provider: --executable, else the variable, else the CLI's name on PATH.
+    private func commandLine<Dialect: CommandLineDialect>(_ dialect: Dialect, variable: String) -> CommandLineProvider<Dialect> {
+        let fromEnvironment = ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+        return CommandLineProvider(dialect: dialect, configuration: .init(executable: executable ?? fromEnvironment))
+    }
+
+    /// What `--provider scripted` answers without a script: it says what it is, streamed
+    /// word by word.
+    @Sendable static func builtInScript(_ request: ProviderRequest) -> ProviderScript {
+        let prompt = request.messages.last?.content ?? ""
+        let quoted = prompt.count > 200 ? String(prompt.prefix(200)) + "…" : prompt
+        let text = "This is the scripted provider: no model was called. You asked: \(quoted)"
+        let words = text.split(separator: " ").count
+        let promptWords = prompt.split(whereSeparator: \.isWhitespace).count
+        return ProviderScript([
+            .text(text, chunks: words),
+            .usage(TokenUsage(input: Int64(24 + promptWords), output: Int64(words))),
+        ])
+    }
+}

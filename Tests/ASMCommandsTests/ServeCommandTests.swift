@@ -1,0 +1,112 @@
+@testable import ASMCommands
+import ASMCore
+import ASMStore
+import AgentSessionManagerTesting
+import ArgumentParser
+import Foundation
+import Subprocess
+import SystemPackage
+import Testing
+
+/// `asm serve`, as an operator runs it: run requests on its input, events on its output.
+@Suite(.serialized) struct ServeCommandTests {
+    private func runs(_ db: String) async throws -> [RunSummary] {
+        let store = try SQLiteEventStore(path: db)
+        defer { Task { await store.close() } }
+        guard let session = try await store.sessions(limit: 10).first else { return [] }
+        return try await store.runs(in: session.id)
+    }
+
+    private static func request(_ prompt: String, options: String? = nil) -> String {
+        #"{"messages": [{"role": "user", "content": "\#(prompt)"}]"# + (options.map { #", "options": \#($0)"# } ?? "") + "}"
+    }
+
+    @Test("serve runs the requests of its input concurrently, queues beyond the limit, reports bad lines and exits when done")
+    func servesInput() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let input = directory.file("requests.jsonl")
+        FileManagerShim.write(
+            input,
+            [
+                Self.request("first"), "{not json", Self.request("second", options: #"{"model": "scripted-2"}"#),
+                Self.request("third"), #"{"messages": [{"role": "user", "content": "x"}], "options": {"colour": "red"}}"#,
+            ].joined(separator: "\n") + "\n")
+        let result = try await ASMProcess.run(["serve", "--db", db, "--provider", "scripted", "--max-concurrent", "2", "--input", input])
+        #expect(result.exitCode == 1, "two lines were rejected")
+        #expect(result.stderr.contains("asm: input line 2: not valid JSON"))
+        #expect(result.stderr.contains(#"asm: input line 5: unknown option "colour""#))
+        #expect(result.stderr.contains("served 3 runs (3 completed), 2 requests rejected;"))
+        let queued = result.lines.filter { $0.contains("run.queued") }
+        #expect(queued.count == 1 && queued[0].contains("run 3") && queued[0].contains("position 1: concurrency limit of 2 reached"))
+        #expect(result.lines.filter { $0.contains("run.completed") }.count == 3)
+
+        let runs = try await runs(db)
+        #expect(runs.map(\.status) == [.completed, .completed, .completed])
+        #expect(runs[1].model == "scripted-2", "per-run options override the command's")
+        #expect(try await ASMProcess.run(["verify", "--db", db]).exitCode == 0)
+    }
+
+    @Test("--json prints each event exactly as asm tail --json does")
+    func json() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let input = directory.file("requests.jsonl")
+        FileManagerShim.write(input, Self.request("one") + "\n" + Self.request("two") + "\n")
+        let served = try await ASMProcess.run(["serve", "--db", db, "--provider", "scripted", "--json", "--input", input])
+        #expect(served.exitCode == 0, "\(served.stderr)")
+        let tail = try await ASMProcess.run(["tail", "--db", db, "--json", "--from", "1"])
+        #expect(served.lines.count > 20)
+        #expect(served.lines == tail.lines)
+    }
+
+    @Test("Ctrl-C shuts the server down: running runs are cancelled the provider's way, queued ones recorded as cancelled")
+    func interrupt() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let script = directory.file("hang.json")
+        FileManagerShim.write(script, #"{"steps": [{"text": "working"}, {"hang": true}]}"#)
+        let input = directory.file("requests.jsonl")
+        FileManagerShim.write(input, (1...3).map { Self.request("job \($0)") }.joined(separator: "\n") + "\n")
+        let result = try await Subprocess.run(
+            .path(FilePath(ASMProcess.executable)),
+            arguments: ["serve", "--db", db, "--provider", "scripted", "--script", script, "--max-concurrent", "2", "--input", input],
+            environment: .inherit.updating(["ASM_DB": nil]), input: .none, output: .sequence, error: .string(limit: 1 << 16)
+        ) { execution in
+            var started = 0
+            var signalled = false
+            for try await line in execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])) {
+                if line.contains("message.streamed") { started += 1 }
+                if started == 2, !signalled {
+                    signalled = true
+                    try execution.send(signal: .interrupt)
+                }
+            }
+        }
+        #expect(result.terminationStatus == .exited(130))
+        #expect(result.standardError.contains("shutting down: cancelling the runs…"))
+        #expect(result.standardError.contains("served 3 runs (3 cancelled)"))
+        let runs = try await runs(db)
+        #expect(runs.map(\.status) == [.cancelled, .cancelled, .cancelled])
+        #expect(runs.filter { $0.startedAt == nil }.count == 1, "the queued run never started")
+    }
+
+    @Test("serve refuses bad arguments and a missing input file before anything is written")
+    func refusals() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let missing = try await ASMProcess.run(["serve", "--db", db, "--provider", "scripted", "--input", directory.file("none.jsonl")])
+        #expect(missing.exitCode == 66 && missing.stderr.hasPrefix("asm: cannot read the input"))
+        #expect(!FileManager.default.fileExists(atPath: db))
+        for arguments in [
+            ["serve", "--provider", "scripted", "--max-concurrent", "0"], ["serve", "--provider", "scripted", "--json", "--quiet"],
+            ["serve"], ["serve", "--provider", "scripted", "--approvals", "ask"],
+        ] {
+            #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }
+        }
+    }
+}
