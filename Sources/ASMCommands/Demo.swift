@@ -27,6 +27,13 @@ extension ASM {
         @Option(help: "scripted, claude, codex or amp.")
         var provider: Run.ProviderChoice = .scripted
 
+        @Option(help: "all (the default), policies (the three-run session) or server (two concurrent runs on a server).")
+        var part: Part = .all
+
+        enum Part: String, ExpressibleByArgument, CaseIterable {
+            case all, policies, server
+        }
+
         func validate() throws {
             guard pace >= 0 else { throw ValidationError("--pace must be zero or more") }
         }
@@ -54,6 +61,15 @@ extension ASM {
             case .amp: adapter = CommandLineProvider(dialect: Amp())
             }
             try await withStore(try store.openOrCreate()) { store in
+                if part != .server { try await policySession(store, adapter: adapter, policies: policies) }
+                if part == .all { Console.line("") }
+                if part != .policies { try await serverSession(store, adapter: adapter) }
+            }
+        }
+
+        /// The three-run session under stacked policies.
+        private func policySession(_ store: SQLiteEventStore, adapter: any ProviderAdapter, policies: [Policy]) async throws {
+            do {
                 let manager = SessionManager(store: store, providers: [adapter])
                 let start = try await store.lastSequence()
                 let session = try await manager.startSession(agentID: "demo", metadata: ["purpose": "demo"], tags: ["demo"])

@@ -69,7 +69,7 @@ struct ASMProcess {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("demo.sqlite")
-        let demo = try await ASMProcess.run(["demo", "--db", db, "--pace", "0"])
+        let demo = try await ASMProcess.run(["demo", "--db", db, "--pace", "0", "--part", "policies"])
         #expect(demo.exitCode == 0, "\(demo.stderr)")
         #expect(demo.stdout.contains("verify: 46 events, chain intact, integrity ok"))
         #expect(demo.stdout.contains("[19] assistant (scripted): There are 42 Swift files in Sources/."))
@@ -119,7 +119,7 @@ struct ASMProcess {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        _ = try await ASMProcess.run(["demo", "--db", db, "--pace", "0"])
+        _ = try await ASMProcess.run(["demo", "--db", db, "--pace", "0", "--part", "policies"])
         let connection = try Connection(path: db, mode: .readWrite)
         try connection.execute(
             "DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = replace(payload, '42', '43') WHERE sequence = 15")

@@ -87,7 +87,7 @@ import Testing
         #expect(replay.exitCode == 0, "\(replay.stdout)")
         #expect(replay.stdout.hasSuffix("all match\n"))
         let demo = directory.file("demo.sqlite")
-        _ = try await ASMProcess.run(["demo", "--db", demo, "--pace", "0"])
+        _ = try await ASMProcess.run(["demo", "--db", demo, "--pace", "0", "--part", "policies"])
         let demoReplay = try await ASMProcess.run(["replay", "--db", demo, "--verify"])
         #expect(demoReplay.stdout == "replayed 3 runs: 4 policy decisions, 0 routing decisions, 0 breaker changes; all match\n")
     }

@@ -94,6 +94,25 @@ import Testing
         #expect(runs.filter { $0.startedAt == nil }.count == 1, "the queued run never started")
     }
 
+    @Test("the demo's server part: two concurrent runs, a subscriber that resumes from its cursor, a diff per workspace")
+    func demoServer() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("demo.sqlite")
+        let demo = try await ASMProcess.run(["demo", "--db", db, "--pace", "0", "--part", "server"])
+        #expect(demo.exitCode == 0, "\(demo.stderr)")
+        #expect(demo.stdout.contains("… subscriber disconnected after sequence 12; the runs go on …"))
+        #expect(demo.stdout.contains("… resubscribed from sequence 13 (last seen + 1) …"))
+        #expect(demo.stdout.contains("no gap and no duplicate (same sequences as the log)"))
+        #expect(demo.stdout.contains("  api: completed · 2 files changed, +2 -0 · modified README.md, added Sources/Health.swift"))
+        #expect(demo.stdout.contains("  web: completed · 1 file changed, +1 -0 · modified index.html"))
+        #expect(demo.stdout.contains("+<footer>v1.4.0</footer>"))
+        #expect(try await ASMProcess.run(["verify", "--db", db]).exitCode == 0)
+        let replay = try await ASMProcess.run(["replay", "--db", db, "--verify"])
+        #expect(replay.exitCode == 0 && replay.stdout.hasPrefix("replayed 2 runs"), "\(replay.stdout)")
+        #expect(try await runs(db).map(\.status) == [.completed, .completed])
+    }
+
     @Test("serve refuses bad arguments and a missing input file before anything is written")
     func refusals() async throws {
         let directory = TemporaryDirectory()

@@ -70,7 +70,7 @@ enum Formatting {
         case .toolApprovalResolved(let e): e.approved ? "approved" : "denied"
         case .continuationApplied(let e): "\(e.requested) → \(e.applied): \(clip(e.reason, 40))"
         case .workspaceSnapshotTaken(let e): "\(e.phase) \(e.strategy) \(e.path)"
-        case .workspaceDiffComputed(let e): "\(e.filesChanged) files, +\(e.insertions) -\(e.deletions)"
+        case .workspaceDiffComputed(let e): "\(count(e.filesChanged, "file")), +\(e.insertions) -\(e.deletions)"
         case .workspaceRolledBack(let e): "to \(e.toSnapshot): \(e.restored) restored, \(e.removed) removed"
         case .artifactStored(let e): "\(e.artifact) (\(e.bytes) bytes)"
         case .consumerCheckpointed(let e): "\(e.consumer) at \(e.position)"
