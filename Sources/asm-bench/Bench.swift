@@ -15,6 +15,7 @@ import Glibc
 ///     asm-bench append COUNT BATCH       (one append workload, for profiling)
 ///     asm-bench tail polling|wakeup N    (one cross-process tail measurement)
 ///     asm-bench workspace [FILES]        (snapshot, diff and rollback times, both strategies)
+///     asm-bench server                   (session server delivery rates and latency)
 @main
 struct Bench {
     static func main() async {
@@ -31,6 +32,11 @@ struct Bench {
                 let count = Int(arguments.dropFirst(2).first ?? "") ?? 2000
                 let latency = try await Suite(arguments: []).tail(count: count, mode: mode)
                 print("tail \(mode.label): p50 \(Int(latency.p50)) µs, p99 \(Int(latency.p99)) µs")
+            case "server":
+                // The server rows alone: asm-bench server
+                let suite = try Suite(arguments: ["--quick"])
+                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
+                Report.print(try await ServerBench(directory: suite.directory, quick: false).rows(rounds: 1), quick: true)
             case "workspace":
                 let files = Int(arguments.dropFirst().first ?? "") ?? 10_000
                 let suite = try Suite(arguments: [])
@@ -223,6 +229,10 @@ struct Suite {
         rows.append(
             Row(name: "peak RSS, \(rssCount / 1000)k appends", engine: rss, anchor: nil, unit: "MiB",
                 lowerIsBetter: true, target: "≤ 32 MiB"))
+
+        // The session server: delivery to in-process subscribers (no C counterpart; the tail
+        // rows above are the delivery to another process).
+        rows += try await ServerBench(directory: directory, quick: quick).rows(rounds: rounds)
 
         // Workspace snapshots of a 10,000-file tree (no C counterpart).
         rows += try await WorkspaceBench(directory: directory, files: quick ? 2_000 : 10_000).rows(rounds: rounds)

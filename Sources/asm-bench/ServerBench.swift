@@ -1,0 +1,137 @@
+import AgentSessionManager
+import Foundation
+internal import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The session server's delivery: how many events reach in-process subscribers while
+/// concurrent runs append, and how long after a commit an event reaches a subscriber.
+struct ServerBench {
+    let directory: String
+    let quick: Bool
+
+    struct Delivery {
+        /// Events the runs appended per second, with the subscribers attached.
+        var eventsPerSecond: Double
+        /// Events handed to subscribers per second (events × subscribers).
+        var deliveriesPerSecond: Double
+    }
+
+    /// Four runs of `chunks` deltas each on a 4-slot server, with `subscribers` following from the start.
+    func delivery(subscribers: Int, chunks: Int) async throws -> Delivery {
+        let path = directory + "/server.sqlite"
+        removeDatabase(path)
+        let store = try SQLiteEventStore(path: path)
+        let provider = ScriptedProvider(script: ProviderScript([.text(String(repeating: "x", count: chunks), chunks: chunks)]))
+        let manager = SessionManager(store: store, providers: [provider])
+        let server = try await SessionServer.start(
+            manager: manager, agentID: "bench",
+            configuration: .init(defaultOptions: RunOptions(provider: "scripted", continuation: .off), maxConcurrentRuns: 4))
+        let from = try await store.lastSequence().next
+        let followers = (0..<subscribers).map { _ in
+            Task {
+                var count = 0
+                for try await _ in server.subscribe(from: from) { count += 1 }
+                return count
+            }
+        }
+        let start = nanoseconds()
+        for index in 0..<4 { _ = try await server.submitRun("delivery \(index)") }
+        await server.drain()
+        var delivered = 0
+        for follower in followers { delivered += try await follower.value }
+        let seconds = Double(nanoseconds() - start) / 1e9
+        let appended = Int(try await store.lastSequence().rawValue - from.rawValue + 1)
+        await store.close()
+        removeDatabase(path)
+        guard delivered == appended * subscribers else {
+            throw BenchError("subscribers got \(delivered) of \(appended * subscribers) events")
+        }
+        return Delivery(eventsPerSecond: Double(appended) / seconds, deliveriesPerSecond: Double(delivered) / seconds)
+    }
+
+    /// One event committed every millisecond to a server's session; the time from the
+    /// commit returning to each subscriber receiving it, in µs, sorted.
+    func latency(subscribers: Int, count: Int) async throws -> [Double] {
+        let path = directory + "/latency.sqlite"
+        removeDatabase(path)
+        let store = try SQLiteEventStore(path: path)
+        let manager = SessionManager(store: store, providers: [ScriptedProvider(script: .reply("-"))])
+        let server = try await SessionServer.start(
+            manager: manager, agentID: "bench", configuration: .init(defaultOptions: RunOptions(provider: "scripted")))
+        let from = try await store.lastSequence().next
+        let arrivals = (0..<subscribers).map { _ in
+            Task {
+                var times: [UInt64] = []
+                times.reserveCapacity(count)
+                for try await _ in server.subscribe(from: from, filter: EventFilter(types: [.messageReceived])) {
+                    times.append(nanoseconds())
+                    if times.count == count { break }
+                }
+                return times
+            }
+        }
+        // Let the subscribers reach the live end before the first commit.
+        try await Task.sleep(for: .milliseconds(50))
+        var commits: [UInt64] = []
+        commits.reserveCapacity(count)
+        var next = nanoseconds()
+        for index in 0..<count {
+            next += 1_000_000
+            let now = nanoseconds()
+            if now < next {
+                var request = timespec(tv_sec: 0, tv_nsec: Int(next - now))
+                nanosleep(&request, nil)
+            }
+            try await store.append(
+                [NewEvent(MessageReceived(role: .user, content: "latency \(index)"))], to: server.session.stream, expectedVersion: .any)
+            commits.append(nanoseconds())
+        }
+        var latencies: [Double] = []
+        for arrival in arrivals {
+            let times = try await arrival.value
+            guard times.count == count else { throw BenchError("a subscriber saw \(times.count) of \(count) events") }
+            latencies += zip(times, commits).map { Double($0 > $1 ? $0 - $1 : 0) / 1000 }
+        }
+        await server.shutdown()
+        await store.close()
+        removeDatabase(path)
+        return latencies.sorted()
+    }
+
+    func rows(rounds: Int) async throws -> [Row] {
+        let chunks = quick ? 500 : 2_500
+        var rows: [Row] = []
+        for subscribers in [1, 100] {
+            var figures: [Delivery] = []
+            for _ in 0..<rounds { figures.append(try await delivery(subscribers: subscribers, chunks: chunks)) }
+            rows.append(
+                Row(
+                    name: "server: deliveries/s to \(subscribers) subscriber\(subscribers == 1 ? "" : "s")",
+                    engine: median(figures.map(\.deliveriesPerSecond)), anchor: nil, unit: "ev/s", target: "—"))
+            rows.append(
+                Row(
+                    name: "server: events/s appended, \(subscribers) sub.", engine: median(figures.map(\.eventsPerSecond)),
+                    anchor: nil, unit: "ev/s", target: "—"))
+        }
+        let count = quick ? 500 : 2_000
+        for subscribers in [1, 100] {
+            var p50: [Double] = []
+            var p99: [Double] = []
+            for _ in 0..<rounds {
+                let latencies = try await latency(subscribers: subscribers, count: subscribers == 1 ? count : count / 4)
+                p50.append(percentile(latencies, 0.5))
+                p99.append(percentile(latencies, 0.99))
+            }
+            let who = subscribers == 1 ? "1 subscriber" : "\(subscribers) subscribers"
+            rows.append(Row(name: "server delivery p50, \(who)", engine: median(p50), anchor: nil, unit: "µs", lowerIsBetter: true, target: "—"))
+            rows.append(
+                Row(
+                    name: "server delivery p99, \(who)", engine: median(p99), anchor: nil, unit: "µs", lowerIsBetter: true,
+                    target: subscribers == 1 ? "≤ 250 µs" : "—"))
+        }
+        return rows
+    }
+}
