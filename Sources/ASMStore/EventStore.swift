@@ -55,6 +55,13 @@ public protocol EventStore: Sendable {
     /// - Returns: `false` when the task was cancelled or the store closed first.
     func waitForCommit(after sequence: SequenceNumber) async -> Bool
 
+    /// Calls `observer` with the events this process commits, right after each commit and
+    /// before waiting readers wake, in sequence order, until the observation is cancelled or
+    /// released. Observers are called in the order they registered, on the writer's thread:
+    /// keep them short. Events other processes commit are not observed: read them from the log.
+    /// `nil` when the store cannot observe its commits.
+    func observeCommits(_ observer: @escaping @Sendable ([EventEnvelope]) -> Void) -> CommitObservation?
+
     /// The session's projection row.
     func session(_ id: SessionID) async throws -> SessionSummary?
     /// Sessions, most recently updated first.
@@ -94,6 +101,8 @@ public protocol EventStore: Sendable {
 }
 
 extension EventStore {
+    public func observeCommits(_ observer: @escaping @Sendable ([EventEnvelope]) -> Void) -> CommitObservation? { nil }
+
     /// Events from `sequence` on: the log's backfill, then live events as they commit.
     ///
     /// The subscription reads pages by sequence, so the switch from backfill to live can

@@ -234,6 +234,12 @@ public final class SQLiteEventStore: EventStore {
         await signal.wait(after: sequence)
     }
 
+    public func observeCommits(_ observer: @escaping @Sendable ([EventEnvelope]) -> Void) -> CommitObservation? {
+        let feed = writer.feed
+        let id = feed.add(observer)
+        return CommitObservation { feed.remove(id) }
+    }
+
     private func validate(limit: Int) throws {
         guard limit > 0 else { throw StoreError(.invalidArgument, "a read limit must be positive, not \(limit)") }
     }

@@ -347,3 +347,28 @@ import Testing
         }
     }
 }
+
+extension SessionServerTests {
+    @Test("events another connection (or process) appends to the server's session reach subscribers in sequence order")
+    func otherWriters() async throws {
+        let gate = GateProvider()
+        try await withHarness([gate]) { h in
+            let server = try await server(h, limit: 1)
+            let subscription = Task { try await collect(server.subscribe()) }
+            let other = try SQLiteEventStore(path: h.store.path)
+            let run = try await server.submitRun("mine")
+            for index in 0..<20 {
+                try await other.append(
+                    NewEvent(MessageReceived(role: .user, content: "note \(index)")), to: server.session.stream, expectedVersion: .any)
+            }
+            gate.release("mine")
+            _ = try await server.result(of: run)
+            await other.close()
+            await server.drain()
+            let seen = try await subscription.value
+            let logged = try await h.events(server.session)
+            #expect(seen.map(\.sequence) == logged.map(\.sequence))
+            #expect(seen.filter { $0.runID == nil && $0.type == .messageReceived }.count == 20)
+        }
+    }
+}

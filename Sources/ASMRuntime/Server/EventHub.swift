@@ -43,6 +43,22 @@ final class EventHub: Sendable {
 
         var count: Int { window.count - start }
 
+        /// Appends events (in sequence order, after what the window holds) and moves the
+        /// covered range to `through`, dropping the oldest beyond `capacity`.
+        mutating func add(_ events: [EventEnvelope], through: Int64, capacity: Int) {
+            window.append(contentsOf: events)
+            if count > capacity {
+                let drop = count - capacity
+                coveredFrom = window[start + drop - 1].sequence.rawValue + 1
+                start += drop
+                if start > capacity {
+                    window.removeFirst(start)
+                    start = 0
+                }
+            }
+            scanned = Swift.max(scanned, through)
+        }
+
         mutating func takeReady() -> [Waiter] {
             var ready: [Waiter] = []
             for (id, waiter) in waiters where isReady(after: waiter.after) {
@@ -65,6 +81,7 @@ final class EventHub: Sendable {
     let capacity: Int
     private let state = Mutex(State())
     private let reader = Mutex<Task<Void, Never>?>(nil)
+    private let observation = Mutex<CommitObservation?>(nil)
 
     init(store: any EventStore, streams: Set<StreamID>, capacity: Int) {
         self.store = store
@@ -74,9 +91,15 @@ final class EventHub: Sendable {
     }
 
     /// Starts the reader task (once).
+    ///
+    /// What this process's writer commits comes straight from the commit (no read back);
+    /// the reader task reads the log for the rest (other processes' commits, and anything
+    /// the feed did not cover), so the window stays contiguous either way.
     func start() {
         reader.withLock { task in
             guard task == nil else { return }
+            let observation = store.observeCommits { [weak self] envelopes in self?.committed(envelopes) }
+            self.observation.withLock { $0 = observation }
             task = Task { [weak self] in await self?.follow() }
         }
     }
@@ -85,6 +108,7 @@ final class EventHub: Sendable {
     func stop() {
         let task = reader.withLock { $0 }
         task?.cancel()
+        observation.withLock { $0?.cancel() }
         end(failure: nil)
     }
 
@@ -153,18 +177,17 @@ final class EventHub: Sendable {
             let last = try await store.lastSequence()
             state.withLock { state in
                 state.coveredFrom = last.rawValue + 1
+                state.scanned = last.rawValue
             }
-            publish([], through: last)
-            var scanned = last
+            var scanned = publish([], through: last)
             while !Task.isCancelled {
                 let page = try await store.events(from: scanned.next, limit: 512, filter: readFilter)
                 let events = streams.count == 1 ? page.events : page.events.filter(owns)
-                let through = max(scanned, page.scannedThrough)
-                publish(events, through: through)
-                let full = page.events.count == 512
-                scanned = through
-                if !full {
+                scanned = publish(events, through: max(scanned, page.scannedThrough))
+                if page.events.count < 512 {
                     guard await store.waitForCommit(after: scanned) else { break }
+                    // The commit feed may have covered it already.
+                    scanned = max(scanned, SequenceNumber(state.withLock { $0.scanned }))
                 }
             }
             end(failure: nil)
@@ -173,22 +196,28 @@ final class EventHub: Sendable {
         }
     }
 
-    private func publish(_ events: [EventEnvelope], through: SequenceNumber) {
+    /// Events this process just committed: taken when they follow what the window covers.
+    private func committed(_ envelopes: [EventEnvelope]) {
+        guard let first = envelopes.first, let last = envelopes.last else { return }
         let ready = state.withLock { state -> [Waiter] in
-            state.window.append(contentsOf: events)
-            if state.count > capacity {
-                let drop = state.count - capacity
-                state.coveredFrom = state.window[state.start + drop - 1].sequence.rawValue + 1
-                state.start += drop
-                if state.start > capacity {
-                    state.window.removeFirst(state.start)
-                    state.start = 0
-                }
-            }
-            state.scanned = max(state.scanned, through.rawValue)
+            guard state.coveredFrom != .max, first.sequence.rawValue == state.scanned + 1 else { return [] }
+            state.add(streams.count == 1 && first.stream == last.stream && streams.contains(first.stream)
+                ? envelopes : envelopes.filter(owns), through: last.sequence.rawValue, capacity: capacity)
             return state.takeReady()
         }
         for waiter in ready { waiter.continuation.resume() }
+    }
+
+    /// Events the reader read, covering the log through `through`; returns how far the
+    /// window now covers.
+    private func publish(_ events: [EventEnvelope], through: SequenceNumber) -> SequenceNumber {
+        let (ready, scanned) = state.withLock { state -> ([Waiter], Int64) in
+            let scanned = state.scanned
+            state.add(events.filter { $0.sequence.rawValue > scanned }, through: through.rawValue, capacity: capacity)
+            return (state.takeReady(), state.scanned)
+        }
+        for waiter in ready { waiter.continuation.resume() }
+        return SequenceNumber(scanned)
     }
 
     private func end(failure: (any Error)?) {

@@ -46,6 +46,8 @@ final class EventWriter: @unchecked Sendable {
     private let path: String
     private let clock: any WallClock
     private let signal: CommitSignal
+    /// Observers of committed events.
+    let feed = CommitFeed()
     private let inlineCommits: Bool
 
     // Used only by whoever set `isCommitting`.
@@ -187,11 +189,12 @@ final class EventWriter: @unchecked Sendable {
         var results: [Result<Outcome, any Error>] = []
         results.reserveCapacity(operations.count)
         var published: Int64?
+        var committed: [EventEnvelope] = []
         do {
             try connection.statement("BEGIN IMMEDIATE").execute()
             let transaction = WriteTransaction(
                 connection: connection, projector: projector, clock: clock, head: try currentHead(),
-                committedVersions: streamVersions)
+                committedVersions: streamVersions, collectsEnvelopes: feed.isObserved)
             let startSequence = transaction.head.sequence
             let isolated = operations.count > 1
             var isOpen = true
@@ -224,6 +227,7 @@ final class EventWriter: @unchecked Sendable {
                 for (stream, version) in transaction.versions { streamVersions[stream] = version }
                 if streamVersions.count > 50_000 { streamVersions.removeAll(keepingCapacity: true) }
                 if transaction.head.sequence != startSequence { published = transaction.head.sequence }
+                if let appended = transaction.appended { committed = appended }
             }
         } catch {
             // BEGIN, a savepoint or COMMIT failed: nothing of the group is committed.
@@ -232,6 +236,7 @@ final class EventWriter: @unchecked Sendable {
             let failure = Self.storeError(error, path: path)
             results = operations.map { _ in .failure(failure) }
         }
+        feed.deliver(committed)
         if let published { signal.publish(SequenceNumber(published)) }
         return results
     }

@@ -22,11 +22,14 @@ final class WriteTransaction {
     private(set) var versions: [UUIDValue: Int64] = [:]
     private let committedVersions: [UUIDValue: Int64]
     private var hashInput: [UInt8] = []
+    /// When set, the events appended, as readers will see them (for the commit feed).
+    private(set) var appended: [EventEnvelope]?
 
     init(
         connection: Connection, projector: Projector, clock: any WallClock, head: ChainHead,
-        committedVersions: [UUIDValue: Int64]
+        committedVersions: [UUIDValue: Int64], collectsEnvelopes: Bool = false
     ) {
+        if collectsEnvelopes { appended = [] }
         self.connection = connection
         self.projector = projector
         self.clock = clock
@@ -39,13 +42,15 @@ final class WriteTransaction {
     struct Snapshot {
         fileprivate var head: ChainHead
         fileprivate var versions: [UUIDValue: Int64]
+        fileprivate var appendedCount: Int
     }
 
-    func snapshot() -> Snapshot { Snapshot(head: head, versions: versions) }
+    func snapshot() -> Snapshot { Snapshot(head: head, versions: versions, appendedCount: appended?.count ?? 0) }
 
     func restore(_ snapshot: Snapshot) {
         head = snapshot.head
         versions = snapshot.versions
+        if let count = appended?.count, count > snapshot.appendedCount { appended?.removeLast(count - snapshot.appendedCount) }
     }
 
     // MARK: Appending
@@ -102,6 +107,11 @@ final class WriteTransaction {
                     event.event,
                     Projector.Header(
                         sequence: sequence, stream: stream, version: version, run: event.run, recordedAt: recordedAt))
+                appended?.append(
+                    EventEnvelope(
+                        sequence: SequenceNumber(sequence), id: EventID(uuid: event.id), stream: batch.stream,
+                        streamVersion: StreamVersion(version), runID: event.run.map { RunID(uuid: $0) },
+                        recordedAt: Timestamp(microseconds: recordedAt), event: event.event, hash: hash))
             }
             let first = head.sequence + 1
             head = ChainHead(sequence: sequence, hash: hash, recordedAt: recordedAt)
