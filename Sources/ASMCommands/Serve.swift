@@ -285,7 +285,8 @@ struct ServeRequest {
         }
         if let path = try string("workspace") {
             let workspace = execution.workspaceOptions(path, database: database)
-            try await ExecutionOptions.prepare(workspace, flag: "options.workspace")
+            // Not the lock: the server itself may be running another request on it (it serializes them).
+            try await ExecutionOptions.prepare(workspace, flag: "options.workspace", checkLock: false)
             options.workspace = workspace
             options.workingDirectory = nil
         }

@@ -144,6 +144,9 @@ extension ASM {
                     }
                     let report: RestoreReport
                     do {
+                        // No run may change the directory while it is put back.
+                        let lock = try WorkspaceLock.acquire(targetEvent.path, holder: "asm workspace restore")
+                        defer { lock.release() }
                         let target = try await workspace.recorded(targetEvent)
                         let label = "\(runID)/restore-\(SystemClock().now().microseconds)"
                         let current = try await workspace.snapshot(phase: "restore", label: label)
@@ -157,7 +160,7 @@ extension ASM {
                         }
                         report = try await workspace.restore(to: target, from: current, label: label)
                     } catch let error as WorkspaceError {
-                        throw CommandFailure(error.message)
+                        throw CommandFailure(error.message, status: error.isInUse ? ExitStatus.temporaryFailure : ExitStatus.failure)
                     }
                     let event = WorkspaceRolledBack(
                         toSnapshot: targetEvent.snapshotID, safetyReference: report.safetyReference, restored: report.restored, removed: report.removed,

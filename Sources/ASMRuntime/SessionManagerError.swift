@@ -14,6 +14,8 @@ public struct SessionManagerError: Error, Hashable, Sendable, CustomStringConver
         case invalidPolicy = "invalid_policy"
         case approvalNotFound = "approval_not_found"
         case invalidArgument = "invalid_argument"
+        /// Another run (here or in another process) is using the workspace.
+        case workspaceInUse = "workspace_in_use"
     }
 
     public var code: Code

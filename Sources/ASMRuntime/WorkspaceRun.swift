@@ -7,6 +7,8 @@ struct WorkspaceRun: Sendable {
     let workspace: any Workspace
     let run: RunID
     let pre: WorkspaceSnapshot
+    /// Held from before the pre snapshot until the run's workspace events are made.
+    let lock: WorkspaceLock
 
     /// The directory the provider runs in.
     var path: String { workspace.options.path }
@@ -17,11 +19,18 @@ struct WorkspaceRun: Sendable {
             throw SessionManagerError(.invalidArgument, "workspace: rolling back a hash snapshot needs an artifact store to keep file contents in")
         }
         let workspace = makeWorkspace(options)
+        let lock: WorkspaceLock
         do {
             try await workspace.prepare()
-            let pre = try await workspace.snapshot(phase: "pre", label: "\(run)/pre")
-            return WorkspaceRun(workspace: workspace, run: run, pre: pre)
+            lock = try WorkspaceLock.acquire(options.path, holder: "run \(run)")
         } catch {
+            throw SessionManagerError(error.isInUse ? .workspaceInUse : .invalidArgument, "workspace: \(error.message)")
+        }
+        do {
+            let pre = try await workspace.snapshot(phase: "pre", label: "\(run)/pre")
+            return WorkspaceRun(workspace: workspace, run: run, pre: pre, lock: lock)
+        } catch {
+            lock.release()
             throw SessionManagerError(.invalidArgument, "workspace: \(error.message)")
         }
     }
@@ -35,6 +44,7 @@ struct WorkspaceRun: Sendable {
     /// and the rollback when the run did not complete and rollback was asked for. A failure
     /// here is recorded as a warning: the run's own outcome stands.
     func finish(_ terminal: SessionEvent) async -> [SessionEvent] {
+        defer { lock.release() }
         let options = workspace.options
         var events: [SessionEvent] = []
         do {

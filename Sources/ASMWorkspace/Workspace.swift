@@ -93,9 +93,12 @@ public struct RestoreReport: Hashable, Sendable {
 /// Why a workspace operation failed.
 public struct WorkspaceError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
+    /// Another run holds the workspace (see ``WorkspaceLock``).
+    public var isInUse: Bool
 
-    public init(_ message: String) {
+    public init(_ message: String, isInUse: Bool = false) {
         self.message = message
+        self.isInUse = isInUse
     }
 
     public var description: String { message }

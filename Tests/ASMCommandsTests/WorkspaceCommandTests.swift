@@ -1,6 +1,7 @@
 @testable import ASMCommands
 import ASMCore
 import ASMStore
+import ASMWorkspace
 import AgentSessionManagerTesting
 import ArgumentParser
 import Foundation
@@ -112,5 +113,24 @@ import Testing
     ])
     func invalid(arguments: [String]) {
         #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }
+    }
+
+    @Test("a workspace another process holds is refused with exit 75 before anything is written")
+    func workspaceInUse() async throws {
+        let repository = try await ScratchRepository.make()
+        let directory = TemporaryDirectory()
+        defer {
+            repository.directory.remove()
+            directory.remove()
+        }
+        let db = directory.file("asm.sqlite")
+        let lock = try WorkspaceLock.acquire(repository.path, holder: "a test")
+        let refused = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", repository.path, "hi"])
+        #expect(refused.exitCode == 75)
+        #expect(refused.stderr.hasPrefix("asm: workspace: the workspace ") && refused.stderr.contains(" is in use by pid \(getpid()), a test"))
+        #expect(!FileManager.default.fileExists(atPath: db))
+        lock.release()
+        let accepted = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", repository.path, "hi"])
+        #expect(accepted.exitCode == 0, "\(accepted.stderr)")
     }
 }

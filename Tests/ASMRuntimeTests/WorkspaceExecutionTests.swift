@@ -153,4 +153,28 @@ import Testing
             }
         }
     }
+
+    @Test("a workspace another run holds is refused before anything runs, and free again once a run ends")
+    func workspaceInUse() async throws {
+        let repository = try await ScratchRepository.make()
+        defer { repository.directory.remove() }
+        let provider = ScriptedProvider(script: ProviderScript([.text("Done.")]))
+        try await withHarness([provider]) { h in
+            let session = try await h.manager.startSession(agentID: "a")
+            let options = RunOptions(provider: "scripted", workspace: WorkspaceOptions(path: repository.path))
+            let lock = try WorkspaceLock.acquire(repository.path, holder: "run elsewhere")
+            let run = try await h.manager.startRun(in: session, messages: [ChatMessage(role: .user, content: "x")])
+            do {
+                _ = try await h.manager.execute(run, options: options)
+                Issue.record("a held workspace was used")
+            } catch let error as SessionManagerError {
+                #expect(error.code == .workspaceInUse && error.message.contains("is in use by pid"))
+            }
+            #expect(try await h.types(of: run) == ["run.requested", "message.received"], "nothing ran")
+            lock.release()
+            #expect(try await h.manager.execute(run, options: options).status == .completed)
+            // The run gave the workspace back when it ended.
+            try WorkspaceLock.acquire(repository.path, holder: "after").release()
+        }
+    }
 }

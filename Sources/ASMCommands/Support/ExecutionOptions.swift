@@ -174,11 +174,14 @@ struct ExecutionOptions: ParsableArguments {
     }
 
     /// Checks a workspace can be used before anything is written.
-    static func prepare(_ workspace: WorkspaceOptions, flag: String = "workspace") async throws {
+    /// A workspace another run holds is refused here too (exit 75), though it may still be
+    /// taken between this check and the run's start.
+    static func prepare(_ workspace: WorkspaceOptions, flag: String = "workspace", checkLock: Bool = true) async throws {
         do {
             try await makeWorkspace(workspace).prepare()
+            if checkLock { try WorkspaceLock.acquire(workspace.path, holder: "a check").release() }
         } catch {
-            throw CommandFailure("\(flag): \(error.message)", status: ExitStatus.usage)
+            throw CommandFailure("\(flag): \(error.message)", status: error.isInUse ? ExitStatus.temporaryFailure : ExitStatus.usage)
         }
     }
 

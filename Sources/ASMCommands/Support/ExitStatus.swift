@@ -27,6 +27,7 @@ extension ExitStatus {
         case .sessionNotFound, .runNotFound, .approvalNotFound: noInput
         case .invalidPolicy, .invalidArgument, .unknownProvider: usage
         case .illegalTransition, .alreadyExecuting: failure
+        case .workspaceInUse: temporaryFailure
         }
     }
 }
