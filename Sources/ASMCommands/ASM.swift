@@ -45,25 +45,12 @@ public enum ASMCLI {
             }
             Console.flush()
             return 0
-        } catch let error as StoreError {
-            Console.flush()
-            Console.error(error.description)
-            return ExitStatus.for(error)
-        } catch let error as SessionManagerError {
-            Console.flush()
-            Console.error(error.message)
-            return ExitStatus.for(error)
-        } catch let error as SessionServerError {
-            Console.flush()
-            Console.error(error.message)
-            return error.code == .invalidArgument ? ExitStatus.usage : ExitStatus.failure
-        } catch let error as CommandFailure {
-            Console.flush()
-            if !error.message.isEmpty { Console.error(error.message) }
-            return error.status
         } catch {
             Console.flush()
-            return report(parseError: error)
+            guard let status = ExitStatus.of(error) else { return report(parseError: error) }
+            let message = ExitStatus.message(error)
+            if !message.isEmpty { Console.error(message) }
+            return status
         }
     }
 

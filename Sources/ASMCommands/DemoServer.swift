@@ -21,9 +21,7 @@ extension ASM.Demo {
         let first = try await store.stream(session.stream, fromVersion: StreamVersion(1), limit: 1).first?.sequence ?? .zero
 
         // Each run works in a fresh repository beside the database.
-        let root = artifactRoot(nil, database: store.path)
-            .split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let base = (root.isEmpty ? "." : root) + "/demo-workspaces/" + Formatting.short(session.uuid)
+        let base = besideDatabase("demo-workspaces/" + Formatting.short(session.uuid), database: store.path)
         var options: [RunOptions] = []
         for run in Self.serverRuns {
             let path = base + "/" + run.workspace

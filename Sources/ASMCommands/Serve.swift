@@ -144,7 +144,7 @@ extension ASM {
                         break
                     } catch {
                         rejected += 1
-                        Console.error("input line \(number): \(Self.message(error))")
+                        Console.error("input line \(number): \(ExitStatus.message(error))")
                     }
                 }
                 if interrupted.isSet {
@@ -171,16 +171,6 @@ extension ASM {
             }
         }
 
-        static func message(_ error: any Error) -> String {
-            switch error {
-            case let error as SessionManagerError: error.message
-            case let error as SessionServerError: error.message
-            case let error as StoreError: error.description
-            case let error as CommandFailure: error.message
-            case let error as ServeRequest.Invalid: error.message
-            default: String(describing: error)
-            }
-        }
     }
 }
 
@@ -208,8 +198,9 @@ struct ServeOutcome: Sendable {
 
 /// One input line of `asm serve`: the messages and per-run options.
 struct ServeRequest {
-    struct Invalid: Error {
+    struct Invalid: Error, CustomStringConvertible {
         var message: String
+        var description: String { message }
     }
 
     var messages: [ChatMessage]

@@ -372,3 +372,53 @@ extension SessionServerTests {
         }
     }
 }
+
+extension SessionServerTests {
+    @Test("a server of several sessions runs runs in each and its subscriptions carry exactly their events")
+    func severalSessions() async throws {
+        let gate = GateProvider()
+        try await withHarness([gate]) { h in
+            let first = try await h.manager.startSession(agentID: "a")
+            let second = try await h.manager.startSession(agentID: "b")
+            let outside = try await h.manager.startSession(agentID: "not served")
+            let server = try SessionServer(
+                manager: h.manager, sessions: [first, second],
+                configuration: .init(defaultOptions: RunOptions(provider: "gate"), maxConcurrentRuns: 2))
+            let live = Task { try await collect(server.subscribe()) }
+            gate.release("in a")
+            gate.release("in b")
+            let a = try await server.submitRun("in a")
+            let b = try await server.submitRun([ChatMessage(role: .user, content: "in b")], in: second)
+            try await h.store.append(NewEvent(MessageReceived(role: .user, content: "elsewhere")), to: outside.stream, expectedVersion: .any)
+            #expect(try await server.result(of: a).sessionID == first)
+            #expect(try await server.result(of: b).sessionID == second)
+            await server.drain()
+
+            let served = (try await h.events(first) + (try await h.events(second))).map(\.sequence).sorted()
+            #expect(try await live.value.map(\.sequence) == served, "live: both sessions, nothing of the third")
+            let backfill = try await collect(server.subscribe())
+            #expect(backfill.map(\.sequence) == served, "from the log: the same")
+            let onlySecond = try await collect(server.subscribe(filter: .session(second)))
+            #expect(onlySecond.map(\.sequence) == (try await h.events(second)).map(\.sequence))
+        }
+    }
+
+    @Test("results of older runs are let go beyond the retained count; the log still has them")
+    func retainedResults() async throws {
+        let gate = GateProvider()
+        try await withHarness([gate]) { h in
+            var configuration = SessionServer.Configuration(defaultOptions: RunOptions(provider: "gate"), maxConcurrentRuns: 1)
+            configuration.retainedResults = 1
+            let server = try await SessionServer.start(manager: h.manager, agentID: "a", configuration: configuration)
+            gate.release("old")
+            gate.release("new")
+            let old = try await server.submitRun("old")
+            _ = try await server.result(of: old)
+            let new = try await server.submitRun("new")
+            #expect(try await server.result(of: new).status == .completed)
+            await #expect(throws: SessionServerError.self) { _ = try await server.result(of: old) }
+            #expect(try await h.store.run(old)?.status == .completed)
+            await server.drain()
+        }
+    }
+}

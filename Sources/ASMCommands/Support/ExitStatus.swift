@@ -32,6 +32,32 @@ extension ExitStatus {
     }
 }
 
+extension ExitStatus {
+    /// The exit status of the errors commands report as one line; `nil` for others
+    /// (ArgumentParser's, reported its own way).
+    static func of(_ error: any Error) -> Int32? {
+        switch error {
+        case let error as StoreError: self.for(error)
+        case let error as SessionManagerError: self.for(error)
+        case let error as SessionServerError: error.code == .invalidArgument ? usage : failure
+        case let error as CommandFailure: error.status
+        default: nil
+        }
+    }
+
+    /// An error in one line, without the `asm: ` prefix.
+    static func message(_ error: any Error) -> String {
+        switch error {
+        case let error as StoreError: error.description
+        case let error as SessionManagerError: error.message
+        case let error as SessionServerError: error.message
+        case let error as CommandFailure: error.message
+        case let error as WorkspaceError: error.message
+        default: String(describing: error)
+        }
+    }
+}
+
 /// A command's own failure: a one-line message and an exit status.
 struct CommandFailure: Error {
     var message: String

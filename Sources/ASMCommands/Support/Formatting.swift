@@ -13,26 +13,25 @@ enum Formatting {
 
     /// One line per event: sequence, time, session, version, type, summary.
     static func line(_ envelope: EventEnvelope) -> String {
-        let sequence = String(envelope.sequence.rawValue)
         let version = "v" + String(envelope.streamVersion.rawValue)
-        let type = envelope.type.rawValue
-        let line = String(repeating: " ", count: max(0, 7 - sequence.count)) + sequence + "  "
-            + envelope.recordedAt.description + "  " + short(envelope.stream.uuid) + "  "
-            + version + String(repeating: " ", count: max(1, 6 - version.count)) + type
-            + String(repeating: " ", count: max(1, 25 - type.count)) + summary(envelope.event)
-        return line.trimmingTrailingSpaces()
+        return row(
+            envelope, envelope.recordedAt.description + "  " + short(envelope.stream.uuid) + "  " + version.padding(to: 5),
+            summary(envelope.event))
     }
 
     /// One line per event of a server: sequence, the run's label (`run 2`), type, summary;
     /// a run's request shows its full id.
     static func serverLine(_ envelope: EventEnvelope, run label: String?) -> String {
-        let sequence = String(envelope.sequence.rawValue)
-        let type = envelope.type.rawValue
-        let column = (label ?? "session").padding(to: 8)
         var text = summary(envelope.event)
         if case .runRequested = envelope.event, let run = envelope.runID { text = "\(run)  " + text }
-        let line = String(repeating: " ", count: max(0, 7 - sequence.count)) + sequence + "  " + column + "  " + type
-            + String(repeating: " ", count: max(1, 25 - type.count)) + text
+        return row(envelope, (label ?? "session").padding(to: 8) + " ", text)
+    }
+
+    /// The sequence right-aligned, `columns`, the type in its column, then `text`.
+    private static func row(_ envelope: EventEnvelope, _ columns: String, _ text: String) -> String {
+        let sequence = String(envelope.sequence.rawValue)
+        let line = String(repeating: " ", count: max(0, 7 - sequence.count)) + sequence + "  " + columns + " "
+            + envelope.type.rawValue.padding(to: 24) + " " + text
         return line.trimmingTrailingSpaces()
     }
 

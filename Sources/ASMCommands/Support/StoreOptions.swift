@@ -83,9 +83,13 @@ func resolveRun(_ text: String, in store: SQLiteEventStore) async throws -> RunI
 
 /// The artifact store: `--artifacts`, else `artifacts/` beside the database.
 func artifactRoot(_ explicit: String?, database: String) -> String {
-    if let explicit { return explicit }
-    guard let slash = database.lastIndex(of: "/") else { return "artifacts" }
-    return String(database[..<slash]) + "/artifacts"
+    explicit ?? besideDatabase("artifacts", database: database)
+}
+
+/// A path in the database's directory.
+func besideDatabase(_ name: String, database: String) -> String {
+    guard let slash = database.lastIndex(of: "/") else { return name }
+    return String(database[..<slash]) + "/" + name
 }
 
 /// Parses `--type` values.

@@ -30,14 +30,7 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
     public init() {}
 
     public mutating func decode(line: [UInt8]) -> [ProviderEvent] {
-        switch StreamLine.classify(line, tape: tape) {
-        case .ignored:
-            return []
-        case .malformed(let reason, let excerpt):
-            return [.warning(ProviderWarning(provider: Self.provider, message: "unreadable output line: \(reason)", excerpt: excerpt))]
-        case .object(let frame):
-            return decode(frame: frame)
-        }
+        StreamLine.classify(line, tape: tape).events(provider: Self.provider) { decode(frame: $0) }
     }
 
     private mutating func decode(frame: JSONValue) -> [ProviderEvent] {

@@ -25,6 +25,19 @@ public enum StreamLine: Hashable, Sendable {
             return .malformed(reason: "\(error)", excerpt: excerpt)
         }
     }
+
+    /// What the line means for `provider`: nothing when ignored, a warning when it could not
+    /// be read, and what `decode` makes of an object.
+    public func events(provider: String, _ decode: (JSONValue) -> [ProviderEvent]) -> [ProviderEvent] {
+        switch self {
+        case .ignored:
+            []
+        case .malformed(let reason, let excerpt):
+            [.warning(ProviderWarning(provider: provider, message: "unreadable output line: \(reason)", excerpt: excerpt))]
+        case .object(let frame):
+            decode(frame)
+        }
+    }
 }
 
 extension JSONValue {

@@ -123,6 +123,11 @@ final class EventHub: Sendable {
 
     var final: SequenceNumber? { state.withLock { $0.final.map { SequenceNumber($0) } } }
 
+    /// Whether the window starts after `cursor` (so a subscriber there reads the log).
+    func isBehind(_ cursor: SequenceNumber) -> Bool {
+        state.withLock { !$0.ended && cursor.rawValue < $0.coveredFrom }
+    }
+
     func owns(_ envelope: EventEnvelope) -> Bool { streams.contains(envelope.stream) }
 
     // MARK: Reading
@@ -184,10 +189,13 @@ final class EventHub: Sendable {
                 let page = try await store.events(from: scanned.next, limit: 512, filter: readFilter)
                 let events = streams.count == 1 ? page.events : page.events.filter(owns)
                 scanned = publish(events, through: max(scanned, page.scannedThrough))
-                if page.events.count < 512 {
-                    guard await store.waitForCommit(after: scanned) else { break }
-                    // The commit feed may have covered it already.
-                    scanned = max(scanned, SequenceNumber(state.withLock { $0.scanned }))
+                guard page.events.count < 512 else { continue }
+                // Wait for a commit the commit feed has not already covered: only those are read.
+                while true {
+                    guard await store.waitForCommit(after: scanned) else { return end(failure: nil) }
+                    let covered = SequenceNumber(state.withLock { $0.scanned })
+                    if covered <= scanned { break }
+                    scanned = covered
                 }
             }
             end(failure: nil)
@@ -284,37 +292,47 @@ public struct ServerSubscription: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> EventEnvelope? {
             while true {
-                while index < buffer.count {
-                    let envelope = buffer[index]
-                    index += 1
-                    if let final = hub.final, envelope.sequence > final { return nil }
-                    if hub.owns(envelope), filter.matches(type: envelope.type, stream: envelope.stream, run: envelope.runID) {
-                        return envelope
-                    }
+                if index < buffer.count {
+                    defer { index += 1 }
+                    return buffer[index]
                 }
                 if Task.isCancelled { return nil }
-                if let final = hub.final, cursor > final { return nil }
+                // Set once, when the server stops, to a sequence no earlier than anything read before.
+                let final = hub.final
+                if let final, cursor > final { return nil }
                 switch hub.read(from: cursor, limit: pageSize) {
                 case .events(let events, let through):
-                    buffer = events
-                    index = 0
+                    fill(events, final: final)
                     cursor = through.next
                 case .wait:
                     await hub.wait(after: SequenceNumber(cursor.rawValue - 1))
                 case .behind:
                     logReads += 1
                     let page = try await hub.store.events(from: cursor, limit: pageSize, filter: logFilter)
-                    buffer = page.events
-                    index = 0
+                    // One stream is filtered by the read itself; several are filtered here.
+                    fill(hub.streams.count == 1 ? page.events : page.events.filter(hub.owns), final: final)
                     let scanned = Swift.max(SequenceNumber(cursor.rawValue - 1), page.scannedThrough)
                     cursor = scanned.next
-                    if page.events.isEmpty, case .behind = hub.read(from: cursor, limit: 1) {
+                    if page.events.isEmpty, hub.isBehind(cursor) {
                         // Caught up with the log before the hub started: wait for it.
                         await hub.wait(after: scanned)
                     }
                 case .ended(let failure):
                     if let failure { throw failure }
                     return nil
+                }
+            }
+        }
+
+        /// The events of a page this subscription delivers: its filter's, up to the server's last.
+        private mutating func fill(_ events: [EventEnvelope], final: SequenceNumber?) {
+            index = 0
+            if filter.isEmpty, final == nil {
+                buffer = events
+            } else {
+                buffer = events.filter { envelope in
+                    final.map { envelope.sequence <= $0 } ?? true
+                        && filter.matches(type: envelope.type, stream: envelope.stream, run: envelope.runID)
                 }
             }
         }

@@ -381,24 +381,21 @@ public actor SessionServer {
             return
         }
         let manager = self.manager
-        let task = Task {
+        running[run] = Task {
+            let outcome: Result<RunResult, any Error>
             do {
-                return try await manager.executeReserved(
-                    run, provider: ticket.provider, stack: ticket.stack, options: ticket.options, onEvent: { _ in })
+                outcome = .success(
+                    try await manager.executeReserved(
+                        run, provider: ticket.provider, stack: ticket.stack, options: ticket.options, onEvent: { _ in }))
             } catch {
                 // A run that could not start (its workspace, its session) is recorded as failed.
-                if let result = await Self.recordStartFailure(run, error: error, options: ticket.options, manager: manager) {
-                    return result
-                }
-                throw error
+                let recorded = await Self.recordStartFailure(run, error: error, options: ticket.options, manager: manager)
+                outcome = recorded.map { .success($0) } ?? .failure(error)
             }
-        }
-        running[run] = task
-        startOrder.append(run)
-        Task {
-            let outcome = await task.result
             self.ended(run, ticket, outcome)
+            return try outcome.get()
         }
+        startOrder.append(run)
     }
 
     private func ended(_ run: RunID, _ ticket: Ticket, _ outcome: Result<RunResult, any Error>) {
