@@ -20,6 +20,16 @@ import Testing
         ]
     }
 
+    /// A scratch repository, a database path beside it, and what removes both.
+    static func scratch() async throws -> (ScratchRepository, String, () -> Void) {
+        let repository = try await ScratchRepository.make()
+        let directory = TemporaryDirectory()
+        return (repository, directory.file("asm.sqlite"), {
+            repository.directory.remove()
+            directory.remove()
+        })
+    }
+
     private func runID(_ db: String) async throws -> String {
         let runs = try await ASMProcess.run(["events", "--db", db, "--type", "run.requested", "--json"])
         let line = try #require(runs.lines.last)
@@ -29,13 +39,8 @@ import Testing
 
     @Test("a failed run with --rollback-on-failure is put back; diff shows what it did; restore moves between the snapshots")
     func rollbackDiffRestore() async throws {
-        let repository = try await ScratchRepository.make()
-        let directory = TemporaryDirectory()
-        defer {
-            repository.directory.remove()
-            directory.remove()
-        }
-        let db = directory.file("asm.sqlite")
+        let (repository, db, cleanup) = try await Self.scratch()
+        defer { cleanup() }
         let before = try await repository.state()
         let failed = try await ASMProcess.run(
             ["run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--rollback-on-failure", "edit"],
@@ -71,20 +76,15 @@ import Testing
 
     @Test("a completed run keeps its changes, and a patch over the cap is read back from the artifact store")
     func completedWithStoredPatch() async throws {
-        let repository = try await ScratchRepository.make()
-        let directory = TemporaryDirectory()
-        defer {
-            repository.directory.remove()
-            directory.remove()
-        }
-        let db = directory.file("asm.sqlite")
+        let (repository, db, cleanup) = try await Self.scratch()
+        defer { cleanup() }
         let result = try await ASMProcess.run(
             ["run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--rollback-on-failure", "--max-patch-bytes", "10", "edit"],
             environment: Self.claude(failing: false))
         #expect(result.exitCode == 0, "\(result.stderr)")
         #expect(result.stderr.contains(", patch in sha256:"))
         #expect(repository.exists("src/new.swift"))
-        #expect(FileManager.default.fileExists(atPath: directory.file("artifacts/sha256")))
+        #expect(FileManager.default.fileExists(atPath: db.replacingOccurrences(of: "asm.sqlite", with: "artifacts/sha256")))
         let diff = try await ASMProcess.run(["diff", try await runID(db), "--db", db])
         #expect(diff.stdout.contains("+let new = 1"))
         let stored = try await ASMProcess.run(["events", "--db", db, "--type", "artifact.stored", "--json"])
@@ -117,13 +117,8 @@ import Testing
 
     @Test("a workspace another process holds is refused with exit 75 before anything is written")
     func workspaceInUse() async throws {
-        let repository = try await ScratchRepository.make()
-        let directory = TemporaryDirectory()
-        defer {
-            repository.directory.remove()
-            directory.remove()
-        }
-        let db = directory.file("asm.sqlite")
+        let (repository, db, cleanup) = try await Self.scratch()
+        defer { cleanup() }
         let lock = try WorkspaceLock.acquire(repository.path, holder: "a test")
         let refused = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", repository.path, "hi"])
         #expect(refused.exitCode == 75)

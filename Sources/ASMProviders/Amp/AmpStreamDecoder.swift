@@ -41,15 +41,7 @@ public struct AmpStreamDecoder: ProviderStreamDecoder {
         case "assistant":
             return assistant(frame)
         case "user":
-            return (frame[path: "message", "content"]?.arrayValue ?? []).compactMap { block in
-                guard block["type"]?.stringValue == "tool_result", let id = block["tool_use_id"]?.stringValue else {
-                    return nil
-                }
-                return .toolCompleted(
-                    ToolCallCompleted(
-                        callID: id, name: toolNames[id], output: block["content"]?.textContent ?? "",
-                        isError: block["is_error"]?.boolValue ?? false))
-            }
+            return frame["message"].map { AnthropicBlocks.toolsCompleted($0, names: toolNames) } ?? []
         case "result":
             result = frame
             return []
@@ -69,10 +61,7 @@ public struct AmpStreamDecoder: ProviderStreamDecoder {
                 events.append(.streamed(MessageStreamed(messageID: id, role: .assistant, delta: text)))
                 events.append(.received(MessageReceived(messageID: id, role: .assistant, content: text)))
             case "tool_use":
-                guard let callID = block["id"]?.stringValue, toolNames[callID] == nil else { continue }
-                let name = block["name"]?.stringValue ?? "tool"
-                toolNames[callID] = name
-                events.append(.toolStarted(ToolCallStarted(callID: callID, name: name, input: block["input"] ?? .emptyObject)))
+                if let started = AnthropicBlocks.toolStarted(block, names: &toolNames) { events.append(started) }
             default:
                 continue
             }

@@ -116,10 +116,7 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
                 }
                 events.append(.received(MessageReceived(messageID: id, role: .assistant, content: text)))
             case "tool_use":
-                guard let callID = block["id"]?.stringValue, toolNames[callID] == nil else { continue }
-                let name = block["name"]?.stringValue ?? "tool"
-                toolNames[callID] = name
-                events.append(.toolStarted(ToolCallStarted(callID: callID, name: name, input: block["input"] ?? .emptyObject)))
+                if let started = AnthropicBlocks.toolStarted(block, names: &toolNames) { events.append(started) }
             default:
                 continue
             }
@@ -128,17 +125,7 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
     }
 
     private mutating func user(_ frame: JSONValue) -> [ProviderEvent] {
-        var events = flushUsage()
-        for block in frame[path: "message", "content"]?.arrayValue ?? [] where block["type"]?.stringValue == "tool_result" {
-            guard let callID = block["tool_use_id"]?.stringValue else { continue }
-            let output = block["content"]?.textContent ?? ""
-            events.append(
-                .toolCompleted(
-                    ToolCallCompleted(
-                        callID: callID, name: toolNames[callID], output: output,
-                        isError: block["is_error"]?.boolValue ?? false)))
-        }
-        return events
+        flushUsage() + (frame["message"].map { AnthropicBlocks.toolsCompleted($0, names: toolNames) } ?? [])
     }
 
     private mutating func resultFrame(_ frame: JSONValue) -> [ProviderEvent] {
