@@ -125,7 +125,7 @@ public final class SessionManager: Sendable {
             var events = [NewEvent(RunRequested(messages: messages, metadata: metadata), run: run)]
             events += messages.filter { $0.role == .user }.map { NewEvent(MessageReceived(role: .user, content: $0.content), run: run) }
             if let queued { events.append(NewEvent(queued, run: run)) }
-            try await store.append(events, to: session.stream, expectedVersion: .exact(summary.version))
+            try await store.append(events, to: session.stream, expectedVersion: Self.unchangedState(since: summary))
         }
         return run
     }
@@ -378,11 +378,22 @@ public final class SessionManager: Sendable {
             guard allowed.contains(summary.status) else {
                 throw SessionManagerError(.illegalTransition, "cannot \(action) session \(session): it is \(summary.status)")
             }
-            try await store.append([NewEvent(event(summary))], to: session.stream, expectedVersion: .exact(summary.version))
+            try await store.append([NewEvent(event(summary))], to: session.stream, expectedVersion: Self.unchangedState(since: summary))
         }
     }
 
-    /// Re-reads and re-checks when another writer appended to the session in between.
+    /// The events that change a session's state.
+    static let lifecycleTypes: Set<EventType> = [
+        .sessionCreated, .sessionActivated, .sessionCompleted, .sessionFailed, .sessionArchived,
+    ]
+
+    /// Appends only if the session's state is still the one read: runs may have appended
+    /// meanwhile (they do all the time on a busy session), but no lifecycle event.
+    private static func unchangedState(since summary: SessionSummary) -> ExpectedVersion {
+        .noneSince(summary.version, types: lifecycleTypes)
+    }
+
+    /// Re-reads and re-checks when another writer changed the session's state in between.
     private func withVersionRetry(_ body: () async throws -> Void) async throws {
         var attempts = 0
         while true {

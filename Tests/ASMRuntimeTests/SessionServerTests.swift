@@ -422,3 +422,35 @@ extension SessionServerTests {
         }
     }
 }
+
+extension SessionServerTests {
+    @Test("runs are requested and sessions completed while other events keep landing in the session")
+    func contendedSession() async throws {
+        try await withTemporaryStore { base in
+            let manager = SessionManager(store: BusyStore(base), providers: [ScriptedProvider(script: .reply("ok"))])
+            let session = try await manager.startSession(agentID: "busy")
+            for index in 0..<3 { _ = try await manager.startRun(in: session, messages: [ChatMessage(role: .user, content: "r\(index)")]) }
+            try await manager.completeSession(session)
+            #expect(try await base.session(session)?.status == .completed)
+            #expect(try await base.runs(in: session).count == 3)
+            await #expect(throws: SessionManagerError.self) {
+                _ = try await manager.startRun(in: session, messages: [ChatMessage(role: .user, content: "late")])
+            }
+        }
+    }
+
+    @Test("a session completed by another writer refuses new runs, even while its runs append")
+    func completedElsewhere() async throws {
+        let gate = GateProvider()
+        try await withHarness([gate]) { h in
+            let server = try await server(h, limit: 2)
+            _ = try await server.submitRun("first")
+            await gate.waitUntilStarted(1)
+            try await h.store.append(NewEvent(SessionCompleted(summary: "done elsewhere")), to: server.session.stream, expectedVersion: .any)
+            let error = await #expect(throws: SessionManagerError.self) { _ = try await server.submitRun("late") }
+            #expect(error?.code == .illegalTransition)
+            gate.release("first")
+            await server.drain()
+        }
+    }
+}

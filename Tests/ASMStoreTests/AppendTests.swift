@@ -26,6 +26,10 @@ import Testing
         [
             (ExpectedVersion.any, true), (.noStream, false), (.streamExists, true), (.exact(2), true),
             (.exact(1), false), (.exact(3), false), (.exact(.none), false),
+            // Others appended after version 1, but none of the named types: accepted.
+            (.noneSince(1, types: [.sessionCompleted, .sessionArchived]), true),
+            (.noneSince(1, types: [.messageReceived]), false), (.noneSince(2, types: [.messageReceived]), true),
+            (.noneSince(3, types: []), false),
         ])
     func expectedVersion(backend: Backend, check: (expected: ExpectedVersion, accepted: Bool)) async throws {
         let (expected, accepted) = check

@@ -46,14 +46,20 @@ public enum ExpectedVersion: Hashable, Sendable, CustomStringConvertible {
     case streamExists
     /// The stream's current version must be exactly this (``StreamVersion/none`` equals ``noStream``).
     case exact(StreamVersion)
+    /// The stream must be at this version or later, with none of the events appended after
+    /// it of these types: others may have appended, but nothing that changes the decision
+    /// the caller made when it read the stream at that version.
+    case noneSince(StreamVersion, types: Set<EventType>)
 
-    /// Whether a stream currently at `current` satisfies this expectation.
+    /// Whether a stream currently at `current` satisfies the version part of this
+    /// expectation (for ``noneSince(_:types:)`` the store also checks the types).
     public func isSatisfied(by current: StreamVersion) -> Bool {
         switch self {
         case .any: true
         case .noStream: current == .none
         case .streamExists: current > .none
         case .exact(let version): current == version
+        case .noneSince(let version, _): current >= version
         }
     }
 
@@ -63,6 +69,7 @@ public enum ExpectedVersion: Hashable, Sendable, CustomStringConvertible {
         case .noStream: "no stream"
         case .streamExists: "stream exists"
         case .exact(let version): "version \(version)"
+        case .noneSince(let version, let types): "no \(types.map(\.rawValue).sorted().joined(separator: ", ")) after version \(version)"
         }
     }
 }

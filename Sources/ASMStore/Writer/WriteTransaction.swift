@@ -69,6 +69,14 @@ final class WriteTransaction {
                     "stream \(batch.stream) is at version \(current), the append expected \(batch.expected)",
                     stream: batch.stream)
             }
+            if case .noneSince(let since, let types) = batch.expected, current > since.rawValue,
+                let type = try firstType(types, in: stream, after: since.rawValue)
+            {
+                throw StoreError(
+                    .versionConflict,
+                    "stream \(batch.stream) had \(type) appended after version \(since), the append expected \(batch.expected)",
+                    stream: batch.stream)
+            }
             let recordedAt = max(clock.now().microseconds, head.recordedAt)
             let insert = try connection.statement(
                 """
@@ -127,6 +135,25 @@ final class WriteTransaction {
         } catch {
             throw StoreError(.sqlite, "appending: \(error)", underlying: error, stream: batch.stream)
         }
+    }
+
+    /// The first event after `version` in `stream` whose type is one of `types`.
+    private func firstType(_ types: Set<EventType>, in stream: UUIDValue, after version: Int64) throws(SQLiteError) -> String? {
+        let statement = try connection.statement(
+            "SELECT type FROM events WHERE stream_id = ?1 AND stream_version > ?2 AND type IN (SELECT value FROM json_each(?3)) ORDER BY stream_version LIMIT 1")
+        defer { statement.reset() }
+        statement.bind(stream, at: 1)
+        statement.bind(version, at: 2)
+        var writer = JSONWriter()
+        var mark = writer.beginArray()
+        for type in types.sorted() {
+            writer.element(in: &mark)
+            writer.string(type.rawValue)
+        }
+        writer.endArray(mark)
+        writer.bytes.withUnsafeBytes { statement.bind(text: $0, at: 3) }
+        guard try statement.step() else { return nil }
+        return statement.text(at: 0)
     }
 
     private func chainHash(
