@@ -75,7 +75,7 @@ extension ASM {
             let (result, written, elapsed) = try await withStore(try store.openOrCreate()) { store in
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = loaded.priceTable
-                let manager = SessionManager(store: store, providers: [loaded.adapter(store: store)], configuration: configuration)
+                let manager = loaded.manager(store: store, configuration: configuration)
                 var written = 0
                 let sessionID: SessionID
                 if let session {

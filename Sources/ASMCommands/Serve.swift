@@ -74,7 +74,7 @@ extension ASM {
             let outcome = try await withStore(try store.openOrCreate()) { store in
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = loaded.priceTable
-                let manager = SessionManager(store: store, providers: [loaded.adapter(store: store)], configuration: configuration)
+                let manager = loaded.manager(store: store, configuration: configuration)
                 var serverConfiguration = SessionServer.Configuration(defaultOptions: loaded.options, maxConcurrentRuns: maxConcurrent)
                 serverConfiguration.retainedResults = .max
                 let server: SessionServer

@@ -28,7 +28,8 @@ public final class SessionManager: Sendable {
         public var priceTable: PriceTable = .standard
         /// How much transcript a replay may send.
         public var continuationLimits = ContinuationLimits()
-        /// The time the policy evaluator's ticks are taken from.
+        /// The time decisions are made at, and the timers a run waits on (``WallClock/timers``):
+        /// deadlines, idle timeouts, policy duration limits and router cooldowns.
         public var clock: any WallClock = SystemClock()
 
         public init() {}
@@ -36,25 +37,57 @@ public final class SessionManager: Sendable {
 
     private enum Slot {
         case starting(pendingCancel: CancelReason?)
-        case running(RunExecution)
+        case running(RunHost)
+    }
+
+    /// Where a run's attempts go: one provider, or a router's choice among several.
+    enum Lane {
+        case provider(any ProviderAdapter)
+        case routed(ProviderRouter, RouterFold)
+
+        var name: String {
+            switch self {
+            case .provider(let provider): provider.name
+            case .routed(let router, _): router.name
+            }
+        }
+
+        var capabilities: ProviderCapabilities {
+            switch self {
+            case .provider(let provider): provider.capabilities
+            case .routed(let router, _): router.capabilities
+            }
+        }
     }
 
     public let store: any EventStore
     private let providers: [String: any ProviderAdapter]
+    private let routers: [String: (router: ProviderRouter, fold: RouterFold)]
     private let configuration: Configuration
     private let executions = Mutex<[RunID: Slot]>([:])
 
-    /// - Parameter providers: the providers runs may use, by their names.
-    public init(store: any EventStore, providers: [any ProviderAdapter], configuration: Configuration = Configuration()) {
+    /// - Parameters:
+    ///   - providers: the providers runs may use, by their names.
+    ///   - routers: routers runs may use by their names (``RunOptions/provider``), each over its
+    ///     own candidates; a name already taken by a provider or an earlier router is ignored.
+    public init(
+        store: any EventStore, providers: [any ProviderAdapter], routers: [ProviderRouter] = [],
+        configuration: Configuration = Configuration()
+    ) {
         self.store = store
         var byName: [String: any ProviderAdapter] = [:]
         for provider in providers where byName[provider.name] == nil { byName[provider.name] = provider }
         self.providers = byName
+        var routed: [String: (router: ProviderRouter, fold: RouterFold)] = [:]
+        for router in routers where byName[router.name] == nil && routed[router.name] == nil {
+            routed[router.name] = (router, RouterFold(router: Router(config: router.config), store: store))
+        }
+        self.routers = routed
         self.configuration = configuration
     }
 
-    /// The registered providers' names, sorted.
-    public var providerNames: [String] { providers.keys.sorted() }
+    /// The registered providers' and routers' names, sorted.
+    public var providerNames: [String] { (Array(providers.keys) + Array(routers.keys)).sorted() }
 
     // MARK: Sessions
 
@@ -154,19 +187,24 @@ public final class SessionManager: Sendable {
     public func execute(
         _ run: RunID, options: RunOptions, onEvent: @escaping @Sendable (SessionEvent) async -> Void = { _ in }
     ) async throws -> RunResult {
-        let (provider, stack) = try check(options)
+        let (lane, stack) = try check(options)
         try reserve(run)
-        return try await executeReserved(run, provider: provider, stack: stack, options: options, onEvent: onEvent)
+        return try await executeReserved(run, lane: lane, stack: stack, options: options, onEvent: onEvent)
     }
 
-    /// The provider and policy stack `options` name, or the error that refuses them.
-    func check(_ options: RunOptions) throws(SessionManagerError) -> (any ProviderAdapter, PolicyStack) {
-        guard let provider = providers[options.provider] else {
+    /// The provider (or router) and policy stack `options` name, or the error that refuses them.
+    func check(_ options: RunOptions) throws(SessionManagerError) -> (Lane, PolicyStack) {
+        let lane: Lane
+        if let provider = providers[options.provider] {
+            lane = .provider(provider)
+        } else if let routed = routers[options.provider] {
+            lane = .routed(routed.router, routed.fold)
+        } else {
             let known = providerNames.isEmpty ? "none are registered" : "known: \(providerNames.joined(separator: ", "))"
             throw SessionManagerError(.unknownProvider, "no provider named \(options.provider) (\(known))")
         }
         do {
-            return (provider, try PolicyStack(options.policies))
+            return (lane, try PolicyStack(options.policies))
         } catch {
             throw SessionManagerError(.invalidPolicy, "policy preflight failed: \(error)")
         }
@@ -184,8 +222,7 @@ public final class SessionManager: Sendable {
 
     /// Executes a run ``reserve(_:)`` marked; releases the mark when done.
     func executeReserved(
-        _ run: RunID, provider: any ProviderAdapter, stack: PolicyStack, options: RunOptions,
-        onEvent: @escaping @Sendable (SessionEvent) async -> Void
+        _ run: RunID, lane: Lane, stack: PolicyStack, options: RunOptions, onEvent: @escaping @Sendable (SessionEvent) async -> Void
     ) async throws -> RunResult {
         defer { _ = executions.withLock { $0.removeValue(forKey: run) } }
 
@@ -213,8 +250,9 @@ public final class SessionManager: Sendable {
         let transcript = try await store.transcript(of: session).filter { entry in
             entry.runID.map { $0 == run || !unfinished.contains($0) } ?? true
         }
+        let capabilities = lane.capabilities
         let plan = ContinuationPlanner.plan(
-            mode: options.continuation, provider: provider.name, resumesNatively: provider.capabilities.resumesNatively,
+            mode: options.continuation, provider: lane.name, resumesNatively: capabilities.resumesNatively,
             run: run, transcript: transcript, priorRuns: prior,
             limits: options.continuationLimits ?? configuration.continuationLimits)
 
@@ -222,43 +260,55 @@ public final class SessionManager: Sendable {
         var workspace: WorkspaceRun?
         if let options = options.workspace { workspace = try await WorkspaceRun.start(options, run: run) }
 
+        // The run's own deadline and idle timeout are the machine's timers, not the provider's.
         var request = ProviderRequest(
             runID: run, messages: plan.history + requested.messages, systemPrompt: options.systemPrompt ?? requested.systemPrompt,
             model: options.model ?? requested.model, workingDirectory: options.workingDirectory, environment: options.environment,
-            resumeSessionID: plan.resumeSessionID, resumeUsageBaseline: plan.resumeUsageBaseline, deadline: options.deadline,
-            idleTimeout: options.idleTimeout, controls: ProviderControls(stack))
-        request.stickyKey = session.description
+            resumeSessionID: plan.resumeSessionID, resumeUsageBaseline: plan.resumeUsageBaseline, controls: ProviderControls(stack))
         if let workspace { request.workingDirectory = workspace.path }
-        request.requiredCapabilities = options.requiredCapabilities.map(\.description)
         request.controls.allowedTools += options.preapprovedTools.filter { !request.controls.allowedTools.contains($0) }
         request.controls.availableTools = options.availableTools
         request.controls.maxTurns = options.maxTurns
-        var beforeTerminal: (@Sendable (SessionEvent) async -> [SessionEvent])?
-        if let workspace {
-            beforeTerminal = { terminal in await workspace.finish(terminal) }
+
+        var environment = RunHost.Environment(
+            store: store, clock: configuration.clock, providers: [:], request: request, onEvent: onEvent)
+        let machineLane: RunMachine.Lane
+        switch lane {
+        case .provider(let provider):
+            environment.providers = [provider.name: provider]
+            machineLane = .provider(provider.name, asksBeforeTools: capabilities.holdsTools && !stack.isEmpty)
+        case .routed(let router, let fold):
+            environment.providers = Dictionary(router.providers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            environment.fold = fold
+            environment.seeds = router.seeds
+            var routed = router.lane(for: run, stickyKey: session.description, requiring: options.requiredCapabilities)
+            routed.holdingTools = Set(router.providers.filter(\.capabilities.holdsTools).map(\.name))
+            machineLane = .routed(routed)
         }
-        let execution = RunExecution(
-            runID: run, sessionID: session, provider: provider, engine: PolicyEngine(stack: stack, runID: run), store: store,
-            clock: configuration.clock, beforeTerminal: beforeTerminal)
-        if provider.capabilities.holdsTools, !stack.isEmpty { request.toolCallGate = execution.toolCallGate }
+        if let workspace {
+            environment.finishWorkspace = { terminal in await workspace.finish(terminal) }
+        }
+        let machine = RunMachine(
+            RunMachine.Configuration(
+                runID: run, sessionID: session, engine: PolicyEngine(stack: stack, runID: run), lane: machineLane,
+                priceTable: configuration.priceTable, model: request.model, deadline: options.deadline, idleTimeout: options.idleTimeout,
+                opening: [.continuationApplied(plan.event)] + (workspace?.opening ?? []), hasWorkspace: workspace != nil))
+        let host = RunHost(runID: run, sessionID: session)
 
         let pendingCancel = executions.withLock { executions -> CancelReason? in
             guard case .starting(let pending)? = executions[run] else { return nil }
-            executions[run] = .running(execution)
+            executions[run] = .running(host)
             return pending
         }
-        if let pendingCancel { await execution.cancel(pendingCancel) }
+        if let pendingCancel { host.cancel(pendingCancel) }
 
         let resumed = plan.resumeSessionID
-        let providerName = provider.name
-        let result = try await execution.execute(
-            request, priceTable: configuration.priceTable, opening: [.continuationApplied(plan.event)] + (workspace?.opening ?? []),
-            onEvent: onEvent)
+        let result = try await host.run(machine, environment)
         if let resumed, let actual = result.providerSessionID, actual != resumed {
             // The provider started a new session instead of resuming: say so in the log.
             let fresh = ContinuationApplied(
                 requested: plan.requested.rawValue, applied: "fresh",
-                reason: "\(providerName) started session \(actual) instead of resuming \(resumed)", providerSessionID: actual)
+                reason: "\(lane.name) started session \(actual) instead of resuming \(resumed)", providerSessionID: actual)
             try await store.append([NewEvent(fresh, run: run)], to: session.stream, expectedVersion: .streamExists)
             await onEvent(.continuationApplied(fresh))
         }
@@ -277,8 +327,8 @@ public final class SessionManager: Sendable {
             return slot
         }
         switch slot {
-        case .running(let execution)?:
-            await execution.cancel(reason)
+        case .running(let host)?:
+            host.cancel(reason)
             return
         case .starting?:
             return
@@ -301,12 +351,12 @@ public final class SessionManager: Sendable {
         guard let slash = approvalID.lastIndex(of: "/"), let run = RunID(String(approvalID[..<slash])) else {
             throw SessionManagerError(.approvalNotFound, "\(approvalID) is not an approval id")
         }
-        let execution = executions.withLock { executions -> RunExecution? in
-            if case .running(let execution)? = executions[run] { return execution }
+        let host = executions.withLock { executions -> RunHost? in
+            if case .running(let host)? = executions[run] { return host }
             return nil
         }
-        if let execution {
-            try execution.resolve(resolved)
+        if let host {
+            try await host.resolve(resolved)
             return
         }
         // The run is not executing here: record the answer if the approval is still open.
@@ -360,7 +410,7 @@ public final class SessionManager: Sendable {
     private func refuseWhileExecuting(_ session: SessionID, _ action: String) throws(SessionManagerError) {
         let busy = executions.withLock { executions in
             executions.values.contains { slot in
-                if case .running(let execution) = slot { return execution.sessionID == session }
+                if case .running(let host) = slot { return host.sessionID == session }
                 return false
             }
         }

@@ -192,7 +192,7 @@ struct PolicyExecutionTests {
             let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "claude"))
             #expect(result.status == .completed && result.policy.summary == "none")
             #expect(!(try await h.types(of: result.runID)).contains("policy.evaluated"))
-            #expect(provider.receivedRequests.first?.toolCallGate == nil)
+            #expect(provider.receivedRequests.first?.asksBeforeTools == false)
         }
     }
 }

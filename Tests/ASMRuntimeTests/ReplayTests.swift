@@ -38,8 +38,11 @@ import Testing
             strategy: .weighted, weights: ["claude": 100, "codex": 2, "amp": 1], maxAttempts: 3,
             circuitBreaker: .init(failureThreshold: 2, cooldown: .milliseconds(150)), stickyTTL: .seconds(600))
         let seeds = Counter()
-        let router = ProviderRouter(providers: [claude, codex, amp], config: config, store: store, seeds: { UInt64(seeds.next()) &* 0x5DEE_CE66 })
-        let manager = SessionManager(store: store, providers: [router])
+        let router = ProviderRouter(providers: [claude, codex, amp], config: config, seeds: { UInt64(seeds.next()) &* 0x5DEE_CE66 })
+        var configuration = SessionManager.Configuration()
+        let clock = ManualClock(start: SystemClock().now())
+        configuration.clock = clock
+        let manager = SessionManager(store: store, providers: [], routers: [router], configuration: configuration)
         let org = try Policy(json: Array(#"{"name": "org", "tool_rules": [{"deny": ["Bash(rm *)"]}], "on_violation": "warn"}"#.utf8))
         let team = Policy(name: "team", limits: PolicyLimits(maxTotalTokens: 100_000, maxToolCalls: 5), onViolation: .warn)
         let options = RunOptions(provider: "router", policies: [org, team])
@@ -49,7 +52,7 @@ import Testing
         for prompt in ["Review it again", "Summarise"] {  // claude fails after output and opens; then it is skipped
             _ = try await manager.run(prompt, in: try await manager.startSession(agentID: "fixture"), options: options)
         }
-        try await Task.sleep(for: .milliseconds(200))  // past claude's cooldown
+        clock.advance(by: .milliseconds(200))  // past claude's cooldown
         _ = try await manager.run("Probe", in: try await manager.startSession(agentID: "fixture"), options: options)  // half-open, closes
         _ = try await manager.run("Once more", in: sticky, options: options)  // codex fails: rebound
         return sticky

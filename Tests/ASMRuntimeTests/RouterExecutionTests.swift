@@ -19,13 +19,13 @@ struct RouterExecutionTests {
 
     /// A router over `providers` in a manager, on a temporary store.
     func withRouter(
-        _ providers: [any ProviderAdapter], config: RouterConfig, seed: UInt64 = 1,
+        _ providers: [any ProviderAdapter], config: RouterConfig, seed: UInt64 = 1, clock: ManualClock = ManualClock(),
         _ body: (Harness, ProviderRouter) async throws -> Void
     ) async throws {
         try await withTemporaryStore { store in
             let seeds = Counter()
-            let router = ProviderRouter(providers: providers, config: config, store: store, seeds: { UInt64(seeds.next()) &* seed })
-            try await body(Harness(store: store, providers: [router]), router)
+            let router = ProviderRouter(providers: providers, config: config, seeds: { UInt64(seeds.next()) &* seed })
+            try await body(Harness(store: store, providers: [], routers: [router], clock: clock), router)
         }
     }
 
@@ -143,7 +143,8 @@ struct RouterExecutionTests {
         let claude = Flaky("claude") { n in n <= 2 ? Self.failing(.overloaded) : Self.answer }
         let codex = Flaky("codex") { _ in Self.answer }
         let config = RouterConfig(prefer: ["claude", "codex"], circuitBreaker: .init(failureThreshold: 2, cooldown: .milliseconds(300)))
-        try await withRouter([claude, codex], config: config) { h, _ in
+        let clock = ManualClock()
+        try await withRouter([claude, codex], config: config, clock: clock) { h, _ in
             let session = try await h.manager.startSession(agentID: "a")
             for _ in 0..<2 {
                 let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
@@ -165,8 +166,12 @@ struct RouterExecutionTests {
             }
             #expect(decided.first?.candidates.first?.excludedBecause?.hasPrefix("open_circuit_until:") == true)
 
-            // After the cooldown: half-open, claude is probed, succeeds, closes.
-            try await Task.sleep(for: .milliseconds(350))
+            // Just before the cooldown ends claude is still skipped; after it: half-open,
+            // claude is probed, succeeds, closes.
+            clock.advance(by: .milliseconds(299))
+            let early = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
+            #expect(early.provider == "codex" && claude.runs == 2)
+            clock.advance(by: .milliseconds(1))
             let probed = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
             #expect(probed.provider == "claude" && probed.status == .completed)
             let changes = try await routingEvents(h, probed.runID).compactMap { event -> String? in
@@ -184,13 +189,13 @@ struct RouterExecutionTests {
         let codex = Flaky("codex") { _ in Self.answer }
         let config = RouterConfig(prefer: ["claude", "codex"], circuitBreaker: .init(failureThreshold: 1, cooldown: .seconds(600)))
         try await withTemporaryStore { store in
-            let first = ProviderRouter(providers: [claude, codex], config: config, store: store)
-            let manager = SessionManager(store: store, providers: [first])
+            let first = ProviderRouter(providers: [claude, codex], config: config)
+            let manager = SessionManager(store: store, providers: [], routers: [first])
             let session = try await manager.startSession(agentID: "a")
             _ = try await manager.run("x", in: session, options: RunOptions(provider: "router"))
             // A fresh router (a restarted process) sees claude's breaker open.
-            let fresh = ProviderRouter(providers: [claude, codex], config: config, store: store)
-            let again = SessionManager(store: store, providers: [fresh])
+            let fresh = ProviderRouter(providers: [claude, codex], config: config)
+            let again = SessionManager(store: store, providers: [], routers: [fresh])
             let result = try await again.run("y", in: session, options: RunOptions(provider: "router"))
             #expect(result.provider == "codex" && result.attempts == 1 && claude.runs == 1)
         }

@@ -12,11 +12,15 @@ struct Harness {
     let store: SQLiteEventStore
     let manager: SessionManager
 
-    init(store: SQLiteEventStore, providers: [any ProviderAdapter], priceTable: PriceTable = .standard) {
+    init(
+        store: SQLiteEventStore, providers: [any ProviderAdapter], routers: [ProviderRouter] = [], priceTable: PriceTable = .standard,
+        clock: (any WallClock)? = nil
+    ) {
         self.store = store
         var configuration = SessionManager.Configuration()
         configuration.priceTable = priceTable
-        manager = SessionManager(store: store, providers: providers, configuration: configuration)
+        if let clock { configuration.clock = clock }
+        manager = SessionManager(store: store, providers: providers, routers: routers, configuration: configuration)
     }
 
     /// The session's events, in order.
@@ -36,10 +40,13 @@ struct Harness {
 
 /// Runs `body` with a temporary store and a manager over `providers`.
 func withHarness(
-    _ providers: [any ProviderAdapter], priceTable: PriceTable = .standard, _ body: (Harness) async throws -> Void
+    _ providers: [any ProviderAdapter], priceTable: PriceTable = .standard, clock: ManualClock? = nil,
+    _ body: (Harness) async throws -> Void
 ) async throws {
-    try await withTemporaryStore { store in
-        try await body(Harness(store: store, providers: providers, priceTable: priceTable))
+    var configuration = SQLiteEventStore.Configuration()
+    if let clock { configuration.clock = clock }
+    try await withTemporaryStore(configuration: configuration) { store in
+        try await body(Harness(store: store, providers: providers, priceTable: priceTable, clock: clock))
     }
 }
 

@@ -135,11 +135,11 @@ struct ExecutionOptions: ParsableArguments {
         var routerConfig: RouterConfig?
         var candidates: [any ProviderAdapter]
 
-        /// The adapter runs go to: the one provider, or a router over several (it keeps its
-        /// state in the store).
-        func adapter(store: any EventStore) -> any ProviderAdapter {
-            if let single { return single }
-            return ProviderRouter(providers: candidates, config: routerConfig ?? RouterConfig(), store: store)
+        /// A session manager whose runs go to the one provider, or to a router over several.
+        func manager(store: any EventStore, configuration: SessionManager.Configuration) -> SessionManager {
+            if let single { return SessionManager(store: store, providers: [single], configuration: configuration) }
+            let router = ProviderRouter(providers: candidates, config: routerConfig ?? RouterConfig())
+            return SessionManager(store: store, providers: [], routers: [router], configuration: configuration)
         }
     }
 

@@ -18,7 +18,7 @@ public struct ProviderCapabilities: Hashable, Sendable {
     public var interrupts: Bool
     /// Whether tool rules can block before the tool runs.
     public var toolGate: ToolGate
-    /// Whether a tool call can wait for an answer before it runs (``ProviderRequest/toolCallGate``),
+    /// Whether a tool call can wait for an answer before it runs (``ProviderRequest/asksBeforeTools``),
     /// so a human can approve it.
     public var holdsTools: Bool
     /// The tools the provider is known to offer, by its own names (empty when unknown).

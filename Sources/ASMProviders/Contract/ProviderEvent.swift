@@ -1,4 +1,5 @@
 public import ASMCore
+internal import Synchronization
 
 /// A normalized event from a provider: what every adapter emits, whatever the CLI said.
 ///
@@ -15,9 +16,12 @@ public enum ProviderEvent: Hashable, Sendable {
     case completed(RunCompleted)
     case failed(RunFailed)
     case cancelled(RunCancelled)
-    /// A decision a router records about the run (`routing.decided`, `routing.failed_over`,
-    /// `provider.health_changed`), under an id it chose so it can tell when it is in the log.
-    case routing(SessionEvent, id: EventID)
+    /// A tool waits for permission before it runs, on a provider that holds tools
+    /// (``ProviderCapabilities/holdsTools``) when the request asks it to
+    /// (``ProviderRequest/asksBeforeTools``). The provider waits for
+    /// ``ToolPermissionRequest/verdict()``; the events before it on the stream are the ones
+    /// the provider emitted before asking, so the answer comes in order.
+    case toolPermission(ToolPermissionRequest)
 
     /// The event as the log records it.
     public var sessionEvent: SessionEvent {
@@ -32,7 +36,7 @@ public enum ProviderEvent: Hashable, Sendable {
         case .completed(let payload): .runCompleted(payload)
         case .failed(let payload): .runFailed(payload)
         case .cancelled(let payload): .runCancelled(payload)
-        case .routing(let event, _): event
+        case .toolPermission(let request): .toolCallRequested(ToolCallRequested(request.call))
         }
     }
 
@@ -40,7 +44,7 @@ public enum ProviderEvent: Hashable, Sendable {
     public var isTerminal: Bool {
         switch self {
         case .completed, .failed, .cancelled: true
-        case .started, .streamed, .received, .toolStarted, .toolCompleted, .usage, .warning, .routing: false
+        case .started, .streamed, .received, .toolStarted, .toolCompleted, .usage, .warning, .toolPermission: false
         }
     }
 
@@ -50,4 +54,62 @@ public enum ProviderEvent: Hashable, Sendable {
     ) -> ProviderEvent {
         .failed(RunFailed(failure: RunFailure(kind: kind, message: message, httpStatus: httpStatus, exitCode: exitCode, stderr: stderr)))
     }
+}
+
+/// A tool call waiting for the host's answer before it runs; answered once.
+///
+/// Compared by identity. The first answer wins; later ones are ignored.
+public final class ToolPermissionRequest: Hashable, Sendable {
+    public enum Verdict: Hashable, Sendable {
+        case allow
+        /// The tool must not run; the run goes on.
+        case deny(String)
+    }
+
+    private struct State {
+        var verdict: Verdict?
+        var waiters: [CheckedContinuation<Verdict, Never>] = []
+    }
+
+    /// The call that waits.
+    public let call: ToolCallStarted
+    private let state = Mutex(State())
+
+    public init(call: ToolCallStarted) {
+        self.call = call
+    }
+
+    /// Answers the request; only the first answer counts.
+    public func answer(_ verdict: Verdict) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Verdict, Never>] in
+            guard state.verdict == nil else { return [] }
+            state.verdict = verdict
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: verdict) }
+    }
+
+    /// The answer, once given.
+    public var answered: Verdict? { state.withLock { $0.verdict } }
+
+    /// Waits for the answer. A provider that must stop waiting (its run was cancelled) races
+    /// this against its own cancellation; cancelling the waiting task answers `deny`.
+    public func verdict() async -> Verdict {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Verdict? in
+                    if let verdict = state.verdict { return verdict }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            answer(.deny("the run was stopped"))
+        }
+    }
+
+    public static func == (lhs: ToolPermissionRequest, rhs: ToolPermissionRequest) -> Bool { lhs === rhs }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }

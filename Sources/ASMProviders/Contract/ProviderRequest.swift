@@ -24,13 +24,9 @@ public struct ProviderRequest: Hashable, Sendable {
     public var idleTimeout: Duration?
     /// Tool rules and limits compiled into the CLI's flags.
     public var controls: ProviderControls
-    /// Asked before each tool runs, by providers that can hold a tool (``ProviderCapabilities/holdsTools``).
-    public var toolCallGate: ToolCallGate?
-    /// What a router keeps sticky to one provider (the session id).
-    public var stickyKey: String?
-    /// Capabilities the provider a router chooses must have, as `type` or `type:name`
-    /// (`streaming`, `tool:read`).
-    public var requiredCapabilities: [String] = []
+    /// Ask before each tool runs (``ProviderEvent/toolPermission(_:)``), on providers that can
+    /// hold a tool (``ProviderCapabilities/holdsTools``); others ignore it.
+    public var asksBeforeTools = false
 
     public init(
         runID: RunID, messages: [ChatMessage], systemPrompt: String? = nil, model: String? = nil,
@@ -117,32 +113,4 @@ public struct ProviderControls: Hashable, Sendable {
         guard let availableTools else { return false }
         return !availableTools.contains { names.contains($0.lowercased()) }
     }
-}
-
-/// Decides whether a tool call may run; the provider waits for the answer.
-///
-/// The provider says how many events it had emitted on the run's stream before asking, so
-/// the answer is given in order: after everything the provider said before the call.
-/// Compared by identity.
-public final class ToolCallGate: Hashable, Sendable {
-    public enum Verdict: Hashable, Sendable {
-        case allow
-        /// The tool must not run; the run goes on.
-        case deny(String)
-    }
-
-    private let decide: @Sendable (ToolCallStarted, Int) async -> Verdict
-
-    public init(_ decide: @escaping @Sendable (_ call: ToolCallStarted, _ afterEvents: Int) async -> Verdict) {
-        self.decide = decide
-    }
-
-    /// Waits for the verdict on `call`.
-    /// - Parameter afterEvents: how many events the provider emitted for the run before this call.
-    public func authorize(_ call: ToolCallStarted, afterEvents: Int) async -> Verdict {
-        await decide(call, afterEvents)
-    }
-
-    public static func == (lhs: ToolCallGate, rhs: ToolCallGate) -> Bool { lhs === rhs }
-    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }

@@ -69,8 +69,8 @@ public struct Redactor: Sendable {
         case .toolCompleted(var payload):
             payload.output = redact(payload.output)
             return .toolCompleted(payload)
-        case .usage, .routing:
-            // Counts, and the router's own decisions (its failure messages come from redacted events).
+        case .usage, .toolPermission:
+            // Counts; and a tool waiting for an answer, whose handle is the provider's own.
             return event
         case .warning(var payload):
             payload.message = redact(payload.message)

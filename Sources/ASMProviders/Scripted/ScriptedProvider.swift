@@ -133,7 +133,7 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
     let cancel: CancelSignal
 
     private enum GateOutcome {
-        case verdict(ToolCallGate.Verdict)
+        case verdict(ToolPermissionRequest.Verdict)
         case interrupted(Interruption)
     }
 
@@ -186,9 +186,9 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
             return nil
         }
 
-        /// Waits for the gate, unless the run is cancelled or its deadline passes first.
-        func authorize(_ call: ToolCallStarted, _ gate: ToolCallGate) async -> GateOutcome {
-            let emittedBefore = emitted
+        /// Asks on the stream and waits for the answer, unless the run is cancelled or its
+        /// deadline passes first.
+        func authorize(_ call: ToolCallStarted) async -> GateOutcome {
             if let reason = cancel.reason { return .interrupted(.cancelled(reason)) }
             var limit: Duration?
             if let deadline = request.deadline {
@@ -196,10 +196,12 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
                 if left <= .zero { return .interrupted(.deadline(deadline)) }
                 limit = left
             }
+            let permission = ToolPermissionRequest(call: call)
+            emit(.toolPermission(permission))
             let clock = self.clock
             let cancel = self.cancel
-            let verdict = await withTaskGroup(of: ToolCallGate.Verdict?.self) { group in
-                group.addTask { await gate.authorize(call, afterEvents: emittedBefore) }
+            let verdict = await withTaskGroup(of: ToolPermissionRequest.Verdict?.self) { group in
+                group.addTask { await permission.verdict() }
                 group.addTask {
                     await cancel.wait()
                     return nil
@@ -214,8 +216,8 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
                 group.cancelAll()
                 return first
             }
-            if let verdict { return .verdict(verdict) }
             if let reason = cancel.reason { return .interrupted(.cancelled(reason)) }
+            if let verdict { return .verdict(verdict) }
             return .interrupted(.deadline(request.deadline ?? .zero))
         }
 
@@ -261,9 +263,9 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
                 callNumber += 1
                 let callID = "call_\(callNumber)"
                 let call = ToolCallStarted(callID: callID, name: tool, input: input)
-                if let gate = request.toolCallGate {
-                    // The tool waits for the gate; a denied tool does not run and the script goes on.
-                    switch await authorize(call, gate) {
+                if request.asksBeforeTools {
+                    // The tool waits for the answer; a denied tool does not run and the script goes on.
+                    switch await authorize(call) {
                     case .interrupted(let interruption):
                         emit(Self.terminal(interruption, name: name))
                         return

@@ -80,7 +80,7 @@ public actor SessionServer {
         /// Set once the request is recorded.
         var run: RunID?
         let options: RunOptions
-        let provider: any ProviderAdapter
+        let lane: SessionManager.Lane
         let stack: PolicyStack
         let workspace: String?
         /// A slot was given to it before its request was recorded.
@@ -174,10 +174,10 @@ public actor SessionServer {
             throw SessionServerError(.invalidArgument, "session \(session) is not one of this server's sessions")
         }
         let options = options ?? configuration.defaultOptions
-        let (provider, stack) = try manager.check(options)
+        let (lane, stack) = try manager.check(options)
         nextTicket += 1
         var ticket = Ticket(
-            number: nextTicket, options: options, provider: provider, stack: stack,
+            number: nextTicket, options: options, lane: lane, stack: stack,
             workspace: options.workspace.map { Self.canonicalPath($0.path) })
 
         let wait = reasonToWait(ticket)
@@ -386,7 +386,7 @@ public actor SessionServer {
             do {
                 outcome = .success(
                     try await manager.executeReserved(
-                        run, provider: ticket.provider, stack: ticket.stack, options: ticket.options, onEvent: { _ in }))
+                        run, lane: ticket.lane, stack: ticket.stack, options: ticket.options, onEvent: { _ in }))
             } catch {
                 // A run that could not start (its workspace, its session) is recorded as failed.
                 let recorded = await Self.recordStartFailure(run, error: error, options: ticket.options, manager: manager)

@@ -11,6 +11,14 @@ internal import Darwin
 public protocol WallClock: Sendable {
     /// The current time.
     func now() -> Timestamp
+    /// The clock timers wait on, moving with this one (a run's deadlines, idle timeouts and
+    /// policy ticks are set in this clock's time and waited for on `timers`).
+    var timers: any Clock<Duration> { get }
+}
+
+extension WallClock {
+    /// The system's continuous clock.
+    public var timers: any Clock<Duration> { ContinuousClock() }
 }
 
 /// The system's real-time clock.
