@@ -24,6 +24,8 @@ final class GateProvider: ProviderAdapter {
         var cancelled: [RunID: CancelReason] = [:]
         /// What each run was sent, by its prompt.
         var messages: [String: [String]] = [:]
+        /// Tests waiting for this many runs to have started.
+        var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state = Mutex(State())
@@ -43,13 +45,17 @@ final class GateProvider: ProviderAdapter {
     func execute(_ request: ProviderRequest) -> ProviderEventStream {
         let (stream, continuation) = AsyncStream<ProviderEvent>.makeStream()
         let prompt = request.messages.last?.content ?? ""
-        state.withLock { state in
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.started.append(prompt)
             state.running.insert(prompt)
             state.maximumRunning = max(state.maximumRunning, state.running.count)
             state.prompts[request.runID] = prompt
             state.messages[prompt] = request.messages.map(\.content)
+            let count = state.started.count
+            defer { state.watchers.removeAll { $0.count <= count } }
+            return state.watchers.filter { $0.count <= count }.map(\.continuation)
         }
+        for continuation in woken { continuation.resume() }
         let name = self.name
         let chunks = self.chunks
         Task {
@@ -100,10 +106,15 @@ final class GateProvider: ProviderAdapter {
         gate?.resume(returning: nil)
     }
 
-    /// Waits until `count` runs have started (or about ten seconds have passed).
+    /// Returns once `count` runs have started.
     func waitUntilStarted(_ count: Int) async {
-        for _ in 0..<10_000 where started.count < count {
-            try? await Task.sleep(for: .milliseconds(1))
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.started.count >= count { return true }
+                state.watchers.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
         }
     }
 }

@@ -154,14 +154,18 @@ struct PolicyExecutionTests {
         }
     }
 
-    @Test("the duration limit fires while the provider is silent")
+    @Test("the duration limit fires while the provider is silent, as of its due time")
     func duration() async throws {
-        try await withHarness([Self.provider([.text("thinking"), .hang])]) { h in
+        let clock = ManualClock()
+        try await withHarness([Self.provider([.text("thinking"), .hang])], clock: clock) { h in
             let session = try await h.manager.startSession(agentID: "a")
-            let run = Policy(name: "run", limits: PolicyLimits(maxDuration: .milliseconds(80)))
-            let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [run]))
+            let run = Policy(name: "run", limits: PolicyLimits(maxDuration: .seconds(80)))
+            let running = Task { try await h.manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [run])) }
+            await clock.waitForSleepers(1)  // the policy's tick
+            clock.advance(by: .seconds(81))
+            let result = try await running.value
             #expect(result.status == .failed && result.policy.violations.map(\.rule) == ["max_duration_ms"])
-            #expect((result.policy.violations.first?.counters.durationMilliseconds ?? 0) > 80)
+            #expect(result.policy.violations.first?.counters.durationMilliseconds == 80_001)
         }
     }
 

@@ -139,11 +139,11 @@ struct SessionManagerTests {
         try await withHarness([provider]) { h in
             let session = try await h.manager.startSession(agentID: "a")
             let run = try await h.manager.startRun(in: session, messages: [ChatMessage(role: .user, content: "x")])
-            let started = Seen<Bool>()
+            let started = Latch()
             let first = Task { try await h.manager.execute(run, options: RunOptions(provider: "scripted")) { event in
-                if case .runStarted = event { started.add(true) }
+                if case .runStarted = event { started.open() }
             } }
-            while started.all.isEmpty { try await Task.sleep(for: .milliseconds(2)) }
+            await started.wait()
             await #expect(throws: SessionManagerError(.alreadyExecuting, "run \(run) is already executing")) {
                 _ = try await h.manager.execute(run, options: RunOptions(provider: "scripted"))
             }
@@ -174,12 +174,39 @@ struct SessionManagerTests {
         }
     }
 
-    @Test("the run's deadline ends a hung provider as a timeout")
+    @Test("the run's deadline ends a hung provider as a timeout, at the deadline and not before")
     func deadline() async throws {
-        try await withHarness([ScriptedProvider(script: ProviderScript([.text("a"), .hang]))]) { h in
+        let clock = ManualClock()
+        try await withHarness([ScriptedProvider(script: ProviderScript([.text("a"), .hang]))], clock: clock) { h in
             let session = try await h.manager.startSession(agentID: "a")
-            let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "scripted", deadline: .milliseconds(50)))
-            #expect(result.status == .failed && result.failure?.kind == .timeout)
+            let running = Task { try await h.manager.run("x", in: session, options: RunOptions(provider: "scripted", deadline: .seconds(30))) }
+            await clock.waitForSleepers(1)  // the deadline's timer
+            clock.advance(by: .milliseconds(29_999))
+            await clock.waitForSleepers(1)  // woken early, it waits again
+            clock.advance(by: .milliseconds(1))
+            let result = try await running.value
+            #expect(result.status == .failed && result.failure == RunFailure(kind: .timeout, message: "the run's deadline of 30 s passed"))
+            #expect(try await h.types(of: result.runID).suffix(2) == ["message.received", "run.failed"])
+        }
+    }
+
+    @Test("the idle timeout ends a provider that goes silent, counted from its last event")
+    func idleTimeout() async throws {
+        let clock = ManualClock()
+        try await withHarness([ScriptedProvider(script: ProviderScript([.text("a"), .hang]))], clock: clock) { h in
+            let session = try await h.manager.startSession(agentID: "a")
+            let spoke = Latch()
+            let running = Task {
+                try await h.manager.run("x", in: session, options: RunOptions(provider: "scripted", idleTimeout: .seconds(10))) { event in
+                    if case .messageReceived = event { spoke.open() }
+                }
+            }
+            // Its last output is in (the timer counts from it), then silence.
+            await spoke.wait()
+            await clock.waitForSleepers(1)
+            clock.advance(by: .seconds(10))
+            let result = try await running.value
+            #expect(result.status == .failed && result.failure == RunFailure(kind: .timeout, message: "scripted wrote nothing for 10 s"))
         }
     }
 
