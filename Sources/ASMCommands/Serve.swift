@@ -256,7 +256,7 @@ struct ServeRequest {
             guard let number = value.doubleValue, number > 0, number.isFinite else {
                 throw Invalid(message: "options.\(key) must be a number of seconds above zero")
             }
-            return .milliseconds(Int64((number * 1000).rounded()))
+            return .seconds(roundedToMilliseconds: number)
         }
         if let model = try string("model") { options.model = model }
         if let prompt = try string("system_prompt") { options.systemPrompt = prompt }

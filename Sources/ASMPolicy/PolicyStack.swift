@@ -156,7 +156,7 @@ public struct PolicyStack: Hashable, Sendable {
         }
         add(.maxTotalTokens, limits.maxTotalTokens.map { .integer($0.value) }, limits.maxTotalTokens?.policy)
         add(.maxCostUSD, limits.maxCostUSD.map { .double($0.value) }, limits.maxCostUSD?.policy)
-        add(.maxDuration, limits.maxDuration.map { .integer($0.value.milliseconds) }, limits.maxDuration?.policy)
+        add(.maxDuration, limits.maxDuration.map { .integer($0.value.wholeMilliseconds) }, limits.maxDuration?.policy)
         add(.maxToolCalls, limits.maxToolCalls.map { .integer(Int64($0.value)) }, limits.maxToolCalls?.policy)
         return .object([
             JSONMember("policies", .array(policies.map { .string($0.name) })),
@@ -198,13 +198,6 @@ public struct PolicyStack: Hashable, Sendable {
             text.append(hex[Int(byte & 0x0F)])
         }
         return String(decoding: text, as: UTF8.self)
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, rounded down.
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }
 

@@ -229,9 +229,3 @@ public struct RouterConfigError: Error, Hashable, Sendable, CustomStringConverti
 
     public var description: String { key.map { "\($0): \(message)" } ?? message }
 }
-
-extension Duration {
-    var wholeMilliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-}

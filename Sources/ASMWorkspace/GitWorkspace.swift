@@ -1,4 +1,5 @@
 import ASMCore
+import ASMSystem
 import FoundationEssentials
 import Subprocess
 import SystemPackage
@@ -168,7 +169,7 @@ struct GitWorkspace: Workspace {
     /// A temporary index: a copy of the repository's (its stat cache makes staging fast), or
     /// `tree` read into a fresh one.
     private func temporaryIndex(_ location: Location, from tree: String?) async throws(WorkspaceError) -> String {
-        let path = FileManager.default.temporaryDirectory.path + "/asm-index-\(getpid())-\(UInt64.random(in: 0 ... .max))"
+        let path = SystemPaths.temporaryDirectory + "/asm-index-\(getpid())-\(UInt64.random(in: 0 ... .max))"
         if let tree {
             _ = try await git(["read-tree", tree], in: location.root, index: path)
             return path

@@ -1,4 +1,5 @@
 public import ASMCore
+import ASMSystem
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -123,10 +124,7 @@ public protocol Workspace: Sendable {
 /// The workspace for `options` (its path made absolute).
 public func makeWorkspace(_ options: WorkspaceOptions) -> any Workspace {
     var options = options
-    if let resolved = realpath(options.path, nil) {
-        options.path = String(cString: resolved)
-        free(resolved)
-    }
+    if let resolved = SystemPaths.resolved(options.path) { options.path = resolved }
     switch options.strategy {
     case .git: return GitWorkspace(options: options)
     case .hash: return HashWorkspace(options: options)

@@ -15,8 +15,7 @@ public final class ManualClock: WallClock {
 
     /// Moves the clock forward.
     public func advance(by duration: Duration) {
-        let micros = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
-        current.withLock { $0 = $0.adding(microseconds: micros) }
+        current.withLock { $0 = $0.adding(microseconds: duration.wholeMicroseconds) }
     }
 
     /// Sets the clock, in either direction.

@@ -154,8 +154,8 @@ struct ExecutionOptions: ParsableArguments {
         var options = RunOptions(
             provider: single?.name ?? "router", model: model, systemPrompt: systemPrompt, workingDirectory: cwd, policies: policies,
             continuation: ContinuationMode(rawValue: continuation.rawValue) ?? .auto,
-            deadline: deadline.map { .milliseconds(Int64(($0 * 1000).rounded())) },
-            idleTimeout: idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) },
+            deadline: deadline.map { .seconds(roundedToMilliseconds: $0) },
+            idleTimeout: idleTimeout.map { .seconds(roundedToMilliseconds: $0) },
             preapprovedTools: allowedTools, availableTools: tools.map(Self.toolList), maxTurns: maxTurns,
             requiredCapabilities: requirements.map { text in
                 let parts = text.split(separator: ":", maxSplits: 1).map(String.init)

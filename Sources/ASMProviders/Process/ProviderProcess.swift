@@ -1,7 +1,8 @@
 import ASMCore
+import ASMSystem
 internal import Subprocess
-internal import SystemPackage
 internal import Synchronization
+internal import SystemPackage
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)
@@ -175,16 +176,16 @@ struct ProviderProcess: Sendable {
         var stepStarted: UInt64 = 0
         while !control.hasExited {
             let now = RunControl.now()
-            if let deadline, now - control.startedAt >= deadline.nanoseconds {
+            if let deadline, now - control.startedAt >= deadline.clampedNanoseconds {
                 control.requestStop(.deadline(deadline))
             }
             // Read once: the output reader moves it on concurrently.
             let lastActivity = control.lastActivity
-            if let idleTimeout, now > lastActivity, now - lastActivity >= idleTimeout.nanoseconds {
+            if let idleTimeout, now > lastActivity, now - lastActivity >= idleTimeout.clampedNanoseconds {
                 control.requestStop(.idleTimeout(idleTimeout))
             }
             if control.stop != nil, control.processGroup != nil {
-                let grace = step >= 0 ? stopSequence[step].grace.nanoseconds : 0
+                let grace = step >= 0 ? stopSequence[step].grace.clampedNanoseconds : 0
                 if step < 0 || (now - stepStarted >= grace && step + 1 < stopSequence.count) {
                     step += 1
                     stepStarted = now
@@ -235,7 +236,7 @@ struct TemporaryFiles {
 
     init(_ files: [LaunchFile]) throws {
         guard !files.isEmpty else { return }
-        var template = Array("\(FileSystemTemporary.directory)/asm-provider-XXXXXX".utf8CString)
+        var template = Array("\(SystemPaths.temporaryDirectory)/asm-provider-XXXXXX".utf8CString)
         let created: String? = template.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return nil }
             return String(cString: base)
@@ -261,13 +262,6 @@ struct TemporaryFiles {
     func remove() {
         for path in paths.values { unlink(path) }
         if let directory { rmdir(directory) }
-    }
-}
-
-enum FileSystemTemporary {
-    static var directory: String {
-        if let value = getenv("TMPDIR") { return String(cString: value) }
-        return "/tmp"
     }
 }
 

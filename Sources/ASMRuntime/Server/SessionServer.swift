@@ -2,6 +2,7 @@ public import ASMCore
 import ASMPolicy
 import ASMProviders
 public import ASMStore
+import ASMSystem
 import ASMWorkspace
 
 #if canImport(Glibc)
@@ -491,11 +492,7 @@ public actor SessionServer {
         hub.finish(through: last)
     }
 
-    static func canonicalPath(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
+    static func canonicalPath(_ path: String) -> String { SystemPaths.resolved(path) ?? path }
 }
 
 /// Why a server refused a request.
