@@ -32,14 +32,14 @@ public final class WorkspaceLock: Sendable {
         let file = base + "/" + ArtifactReference.of(Array(real.utf8)).digest + ".lock"
         let descriptor = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw WorkspaceError("cannot make the workspace lock \(file): \(String(cString: strerror(errno)))")
+            throw WorkspaceError(.ioError, "cannot make the workspace lock \(file): \(String(cString: strerror(errno)))", path: file)
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             var bytes = [UInt8](repeating: 0, count: 512)
             let count = pread(descriptor, &bytes, bytes.count, 0)
             close(descriptor)
             let owner = count > 0 ? String(decoding: bytes[..<count], as: UTF8.self) : "another process"
-            throw WorkspaceError("the workspace \(real) is in use by \(owner)", isInUse: true)
+            throw WorkspaceError(.inUse, "the workspace \(real) is in use by \(owner)", path: real)
         }
         let note = Array("pid \(getpid()), \(holder)".utf8)
         _ = ftruncate(descriptor, 0)
