@@ -6,7 +6,7 @@ CHECKS := --explicit-target-dependency-import-check error
 EVLOG_SRC ?= ../shared/bench/evlog.c
 BENCH_DIR ?= /tmp/asm-bench
 
-.PHONY: build test demo bench bench-quick clean
+.PHONY: build test lint demo bench bench-quick clean
 
 build:
 	$(SWIFT) build $(CHECKS)
@@ -14,6 +14,11 @@ build:
 test:
 	$(SWIFT) build --build-tests $(CHECKS)
 	$(SWIFT) test --skip-build
+
+# Style (.swift-format: 4 spaces, 120 columns, no force unwraps or force tries, sorted
+# imports); `swift format format -i -r Sources Tests Package.swift` fixes most findings.
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
 
 demo: build
 	$(SWIFT) run --skip-build asm demo $(if $(DB),--db $(DB),) $(if $(PROVIDER),--provider $(PROVIDER),)

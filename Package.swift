@@ -34,6 +34,10 @@ let package = Package(
         // Pure: values, payloads, codecs. Standard library and FoundationEssentials only.
         .target(name: "ASMCore", swiftSettings: swiftSettings),
 
+        // Edge: the few operating system calls several targets share (monotonic time,
+        // realpath, the temporary directory), so each is written once.
+        .target(name: "ASMSystem", swiftSettings: swiftSettings),
+
         // The numbered SQL files, embedded in code so an installed `asm` carries them.
         .target(
             name: "ASMMigrations",
@@ -65,6 +69,7 @@ let package = Package(
             name: "ASMProviders",
             dependencies: [
                 "ASMCore",
+                "ASMSystem",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -83,6 +88,7 @@ let package = Package(
             name: "ASMWorkspace",
             dependencies: [
                 "ASMCore",
+                "ASMSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -97,7 +103,7 @@ let package = Package(
         // provider runs and records them in the log.
         .target(
             name: "ASMRuntime",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMWorkspace"],
+            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMWorkspace", "ASMSystem"],
             swiftSettings: swiftSettings
         ),
 
@@ -112,7 +118,7 @@ let package = Package(
         .target(
             name: "AgentSessionManagerTesting",
             dependencies: [
-                "AgentSessionManager", "ASMCore", "ASMStore", "ASMRouting", "ASMWorkspace",
+                "AgentSessionManager", "ASMCore", "ASMStore", "ASMRouting", "ASMWorkspace", "ASMSystem",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -139,6 +145,7 @@ let package = Package(
                 "AgentSessionManager",
                 "ASMCore",
                 "ASMStore",
+                "ASMSystem",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

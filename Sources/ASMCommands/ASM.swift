@@ -24,11 +24,9 @@ public struct ASM: AsyncParsableCommand {
 public enum ASMCLI {
     /// Parses `arguments` (without the program name), runs the command and returns the exit status.
     ///
-    /// Every failure is one line on standard error: `asm: <what went wrong>`. Exit codes:
-    /// 0 success, 1 failure (for `verify`: the log did not verify), 64 usage error,
-    /// 65 the file is not a usable database (not SQLite, corrupt, another application's,
-    /// newer schema), 66 the database, session or consumer does not exist, 75 the database
-    /// stayed locked past the busy timeout.
+    /// Every failure is one line on standard error, `asm: <code>: <what went wrong>`, and
+    /// the exit status says what kind (``ExitStatus``): 0 success, 1 failure, 64 usage,
+    /// 65 unusable data, 66 missing, 75 busy or in use, 130 interrupted.
     public static func run(_ arguments: [String]) async -> Int32 {
         let command: any ParsableCommand
         do {
@@ -48,8 +46,7 @@ public enum ASMCLI {
         } catch {
             Console.flush()
             guard let status = ExitStatus.of(error) else { return report(parseError: error) }
-            let message = ExitStatus.message(error)
-            if !message.isEmpty { Console.error(message) }
+            if let message = ExitStatus.message(error) { Console.error(message) }
             return status
         }
     }

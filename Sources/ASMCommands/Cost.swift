@@ -32,13 +32,13 @@ extension ASM {
         func run() async throws {
             var table: PriceTable?
             if let prices {
-                guard let data = FileManager.default.contents(atPath: prices) else {
-                    throw CommandFailure("cannot read the price table \(prices)", status: ExitStatus.noInput)
-                }
+                let bytes = try contents(of: prices, "the price table")
                 do {
-                    table = try PriceTable(json: Array(data))
+                    table = try PriceTable(json: bytes)
                 } catch {
-                    throw CommandFailure("\(prices): \(error)", status: ExitStatus.usage)
+                    var error = error
+                    error.path = prices
+                    throw error
                 }
             }
             try await withStore(try store.openExisting()) { store in

@@ -118,7 +118,7 @@ extension ASM {
                 }
                 Console.line("")
                 guard let summary = try await store.session(session) else {
-                    throw CommandFailure("the session projection is missing")
+                    throw CommandFailure(.notRecorded, "the session projection is missing")
                 }
                 Show.print(
                     summary, runs: try await store.runs(in: session), transcript: try await store.transcript(of: session),

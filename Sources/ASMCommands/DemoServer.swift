@@ -25,11 +25,7 @@ extension ASM.Demo {
         var options: [RunOptions] = []
         for run in Self.serverRuns {
             let path = base + "/" + run.workspace
-            do {
-                try await createGitRepository(at: path, files: DemoEditor.initialFiles(run.workspace), message: "Start \(run.workspace)")
-            } catch {
-                throw CommandFailure("demo: \(error.message)")
-            }
+            try await createGitRepository(at: path, files: DemoEditor.initialFiles(run.workspace), message: "Start \(run.workspace)")
             var option = server.configuration.defaultOptions
             option.workspace = WorkspaceOptions(
                 path: path, artifactStore: FileArtifactStore(root: artifactRoot(nil, database: store.path)), rollbackOnFailure: true)
@@ -105,7 +101,7 @@ extension ASM.Demo {
         }
         Console.line("")
         Console.line("next: asm show \(session.description.prefix(8)) --events   asm diff <run>   asm serve --help")
-        if !exact { throw CommandFailure("demo: the subscriber's events do not match the log") }
+        if !exact { throw CommandFailure(.verificationFailed, "demo: the subscriber's events do not match the log") }
     }
 }
 

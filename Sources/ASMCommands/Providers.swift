@@ -146,12 +146,12 @@ extension ASM {
 
 /// Reads a router configuration file; errors name the file and the key.
 func loadRouterConfig(_ path: String) throws -> RouterConfig {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw CommandFailure("cannot read the router configuration \(path)", status: ExitStatus.noInput)
-    }
+    let bytes = try contents(of: path, "the router configuration")
     do {
-        return try RouterConfig(json: Array(data))
+        return try RouterConfig(json: bytes)
     } catch {
-        throw CommandFailure("\(path): \(error)", status: ExitStatus.usage)
+        var error = error
+        error.path = path
+        throw error
     }
 }

@@ -43,7 +43,7 @@ extension ASM {
                         + (report.isConsistent ? "all match" : "\(report.mismatches.count) mismatch\(report.mismatches.count == 1 ? "" : "es")"))
             }
             Console.flush()
-            if verify, !report.isConsistent { throw CommandFailure("", status: ExitStatus.failure) }
+            if verify, !report.isConsistent { throw CommandFailure.reported(.verificationFailed) }
         }
 
         private struct Summary: Encodable {

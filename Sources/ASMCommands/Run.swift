@@ -108,8 +108,8 @@ extension ASM {
             Console.flush()
             switch result.status {
             case .completed: return
-            case .cancelled: throw CommandFailure("", status: ExitStatus.cancelled)
-            default: throw CommandFailure("", status: ExitStatus.failure)
+            case .cancelled: throw CommandFailure.reported(.cancelled)
+            default: throw CommandFailure.reported(.runFailed)
             }
         }
 
@@ -124,7 +124,7 @@ extension ASM {
                 bytes += chunk[..<count]
             }
             let text = String(decoding: bytes, as: UTF8.self)
-            guard !text.allSatisfy(\.isWhitespace) else { throw CommandFailure("the prompt on standard input is empty", status: ExitStatus.usage) }
+            guard !text.allSatisfy(\.isWhitespace) else { throw CommandFailure(.invalidArgument, "the prompt on standard input is empty") }
             return text.hasSuffix("\n") ? String(text.dropLast()) : text
         }
     }

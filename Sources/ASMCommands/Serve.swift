@@ -144,7 +144,7 @@ extension ASM {
                         break
                     } catch {
                         rejected += 1
-                        Console.error("input line \(number): \(ExitStatus.message(error))")
+                        Console.error("input line \(number): \(ExitStatus.message(error) ?? "refused")")
                     }
                 }
                 if interrupted.isSet {
@@ -165,9 +165,9 @@ extension ASM {
             Console.flush()
             if !json { Console.note(outcome.line) }
             Console.flush()
-            if outcome.interrupted { throw CommandFailure("", status: ExitStatus.cancelled) }
+            if outcome.interrupted { throw CommandFailure.reported(.cancelled) }
             if outcome.rejected > 0 || outcome.statuses.contains(where: { $0.key != .completed && $0.value > 0 }) {
-                throw CommandFailure("", status: ExitStatus.failure)
+                throw CommandFailure.reported(.runFailed)
             }
         }
 
@@ -198,9 +198,47 @@ struct ServeOutcome: Sendable {
 
 /// One input line of `asm serve`: the messages and per-run options.
 struct ServeRequest {
+    /// A line that is not a valid request; `asm serve` reports it and reads on.
     struct Invalid: Error, CustomStringConvertible {
+        /// What is wrong with the line.
+        struct Code: Hashable, Sendable, CustomStringConvertible {
+            private enum Wrapped: String, Hashable, Sendable {
+                case invalidJSON = "invalid JSON"
+                case unknownKey = "unknown key"
+                case unknownOption = "unknown option"
+                case invalidValue = "invalid value"
+            }
+            private let wrapped: Wrapped
+            private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+            /// The line is not JSON.
+            static let invalidJSON = Code(.invalidJSON)
+            /// A key beside "messages" and "options".
+            static let unknownKey = Code(.unknownKey)
+            /// An option a request cannot set.
+            static let unknownOption = Code(.unknownOption)
+            /// A message or option of the wrong shape or out of range.
+            static let invalidValue = Code(.invalidValue)
+
+            var description: String { wrapped.rawValue }
+        }
+
+        var code: Code
+        /// One line, naming the key.
         var message: String
-        var description: String { message }
+        /// The cause, when another error led to this one.
+        var underlying: (any Error)?
+
+        init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
+            self.code = code
+            self.message = message
+            self.underlying = underlying
+        }
+
+        var description: String { "\(code): \(message)" }
+
+        /// The description followed by the chain of causes, one per line.
+        func detailedDescription() -> String { ErrorDetail.text(description, underlying: underlying) }
     }
 
     var messages: [ChatMessage]
@@ -216,53 +254,53 @@ struct ServeRequest {
         do {
             root = try PayloadDecoder().decode(JSONValue.self, from: Array(line.utf8))
         } catch {
-            throw Invalid(message: "not valid JSON: \(error)")
+            throw Invalid(.invalidJSON, "\(error)", underlying: error)
         }
-        guard let members = root.objectValue else { throw Invalid(message: "a request must be a JSON object") }
+        guard let members = root.objectValue else { throw Invalid(.invalidValue, "a request must be a JSON object") }
         for member in members where member.key != "messages" && member.key != "options" {
-            throw Invalid(message: "unknown key \"\(member.key)\" (a request has \"messages\" and \"options\")")
+            throw Invalid(.unknownKey, "\"\(member.key)\" (a request has \"messages\" and \"options\")")
         }
         guard let list = root["messages"]?.arrayValue, !list.isEmpty else {
-            throw Invalid(message: "\"messages\" must be a non-empty array of {\"role\", \"content\"}")
+            throw Invalid(.invalidValue, "\"messages\" must be a non-empty array of {\"role\", \"content\"}")
         }
         messages = try list.enumerated().map { index, value in
             guard let role = value["role"]?.stringValue, let content = value["content"]?.stringValue,
                 value.objectValue?.count == 2
             else {
-                throw Invalid(message: "messages[\(index)] must be {\"role\": ..., \"content\": ...}")
+                throw Invalid(.invalidValue, "messages[\(index)] must be {\"role\": ..., \"content\": ...}")
             }
             guard ["user", "assistant", "system"].contains(role) else {
-                throw Invalid(message: "messages[\(index)].role must be user, assistant or system")
+                throw Invalid(.invalidValue, "messages[\(index)].role must be user, assistant or system")
             }
             return ChatMessage(role: MessageRole(rawValue: role), content: content)
         }
         guard let last = messages.last, last.role == .user, !last.content.allSatisfy(\.isWhitespace) else {
-            throw Invalid(message: "the last message must be a non-empty user message")
+            throw Invalid(.invalidValue, "the last message must be a non-empty user message")
         }
 
         options = defaults
         guard let overrides = root["options"] else { return }
-        guard let given = overrides.objectValue else { throw Invalid(message: "\"options\" must be an object") }
+        guard let given = overrides.objectValue else { throw Invalid(.invalidValue, "\"options\" must be an object") }
         for member in given where !Self.optionKeys.contains(member.key) {
-            throw Invalid(message: "unknown option \"\(member.key)\" (known: \(Self.optionKeys.sorted().joined(separator: ", ")))")
+            throw Invalid(.unknownOption, "\"\(member.key)\" (known: \(Self.optionKeys.sorted().joined(separator: ", ")))")
         }
         func string(_ key: String) throws -> String? {
             guard let value = overrides[key] else { return nil }
-            guard let text = value.stringValue else { throw Invalid(message: "options.\(key) must be a string") }
+            guard let text = value.stringValue else { throw Invalid(.invalidValue, "options.\(key) must be a string") }
             return text
         }
         func seconds(_ key: String) throws -> Duration? {
             guard let value = overrides[key] else { return nil }
             guard let number = value.doubleValue, number > 0, number.isFinite else {
-                throw Invalid(message: "options.\(key) must be a number of seconds above zero")
+                throw Invalid(.invalidValue, "options.\(key) must be a number of seconds above zero")
             }
-            return .milliseconds(Int64((number * 1000).rounded()))
+            return .seconds(roundedToMilliseconds: number)
         }
         if let model = try string("model") { options.model = model }
         if let prompt = try string("system_prompt") { options.systemPrompt = prompt }
         if let text = try string("continuation") {
             guard let mode = ContinuationMode(rawValue: text) else {
-                throw Invalid(message: "options.continuation must be off, replay, native or auto")
+                throw Invalid(.invalidValue, "options.continuation must be off, replay, native or auto")
             }
             options.continuation = mode
         }
@@ -270,23 +308,23 @@ struct ServeRequest {
         if let idle = try seconds("idle_timeout_seconds") { options.idleTimeout = idle }
         if let value = overrides["max_turns"] {
             guard let number = value.doubleValue, number >= 1, number == number.rounded(), number < 1e6 else {
-                throw Invalid(message: "options.max_turns must be a whole number of at least 1")
+                throw Invalid(.invalidValue, "options.max_turns must be a whole number of at least 1")
             }
             options.maxTurns = Int(number)
         }
         if let path = try string("workspace") {
             let workspace = execution.workspaceOptions(path, database: database)
             // Not the lock: the server itself may be running another request on it (it serializes them).
-            try await ExecutionOptions.prepare(workspace, flag: "options.workspace", checkLock: false)
+            try await ExecutionOptions.prepare(workspace, checkLock: false)
             options.workspace = workspace
             options.workingDirectory = nil
         }
         if let value = overrides["metadata"] {
-            guard let entries = value.objectValue else { throw Invalid(message: "options.metadata must be an object of strings") }
+            guard let entries = value.objectValue else { throw Invalid(.invalidValue, "options.metadata must be an object of strings") }
             var metadata: [String: String] = [:]
             for entry in entries {
                 guard let text = entry.value.stringValue else {
-                    throw Invalid(message: "options.metadata.\(entry.key) must be a string")
+                    throw Invalid(.invalidValue, "options.metadata.\(entry.key) must be a string")
                 }
                 metadata[entry.key] = text
             }
@@ -294,6 +332,8 @@ struct ServeRequest {
         }
     }
 }
+
+extension ServeRequest.Invalid: DetailedError {}
 
 /// Input lines from standard input or a file, read on their own thread.
 final class LineSource: Sendable {
@@ -307,7 +347,7 @@ final class LineSource: Sendable {
         }
         let opened = open(path, O_RDONLY)
         guard opened >= 0 else {
-            throw CommandFailure("cannot read the input \(path): \(String(cString: strerror(errno)))", status: ExitStatus.noInput)
+            throw CommandFailure(.missingFile, "cannot read the input \(path): \(String(cString: strerror(errno)))")
         }
         descriptor = opened
     }

@@ -28,7 +28,7 @@ extension ASM {
             try await withStore(try store.openExisting()) { store in
                 let id = try await resolveSession(session, in: store)
                 guard let summary = try await store.session(id) else {
-                    throw CommandFailure("no session \(id)", status: ExitStatus.noInput)
+                    throw CommandFailure(.notFound, "no session \(id)")
                 }
                 let runs = try await store.runs(in: id)
                 let transcript = try await store.transcript(of: id)

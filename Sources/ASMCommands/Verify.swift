@@ -42,13 +42,13 @@ extension ASM {
                 Console.line("integrity: \(report.integrity.joined(separator: "; "))")
             }
             if let mismatch = report.firstMismatch {
-                throw CommandFailure("hash mismatch at sequence \(mismatch): the event was changed after it was recorded")
+                throw CommandFailure(.verificationFailed, "hash mismatch at sequence \(mismatch): the event was changed after it was recorded")
             }
             if let gap = report.firstGap {
-                throw CommandFailure("sequence \(gap) is missing from the log")
+                throw CommandFailure(.verificationFailed, "sequence \(gap) is missing from the log")
             }
             guard report.integrity == ["ok"] else {
-                throw CommandFailure("SQLite's integrity check failed", status: ExitStatus.dataError)
+                throw CommandFailure(.corrupt, "SQLite's integrity check failed")
             }
             if !output.json { Console.line("ok") }
         }

@@ -11,7 +11,7 @@ struct RecordedWorkspace {
 
     static func load(_ run: RunID, from store: SQLiteEventStore) async throws -> RecordedWorkspace {
         guard let summary = try await store.run(run) else {
-            throw CommandFailure("no run \(run)", status: ExitStatus.noInput)
+            throw CommandFailure(.notFound, "no run \(run)")
         }
         var recorded = RecordedWorkspace(session: summary.sessionID)
         let page = try await store.events(
@@ -24,14 +24,14 @@ struct RecordedWorkspace {
             default: break
             }
         }
-        guard recorded.pre != nil else { throw CommandFailure("run \(run) has no workspace snapshots") }
+        guard recorded.pre != nil else { throw CommandFailure(.notRecorded, "run \(run) has no workspace snapshots") }
         return recorded
     }
 
     /// The workspace the snapshots were taken of.
     func workspace(artifacts: String) throws -> any Workspace {
         guard let pre, let strategy = WorkspaceStrategy(rawValue: pre.strategy) else {
-            throw CommandFailure("the run's workspace snapshot names no known strategy")
+            throw CommandFailure(.notRecorded, "the run's workspace snapshot names no known strategy")
         }
         return makeWorkspace(WorkspaceOptions(path: pre.path, strategy: strategy, artifactStore: FileArtifactStore(root: artifacts)))
     }
@@ -63,7 +63,7 @@ extension ASM {
             try await withStore(try store.openExisting()) { store in
                 let runID = try await resolveRun(run, in: store)
                 let recorded = try await RecordedWorkspace.load(runID, from: store)
-                guard let diff = recorded.diff else { throw CommandFailure("run \(runID) has no workspace diff (it may not have ended)") }
+                guard let diff = recorded.diff else { throw CommandFailure(.notRecorded, "run \(runID) has no workspace diff (it may not have ended)") }
                 if stat || !diff.hasPatch {
                     for change in diff.changes ?? [] {
                         let code = change.change == "added" ? "A" : change.change == "deleted" ? "D" : "M"
@@ -80,23 +80,16 @@ extension ASM {
                 }
                 let root = artifactRoot(artifacts, database: store.path)
                 if let artifact = diff.artifact {
-                    do {
-                        let bytes = try await FileArtifactStore(root: root).get(try ArtifactReference(artifact))
-                        Console.write(String(decoding: bytes, as: UTF8.self), to: 1)
-                        return
-                    } catch let error as ArtifactError {
-                        throw CommandFailure("the patch \(artifact) cannot be read from \(root): \(error)", status: ExitStatus.noInput)
-                    }
+                    // An artifact error says what went wrong (exit 66 when the store does not have it).
+                    let bytes = try await FileArtifactStore(root: root).get(try ArtifactReference(artifact))
+                    Console.write(String(decoding: bytes, as: UTF8.self), to: 1)
+                    return
                 }
                 // Not kept: make it again from the snapshots.
                 let workspace = try recorded.workspace(artifacts: root)
-                guard let pre = recorded.pre, let post = recorded.post else { throw CommandFailure("run \(runID) has no post-run snapshot") }
-                do {
-                    let changes = try await workspace.diff(from: try await workspace.recorded(pre), to: try await workspace.recorded(post))
-                    Console.write(String(decoding: changes.patch ?? [], as: UTF8.self), to: 1)
-                } catch let error as WorkspaceError {
-                    throw CommandFailure(error.message)
-                }
+                guard let pre = recorded.pre, let post = recorded.post else { throw CommandFailure(.notRecorded, "run \(runID) has no post-run snapshot") }
+                let changes = try await workspace.diff(from: try await workspace.recorded(pre), to: try await workspace.recorded(post))
+                Console.write(String(decoding: changes.patch ?? [], as: UTF8.self), to: 1)
             }
         }
     }
@@ -140,10 +133,10 @@ extension ASM {
                     let recorded = try await RecordedWorkspace.load(runID, from: store)
                     let workspace = try recorded.workspace(artifacts: artifactRoot(artifacts, database: store.path))
                     guard let targetEvent = to == .pre ? recorded.pre : recorded.post else {
-                        throw CommandFailure("run \(runID) has no \(to.rawValue)-run snapshot")
+                        throw CommandFailure(.notRecorded, "run \(runID) has no \(to.rawValue)-run snapshot")
                     }
                     let report: RestoreReport
-                    do {
+                    do {  // A workspace error says what went wrong (exit 75 when another run holds it).
                         // No run may change the directory while it is put back.
                         let lock = try WorkspaceLock.acquire(targetEvent.path, holder: "asm workspace restore")
                         defer { lock.release() }
@@ -156,11 +149,10 @@ extension ASM {
                         for snapshot in known where try await workspace.sameState(current, snapshot) { recordedState = true }
                         guard recordedState || force else {
                             throw CommandFailure(
+                                .refused,
                                 "\(targetEvent.path) has changes that no snapshot of run \(runID) recorded; --force restores anyway (the current state is kept first)")
                         }
                         report = try await workspace.restore(to: target, from: current, label: label)
-                    } catch let error as WorkspaceError {
-                        throw CommandFailure(error.message, status: error.isInUse ? ExitStatus.temporaryFailure : ExitStatus.failure)
                     }
                     let event = WorkspaceRolledBack(
                         toSnapshot: targetEvent.snapshotID, safetyReference: report.safetyReference, restored: report.restored, removed: report.removed,

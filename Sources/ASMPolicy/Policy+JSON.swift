@@ -18,26 +18,26 @@ extension Policy {
         do {
             root = try PayloadDecoder().decode(JSONValue.self, from: bytes)
         } catch {
-            throw PolicyError(key: nil, message: "not valid JSON: \(error)")
+            throw PolicyError(.invalidJSON, "\(error)", underlying: error)
         }
         try self.init(value: root)
     }
 
     /// Reads a policy from a parsed JSON value (see ``init(json:)``).
     public init(value root: JSONValue) throws(PolicyError) {
-        guard let members = root.objectValue else { throw PolicyError(key: nil, message: "a policy must be a JSON object") }
+        guard let members = root.objectValue else { throw PolicyError(.invalidValue, "a policy must be a JSON object") }
         try Self.refuseUnknown(members, known: ["name", "limits", "tool_rules", "on_violation"], at: nil)
         guard let name = root["name"]?.stringValue, !name.trimmed.isEmpty else {
-            throw PolicyError(key: "name", message: "a policy needs a non-empty name")
+            throw PolicyError(.invalidValue, "a policy needs a non-empty name", key: "name")
         }
         var limits = PolicyLimits()
         if let value = root["limits"] {
-            guard let limitMembers = value.objectValue else { throw PolicyError(key: "limits", message: "must be an object") }
+            guard let limitMembers = value.objectValue else { throw PolicyError(.invalidValue, "must be an object", key: "limits") }
             try Self.refuseUnknown(limitMembers, known: PolicyLimits.Name.allCases.map(\.rawValue), at: "limits")
             limits.maxTotalTokens = try Self.wholeNumber(value, "max_total_tokens")
             if let cost = value["max_cost_usd"] {
                 guard let number = cost.doubleValue, number.isFinite else {
-                    throw PolicyError(key: "limits.max_cost_usd", message: "must be a number of US dollars")
+                    throw PolicyError(.invalidValue, "must be a number of US dollars", key: "limits.max_cost_usd")
                 }
                 limits.maxCostUSD = number
             }
@@ -47,27 +47,29 @@ extension Policy {
         var rules: [ToolRule] = []
         if let value = root["tool_rules"] {
             guard let list = value.arrayValue else {
-                throw PolicyError(key: "tool_rules", message: "must be an array of {\"allow\": [...]} or {\"deny\": [...]}")
+                throw PolicyError(.invalidValue, "must be an array of {\"allow\": [...]} or {\"deny\": [...]}", key: "tool_rules")
             }
             for (index, rule) in list.enumerated() {
                 let key = "tool_rules[\(index)]"
                 guard let ruleMembers = rule.objectValue, ruleMembers.count == 1, let member = ruleMembers.first,
                     member.key == "allow" || member.key == "deny"
                 else {
-                    throw PolicyError(key: key, message: "must be {\"allow\": [...]} or {\"deny\": [...]}")
+                    throw PolicyError(.invalidValue, "must be {\"allow\": [...]} or {\"deny\": [...]}", key: key)
                 }
                 guard let names = member.value.arrayValue else {
-                    throw PolicyError(key: "\(key).\(member.key)", message: "must be an array of tool names")
+                    throw PolicyError(.invalidValue, "must be an array of tool names", key: "\(key).\(member.key)")
                 }
                 var patterns: [ToolPattern] = []
                 for (position, entry) in names.enumerated() {
                     guard let text = entry.stringValue else {
-                        throw PolicyError(key: "\(key).\(member.key)[\(position)]", message: "must be a tool name")
+                        throw PolicyError(.invalidValue, "must be a tool name", key: "\(key).\(member.key)[\(position)]")
                     }
                     do {
                         patterns.append(try ToolPattern(text))
                     } catch {
-                        throw PolicyError(key: "\(key).\(member.key)[\(position)]", message: error.message)
+                        var error = error
+                        error.key = "\(key).\(member.key)[\(position)]"
+                        throw error
                     }
                 }
                 rules.append(member.key == "allow" ? .allow(patterns) : .deny(patterns))
@@ -76,7 +78,7 @@ extension Policy {
         var action = PolicyAction.cancel
         if let value = root["on_violation"] {
             guard let text = value.stringValue, let parsed = PolicyAction(rawValue: text) else {
-                throw PolicyError(key: "on_violation", message: "must be \"cancel\", \"warn\" or \"request_approval\"")
+                throw PolicyError(.invalidValue, "must be \"cancel\", \"warn\" or \"request_approval\"", key: "on_violation")
             }
             action = parsed
         }
@@ -89,36 +91,36 @@ extension Policy {
     /// and denied.
     public func validate() throws(PolicyError) {
         if let tokens = limits.maxTotalTokens, tokens <= 0 {
-            throw PolicyError(key: "limits.max_total_tokens", message: "must be more than zero (no run uses no tokens)")
+            throw PolicyError(.invalidValue, "must be more than zero (no run uses no tokens)", key: "limits.max_total_tokens")
         }
         if let cost = limits.maxCostUSD, !(cost > 0) {
-            throw PolicyError(key: "limits.max_cost_usd", message: "must be more than zero dollars")
+            throw PolicyError(.invalidValue, "must be more than zero dollars", key: "limits.max_cost_usd")
         }
         if let duration = limits.maxDuration, duration <= .zero {
-            throw PolicyError(key: "limits.max_duration_ms", message: "must be more than zero milliseconds")
+            throw PolicyError(.invalidValue, "must be more than zero milliseconds", key: "limits.max_duration_ms")
         }
         if let calls = limits.maxToolCalls, calls < 0 {
-            throw PolicyError(key: "limits.max_tool_calls", message: "must be zero or more")
+            throw PolicyError(.invalidValue, "must be zero or more", key: "limits.max_tool_calls")
         }
         for (index, rule) in toolRules.enumerated() where rule.isAllow && rule.patterns.isEmpty {
-            throw PolicyError(key: "tool_rules[\(index)].allow", message: "an empty allow list allows nothing; deny the tools instead")
+            throw PolicyError(.invalidValue, "an empty allow list allows nothing; deny the tools instead", key: "tool_rules[\(index)].allow")
         }
         if let conflict = PolicyStack.conflict(in: [self]) {
-            throw PolicyError(key: "tool_rules", message: conflict)
+            throw PolicyError(.conflict, conflict, key: "tool_rules")
         }
     }
 
     private static func refuseUnknown(_ members: [JSONMember], known: [String], at path: String?) throws(PolicyError) {
         for member in members where !known.contains(member.key) {
             let key = path.map { "\($0).\(member.key)" } ?? member.key
-            throw PolicyError(key: key, message: "unknown key; expected one of \(known.joined(separator: ", "))")
+            throw PolicyError(.unknownKey, "expected one of \(known.joined(separator: ", "))", key: key)
         }
     }
 
     private static func wholeNumber(_ object: JSONValue, _ key: String) throws(PolicyError) -> Int64? {
         guard let value = object[key] else { return nil }
         guard case .integer(let number) = value else {
-            throw PolicyError(key: "limits.\(key)", message: "must be a whole number")
+            throw PolicyError(.invalidValue, "must be a whole number", key: "limits.\(key)")
         }
         return number
     }

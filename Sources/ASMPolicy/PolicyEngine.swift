@@ -42,7 +42,7 @@ public struct PolicyEngine: Hashable, Sendable {
         guard let limit = stack.limits.maxDuration, !state.firedLimits.contains(PolicyLimits.Name.maxDuration.rawValue),
             state.cancellation == nil
         else { return nil }
-        return state.startedAt.adding(microseconds: limit.value.milliseconds * 1000 + 1000)
+        return state.startedAt.adding(microseconds: limit.value.wholeMilliseconds * 1000 + 1000)
     }
 
     public func reduce(_ state: PolicyState, _ input: PolicyInput) -> (PolicyState, [PolicyDecision]) {
@@ -145,10 +145,10 @@ public struct PolicyEngine: Hashable, Sendable {
                 "the run cost $\(Self.dollars(counters.costNanoUSD)), over the limit of $\(Self.dollars(Int64((limit.value * 1e9).rounded()))) set by \(limit.policy)",
                 &state)
         }
-        if let limit = stack.limits.maxDuration, counters.durationMilliseconds > limit.value.milliseconds {
+        if let limit = stack.limits.maxDuration, counters.durationMilliseconds > limit.value.wholeMilliseconds {
             decisions += fireLimit(
                 .maxDuration, limit.policy,
-                "the run has taken \(counters.durationMilliseconds) ms, over the limit of \(limit.value.milliseconds) ms set by \(limit.policy)",
+                "the run has taken \(counters.durationMilliseconds) ms, over the limit of \(limit.value.wholeMilliseconds) ms set by \(limit.policy)",
                 &state)
         }
         if let limit = stack.limits.maxToolCalls, counters.toolCalls > limit.value {

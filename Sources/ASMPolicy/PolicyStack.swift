@@ -56,14 +56,16 @@ public struct PolicyStack: Hashable, Sendable {
             do {
                 try policy.validate()
             } catch {
-                throw PolicyError(key: "\(policy.name)" + (error.key.map { ".\($0)" } ?? ""), message: error.message)
+                var error = error
+                error.key = policy.name + (error.key.map { ".\($0)" } ?? "")
+                throw error
             }
             guard names.insert(policy.name).inserted else {
-                throw PolicyError(key: policy.name, message: "two policies in the stack have this name")
+                throw PolicyError(.conflict, "two policies in the stack have this name", key: policy.name)
             }
         }
         if let conflict = Self.conflict(in: policies) {
-            throw PolicyError(key: nil, message: conflict)
+            throw PolicyError(.conflict, conflict)
         }
         self.policies = policies
         var limits = MergedLimits()
@@ -88,7 +90,7 @@ public struct PolicyStack: Hashable, Sendable {
     /// rules and action are as recorded.
     /// - Throws: ``PolicyError`` when the value is not a merged stack.
     public init(recorded merged: JSONValue) throws(PolicyError) {
-        func bad(_ key: String) -> PolicyError { PolicyError(key: key, message: "not a recorded policy stack") }
+        func bad(_ key: String) -> PolicyError { PolicyError(.invalidValue, "not a recorded policy stack", key: key) }
         guard let names = merged["policies"]?.arrayValue?.compactMap(\.stringValue),
             let actionText = merged["on_violation"]?.stringValue, let action = PolicyAction(rawValue: actionText),
             let ruleValues = merged["tool_rules"]?.arrayValue, let limitValues = merged["limits"]
@@ -156,7 +158,7 @@ public struct PolicyStack: Hashable, Sendable {
         }
         add(.maxTotalTokens, limits.maxTotalTokens.map { .integer($0.value) }, limits.maxTotalTokens?.policy)
         add(.maxCostUSD, limits.maxCostUSD.map { .double($0.value) }, limits.maxCostUSD?.policy)
-        add(.maxDuration, limits.maxDuration.map { .integer($0.value.milliseconds) }, limits.maxDuration?.policy)
+        add(.maxDuration, limits.maxDuration.map { .integer($0.value.wholeMilliseconds) }, limits.maxDuration?.policy)
         add(.maxToolCalls, limits.maxToolCalls.map { .integer(Int64($0.value)) }, limits.maxToolCalls?.policy)
         return .object([
             JSONMember("policies", .array(policies.map { .string($0.name) })),
@@ -198,13 +200,6 @@ public struct PolicyStack: Hashable, Sendable {
             text.append(hex[Int(byte & 0x0F)])
         }
         return String(decoding: text, as: UTF8.self)
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, rounded down.
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }
 

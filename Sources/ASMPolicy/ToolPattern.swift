@@ -17,11 +17,11 @@ public struct ToolPattern: Hashable, Sendable, CustomStringConvertible {
     /// - Throws: ``PolicyError`` for an empty name or unbalanced parentheses.
     public init(_ text: String) throws(PolicyError) {
         let trimmed = text.trimmed
-        guard !trimmed.isEmpty else { throw PolicyError(key: nil, message: "a tool pattern is empty") }
+        guard !trimmed.isEmpty else { throw PolicyError(.invalidPattern, "a tool pattern is empty") }
         if let open = trimmed.firstIndex(of: "(") {
             guard trimmed.hasSuffix(")"), trimmed.filter({ $0 == "(" }).count == 1, trimmed.filter({ $0 == ")" }).count == 1
             else {
-                throw PolicyError(key: nil, message: "the tool pattern \"\(text)\" must be Name or Name(argument glob)")
+                throw PolicyError(.invalidPattern, "the tool pattern \"\(text)\" must be Name or Name(argument glob)")
             }
             name = String(trimmed[..<open]).trimmed
             argument = String(trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)]).trimmed
@@ -29,7 +29,7 @@ public struct ToolPattern: Hashable, Sendable, CustomStringConvertible {
             name = trimmed
             argument = nil
         }
-        guard !name.isEmpty else { throw PolicyError(key: nil, message: "the tool pattern \"\(text)\" has no tool name") }
+        guard !name.isEmpty else { throw PolicyError(.invalidPattern, "the tool pattern \"\(text)\" has no tool name") }
         self.text = trimmed
     }
 
@@ -108,15 +108,81 @@ extension String {
 }
 
 /// A policy (or a stack of them) cannot be used; ``key`` names where.
+///
+/// Match on ``code``; ``description`` is one line (`code: file: key: message`) and never
+/// contains the policy's values. Equality compares the code, message, key and path, not
+/// the cause.
 public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The JSON key path (`limits.max_cost_usd`, `tool_rules[1].allow`), when there is one.
-    public var key: String?
-    public var message: String
+    /// What is wrong with the policy. New codes may be added; switch with a default.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case invalidJSON = "invalid JSON"
+            case unknownKey = "unknown key"
+            case invalidValue = "invalid value"
+            case invalidPattern = "invalid tool pattern"
+            case conflict
+        }
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
 
-    public init(key: String?, message: String) {
-        self.key = key
-        self.message = message
+        /// The text is not JSON (the ``PolicyError/underlying`` ``JSONError`` says where).
+        public static let invalidJSON = Code(.invalidJSON)
+        /// A key the policy format does not have (a misspelt limit is not ignored).
+        public static let unknownKey = Code(.unknownKey)
+        /// A value of the wrong type, or one no run could satisfy (a zero budget, an empty allow list).
+        public static let invalidValue = Code(.invalidValue)
+        /// A tool pattern that is not `Name` or `Name(argument glob)`.
+        public static let invalidPattern = Code(.invalidPattern)
+        /// The policies contradict each other (a tool both allowed and denied, two policies with one name).
+        public static let conflict = Code(.conflict)
+
+        public var description: String { wrapped.rawValue }
     }
 
-    public var description: String { key.map { "\($0): \(message)" } ?? message }
+    public var code: Code
+    /// One line, without the key.
+    public var message: String
+    /// The JSON key path (`limits.max_cost_usd`, `tool_rules[1].allow`), when there is one;
+    /// in a stack, prefixed with the policy's name.
+    public var key: String?
+    /// The cause, when another error led to this one.
+    public var underlying: (any Error)?
+    /// The file the policy was read from, when the reader says (`asm run --policy` does).
+    public var path: String?
+
+    public init(_ code: Code, _ message: String, key: String? = nil, underlying: (any Error)? = nil, path: String? = nil) {
+        self.code = code
+        self.message = message
+        self.key = key
+        self.underlying = underlying
+        self.path = path
+    }
+
+    /// `invalid value: org.json: limits.max_cost_usd: must be more than zero dollars`.
+    public var description: String {
+        "\(code): " + (path.map { "\($0): " } ?? "") + (key.map { "\($0): " } ?? "") + message
+    }
+
+    /// The description followed by the chain of causes, one per line.
+    public func detailedDescription() -> String { ErrorDetail.text(description, underlying: underlying) }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.key == rhs.key && lhs.path == rhs.path
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(key)
+        hasher.combine(path)
+    }
+}
+
+extension PolicyError: DetailedError {}
+
+extension PolicyError.Code {
+    /// Matches an error by code, so `catch PolicyError.Code.conflict` works.
+    public static func ~= (code: PolicyError.Code, error: any Error) -> Bool {
+        (error as? PolicyError)?.code == code
+    }
 }

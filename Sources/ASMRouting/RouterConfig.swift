@@ -63,27 +63,27 @@ public struct RouterConfig: Hashable, Sendable {
 
     /// Refuses settings no router could follow.
     public func validate() throws(RouterConfigError) {
-        guard maxAttempts >= 1 else { throw RouterConfigError(key: "max_attempts", message: "must be at least 1") }
+        guard maxAttempts >= 1 else { throw RouterConfigError(.invalidValue, "must be at least 1", key: "max_attempts") }
         guard circuitBreaker.failureThreshold >= 1 else {
-            throw RouterConfigError(key: "circuit_breaker.failure_threshold", message: "must be at least 1")
+            throw RouterConfigError(.invalidValue, "must be at least 1", key: "circuit_breaker.failure_threshold")
         }
         guard circuitBreaker.cooldown > .zero else {
-            throw RouterConfigError(key: "circuit_breaker.cooldown_ms", message: "must be more than zero milliseconds")
+            throw RouterConfigError(.invalidValue, "must be more than zero milliseconds", key: "circuit_breaker.cooldown_ms")
         }
         guard circuitBreaker.halfOpenProbes >= 1 else {
-            throw RouterConfigError(key: "circuit_breaker.half_open_probes", message: "must be at least 1")
+            throw RouterConfigError(.invalidValue, "must be at least 1", key: "circuit_breaker.half_open_probes")
         }
-        if let stickyTTL, stickyTTL <= .zero { throw RouterConfigError(key: "sticky_ttl_ms", message: "must be more than zero milliseconds") }
+        if let stickyTTL, stickyTTL <= .zero { throw RouterConfigError(.invalidValue, "must be more than zero milliseconds", key: "sticky_ttl_ms") }
         for (name, weight) in weights where !(weight >= 0) || !weight.isFinite {
-            throw RouterConfigError(key: "weights.\(name)", message: "must be a number, zero or more")
+            throw RouterConfigError(.invalidValue, "must be a number, zero or more", key: "weights.\(name)")
         }
         if strategy == .weighted, !weights.isEmpty, !weights.values.contains(where: { $0 > 0 }) {
-            throw RouterConfigError(key: "weights", message: "at least one weight must be more than zero")
+            throw RouterConfigError(.invalidValue, "at least one weight must be more than zero", key: "weights")
         }
         for (index, requirement) in requiredCapabilities.enumerated() where !CapabilityRequirement.types.contains(requirement.type) {
             throw RouterConfigError(
-                key: "required_capabilities[\(index)].type",
-                message: "unknown capability type; expected one of \(CapabilityRequirement.types.sorted().joined(separator: ", "))")
+                .invalidValue, "unknown capability type; expected one of \(CapabilityRequirement.types.sorted().joined(separator: ", "))",
+                key: "required_capabilities[\(index)].type")
         }
     }
 
@@ -118,61 +118,61 @@ public struct RouterConfig: Hashable, Sendable {
         do {
             root = try PayloadDecoder().decode(JSONValue.self, from: bytes)
         } catch {
-            throw RouterConfigError(key: nil, message: "not valid JSON: \(error)")
+            throw RouterConfigError(.invalidJSON, "\(error)", underlying: error)
         }
         try self.init(value: root)
     }
 
     /// Reads a configuration from a parsed value (see ``init(json:)``).
     public init(value root: JSONValue) throws(RouterConfigError) {
-        guard let members = root.objectValue else { throw RouterConfigError(key: nil, message: "a router must be a JSON object") }
+        guard let members = root.objectValue else { throw RouterConfigError(.invalidValue, "a router must be a JSON object") }
         let known = [
             "strategy", "prefer", "weights", "exclude", "max_attempts", "circuit_breaker", "sticky_ttl_ms", "required_capabilities",
         ]
         for member in members where !known.contains(member.key) {
-            throw RouterConfigError(key: member.key, message: "unknown key; expected one of \(known.joined(separator: ", "))")
+            throw RouterConfigError(.unknownKey, "expected one of \(known.joined(separator: ", "))", key: member.key)
         }
         func names(_ key: String) throws(RouterConfigError) -> [String] {
             guard let value = root[key] else { return [] }
             guard let list = value.arrayValue, list.allSatisfy({ $0.stringValue?.isEmpty == false }) else {
-                throw RouterConfigError(key: key, message: "must be an array of provider names")
+                throw RouterConfigError(.invalidValue, "must be an array of provider names", key: key)
             }
             return list.compactMap(\.stringValue)
         }
         func milliseconds(_ value: JSONValue?, _ key: String) throws(RouterConfigError) -> Duration? {
             guard let value else { return nil }
-            guard case .integer(let number) = value else { throw RouterConfigError(key: key, message: "must be a whole number of milliseconds") }
+            guard case .integer(let number) = value else { throw RouterConfigError(.invalidValue, "must be a whole number of milliseconds", key: key) }
             return .milliseconds(number)
         }
         func whole(_ value: JSONValue?, _ key: String) throws(RouterConfigError) -> Int? {
             guard let value else { return nil }
-            guard case .integer(let number) = value else { throw RouterConfigError(key: key, message: "must be a whole number") }
+            guard case .integer(let number) = value else { throw RouterConfigError(.invalidValue, "must be a whole number", key: key) }
             return Int(number)
         }
         var config = RouterConfig()
         if let value = root["strategy"] {
             guard let text = value.stringValue, let strategy = Strategy(rawValue: text) else {
-                throw RouterConfigError(key: "strategy", message: "must be \"prefer\" or \"weighted\"")
+                throw RouterConfigError(.invalidValue, "must be \"prefer\" or \"weighted\"", key: "strategy")
             }
             config.strategy = strategy
         }
         config.prefer = try names("prefer")
         config.exclude = try names("exclude")
         if let value = root["weights"] {
-            guard let weights = value.objectValue else { throw RouterConfigError(key: "weights", message: "must map provider names to numbers") }
+            guard let weights = value.objectValue else { throw RouterConfigError(.invalidValue, "must map provider names to numbers", key: "weights") }
             for member in weights {
                 guard let weight = member.value.doubleValue else {
-                    throw RouterConfigError(key: "weights.\(member.key)", message: "must be a number, zero or more")
+                    throw RouterConfigError(.invalidValue, "must be a number, zero or more", key: "weights.\(member.key)")
                 }
                 config.weights[member.key] = weight
             }
         }
         if let attempts = try whole(root["max_attempts"], "max_attempts") { config.maxAttempts = attempts }
         if let value = root["circuit_breaker"] {
-            guard let breaker = value.objectValue else { throw RouterConfigError(key: "circuit_breaker", message: "must be an object") }
+            guard let breaker = value.objectValue else { throw RouterConfigError(.invalidValue, "must be an object", key: "circuit_breaker") }
             for member in breaker where !["failure_threshold", "cooldown_ms", "half_open_probes"].contains(member.key) {
                 throw RouterConfigError(
-                    key: "circuit_breaker.\(member.key)", message: "unknown key; expected one of failure_threshold, cooldown_ms, half_open_probes")
+                    .unknownKey, "expected one of failure_threshold, cooldown_ms, half_open_probes", key: "circuit_breaker.\(member.key)")
             }
             if let threshold = try whole(value["failure_threshold"], "circuit_breaker.failure_threshold") {
                 config.circuitBreaker.failureThreshold = threshold
@@ -185,11 +185,11 @@ public struct RouterConfig: Hashable, Sendable {
         config.stickyTTL = try milliseconds(root["sticky_ttl_ms"], "sticky_ttl_ms")
         if let value = root["required_capabilities"] {
             guard let list = value.arrayValue else {
-                throw RouterConfigError(key: "required_capabilities", message: "must be an array of {\"type\": ..., \"name\": ...}")
+                throw RouterConfigError(.invalidValue, "must be an array of {\"type\": ..., \"name\": ...}", key: "required_capabilities")
             }
             for (index, entry) in list.enumerated() {
                 guard let type = entry["type"]?.stringValue else {
-                    throw RouterConfigError(key: "required_capabilities[\(index)].type", message: "must name a capability type")
+                    throw RouterConfigError(.invalidValue, "must name a capability type", key: "required_capabilities[\(index)].type")
                 }
                 config.requiredCapabilities.append(CapabilityRequirement(type: type, name: entry["name"]?.stringValue))
             }
@@ -218,20 +218,73 @@ public struct CapabilityRequirement: Hashable, Sendable, CustomStringConvertible
 }
 
 /// A router configuration cannot be used; ``key`` names where.
+///
+/// Match on ``code``; ``description`` is one line (`code: file: key: message`). Equality
+/// compares the code, message, key and path, not the cause.
 public struct RouterConfigError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var key: String?
-    public var message: String
+    /// What is wrong with the configuration. New codes may be added; switch with a default.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case invalidJSON = "invalid JSON"
+            case unknownKey = "unknown key"
+            case invalidValue = "invalid value"
+        }
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
 
-    public init(key: String?, message: String) {
-        self.key = key
-        self.message = message
+        /// The text is not JSON (the ``RouterConfigError/underlying`` ``JSONError`` says where).
+        public static let invalidJSON = Code(.invalidJSON)
+        /// A key the configuration format does not have.
+        public static let unknownKey = Code(.unknownKey)
+        /// A value of the wrong type, or one no router could follow (no attempts, all weights zero).
+        public static let invalidValue = Code(.invalidValue)
+
+        public var description: String { wrapped.rawValue }
     }
 
-    public var description: String { key.map { "\($0): \(message)" } ?? message }
+    public var code: Code
+    /// One line, without the key.
+    public var message: String
+    /// The JSON key path (`circuit_breaker.cooldown_ms`), when there is one.
+    public var key: String?
+    /// The cause, when another error led to this one.
+    public var underlying: (any Error)?
+    /// The file the configuration was read from, when the reader says (`asm run --router` does).
+    public var path: String?
+
+    public init(_ code: Code, _ message: String, key: String? = nil, underlying: (any Error)? = nil, path: String? = nil) {
+        self.code = code
+        self.message = message
+        self.key = key
+        self.underlying = underlying
+        self.path = path
+    }
+
+    /// `invalid value: router.json: max_attempts: must be at least 1`.
+    public var description: String {
+        "\(code): " + (path.map { "\($0): " } ?? "") + (key.map { "\($0): " } ?? "") + message
+    }
+
+    /// The description followed by the chain of causes, one per line.
+    public func detailedDescription() -> String { ErrorDetail.text(description, underlying: underlying) }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.key == rhs.key && lhs.path == rhs.path
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(key)
+        hasher.combine(path)
+    }
 }
 
-extension Duration {
-    var wholeMilliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+extension RouterConfigError: DetailedError {}
+
+extension RouterConfigError.Code {
+    /// Matches an error by code, so `catch RouterConfigError.Code.unknownKey` works.
+    public static func ~= (code: RouterConfigError.Code, error: any Error) -> Bool {
+        (error as? RouterConfigError)?.code == code
     }
 }

@@ -14,6 +14,9 @@ struct WorkspaceRun: Sendable {
     var path: String { workspace.options.path }
 
     /// Checks the workspace and takes the pre-run snapshot; throws before anything is recorded.
+    /// - Throws: ``SessionManagerError``: `workspaceInUse` when another run holds the
+    ///   workspace, `workspaceFailed` (the `WorkspaceError` as its cause) when it cannot be
+    ///   used or snapshotted, `invalidArgument` for options that contradict.
     static func start(_ options: WorkspaceOptions, run: RunID) async throws(SessionManagerError) -> WorkspaceRun {
         if options.rollbackOnFailure, options.strategy == .hash, options.artifactStore == nil {
             throw SessionManagerError(.invalidArgument, "workspace: rolling back a hash snapshot needs an artifact store to keep file contents in")
@@ -24,14 +27,14 @@ struct WorkspaceRun: Sendable {
             try await workspace.prepare()
             lock = try WorkspaceLock.acquire(options.path, holder: "run \(run)")
         } catch {
-            throw SessionManagerError(error.isInUse ? .workspaceInUse : .invalidArgument, "workspace: \(error.message)")
+            throw SessionManagerError(error.code == .inUse ? .workspaceInUse : .workspaceFailed, error.message, underlying: error)
         }
         do {
             let pre = try await workspace.snapshot(phase: "pre", label: "\(run)/pre")
             return WorkspaceRun(workspace: workspace, run: run, pre: pre, lock: lock)
         } catch {
             lock.release()
-            throw SessionManagerError(.invalidArgument, "workspace: \(error.message)")
+            throw SessionManagerError(.workspaceFailed, "the pre-run snapshot failed: \(error.message)", underlying: error)
         }
     }
 

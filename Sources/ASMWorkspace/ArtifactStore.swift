@@ -1,3 +1,4 @@
+import ASMCore
 internal import Crypto
 import FoundationEssentials
 #if canImport(Glibc)
@@ -17,7 +18,8 @@ internal import Darwin
 public struct ArtifactReference: Hashable, Sendable, CustomStringConvertible {
     public let digest: String
 
-    /// - Throws: ``ArtifactError/invalidReference(_:)`` for anything but `sha256:<64 hex>`.
+    /// - Throws: ``ArtifactError`` with code ``ArtifactError/Code/invalidReference`` for anything
+    ///   but `sha256:<64 hex>`.
     public init(_ text: String) throws(ArtifactError) {
         guard text.hasPrefix("sha256:") else { throw .invalidReference(text) }
         let digest = text.dropFirst(7)
@@ -48,20 +50,91 @@ public struct ArtifactReference: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Why an artifact could not be stored or read.
-public enum ArtifactError: Error, Hashable, Sendable, CustomStringConvertible {
-    case invalidReference(String)
-    case notFound(ArtifactReference)
-    /// The stored bytes no longer hash to their reference.
-    case corrupted(ArtifactReference)
-    case io(String)
-
-    public var description: String {
-        switch self {
-        case .invalidReference(let text): "\(text) is not an artifact reference (sha256:<64 hex digits>)"
-        case .notFound(let reference): "artifact \(reference) is not in the store"
-        case .corrupted(let reference): "artifact \(reference) is corrupted: its bytes no longer match its hash"
-        case .io(let message): message
+///
+/// Match on ``code``; ``description`` is one line (`code: message`), never the artifact's
+/// bytes. Equality compares the code, message and reference, not the cause.
+public struct ArtifactError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong. New codes may be added; switch with a default.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case invalidReference = "invalid reference"
+            case notFound = "not found"
+            case corrupted
+            case ioError = "I/O error"
         }
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        /// The text is not an artifact reference (`sha256:<64 hex digits>`).
+        public static let invalidReference = Code(.invalidReference)
+        /// The store does not have the artifact.
+        public static let notFound = Code(.notFound)
+        /// The stored bytes no longer hash to their reference.
+        public static let corrupted = Code(.corrupted)
+        /// A file of the store could not be written, moved into place or synced.
+        public static let ioError = Code(.ioError)
+
+        public var description: String { wrapped.rawValue }
+    }
+
+    public var code: Code
+    /// One line.
+    public var message: String
+    /// The cause, when another error led to this one.
+    public var underlying: (any Error)?
+    /// The reference (or the text given as one) concerned.
+    public var reference: String?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, reference: String? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+        self.reference = reference
+    }
+
+    /// `text` is not a reference.
+    public static func invalidReference(_ text: String) -> ArtifactError {
+        ArtifactError(.invalidReference, "\(text) is not an artifact reference (sha256:<64 hex digits>)", reference: text)
+    }
+
+    /// The store does not have `reference`.
+    public static func notFound(_ reference: ArtifactReference) -> ArtifactError {
+        ArtifactError(.notFound, "artifact \(reference) is not in the store", reference: reference.description)
+    }
+
+    /// The bytes stored for `reference` no longer hash to it.
+    public static func corrupted(_ reference: ArtifactReference) -> ArtifactError {
+        ArtifactError(
+            .corrupted, "artifact \(reference) is corrupted: its bytes no longer match its hash", reference: reference.description)
+    }
+
+    /// A file of the store could not be written, moved or synced.
+    static func io(_ message: String, underlying: (any Error)? = nil) -> ArtifactError {
+        ArtifactError(.ioError, message, underlying: underlying)
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    /// The description followed by the chain of causes, one per line.
+    public func detailedDescription() -> String { ErrorDetail.text(description, underlying: underlying) }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.reference == rhs.reference
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(reference)
+    }
+}
+
+extension ArtifactError: DetailedError {}
+
+extension ArtifactError.Code {
+    /// Matches an error by code, so `catch ArtifactError.Code.notFound` works.
+    public static func ~= (code: ArtifactError.Code, error: any Error) -> Bool {
+        (error as? ArtifactError)?.code == code
     }
 }
 
@@ -109,7 +182,7 @@ public struct FileArtifactStore: ArtifactStore {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: "\(root)/tmp", withIntermediateDirectories: true)
         } catch {
-            throw .io("cannot create the artifact directory \(directory): \(error)")
+            throw .io("cannot create the artifact directory \(directory): \(error)", underlying: error)
         }
         let temporary = "\(root)/tmp/\(reference.digest).\(getpid()).\(UInt64.random(in: 0 ... .max))"
         try Self.write(bytes, to: temporary, sync: true)
@@ -134,7 +207,7 @@ public struct FileArtifactStore: ArtifactStore {
         do {
             try FileManager.default.createDirectory(atPath: "\(root)/tmp", withIntermediateDirectories: true)
         } catch {
-            throw .io("cannot create the artifact directory \(root)/tmp: \(error)")
+            throw .io("cannot create the artifact directory \(root)/tmp: \(error)", underlying: error)
         }
         defer { for entry in pending { unlink(entry.temporary) } }
         for (blob, reference) in zip(blobs, references) where seen.insert(reference).inserted {

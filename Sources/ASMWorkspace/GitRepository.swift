@@ -17,7 +17,7 @@ public func createGitRepository(at path: String, files: [String: String], messag
             try Data(text.utf8).write(to: URL(fileURLWithPath: full))
         }
     } catch {
-        throw WorkspaceError("cannot write the repository \(path): \(error)")
+        throw WorkspaceError(.ioError, "cannot write the repository \(path): \(error)", underlying: error, path: path)
     }
     let git = GitWorkspace(options: WorkspaceOptions(path: path))
     _ = try await git.git(["init", "-q"], in: path)

@@ -1,4 +1,5 @@
 import ASMCore
+import ASMSystem
 import FoundationEssentials
 import Subprocess
 import SystemPackage
@@ -30,11 +31,13 @@ struct GitWorkspace: Workspace {
 
     private func locate() async throws(WorkspaceError) -> Location {
         guard isDirectory(options.path) else {
-            throw WorkspaceError("the workspace \(options.path) is not a directory")
+            throw WorkspaceError(.notADirectory, "the workspace \(options.path) is not a directory", path: options.path)
         }
         let inside = try? await git(["rev-parse", "--is-inside-work-tree"], in: options.path)
         guard inside.map(Self.text) == "true" else {
-            throw WorkspaceError("the workspace \(options.path) is not inside a git work tree (use the hash strategy, or git init)")
+            throw WorkspaceError(
+                .notARepository, "the workspace \(options.path) is not inside a git work tree (use the hash strategy, or git init)",
+                path: options.path)
         }
         let root = Self.text(try await git(["rev-parse", "--show-toplevel"], in: options.path))
         let prefix = Self.text(try await git(["rev-parse", "--show-prefix"], in: options.path))
@@ -123,7 +126,7 @@ struct GitWorkspace: Workspace {
             do {
                 try FileManager.default.removeItem(atPath: full)
             } catch {
-                throw WorkspaceError("cannot remove \(full): \(error)")
+                throw WorkspaceError(.ioError, "cannot remove \(full): \(error)", underlying: error, path: full)
             }
             pruneEmptyDirectories(from: full, upTo: options.path)
         }
@@ -137,10 +140,12 @@ struct GitWorkspace: Workspace {
     }
 
     func recorded(_ event: WorkspaceSnapshotTaken) async throws(WorkspaceError) -> WorkspaceSnapshot {
-        guard let reference = event.reference else { throw WorkspaceError("snapshot \(event.snapshotID) has no commit") }
+        guard let reference = event.reference else { throw WorkspaceError(.snapshotUnavailable, "snapshot \(event.snapshotID) has no commit") }
         let location = try await locate()
         guard (try? await git(["cat-file", "-e", "\(reference)^{commit}"], in: location.root)) != nil else {
-            throw WorkspaceError("snapshot \(event.snapshotID)'s commit \(reference) is not in the repository at \(location.root)")
+            throw WorkspaceError(
+                .snapshotUnavailable, "snapshot \(event.snapshotID)'s commit \(reference) is not in the repository at \(location.root)",
+                path: location.root)
         }
         return WorkspaceSnapshot(
             id: event.snapshotID, phase: event.phase, strategy: .git, path: event.path, reference: reference, fileCount: event.fileCount ?? 0)
@@ -168,7 +173,7 @@ struct GitWorkspace: Workspace {
     /// A temporary index: a copy of the repository's (its stat cache makes staging fast), or
     /// `tree` read into a fresh one.
     private func temporaryIndex(_ location: Location, from tree: String?) async throws(WorkspaceError) -> String {
-        let path = FileManager.default.temporaryDirectory.path + "/asm-index-\(getpid())-\(UInt64.random(in: 0 ... .max))"
+        let path = SystemPaths.temporaryDirectory + "/asm-index-\(getpid())-\(UInt64.random(in: 0 ... .max))"
         if let tree {
             _ = try await git(["read-tree", tree], in: location.root, index: path)
             return path
@@ -176,7 +181,7 @@ struct GitWorkspace: Workspace {
         let real = Self.text(try await git(["rev-parse", "--git-path", "index"], in: location.root))
         let source = real.hasPrefix("/") ? real : "\(location.root)/\(real)"
         if let data = FileManager.default.contents(atPath: source) {
-            guard FileManager.default.createFile(atPath: path, contents: data) else { throw WorkspaceError("cannot write a temporary index at \(path)") }
+            guard FileManager.default.createFile(atPath: path, contents: data) else { throw WorkspaceError(.ioError, "cannot write a temporary index at \(path)", path: path) }
         } else if (try? await git(["rev-parse", "--verify", "-q", "HEAD"], in: location.root)) != nil {
             _ = try await git(["read-tree", "HEAD"], in: location.root, index: path)
         } else {
@@ -224,13 +229,15 @@ struct GitWorkspace: Workspace {
                 }
             guard case .exited(0) = result.terminationStatus else {
                 let stderr = result.standardError.split(separator: "\n").last.map(String.init) ?? ""
-                throw WorkspaceError("git \(arguments.first ?? "") failed in \(directory): \(stderr.isEmpty ? "\(result.terminationStatus)" : stderr)")
+                throw WorkspaceError(
+                    .gitFailed, "git \(arguments.first ?? "") failed in \(directory): \(stderr.isEmpty ? "\(result.terminationStatus)" : stderr)",
+                    path: directory)
             }
             return result.standardOutput
         } catch let error as WorkspaceError {
             throw error
         } catch {
-            throw WorkspaceError("git could not be run: \(error)")
+            throw WorkspaceError(.gitFailed, "git could not be run: \(error)", underlying: error, path: directory)
         }
     }
 }

@@ -40,11 +40,11 @@ struct Manifest: Hashable, Sendable {
 
     init(json bytes: [UInt8]) throws(WorkspaceError) {
         guard let root = try? PayloadDecoder().decode(JSONValue.self, from: bytes), let files = root["files"]?.objectValue else {
-            throw WorkspaceError("the snapshot manifest cannot be read")
+            throw WorkspaceError(.snapshotUnavailable, "the snapshot manifest cannot be read")
         }
         for member in files {
             guard let hash = member.value["hash"]?.stringValue, let size = member.value["size"]?.integerValue else {
-                throw WorkspaceError("the snapshot manifest's entry \(member.key) cannot be read")
+                throw WorkspaceError(.snapshotUnavailable, "the snapshot manifest's entry \(member.key) cannot be read")
             }
             entries[member.key] = ManifestEntry(
                 hash: hash, size: size, executable: member.value["executable"]?.boolValue ?? false,
@@ -62,7 +62,7 @@ struct HashWorkspace: Workspace {
     let options: WorkspaceOptions
 
     func prepare() async throws(WorkspaceError) {
-        guard isDirectory(options.path) else { throw WorkspaceError("the workspace \(options.path) is not a directory") }
+        guard isDirectory(options.path) else { throw WorkspaceError(.notADirectory, "the workspace \(options.path) is not a directory", path: options.path) }
     }
 
     func snapshot(phase: String, label: String) async throws(WorkspaceError) -> WorkspaceSnapshot {
@@ -77,7 +77,7 @@ struct HashWorkspace: Workspace {
             do {
                 reference = try await store.put(bytes).description
             } catch {
-                throw WorkspaceError("cannot keep the snapshot manifest: \(error)")
+                throw WorkspaceError(.artifactFailed, "cannot keep the snapshot manifest: \(error.message)", underlying: error)
             }
         }
         return WorkspaceSnapshot(
@@ -96,7 +96,7 @@ struct HashWorkspace: Workspace {
         do {
             _ = try await store.putAll(batch.blobs)
         } catch {
-            throw WorkspaceError("cannot keep file contents in the artifact store: \(error)")
+            throw WorkspaceError(.artifactFailed, "cannot keep file contents in the artifact store: \(error.message)", underlying: error)
         }
         batch = Batch()
     }
@@ -107,7 +107,7 @@ struct HashWorkspace: Workspace {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
         } catch {
-            throw WorkspaceError("cannot read the directory \(directory): \(error)")
+            throw WorkspaceError(.ioError, "cannot read the directory \(directory): \(error)", underlying: error, path: directory)
         }
         for name in names {
             let path = relative.isEmpty ? name : "\(relative)/\(name)"
@@ -127,7 +127,7 @@ struct HashWorkspace: Workspace {
                     stored: true)
             case S_IFREG:
                 guard let data = FileManager.default.contents(atPath: full) else {
-                    throw WorkspaceError("cannot read \(full)")
+                    throw WorkspaceError(.ioError, "cannot read \(full)", path: full)
                 }
                 let bytes = Array(data)
                 let executable = status.st_mode & S_IXUSR != 0
@@ -178,7 +178,7 @@ struct HashWorkspace: Workspace {
             do {
                 try FileManager.default.removeItem(atPath: full)
             } catch {
-                throw WorkspaceError("cannot remove \(full): \(error)")
+                throw WorkspaceError(.ioError, "cannot remove \(full): \(error)", underlying: error, path: full)
             }
             pruneEmpty(from: full, upTo: options.path)
             removed += 1
@@ -207,28 +207,28 @@ struct HashWorkspace: Workspace {
         do {
             try FileManager.default.createDirectory(atPath: parent(of: full), withIntermediateDirectories: true)
         } catch {
-            throw WorkspaceError("cannot create the directory for \(full): \(error)")
+            throw WorkspaceError(.ioError, "cannot create the directory for \(full): \(error)", underlying: error, path: full)
         }
         if let link = entry.link {
             unlink(full)
-            guard symlink(link, full) == 0 else { throw WorkspaceError("cannot restore the link \(full)") }
+            guard symlink(link, full) == 0 else { throw WorkspaceError(.ioError, "cannot restore the link \(full)", path: full) }
             return
         }
         let bytes: [UInt8]
         do {
             bytes = try await store.get(ArtifactReference("sha256:" + entry.hash))
         } catch {
-            throw WorkspaceError("cannot restore \(path): \(error)")
+            throw WorkspaceError(.artifactFailed, "cannot restore \(path): \(error.message)", underlying: error, path: full)
         }
         let temporary = "\(parent(of: full))/.asm-restore-\(getpid())-\(UInt64.random(in: 0 ... .max))"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-            throw WorkspaceError("cannot write \(temporary)")
+            throw WorkspaceError(.ioError, "cannot write \(temporary)", path: temporary)
         }
         chmod(temporary, entry.executable ? 0o755 : 0o644)
         unlink(full)
         guard rename(temporary, full) == 0 else {
             unlink(temporary)
-            throw WorkspaceError("cannot put \(full) back")
+            throw WorkspaceError(.ioError, "cannot put \(full) back", path: full)
         }
     }
 
@@ -249,14 +249,15 @@ struct HashWorkspace: Workspace {
     private func manifest(of snapshot: WorkspaceSnapshot) async throws(WorkspaceError) -> Manifest {
         if let manifest = snapshot.manifest { return manifest }
         guard let store = options.artifactStore else {
-            throw WorkspaceError("snapshot \(snapshot.id)'s manifest is kept in an artifact store; none was given")
+            throw WorkspaceError(.snapshotUnavailable, "snapshot \(snapshot.id)'s manifest is kept in an artifact store; none was given")
         }
         do {
             return try Manifest(json: try await store.get(ArtifactReference(snapshot.reference)))
         } catch let error as WorkspaceError {
             throw error
         } catch {
-            throw WorkspaceError("cannot read snapshot \(snapshot.id)'s manifest: \(error)")
+            let reason = (error as? ArtifactError)?.message ?? "\(error)"
+            throw WorkspaceError(.snapshotUnavailable, "cannot read snapshot \(snapshot.id)'s manifest: \(reason)", underlying: error)
         }
     }
 }

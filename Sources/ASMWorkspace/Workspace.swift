@@ -1,4 +1,5 @@
 public import ASMCore
+import ASMSystem
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -91,17 +92,85 @@ public struct RestoreReport: Hashable, Sendable {
 }
 
 /// Why a workspace operation failed.
+///
+/// Match on ``code`` (`catch let error as WorkspaceError where error.code == .inUse`);
+/// ``description`` is one line (`code: message`), never file contents.
+/// ``detailedDescription()`` adds the path and the cause. Equality compares the code,
+/// message and path, not the cause.
 public struct WorkspaceError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var message: String
-    /// Another run holds the workspace (see ``WorkspaceLock``).
-    public var isInUse: Bool
+    /// What went wrong. New codes may be added; switch with a default.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case notADirectory = "not a directory"
+            case notARepository = "not a git work tree"
+            case inUse = "workspace in use"
+            case gitFailed = "git failed"
+            case ioError = "I/O error"
+            case artifactFailed = "artifact store failed"
+            case snapshotUnavailable = "snapshot unavailable"
+        }
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
 
-    public init(_ message: String, isInUse: Bool = false) {
-        self.message = message
-        self.isInUse = isInUse
+        /// The workspace path is not a directory.
+        public static let notADirectory = Code(.notADirectory)
+        /// The git strategy was asked of a directory outside a git work tree.
+        public static let notARepository = Code(.notARepository)
+        /// Another run (here or in another process) holds the workspace (see ``WorkspaceLock``).
+        public static let inUse = Code(.inUse)
+        /// git could not be run, or it failed.
+        public static let gitFailed = Code(.gitFailed)
+        /// A file or directory could not be read, written or removed.
+        public static let ioError = Code(.ioError)
+        /// The artifact store refused to keep or give back contents (the
+        /// ``WorkspaceError/underlying`` ``ArtifactError`` says why).
+        public static let artifactFailed = Code(.artifactFailed)
+        /// A recorded snapshot can no longer be read: its commit or manifest is gone or damaged.
+        public static let snapshotUnavailable = Code(.snapshotUnavailable)
+
+        public var description: String { wrapped.rawValue }
     }
 
-    public var description: String { message }
+    public var code: Code
+    /// One line.
+    public var message: String
+    /// The cause, when another error led to this one.
+    public var underlying: (any Error)?
+    /// The file or directory concerned, when there is one.
+    public var path: String?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, path: String? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+        self.path = path
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    /// The description followed by the path and the chain of causes, one per line.
+    public func detailedDescription() -> String {
+        ErrorDetail.text(description, context: [("path", path)], underlying: underlying)
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.path == rhs.path
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(path)
+    }
+}
+
+extension WorkspaceError: DetailedError {}
+
+extension WorkspaceError.Code {
+    /// Matches an error by code, so `catch WorkspaceError.Code.inUse` works.
+    public static func ~= (code: WorkspaceError.Code, error: any Error) -> Bool {
+        (error as? WorkspaceError)?.code == code
+    }
 }
 
 /// A workspace under one strategy.
@@ -123,10 +192,7 @@ public protocol Workspace: Sendable {
 /// The workspace for `options` (its path made absolute).
 public func makeWorkspace(_ options: WorkspaceOptions) -> any Workspace {
     var options = options
-    if let resolved = realpath(options.path, nil) {
-        options.path = String(cString: resolved)
-        free(resolved)
-    }
+    if let resolved = SystemPaths.resolved(options.path) { options.path = resolved }
     switch options.strategy {
     case .git: return GitWorkspace(options: options)
     case .hash: return HashWorkspace(options: options)

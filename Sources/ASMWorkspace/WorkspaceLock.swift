@@ -1,3 +1,4 @@
+import ASMSystem
 import FoundationEssentials
 internal import Synchronization
 #if canImport(Glibc)
@@ -25,21 +26,20 @@ public final class WorkspaceLock: Sendable {
     /// Claims `path` for `holder` (a run id, a command), or says who holds it.
     /// - Throws: ``WorkspaceError`` when another run holds it or the lock file cannot be made.
     public static func acquire(_ path: String, holder: String) throws(WorkspaceError) -> WorkspaceLock {
-        let real = realPath(path)
-        let base = (ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp")
-            + "/asm-workspace-locks-\(getuid())"
+        let real = SystemPaths.resolved(path) ?? path
+        let base = SystemPaths.temporaryDirectory + "/asm-workspace-locks-\(getuid())"
         mkdir(base, 0o700)
         let file = base + "/" + ArtifactReference.of(Array(real.utf8)).digest + ".lock"
         let descriptor = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw WorkspaceError("cannot make the workspace lock \(file): \(String(cString: strerror(errno)))")
+            throw WorkspaceError(.ioError, "cannot make the workspace lock \(file): \(String(cString: strerror(errno)))", path: file)
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             var bytes = [UInt8](repeating: 0, count: 512)
             let count = pread(descriptor, &bytes, bytes.count, 0)
             close(descriptor)
             let owner = count > 0 ? String(decoding: bytes[..<count], as: UTF8.self) : "another process"
-            throw WorkspaceError("the workspace \(real) is in use by \(owner)", isInUse: true)
+            throw WorkspaceError(.inUse, "the workspace \(real) is in use by \(owner)", path: real)
         }
         let note = Array("pid \(getpid()), \(holder)".utf8)
         _ = ftruncate(descriptor, 0)
@@ -59,10 +59,4 @@ public final class WorkspaceLock: Sendable {
     }
 
     deinit { release() }
-
-    private static func realPath(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
 }

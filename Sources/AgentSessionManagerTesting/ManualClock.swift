@@ -125,9 +125,3 @@ public final class ManualClock: WallClock {
     }
 }
 
-extension Duration {
-    /// Whole microseconds, rounded toward zero.
-    fileprivate var wholeMicroseconds: Int64 {
-        components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
-    }
-}

@@ -18,7 +18,7 @@ public struct ScratchRepository: Sendable {
             .name("git"), arguments: Arguments(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"] + arguments),
             workingDirectory: FilePath(path), output: .string(limit: 1 << 20), error: .string(limit: 1 << 16))
         guard case .exited(0) = result.terminationStatus else {
-            throw WorkspaceError("git \(arguments.joined(separator: " ")): \(result.standardError)")
+            throw WorkspaceError(.gitFailed, "git \(arguments.joined(separator: " ")): \(result.standardError)", path: path)
         }
         return result.standardOutput
     }

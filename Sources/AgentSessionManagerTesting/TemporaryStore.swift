@@ -1,5 +1,6 @@
-public import ASMStore
 internal import ASMCore
+public import ASMStore
+internal import ASMSystem
 internal import FoundationEssentials
 
 /// A directory under the system's temporary directory, removed with ``remove()``.
@@ -8,7 +9,7 @@ public struct TemporaryDirectory: Sendable {
 
     /// Creates a new, empty directory.
     public init(prefix: String = "asm-test") {
-        let base = FileManager.default.temporaryDirectory.path
+        let base = SystemPaths.temporaryDirectory
         path = base + "/" + prefix + "-" + UUIDValue.generate().description
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

@@ -1,3 +1,4 @@
+import ASMSystem
 import AgentSessionManager
 import Foundation
 import Subprocess
@@ -57,12 +58,6 @@ struct Bench {
             exit(1)
         }
     }
-}
-
-func nanoseconds() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
 }
 
 func removeDatabase(_ path: String) {
@@ -257,9 +252,9 @@ struct Suite {
         let workload = Workload()
         try await workload.setUp(store)
         let events = (0..<count).map { workload.event($0) }
-        let start = nanoseconds()
+        let start = MonotonicTime.nanoseconds()
         try await workload.append(to: store, count: count, batch: batch, events: events)
-        let elapsed = Double(nanoseconds() - start) / 1e9
+        let elapsed = Double(MonotonicTime.nanoseconds() - start) / 1e9
         // Closing the last connection checkpoints the write-ahead log into the file and removes it.
         await store.close()
         let bytes = fileSize(path)
@@ -282,7 +277,7 @@ struct Suite {
         defer { Task { await store.close() } }
         var events = 0
         var checksum = 0
-        let start = nanoseconds()
+        let start = MonotonicTime.nanoseconds()
         repeat {
             var cursor = SequenceNumber(1)
             while true {
@@ -292,8 +287,8 @@ struct Suite {
                 if page.events.count < 500 { break }
                 cursor = page.scannedThrough.next
             }
-        } while Double(nanoseconds() - start) / 1e9 < seconds
-        let elapsed = Double(nanoseconds() - start) / 1e9
+        } while Double(MonotonicTime.nanoseconds() - start) / 1e9 < seconds
+        let elapsed = Double(MonotonicTime.nanoseconds() - start) / 1e9
         if checksum == -1 { print(checksum) }
         return Double(events) / elapsed
     }
@@ -302,7 +297,7 @@ struct Suite {
         let store = try SQLiteEventStore(path: path)
         defer { Task { await store.close() } }
         var events = 0
-        let start = nanoseconds()
+        let start = MonotonicTime.nanoseconds()
         repeat {
             for session in workload.sessions {
                 var version = StreamVersion(1)
@@ -313,8 +308,8 @@ struct Suite {
                     version = StreamVersion(last.streamVersion.rawValue + 1)
                 }
             }
-        } while Double(nanoseconds() - start) / 1e9 < seconds
-        return Double(events) / (Double(nanoseconds() - start) / 1e9)
+        } while Double(MonotonicTime.nanoseconds() - start) / 1e9 < seconds
+        return Double(events) / (Double(MonotonicTime.nanoseconds() - start) / 1e9)
     }
 
     // MARK: Tail
@@ -346,16 +341,16 @@ struct Suite {
             var commits: [UInt64] = []
             commits.reserveCapacity(count)
             let workload = Workload()
-            var next = nanoseconds()
+            var next = MonotonicTime.nanoseconds()
             for index in 0..<count {
                 next += 1_000_000
-                let now = nanoseconds()
+                let now = MonotonicTime.nanoseconds()
                 if now < next {
                     var request = timespec(tv_sec: 0, tv_nsec: Int(next - now))
                     nanosleep(&request, nil)
                 }
                 _ = try await store.append([workload.event(index)], to: session.stream, expectedVersion: .any)
-                commits.append(nanoseconds())
+                commits.append(MonotonicTime.nanoseconds())
             }
             var seen: [UInt64] = []
             while let line = try await lines.next() {

@@ -1,3 +1,4 @@
+import ASMSystem
 import AgentSessionManager
 import Foundation
 
@@ -20,7 +21,7 @@ enum Follower {
         seen.reserveCapacity(count)
         FileHandle.standardOutput.write(Data("ready\n".utf8))
         for try await _ in store.subscribe(from: start.next) {
-            seen.append(nanoseconds())
+            seen.append(MonotonicTime.nanoseconds())
             if seen.count == count { break }
         }
         await store.close()

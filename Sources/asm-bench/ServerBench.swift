@@ -1,3 +1,4 @@
+import ASMSystem
 import AgentSessionManager
 import Foundation
 internal import Synchronization
@@ -37,12 +38,12 @@ struct ServerBench {
                 return count
             }
         }
-        let start = nanoseconds()
+        let start = MonotonicTime.nanoseconds()
         for index in 0..<4 { _ = try await server.submitRun("delivery \(index)") }
         await server.drain()
         var delivered = 0
         for follower in followers { delivered += try await follower.value }
-        let seconds = Double(nanoseconds() - start) / 1e9
+        let seconds = Double(MonotonicTime.nanoseconds() - start) / 1e9
         let appended = Int(try await store.lastSequence().rawValue - from.rawValue + 1)
         await store.close()
         removeDatabase(path)
@@ -62,7 +63,7 @@ struct ServerBench {
         // The moment each commit completes, taken by the first observer of the writer's commits.
         let committedAt = Mutex<[UInt64]>([])
         let probe = store.observeCommits { envelopes in
-            let now = nanoseconds()
+            let now = MonotonicTime.nanoseconds()
             let count = envelopes.filter { $0.type == .messageReceived }.count
             if count > 0 { committedAt.withLock { $0 += Array(repeating: now, count: count) } }
         }
@@ -75,7 +76,7 @@ struct ServerBench {
                 var times: [UInt64] = []
                 times.reserveCapacity(count)
                 for try await _ in server.subscribe(from: from, filter: EventFilter(types: [.messageReceived])) {
-                    times.append(nanoseconds())
+                    times.append(MonotonicTime.nanoseconds())
                     if times.count == count { break }
                 }
                 return times
@@ -90,7 +91,7 @@ struct ServerBench {
         for index in 0..<count {
             next += .milliseconds(1)
             try await Task.sleep(until: next, clock: .continuous)
-            commits.append(nanoseconds())
+            commits.append(MonotonicTime.nanoseconds())
             try await store.append(
                 [NewEvent(MessageReceived(role: .user, content: "latency \(index)"))], to: server.session.stream, expectedVersion: .any)
         }

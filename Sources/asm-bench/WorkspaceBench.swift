@@ -1,3 +1,4 @@
+import ASMSystem
 import AgentSessionManager
 import Foundation
 import Subprocess
@@ -51,9 +52,9 @@ struct WorkspaceBench {
             WorkspaceOptions(path: root, strategy: strategy, artifactStore: FileArtifactStore(root: artifacts), rollbackOnFailure: true))
         try await workspace.prepare()
         func timed<T>(_ body: () async throws -> T) async throws -> (T, Double) {
-            let start = nanoseconds()
+            let start = MonotonicTime.nanoseconds()
             let value = try await body()
-            return (value, Double(nanoseconds() - start) / 1e6)
+            return (value, Double(MonotonicTime.nanoseconds() - start) / 1e6)
         }
         let (pre, preTime) = try await timed { try await workspace.snapshot(phase: "pre", label: "bench/pre") }
         edit(root)

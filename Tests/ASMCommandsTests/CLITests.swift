@@ -126,7 +126,7 @@ struct ASMProcess {
         connection.close()
         let verify = try await ASMProcess.run(["verify", "--db", db])
         #expect(verify.exitCode == 1)
-        #expect(verify.stderr == "asm: hash mismatch at sequence 15: the event was changed after it was recorded\n")
+        #expect(verify.stderr == "asm: verification failed: hash mismatch at sequence 15: the event was changed after it was recorded\n")
     }
 
     @Test("errors are one line on standard error with a documented exit code")

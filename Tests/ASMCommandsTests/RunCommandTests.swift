@@ -115,7 +115,7 @@ import Testing
         FileManagerShim.write(bad, #"{"steps": [{"text": "fine"}, {"teleport": true}]}"#)
         let refused = try await ASMProcess.run(["run", "--provider", "scripted", "--script", bad, "--db", db, "x"])
         #expect(refused.exitCode == 64)
-        #expect(refused.stderr == "asm: \(bad): step 2: unknown step; expected one of text, tool, usage, warning, delay_ms, hang, fail, crash\n")
+        #expect(refused.stderr == "asm: invalid script: \(bad): step 2: unknown step; expected one of text, tool, usage, warning, delay_ms, hang, fail, crash\n")
 
         let missing = try await ASMProcess.run(["run", "--provider", "scripted", "--script", directory.file("nope.json"), "--db", db, "x"])
         #expect(missing.exitCode == 66)

@@ -49,20 +49,20 @@ import Testing
     }
 
     @Test("a malformed, impossible or contradictory policy is refused naming the file and key, before anything is written", arguments: [
-        (#"{"name": "x", "limits": {"max_cost": 1}}"#, "limits.max_cost: unknown key; expected one of max_total_tokens, max_cost_usd, max_duration_ms, max_tool_calls"),
-        (#"{"name": "x", "limits": {"max_cost_usd": 0}}"#, "limits.max_cost_usd: must be more than zero dollars"),
-        (#"{"name": "x", "tool_rules": [{"allow": []}]}"#, "tool_rules[0].allow: an empty allow list allows nothing; deny the tools instead"),
-        (#"{"name": "x", "on_violation": "shrug"}"#, #"on_violation: must be "cancel", "warn" or "request_approval""#),
-        (#"{"name": "x""#, "not valid JSON: "),
+        (#"{"name": "x", "limits": {"max_cost": 1}}"#, "unknown key", "limits.max_cost: expected one of max_total_tokens, max_cost_usd, max_duration_ms, max_tool_calls"),
+        (#"{"name": "x", "limits": {"max_cost_usd": 0}}"#, "invalid value", "limits.max_cost_usd: must be more than zero dollars"),
+        (#"{"name": "x", "tool_rules": [{"allow": []}]}"#, "invalid value", "tool_rules[0].allow: an empty allow list allows nothing; deny the tools instead"),
+        (#"{"name": "x", "on_violation": "shrug"}"#, "invalid value", #"on_violation: must be "cancel", "warn" or "request_approval""#),
+        (#"{"name": "x""#, "invalid JSON", "syntax: "),
     ])
-    func badPolicy(text: String, message: String) async throws {
+    func badPolicy(text: String, code: String, message: String) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let file = write(directory, "policy.json", text)
         let db = directory.file("asm.sqlite")
         let result = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--policy", file, "hi"])
         #expect(result.exitCode == 64)
-        #expect(result.stderr.hasPrefix("asm: \(file): \(message)"), "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("asm: \(code): \(file): \(message)"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: db), "nothing may be written for a refused policy")
     }
 
@@ -74,9 +74,9 @@ import Testing
         let allow = write(directory, "b.json", #"{"name": "b", "tool_rules": [{"allow": ["Bash"]}]}"#)
         let both = try await ASMProcess.run(["run", "--provider", "scripted", "--db", directory.file("x.sqlite"), "--policy", deny, "--policy", allow, "hi"])
         #expect(both.exitCode == 64)
-        #expect(both.stderr == "asm: the policies cannot be stacked: bash is both denied and allowed (policies a and b)\n")
+        #expect(both.stderr == "asm: conflict: bash is both denied and allowed (policies a and b)\n")
         let missing = try await ASMProcess.run(["run", "--provider", "scripted", "--db", directory.file("x.sqlite"), "--policy", directory.file("none.json"), "hi"])
-        #expect(missing.exitCode == 66 && missing.stderr == "asm: cannot read the policy \(directory.file("none.json"))\n")
+        #expect(missing.exitCode == 66 && missing.stderr == "asm: missing file: cannot read the policy \(directory.file("none.json"))\n")
     }
 
     @Test("--session continues a session: replay sends the transcript, and show lists both runs")
@@ -98,7 +98,7 @@ import Testing
         #expect(events.lines.count == 2 && events.lines.last?.contains(#""message_count":2"#) == true)
 
         let unknown = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--session", "ffffffff", "x"])
-        #expect(unknown.exitCode == 66 && unknown.stderr == "asm: no session matches ffffffff\n")
+        #expect(unknown.exitCode == 66 && unknown.stderr == "asm: not found: no session matches ffffffff\n")
     }
 
     @Test("--approvals answers a held tool: approve lets it run, deny keeps it from running")

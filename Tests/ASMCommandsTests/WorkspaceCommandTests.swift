@@ -122,7 +122,7 @@ import Testing
         let lock = try WorkspaceLock.acquire(repository.path, holder: "a test")
         let refused = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", repository.path, "hi"])
         #expect(refused.exitCode == 75)
-        #expect(refused.stderr.hasPrefix("asm: workspace: the workspace ") && refused.stderr.contains(" is in use by pid \(getpid()), a test"))
+        #expect(refused.stderr.hasPrefix("asm: workspace in use: the workspace ") && refused.stderr.contains(" is in use by pid \(getpid()), a test"))
         #expect(!FileManager.default.fileExists(atPath: db))
         lock.release()
         let accepted = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", repository.path, "hi"])

@@ -65,13 +65,13 @@ struct PriceTableTests {
         let table = try PriceTable(json: Array(#"{"version": "acme-1", "prices": [{"provider": "claude", "model": "*", "input": 1, "output": 2, "cache_read": 0.1}]}"#.utf8))
         #expect(table.version == "acme-1")
         #expect(table.entries == [.init(provider: "claude", model: "*", input: 1, output: 2, cacheRead: 0.1, cacheWrite: 0)])
-        #expect(throws: PriceTableError(message: "prices[0].output is missing")) {
+        #expect(throws: PriceTableError(.invalidTable, "prices[0].output is missing")) {
             try PriceTable(json: Array(#"{"version": "v", "prices": [{"provider": "p", "model": "m", "input": 1}]}"#.utf8))
         }
-        #expect(throws: PriceTableError(message: "prices[0].input must be a number, zero or more")) {
+        #expect(throws: PriceTableError(.invalidTable, "prices[0].input must be a number, zero or more")) {
             try PriceTable(json: Array(#"{"version": "v", "prices": [{"provider": "p", "model": "m", "input": -1, "output": 1}]}"#.utf8))
         }
-        #expect(throws: PriceTableError(message: "\"version\" must name the table")) {
+        #expect(throws: PriceTableError(.invalidTable, "\"version\" must name the table")) {
             try PriceTable(json: Array(#"{"prices": []}"#.utf8))
         }
     }

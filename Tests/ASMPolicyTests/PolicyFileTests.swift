@@ -18,22 +18,22 @@ struct PolicyFileTests {
     }
 
     @Test("malformed and impossible policies are refused, naming the key", arguments: [
-        (#"{"limits": {}}"#, "name: a policy needs a non-empty name"),
-        (#"{"name": "a", "limits": {"max_cost": 1}}"#, "limits.max_cost: unknown key; expected one of max_total_tokens, max_cost_usd, max_duration_ms, max_tool_calls"),
-        (#"{"name": "a", "limit": {}}"#, "limit: unknown key; expected one of name, limits, tool_rules, on_violation"),
-        (#"{"name": "a", "limits": {"max_cost_usd": "lots"}}"#, "limits.max_cost_usd: must be a number of US dollars"),
-        (#"{"name": "a", "limits": {"max_cost_usd": 0}}"#, "limits.max_cost_usd: must be more than zero dollars"),
-        (#"{"name": "a", "limits": {"max_total_tokens": 0}}"#, "limits.max_total_tokens: must be more than zero (no run uses no tokens)"),
-        (#"{"name": "a", "limits": {"max_total_tokens": 1.5}}"#, "limits.max_total_tokens: must be a whole number"),
-        (#"{"name": "a", "limits": {"max_duration_ms": -5}}"#, "limits.max_duration_ms: must be more than zero milliseconds"),
-        (#"{"name": "a", "limits": {"max_tool_calls": -1}}"#, "limits.max_tool_calls: must be zero or more"),
-        (#"{"name": "a", "tool_rules": [{"allow": []}]}"#, "tool_rules[0].allow: an empty allow list allows nothing; deny the tools instead"),
-        (#"{"name": "a", "tool_rules": [{"deny": ["bash"]}, {"allow": ["Bash"]}]}"#, "tool_rules: bash is both denied and allowed (policy a)"),
-        (#"{"name": "a", "tool_rules": [{"permit": ["Read"]}]}"#, #"tool_rules[0]: must be {"allow": [...]} or {"deny": [...]}"#),
-        (#"{"name": "a", "tool_rules": [{"deny": ["Bash(rm *"]}]}"#, #"tool_rules[0].deny[0]: the tool pattern "Bash(rm *" must be Name or Name(argument glob)"#),
-        (#"{"name": "a", "tool_rules": [{"deny": [""]}]}"#, "tool_rules[0].deny[0]: a tool pattern is empty"),
-        (#"{"name": "a", "on_violation": "explode"}"#, #"on_violation: must be "cancel", "warn" or "request_approval""#),
-        (#"[1, 2]"#, "a policy must be a JSON object"),
+        (#"{"limits": {}}"#, "invalid value: name: a policy needs a non-empty name"),
+        (#"{"name": "a", "limits": {"max_cost": 1}}"#, "unknown key: limits.max_cost: expected one of max_total_tokens, max_cost_usd, max_duration_ms, max_tool_calls"),
+        (#"{"name": "a", "limit": {}}"#, "unknown key: limit: expected one of name, limits, tool_rules, on_violation"),
+        (#"{"name": "a", "limits": {"max_cost_usd": "lots"}}"#, "invalid value: limits.max_cost_usd: must be a number of US dollars"),
+        (#"{"name": "a", "limits": {"max_cost_usd": 0}}"#, "invalid value: limits.max_cost_usd: must be more than zero dollars"),
+        (#"{"name": "a", "limits": {"max_total_tokens": 0}}"#, "invalid value: limits.max_total_tokens: must be more than zero (no run uses no tokens)"),
+        (#"{"name": "a", "limits": {"max_total_tokens": 1.5}}"#, "invalid value: limits.max_total_tokens: must be a whole number"),
+        (#"{"name": "a", "limits": {"max_duration_ms": -5}}"#, "invalid value: limits.max_duration_ms: must be more than zero milliseconds"),
+        (#"{"name": "a", "limits": {"max_tool_calls": -1}}"#, "invalid value: limits.max_tool_calls: must be zero or more"),
+        (#"{"name": "a", "tool_rules": [{"allow": []}]}"#, "invalid value: tool_rules[0].allow: an empty allow list allows nothing; deny the tools instead"),
+        (#"{"name": "a", "tool_rules": [{"deny": ["bash"]}, {"allow": ["Bash"]}]}"#, "conflict: tool_rules: bash is both denied and allowed (policy a)"),
+        (#"{"name": "a", "tool_rules": [{"permit": ["Read"]}]}"#, #"invalid value: tool_rules[0]: must be {"allow": [...]} or {"deny": [...]}"#),
+        (#"{"name": "a", "tool_rules": [{"deny": ["Bash(rm *"]}]}"#, #"invalid tool pattern: tool_rules[0].deny[0]: the tool pattern "Bash(rm *" must be Name or Name(argument glob)"#),
+        (#"{"name": "a", "tool_rules": [{"deny": [""]}]}"#, "invalid tool pattern: tool_rules[0].deny[0]: a tool pattern is empty"),
+        (#"{"name": "a", "on_violation": "explode"}"#, #"invalid value: on_violation: must be "cancel", "warn" or "request_approval""#),
+        (#"[1, 2]"#, "invalid value: a policy must be a JSON object"),
     ])
     func refused(text: String, message: String) {
         #expect(throws: PolicyError.self) { try policy(text) }
@@ -100,13 +100,13 @@ struct PolicyFileTests {
     func stackPreflight() throws {
         let denies = Policy(name: "org", toolRules: [.deny([try ToolPattern("shell")])])
         let allows = Policy(name: "team", toolRules: [.allow([try ToolPattern("Bash")])])
-        #expect(throws: PolicyError(key: nil, message: "shell is both denied and allowed (policies org and team)")) {
+        #expect(throws: PolicyError(.conflict, "shell is both denied and allowed (policies org and team)")) {
             try PolicyStack([denies, allows])
         }
-        #expect(throws: PolicyError(key: "org", message: "two policies in the stack have this name")) {
+        #expect(throws: PolicyError(.conflict, "two policies in the stack have this name", key: "org")) {
             try PolicyStack([denies, Policy(name: "org")])
         }
-        #expect(throws: PolicyError(key: "zero.limits.max_cost_usd", message: "must be more than zero dollars")) {
+        #expect(throws: PolicyError(.invalidValue, "must be more than zero dollars", key: "zero.limits.max_cost_usd")) {
             try PolicyStack([Policy(name: "zero", limits: PolicyLimits(maxCostUSD: 0))])
         }
         // A narrower deny inside a broader allow is not a contradiction.

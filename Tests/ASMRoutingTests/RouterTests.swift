@@ -226,15 +226,15 @@ struct RouterTests {
         #expect(try RouterConfig(value: config.json) == config, "the recorded form reads back the same")
 
         for (text, message) in [
-            (#"{"strategy": "random"}"#, #"strategy: must be "prefer" or "weighted""#),
-            (#"{"max_attempts": 0}"#, "max_attempts: must be at least 1"),
-            (#"{"circuit_breaker": {"cooldown_ms": 0}}"#, "circuit_breaker.cooldown_ms: must be more than zero milliseconds"),
-            (#"{"circuit_breaker": {"cooldown": 5}}"#, "circuit_breaker.cooldown: unknown key; expected one of failure_threshold, cooldown_ms, half_open_probes"),
-            (#"{"weights": {"claude": -1}}"#, "weights.claude: must be a number, zero or more"),
-            (#"{"strategy": "weighted", "weights": {"claude": 0}}"#, "weights: at least one weight must be more than zero"),
-            (#"{"required_capabilities": [{"type": "magic"}]}"#, "required_capabilities[0].type: unknown capability type; expected one of holds_tools, interrupt, resume, streaming, tool, tool_gate"),
-            (#"{"prefer": "claude"}"#, "prefer: must be an array of provider names"),
-            (#"{"sticky": 5}"#, "sticky: unknown key; expected one of strategy, prefer, weights, exclude, max_attempts, circuit_breaker, sticky_ttl_ms, required_capabilities"),
+            (#"{"strategy": "random"}"#, #"invalid value: strategy: must be "prefer" or "weighted""#),
+            (#"{"max_attempts": 0}"#, "invalid value: max_attempts: must be at least 1"),
+            (#"{"circuit_breaker": {"cooldown_ms": 0}}"#, "invalid value: circuit_breaker.cooldown_ms: must be more than zero milliseconds"),
+            (#"{"circuit_breaker": {"cooldown": 5}}"#, "unknown key: circuit_breaker.cooldown: expected one of failure_threshold, cooldown_ms, half_open_probes"),
+            (#"{"weights": {"claude": -1}}"#, "invalid value: weights.claude: must be a number, zero or more"),
+            (#"{"strategy": "weighted", "weights": {"claude": 0}}"#, "invalid value: weights: at least one weight must be more than zero"),
+            (#"{"required_capabilities": [{"type": "magic"}]}"#, "invalid value: required_capabilities[0].type: unknown capability type; expected one of holds_tools, interrupt, resume, streaming, tool, tool_gate"),
+            (#"{"prefer": "claude"}"#, "invalid value: prefer: must be an array of provider names"),
+            (#"{"sticky": 5}"#, "unknown key: sticky: expected one of strategy, prefer, weights, exclude, max_attempts, circuit_breaker, sticky_ttl_ms, required_capabilities"),
         ] {
             #expect(throws: RouterConfigError.self) { try RouterConfig(json: Array(text.utf8)) }
             do {

@@ -89,7 +89,11 @@ import Testing
     func notAScratchRepository() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        await #expect(throws: WorkspaceError("the workspace \(directory.path) is not inside a git work tree (use the hash strategy, or git init)")) {
+        await #expect(
+            throws: WorkspaceError(
+                .notARepository, "the workspace \(directory.path) is not inside a git work tree (use the hash strategy, or git init)",
+                path: directory.path)
+        ) {
             try await makeWorkspace(WorkspaceOptions(path: directory.path)).prepare()
         }
         await #expect(throws: WorkspaceError.self) {

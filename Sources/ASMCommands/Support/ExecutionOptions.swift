@@ -154,8 +154,8 @@ struct ExecutionOptions: ParsableArguments {
         var options = RunOptions(
             provider: single?.name ?? "router", model: model, systemPrompt: systemPrompt, workingDirectory: cwd, policies: policies,
             continuation: ContinuationMode(rawValue: continuation.rawValue) ?? .auto,
-            deadline: deadline.map { .milliseconds(Int64(($0 * 1000).rounded())) },
-            idleTimeout: idleTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) },
+            deadline: deadline.map { .seconds(roundedToMilliseconds: $0) },
+            idleTimeout: idleTimeout.map { .seconds(roundedToMilliseconds: $0) },
             preapprovedTools: allowedTools, availableTools: tools.map(Self.toolList), maxTurns: maxTurns,
             requiredCapabilities: requirements.map { text in
                 let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
@@ -173,29 +173,26 @@ struct ExecutionOptions: ParsableArguments {
             ignorePatterns: workspaceIgnore)
     }
 
-    /// Checks a workspace can be used before anything is written.
-    /// A workspace another run holds is refused here too (exit 75), though it may still be
-    /// taken between this check and the run's start.
-    static func prepare(_ workspace: WorkspaceOptions, flag: String = "workspace", checkLock: Bool = true) async throws {
-        do {
-            try await makeWorkspace(workspace).prepare()
-            if checkLock { try WorkspaceLock.acquire(workspace.path, holder: "a check").release() }
-        } catch {
-            throw CommandFailure("\(flag): \(error.message)", status: error.isInUse ? ExitStatus.temporaryFailure : ExitStatus.usage)
-        }
+    /// Checks a workspace can be used before anything is written: the ``WorkspaceError``
+    /// says why not (not a directory or a work tree: exit 64). A workspace another run holds
+    /// is refused here too (exit 75), though it may still be taken between this check and
+    /// the run's start.
+    static func prepare(_ workspace: WorkspaceOptions, checkLock: Bool = true) async throws(WorkspaceError) {
+        try await makeWorkspace(workspace).prepare()
+        if checkLock { try WorkspaceLock.acquire(workspace.path, holder: "a check").release() }
     }
 
     /// The --policy files in order, then the "cli" policy from --deny-tool and --max-budget.
     private func loadPolicies() throws -> [Policy] {
         var policies: [Policy] = []
         for file in policyFiles {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw CommandFailure("cannot read the policy \(file)", status: ExitStatus.noInput)
-            }
+            let bytes = try contents(of: file, "the policy")
             do {
-                policies.append(try Policy(json: Array(data)))
+                policies.append(try Policy(json: bytes))
             } catch {
-                throw CommandFailure("\(file): \(error)", status: ExitStatus.usage)
+                var error = error
+                error.path = file
+                throw error
             }
         }
         if !deniedTools.isEmpty || maxBudget != nil {
@@ -206,26 +203,23 @@ struct ExecutionOptions: ParsableArguments {
                         name: "cli", limits: PolicyLimits(maxCostUSD: maxBudget),
                         toolRules: patterns.isEmpty ? [] : [.deny(patterns)], onViolation: .cancel))
             } catch {
-                throw CommandFailure("--deny-tool: \(error)", status: ExitStatus.usage)
+                throw CommandFailure(.invalidArgument, "--deny-tool: \(error.message)", underlying: error)
             }
         }
-        do {
-            _ = try PolicyStack(policies)
-        } catch {
-            throw CommandFailure("the policies cannot be stacked: \(error)", status: ExitStatus.usage)
-        }
+        // A conflict names the policies (`conflict: shell is both denied and allowed (policies org and team)`).
+        _ = try PolicyStack(policies)
         return policies
     }
 
     private func loadPriceTable() throws -> PriceTable {
         guard let prices else { return .standard }
-        guard let data = FileManager.default.contents(atPath: prices) else {
-            throw CommandFailure("cannot read the price table \(prices)", status: ExitStatus.noInput)
-        }
+        let bytes = try contents(of: prices, "the price table")
         do {
-            return try PriceTable(json: Array(data))
+            return try PriceTable(json: bytes)
         } catch {
-            throw CommandFailure("\(prices): \(error)", status: ExitStatus.usage)
+            var error = error
+            error.path = prices
+            throw error
         }
     }
 
@@ -245,7 +239,7 @@ struct ExecutionOptions: ParsableArguments {
         var seen = Set<String>()
         return try names.filter { seen.insert($0).inserted }.map { name in
             guard let choice = ProviderChoice(rawValue: name) else {
-                throw CommandFailure("the router names \(name), which is not claude, codex, amp or scripted", status: ExitStatus.usage)
+                throw CommandFailure(.invalidArgument, "the router names \(name), which is not claude, codex, amp or scripted")
             }
             return try makeProvider(choice)
         }
@@ -258,13 +252,13 @@ struct ExecutionOptions: ParsableArguments {
         case .amp: return commandLine(Amp(), variable: "ASM_AMP_BIN")
         case .scripted:
             guard let script else { return ScriptedProvider(respond: Self.builtInScript) }
-            guard let data = FileManager.default.contents(atPath: script) else {
-                throw CommandFailure("cannot read the script \(script)", status: ExitStatus.noInput)
-            }
+            let bytes = try contents(of: script, "the script")
             do {
-                return ScriptedProvider(script: try ProviderScript(json: Array(data)))
+                return ScriptedProvider(script: try ProviderScript(json: bytes))
             } catch {
-                throw CommandFailure("\(script): \(error.message)", status: ExitStatus.usage)
+                var error = error
+                error.path = script
+                throw error
             }
         }
     }

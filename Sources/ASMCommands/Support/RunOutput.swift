@@ -242,7 +242,7 @@ struct RunReport: Encodable {
         self.eventsWritten = eventsWritten
         firstSequence = run.firstSequence.rawValue
         lastSequence = run.lastSequence.rawValue
-        elapsedMilliseconds = Self.milliseconds(elapsed)
+        elapsedMilliseconds = elapsed.wholeMilliseconds
     }
 
     enum CodingKeys: String, CodingKey {
@@ -294,12 +294,8 @@ struct RunReport: Encodable {
         return parts.joined(separator: " · ")
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
-
     private static func seconds(_ duration: Duration) -> String {
-        let milliseconds = milliseconds(duration)
+        let milliseconds = duration.wholeMilliseconds
         return milliseconds < 1000 ? "\(milliseconds) ms" : "\(milliseconds / 1000).\((milliseconds % 1000) / 100) s"
     }
 

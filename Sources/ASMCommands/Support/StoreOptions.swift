@@ -64,9 +64,9 @@ func resolveSession(_ text: String, in store: SQLiteEventStore) async throws -> 
     if let id = SessionID(text) { return id }
     let matches = try await store.sessionIDs(withPrefix: text, limit: 2)
     switch matches.count {
-    case 0: throw CommandFailure("no session matches \(text)", status: ExitStatus.noInput)
+    case 0: throw CommandFailure(.notFound, "no session matches \(text)")
     case 1: return matches[0]
-    default: throw CommandFailure("\(text) matches several sessions; give more of the id", status: ExitStatus.usage)
+    default: throw CommandFailure(.ambiguous, "\(text) matches several sessions; give more of the id")
     }
 }
 
@@ -75,9 +75,9 @@ func resolveRun(_ text: String, in store: SQLiteEventStore) async throws -> RunI
     if let id = RunID(text) { return id }
     let matches = try await store.runIDs(withPrefix: text, limit: 2)
     switch matches.count {
-    case 0: throw CommandFailure("no run matches \(text)", status: ExitStatus.noInput)
+    case 0: throw CommandFailure(.notFound, "no run matches \(text)")
     case 1: return matches[0]
-    default: throw CommandFailure("\(text) matches several runs; give more of the id", status: ExitStatus.usage)
+    default: throw CommandFailure(.ambiguous, "\(text) matches several runs; give more of the id")
     }
 }
 

@@ -110,10 +110,66 @@ extension PriceTable {
 }
 
 /// A price table file could not be read.
+///
+/// Match on ``code``; ``description`` is one line (`code: file: message`) and never contains
+/// the table's values. Equality compares the code, message and path, not the cause.
 public struct PriceTableError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What is wrong with the table. New codes may be added; switch with a default.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case invalidJSON = "invalid JSON"
+            case invalidTable = "invalid price table"
+        }
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        /// The text is not JSON (the ``PriceTableError/underlying`` ``JSONError`` says where).
+        public static let invalidJSON = Code(.invalidJSON)
+        /// The JSON is not a price table: a key is missing or a rate is not a number, zero or more.
+        public static let invalidTable = Code(.invalidTable)
+
+        public var description: String { wrapped.rawValue }
+    }
+
+    public var code: Code
+    /// One line, naming the entry and key (`prices[0].output is missing`).
     public var message: String
-    public var description: String { message }
-    public init(message: String) { self.message = message }
+    /// The cause, when another error led to this one.
+    public var underlying: (any Error)?
+    /// The file the table was read from, when the reader says (`asm --prices` does).
+    public var path: String?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, path: String? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+        self.path = path
+    }
+
+    /// `invalid price table: prices.json: prices[0].output is missing`.
+    public var description: String { "\(code): " + (path.map { "\($0): " } ?? "") + message }
+
+    /// The description followed by the chain of causes, one per line.
+    public func detailedDescription() -> String { ErrorDetail.text(description, underlying: underlying) }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.path == rhs.path
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(path)
+    }
+}
+
+extension PriceTableError: DetailedError {}
+
+extension PriceTableError.Code {
+    /// Matches an error by code, so `catch PriceTableError.Code.invalidJSON` works.
+    public static func ~= (code: PriceTableError.Code, error: any Error) -> Bool {
+        (error as? PriceTableError)?.code == code
+    }
 }
 
 extension PriceTable {
@@ -131,31 +187,31 @@ extension PriceTable {
         do {
             root = try PayloadDecoder().decode(JSONValue.self, from: bytes)
         } catch {
-            throw PriceTableError(message: "the price table is not valid JSON: \(error)")
+            throw PriceTableError(.invalidJSON, "\(error)", underlying: error)
         }
         guard let version = root["version"]?.stringValue, !version.isEmpty else {
-            throw PriceTableError(message: "\"version\" must name the table")
+            throw PriceTableError(.invalidTable, "\"version\" must name the table")
         }
         guard let prices = root["prices"]?.arrayValue else {
-            throw PriceTableError(message: "\"prices\" must be an array")
+            throw PriceTableError(.invalidTable, "\"prices\" must be an array")
         }
         var entries: [Entry] = []
         for (index, price) in prices.enumerated() {
             func rate(_ key: String, required: Bool) throws(PriceTableError) -> Double {
                 guard let value = price[key] else {
-                    if required { throw PriceTableError(message: "prices[\(index)].\(key) is missing") }
+                    if required { throw PriceTableError(.invalidTable, "prices[\(index)].\(key) is missing") }
                     return 0
                 }
                 guard let number = value.doubleValue, number >= 0, number.isFinite else {
-                    throw PriceTableError(message: "prices[\(index)].\(key) must be a number, zero or more")
+                    throw PriceTableError(.invalidTable, "prices[\(index)].\(key) must be a number, zero or more")
                 }
                 return number
             }
             guard let provider = price["provider"]?.stringValue, !provider.isEmpty else {
-                throw PriceTableError(message: "prices[\(index)].provider must be a provider name or \"*\"")
+                throw PriceTableError(.invalidTable, "prices[\(index)].provider must be a provider name or \"*\"")
             }
             guard let model = price["model"]?.stringValue, !model.isEmpty else {
-                throw PriceTableError(message: "prices[\(index)].model must be a model, a prefix or \"*\"")
+                throw PriceTableError(.invalidTable, "prices[\(index)].model must be a model, a prefix or \"*\"")
             }
             entries.append(
                 Entry(

@@ -83,7 +83,7 @@ public struct ProcessOutcome: Hashable, Sendable {
 extension Duration {
     /// "30 s", "1.5 s", "250 ms".
     package var asText: String {
-        let milliseconds = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = wholeMilliseconds
         if milliseconds < 1000 { return "\(milliseconds) ms" }
         if milliseconds % 1000 == 0 { return "\(milliseconds / 1000) s" }
         return "\(Double(milliseconds) / 1000) s"

@@ -1,7 +1,8 @@
 import ASMCore
+import ASMSystem
 internal import Subprocess
-internal import SystemPackage
 internal import Synchronization
+internal import SystemPackage
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)
@@ -42,7 +43,9 @@ struct ProviderProcess: Sendable {
         do {
             directory = try TemporaryFiles(spec.files)
         } catch {
-            state.finish(ProcessOutcome(termination: .notStarted("\(error)")), known: RunFailure(kind: .processExited, message: "could not write \(providerName)'s settings file: \(error)"))
+            state.finish(
+                ProcessOutcome(termination: .notStarted(error.message)),
+                known: RunFailure(kind: .processExited, message: "could not write \(providerName)'s settings file: \(error.message)"))
             return
         }
         defer { directory.remove() }
@@ -175,16 +178,16 @@ struct ProviderProcess: Sendable {
         var stepStarted: UInt64 = 0
         while !control.hasExited {
             let now = RunControl.now()
-            if let deadline, now - control.startedAt >= deadline.nanoseconds {
+            if let deadline, now - control.startedAt >= deadline.clampedNanoseconds {
                 control.requestStop(.deadline(deadline))
             }
             // Read once: the output reader moves it on concurrently.
             let lastActivity = control.lastActivity
-            if let idleTimeout, now > lastActivity, now - lastActivity >= idleTimeout.nanoseconds {
+            if let idleTimeout, now > lastActivity, now - lastActivity >= idleTimeout.clampedNanoseconds {
                 control.requestStop(.idleTimeout(idleTimeout))
             }
             if control.stop != nil, control.processGroup != nil {
-                let grace = step >= 0 ? stopSequence[step].grace.nanoseconds : 0
+                let grace = step >= 0 ? stopSequence[step].grace.clampedNanoseconds : 0
                 if step < 0 || (now - stepStarted >= grace && step + 1 < stopSequence.count) {
                     step += 1
                     stepStarted = now
@@ -233,22 +236,22 @@ struct TemporaryFiles {
     private var directory: String?
     private var paths: [String: String] = [:]
 
-    init(_ files: [LaunchFile]) throws {
+    init(_ files: [LaunchFile]) throws(ProviderSetupError) {
         guard !files.isEmpty else { return }
-        var template = Array("\(FileSystemTemporary.directory)/asm-provider-XXXXXX".utf8CString)
+        var template = Array("\(SystemPaths.temporaryDirectory)/asm-provider-XXXXXX".utf8CString)
         let created: String? = template.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return nil }
             return String(cString: base)
         }
-        guard let directory = created else { throw ProviderSetupError("cannot create a temporary directory") }
+        guard let directory = created else { throw ProviderSetupError(.launchFiles, "cannot create a temporary directory in \(SystemPaths.temporaryDirectory): \(String(cString: strerror(errno)))") }
         self.directory = directory
         for (index, file) in files.enumerated() {
             let path = "\(directory)/file-\(index).json"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw ProviderSetupError("cannot create \(path)") }
+            guard fd >= 0 else { throw ProviderSetupError(.launchFiles, "cannot create \(path): \(String(cString: strerror(errno)))") }
             let written = file.contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             close(fd)
-            guard written == file.contents.count else { throw ProviderSetupError("cannot write \(path)") }
+            guard written == file.contents.count else { throw ProviderSetupError(.launchFiles, "cannot write \(path)") }
             paths[file.placeholder] = path
         }
     }
@@ -264,17 +267,42 @@ struct TemporaryFiles {
     }
 }
 
-enum FileSystemTemporary {
-    static var directory: String {
-        if let value = getenv("TMPDIR") { return String(cString: value) }
-        return "/tmp"
+/// A launch could not be set up before the provider's process started; the run fails as
+/// `process_exited` with the message.
+struct ProviderSetupError: Error, CustomStringConvertible {
+    /// What could not be set up.
+    struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case launchFiles = "launch files"
+        }
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        /// The files the command line names (a settings file) could not be written.
+        static let launchFiles = Code(.launchFiles)
+
+        var description: String { wrapped.rawValue }
     }
+
+    var code: Code
+    /// One line, naming the file.
+    var message: String
+    /// The cause, when another error led to this one.
+    var underlying: (any Error)?
+
+    init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    var description: String { "\(code): \(message)" }
+
+    /// The description followed by the chain of causes, one per line.
+    func detailedDescription() -> String { ErrorDetail.text(description, underlying: underlying) }
 }
 
-struct ProviderSetupError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
+extension ProviderSetupError: DetailedError {}
 
 extension String {
     func trimmingTrailingNewlines() -> String {

@@ -1,4 +1,5 @@
 import ASMCore
+import ASMSystem
 internal import Synchronization
 #if canImport(Glibc)
 internal import Glibc
@@ -25,11 +26,7 @@ final class RunControl: Sendable {
         state = Mutex(State(lastActivity: now))
     }
 
-    static func now() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
+    static func now() -> UInt64 { MonotonicTime.nanoseconds() }
 
     /// Records why the process is being stopped; the first cause wins.
     func requestStop(_ cause: ProcessOutcome.StopCause) {
@@ -57,7 +54,6 @@ final class RunControl: Sendable {
 }
 
 extension Duration {
-    var nanoseconds: UInt64 {
-        UInt64(max(0, components.seconds)) * 1_000_000_000 + UInt64(max(0, components.attoseconds / 1_000_000_000))
-    }
+    /// Whole nanoseconds, zero for a negative duration, to compare with ``RunControl/now()``.
+    var clampedNanoseconds: UInt64 { UInt64(max(0, wholeNanoseconds)) }
 }

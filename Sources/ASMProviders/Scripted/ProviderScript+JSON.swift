@@ -1,11 +1,66 @@
 import ASMCore
 
 /// A script file could not be read.
+///
+/// Match on ``code``; ``description`` is one line (`code: file: message`). Equality compares
+/// the code, message and path, not the cause.
 public struct ProviderScriptError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// One line: where and what.
+    /// What is wrong with the script. New codes may be added; switch with a default.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case invalidJSON = "invalid JSON"
+            case invalidScript = "invalid script"
+        }
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        /// The text is not JSON (the ``ProviderScriptError/underlying`` `JSONError` says where).
+        public static let invalidJSON = Code(.invalidJSON)
+        /// The JSON is not a script: not a list of steps, or a step that is not one.
+        public static let invalidScript = Code(.invalidScript)
+
+        public var description: String { wrapped.rawValue }
+    }
+
+    public var code: Code
+    /// One line: where (`step 2`) and what.
     public var message: String
-    public var description: String { message }
-    public init(message: String) { self.message = message }
+    /// The cause, when another error led to this one.
+    public var underlying: (any Error)?
+    /// The file the script was read from, when the reader says (`asm run --script` does).
+    public var path: String?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil, path: String? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+        self.path = path
+    }
+
+    /// `invalid script: play.json: step 2: "tool" must name the tool`.
+    public var description: String { "\(code): " + (path.map { "\($0): " } ?? "") + message }
+
+    /// The description followed by the chain of causes, one per line.
+    public func detailedDescription() -> String { ErrorDetail.text(description, underlying: underlying) }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.path == rhs.path
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(path)
+    }
+}
+
+extension ProviderScriptError: DetailedError {}
+
+extension ProviderScriptError.Code {
+    /// Matches an error by code, so `catch ProviderScriptError.Code.invalidJSON` works.
+    public static func ~= (code: ProviderScriptError.Code, error: any Error) -> Bool {
+        (error as? ProviderScriptError)?.code == code
+    }
 }
 
 extension ProviderScript {
@@ -34,7 +89,7 @@ extension ProviderScript {
         do {
             root = try PayloadDecoder().decode(JSONValue.self, from: bytes)
         } catch {
-            throw ProviderScriptError(message: "the script is not valid JSON: \(error)")
+            throw ProviderScriptError(.invalidJSON, "\(error)", underlying: error)
         }
         let stepValues: [JSONValue]
         var providerSessionID: String?
@@ -48,7 +103,7 @@ extension ProviderScript {
             if let value = root["model"] { model = value.stringValue }
             tools = root["tools"]?.arrayValue?.compactMap(\.stringValue) ?? []
         } else {
-            throw ProviderScriptError(message: "the script must be an array of steps or an object with \"steps\"")
+            throw ProviderScriptError(.invalidScript, "the script must be an array of steps or an object with \"steps\"")
         }
         var steps: [Step] = []
         for (index, value) in stepValues.enumerated() {
@@ -59,7 +114,7 @@ extension ProviderScript {
 
     private static func step(_ value: JSONValue, number: Int) throws(ProviderScriptError) -> Step {
         func failure(_ what: String) -> ProviderScriptError {
-            ProviderScriptError(message: "step \(number): \(what)")
+            ProviderScriptError(.invalidScript, "step \(number): \(what)")
         }
         func count(_ key: String, in object: JSONValue, default fallback: Int64 = 0) throws(ProviderScriptError) -> Int64 {
             guard let field = object[key] else { return fallback }

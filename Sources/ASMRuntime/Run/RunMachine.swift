@@ -752,6 +752,6 @@ private struct Tracker: Hashable, Sendable {
 
 extension Timestamp {
     fileprivate func adding(_ duration: Duration) -> Timestamp {
-        adding(microseconds: duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
+        adding(microseconds: duration.wholeMicroseconds)
     }
 }

@@ -2,6 +2,7 @@ public import ASMCore
 import ASMPolicy
 import ASMProviders
 public import ASMStore
+import ASMSystem
 import ASMWorkspace
 
 #if canImport(Glibc)
@@ -446,8 +447,8 @@ public actor SessionServer {
             result.cancelReason = summary.cancelReason
             return result
         }
-        let message = (error as? SessionManagerError)?.message ?? String(describing: error)
-        let failure = RunFailure(kind: .invalidRequest, message: "the run could not start: \(message)")
+        // The error's one line, code first: `workspace in use: the workspace … is in use by …`.
+        let failure = RunFailure(kind: .invalidRequest, message: "the run could not start: \(error)")
         do {
             try await manager.store.append(
                 [NewEvent(RunFailed(failure: failure), run: run)], to: summary.sessionID.stream, expectedVersion: .streamExists)
@@ -491,29 +492,64 @@ public actor SessionServer {
         hub.finish(through: last)
     }
 
-    static func canonicalPath(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
+    static func canonicalPath(_ path: String) -> String { SystemPaths.resolved(path) ?? path }
 }
 
 /// Why a server refused a request.
+///
+/// Match on ``code``; ``description`` is one line (`code: message`). Equality compares the
+/// code and message, not the cause.
 public struct SessionServerError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: String, Hashable, Sendable {
+    /// What was refused. New codes may be added; switch with a default.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: String, Hashable, Sendable {
+            case notAccepting = "not accepting"
+            case unknownRun = "unknown run"
+            case invalidArgument = "invalid argument"
+        }
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
         /// The server is draining or stopped.
-        case notAccepting = "not_accepting"
-        case unknownRun = "unknown_run"
-        case invalidArgument = "invalid_argument"
+        public static let notAccepting = Code(.notAccepting)
+        /// The run is not one this server runs or keeps the result of.
+        public static let unknownRun = Code(.unknownRun)
+        /// No session, a limit below 1, a session that is not the server's.
+        public static let invalidArgument = Code(.invalidArgument)
+
+        public var description: String { wrapped.rawValue }
     }
 
     public var code: Code
+    /// One line.
     public var message: String
+    /// The cause, when another error led to this one.
+    public var underlying: (any Error)?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.underlying = underlying
     }
 
-    public var description: String { message }
+    public var description: String { "\(code): \(message)" }
+
+    /// The description followed by the chain of causes, one per line.
+    public func detailedDescription() -> String { ErrorDetail.text(description, underlying: underlying) }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code && lhs.message == rhs.message }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+    }
+}
+
+extension SessionServerError: DetailedError {}
+
+extension SessionServerError.Code {
+    /// Matches an error by code, so `catch SessionServerError.Code.notAccepting` works.
+    public static func ~= (code: SessionServerError.Code, error: any Error) -> Bool {
+        (error as? SessionServerError)?.code == code
+    }
 }
