@@ -320,12 +320,8 @@ import Glibc
         for await event in provider.execute(request) {
             if case .started = event { break }
         }
-        // The process is stopped shortly after the iteration ends.
-        var waited = 0
-        while provider.isRunning(request.runID), waited < 500 {
-            try await Task.sleep(for: .milliseconds(10))
-            waited += 1
-        }
+        // The process is stopped once the iteration ends.
+        await provider.waitUntilStopped(request.runID)
         #expect(!provider.isRunning(request.runID))
         #expect(isGone(scratch.pid))
     }

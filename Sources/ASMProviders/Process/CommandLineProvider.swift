@@ -76,6 +76,11 @@ public final class CommandLineProvider<Dialect: CommandLineDialect>: ProviderAda
     public func isRunning(_ run: RunID) -> Bool {
         runs[run] != nil
     }
+
+    /// Returns once the run's process is gone (at once for a run not executing).
+    public func waitUntilStopped(_ run: RunID) async {
+        await runs.waitUntilRemoved(run)
+    }
 }
 
 /// Claude Code as a subprocess.
