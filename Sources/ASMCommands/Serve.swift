@@ -252,7 +252,7 @@ struct ServeRequest {
     init(line: String, defaults: RunOptions, execution: ExecutionOptions, database: String) async throws {
         let root: JSONValue
         do {
-            root = try PayloadDecoder().decode(JSONValue.self, from: Array(line.utf8))
+            root = try JSONValue(parsing: Array(line.utf8))
         } catch {
             throw Invalid(.invalidJSON, "\(error)", underlying: error)
         }

@@ -16,7 +16,7 @@ extension Policy {
     public init(json bytes: [UInt8]) throws(PolicyError) {
         let root: JSONValue
         do {
-            root = try PayloadDecoder().decode(JSONValue.self, from: bytes)
+            root = try JSONValue(parsing: bytes)
         } catch {
             throw PolicyError(.invalidJSON, "\(error)", underlying: error)
         }

@@ -82,7 +82,7 @@ public struct PolicyStack: Hashable, Sendable {
             }
         }
         action = policies.map(\.onViolation).max() ?? .warn
-        hash = Self.sha256Hex(PayloadEncoder(sortsKeys: true).encodeCanonical(Self.json(policies: policies, limits: limits, rules: rules, action: action)))
+        hash = Self.sha256Hex(((try? Self.json(policies: policies, limits: limits, rules: rules, action: action).jsonBytes()) ?? []))
     }
 
     /// The merged stack a `policy.evaluated` event recorded, read back to re-derive the
@@ -118,7 +118,7 @@ public struct PolicyStack: Hashable, Sendable {
         self.limits = limits
         self.rules = rules
         self.action = action
-        hash = Self.sha256Hex(PayloadEncoder(sortsKeys: true).encodeCanonical(Self.json(policies: policies, limits: limits, rules: rules, action: action)))
+        hash = Self.sha256Hex(((try? Self.json(policies: policies, limits: limits, rules: rules, action: action).jsonBytes()) ?? []))
     }
 
     /// The empty stack: no limits, every tool allowed.
@@ -200,12 +200,5 @@ public struct PolicyStack: Hashable, Sendable {
             text.append(hex[Int(byte & 0x0F)])
         }
         return String(decoding: text, as: UTF8.self)
-    }
-}
-
-extension PayloadEncoder {
-    /// Canonical bytes of a JSON value (sorted keys), for hashing.
-    func encodeCanonical(_ value: JSONValue) -> [UInt8] {
-        (try? encode(value)) ?? []
     }
 }

@@ -116,7 +116,7 @@ public struct RouterConfig: Hashable, Sendable {
     public init(json bytes: [UInt8]) throws(RouterConfigError) {
         let root: JSONValue
         do {
-            root = try PayloadDecoder().decode(JSONValue.self, from: bytes)
+            root = try JSONValue(parsing: bytes)
         } catch {
             throw RouterConfigError(.invalidJSON, "\(error)", underlying: error)
         }

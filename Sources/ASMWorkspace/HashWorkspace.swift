@@ -33,13 +33,13 @@ struct Manifest: Hashable, Sendable {
             if let link = entry.link { fields.append(JSONMember("link", .string(link))) }
             return JSONMember(path, .object(fields))
         }
-        return (try? PayloadEncoder(sortsKeys: true).encode(JSONValue.object([JSONMember("files", .object(members))]))) ?? []
+        return (try? JSONValue.object([JSONMember("files", .object(members))]).jsonBytes()) ?? []
     }
 
     init() {}
 
     init(json bytes: [UInt8]) throws(WorkspaceError) {
-        guard let root = try? PayloadDecoder().decode(JSONValue.self, from: bytes), let files = root["files"]?.objectValue else {
+        guard let root = try? JSONValue(parsing: bytes), let files = root["files"]?.objectValue else {
             throw WorkspaceError(.snapshotUnavailable, "the snapshot manifest cannot be read")
         }
         for member in files {

@@ -6,24 +6,21 @@ import Testing
 private struct Renamed: EventPayload {
     static let eventType: EventType = "test.renamed"
     static let schemaVersion = 2
+    static let fields = Fields(Renamed.init(given:family:), Field("given", \.given), Field("family", \.family))
     var given: String
     var family: String
 
     /// The frozen version-1 shape.
-    struct V1: Decodable { var name: String }
-
-    static func upcast(fromVersion version: Int, decoder: PayloadDecoder) throws(JSONError) -> Renamed {
-        guard version == 1 else { throw JSONError(.unsupported, "no version \(version)") }
-        let old = try decoder.decodeParsed(V1.self)
-        let parts = old.name.split(separator: " ", maxSplits: 1).map(String.init)
-        return Renamed(given: parts.first ?? "", family: parts.count > 1 ? parts[1] : "")
+    struct V1: PayloadObject {
+        static let fields = Fields(V1.init(name:), Field("name", \.name))
+        var name: String
     }
 
-    func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
-        var object = writer.beginObject()
-        writer.field("family", family, in: &object)
-        writer.field("given", given, in: &object)
-        writer.endObject(object)
+    static func upcast(fromVersion version: Int, _ payload: PayloadReader) throws(JSONError) -> Renamed {
+        guard version == 1 else { throw JSONError(.unsupported, "no version \(version)") }
+        let old = try V1.read(payload)
+        let parts = old.name.split(separator: " ", maxSplits: 1).map(String.init)
+        return Renamed(given: parts.first ?? "", family: parts.count > 1 ? parts[1] : "")
     }
 }
 
@@ -60,31 +57,21 @@ private struct Renamed: EventPayload {
         #expect(reason.contains("expected a string"))
     }
 
-    /// Parses `text` and decodes it as `Renamed` stored at `version`, while the bytes are alive.
     private func decodeRenamed(_ text: String, version: Int) throws -> Renamed {
-        let decoder = PayloadDecoder()
-        return try Array(text.utf8).withUnsafeBytes { bytes in
-            try decoder.tape.parse(bytes, validateUTF8: true)
-            return try Renamed.decodeStored(version: version, decoder: decoder)
-        }
+        try Renamed.decodeStored(version: version, json: Array(text.utf8))
     }
 
     @Test("older versions are upcast to the current shape; the current version decodes directly")
     func upcasting() throws {
         #expect(try decodeRenamed(#"{"name":"Ada Lovelace"}"#, version: 1) == Renamed(given: "Ada", family: "Lovelace"))
+        #expect(String(decoding: try Renamed(given: "Grace", family: "Hopper").canonicalJSON(), as: UTF8.self) == #"{"family":"Hopper","given":"Grace"}"#)
         #expect(try decodeRenamed(#"{"family":"Hopper","given":"Grace"}"#, version: 2) == Renamed(given: "Grace", family: "Hopper"))
         #expect(throws: JSONError.self) { try decodeRenamed(#"{"name":"x"}"#, version: 0) }
     }
 
     @Test("version 1 payloads refuse to upcast from any other version")
     func noUpcastForVersionOne() throws {
-        let decoder = PayloadDecoder()
-        #expect(throws: JSONError.self) {
-            try Array("{}".utf8).withUnsafeBytes { bytes in
-                try decoder.tape.parse(bytes, validateUTF8: true)
-                return try SessionActivated.decodeStored(version: 0, decoder: decoder)
-            }
-        }
+        #expect(throws: JSONError.self) { try SessionActivated.decodeStored(version: 0, json: Array("{}".utf8)) }
     }
 
     @Test("every payload type is registered, with a well-formed and unique name")

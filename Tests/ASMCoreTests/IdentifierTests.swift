@@ -51,9 +51,10 @@ import Testing
     @Test("identifiers encode in JSON as their text")
     func json() throws {
         let id = RunID(uuid: UUIDValue(high: 0xABCD, low: 1))
-        let bytes = try PayloadEncoder().encode([id])
+        let bytes = try [id].canonicalJSON()
         #expect(String(decoding: bytes, as: UTF8.self) == "[\"\(id.description)\"]")
-        #expect(try PayloadDecoder().decode([RunID].self, from: bytes) == [id])
+        #expect(try [RunID].decode(json: bytes) == [id])
+        #expect(throws: JSONError.self) { try [RunID].decode(json: Array(#"["not-a-uuid"]"#.utf8)) }
     }
 }
 

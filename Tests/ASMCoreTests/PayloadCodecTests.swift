@@ -30,21 +30,23 @@ import Testing
         }
     }
 
-    /// The hand-written canonical encoders must say exactly what the `Codable` conformances say.
-    @Test("each payload's direct encoding equals its Codable encoding", arguments: seeds)
+    /// Programs that use `Codable` (Foundation's JSONEncoder and JSONDecoder) see the same
+    /// keys and values as the log: the conformance comes from the same field declarations.
+    @Test("each payload's Codable form equals its canonical JSON and decodes back", arguments: seeds)
     func directEqualsCodable(seed: UInt64) throws {
         var samples = SampleEvents(seed: seed)
         let foundation = JSONEncoder()
         foundation.outputFormatting = [.sortedKeys]
         for event in (0..<10).flatMap({ _ in samples.oneOfEach() }) {
             let payload = try #require(event.payload)
-            var writer = JSONWriter()
-            try payload.writeCanonicalJSON(to: &writer)
+            let canonical = try payload.canonicalJSON()
             let viaCodable = try foundation.encode(payload)
-            let direct = try PayloadDecoder().decode(JSONValue.self, from: writer.bytes)
-            let expected = try PayloadDecoder().decode(JSONValue.self, from: Array(viaCodable))
+            let direct = try JSONValue(parsing: canonical)
+            let expected = try JSONValue(parsing: Array(viaCodable))
             #expect(normalized(direct) == normalized(expected), "seed \(seed): \(event.type)")
-            #expect(try decodes(payload, from: writer.bytes))
+            // Foundation cannot tell `0.0` from `0` in free-form JSON, so values compare as numbers.
+            let back = try JSONValue(parsing: try decodedBack(payload, from: canonical))
+            #expect(normalized(back) == normalized(direct), "seed \(seed): \(event.type)")
         }
     }
 
@@ -69,22 +71,12 @@ import Testing
         #expect(text.contains(keys.map { "\"\($0)\":\"v\"" }.joined(separator: ",")))
     }
 
-    @Test("the generic Codable encoder is canonical too")
-    func genericEncoder() throws {
-        struct Sample: Codable { var zebra = 1; var apple: [String: Int] = ["b": 2, "a": 1]; var nested = Inner() }
-        struct Inner: Codable { var y = "y"; var x: String? = nil; var w = [true] }
-        let text = String(decoding: try PayloadEncoder().encode(Sample()), as: UTF8.self)
-        #expect(text == #"{"apple":{"a":1,"b":2},"nested":{"w":[true],"y":"y"},"zebra":1}"#)
-        let back = try PayloadDecoder().decode(Sample.self, from: Array(text.utf8))
-        #expect(back.apple == ["a": 1, "b": 2] && back.nested.x == nil && back.zebra == 1)
-    }
-
     @Test("decoding reports type mismatches and missing keys", arguments: [
         (#"{"role":"user"}"#, JSONError.Code.missingKey), (#"{"role":1,"content":"x"}"#, .typeMismatch),
     ])
     func decodingErrors(text: String, code: JSONError.Code) {
         let error = #expect(throws: JSONError.self) {
-            try PayloadDecoder().decode(MessageReceived.self, from: Array(text.utf8))
+            try MessageReceived.decode(json: Array(text.utf8))
         }
         #expect(error?.code == code)
     }
@@ -100,7 +92,8 @@ import Testing
     }
 }
 
-/// Whether `bytes` decode, through `Codable`, back to `payload`.
-private func decodes<P: EventPayload>(_ payload: P, from bytes: [UInt8]) throws -> Bool {
-    try PayloadDecoder().decode(P.self, from: bytes) == payload
+/// `bytes` decoded through Foundation's `Codable` decoder as `payload`'s type, then written
+/// canonically again.
+private func decodedBack<P: EventPayload>(_ payload: P, from bytes: [UInt8]) throws -> [UInt8] {
+    try JSONDecoder().decode(P.self, from: Data(bytes)).canonicalJSON()
 }

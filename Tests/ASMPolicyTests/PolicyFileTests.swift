@@ -62,7 +62,7 @@ struct PolicyFileTests {
         ("Bash(rm *)", "Bash", "{}", false),
     ])
     func patterns(pattern: String, tool: String, input: String, matches: Bool) throws {
-        let value = try PayloadDecoder().decode(JSONValue.self, from: Array(input.utf8))
+        let value = try JSONValue(parsing: Array(input.utf8))
         #expect(try ToolPattern(pattern).matches(toolName: tool, input: value) == matches)
     }
 

@@ -38,7 +38,7 @@ import Testing
         let file = try #require(launch.files.first)
         #expect(launch.arguments.contains(["--settings-file", file.placeholder]))
         #expect(!launch.arguments.contains("--dangerously-allow-all"))
-        let settings = try PayloadDecoder().decode(JSONValue.self, from: file.contents)
+        let settings = try JSONValue(parsing: file.contents)
         #expect(settings["amp.tools.disable"] == ["Bash"])
         #expect(settings["amp.permissions"] == [["tool": "Bash", "action": "reject"]])
         #expect(settings["amp.dangerouslyAllowAll"] == false)
@@ -56,7 +56,7 @@ import Testing
 
         let amp = Amp().launch(for: request(controls: ProviderControls(availableTools: ["read", "edit"])))
         let file = try #require(amp.files.first)
-        let settings = try PayloadDecoder().decode(JSONValue.self, from: file.contents)
+        let settings = try JSONValue(parsing: file.contents)
         #expect(settings["amp.tools.enable"] == ["Read", "edit_file"])
     }
 
@@ -135,7 +135,7 @@ import Testing
     func ampResumeAndAllow() throws {
         let launch = Amp().launch(for: request(controls: ProviderControls(allowedTools: ["read", "edit"]), resume: "T-123"))
         #expect(Array(launch.arguments.prefix(5)) == ["threads", "continue", "T-123", "--execute", "--stream-json"])
-        let settings = try PayloadDecoder().decode(JSONValue.self, from: try #require(launch.files.first).contents)
+        let settings = try JSONValue(parsing: try #require(launch.files.first).contents)
         #expect(settings["amp.permissions"] == [["tool": "Read", "action": "allow"], ["tool": "edit_file", "action": "allow"]])
         #expect(settings["amp.tools.disable"] == nil)
     }

@@ -35,7 +35,7 @@ struct Capture: CustomStringConvertible, Sendable {
 
     static let all: [Capture] = {
         let data = FileManager.default.contents(atPath: "\(fixtures)/providers/manifest.json") ?? Data()
-        let value = (try? PayloadDecoder().decode(JSONValue.self, from: Array(data))) ?? .array([])
+        let value = (try? JSONValue(parsing: Array(data))) ?? .array([])
         return (value.arrayValue ?? []).map { entry in
             Capture(
                 file: entry["file"]?.stringValue ?? "", provider: entry["provider"]?.stringValue ?? "",

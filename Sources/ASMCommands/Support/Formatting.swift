@@ -133,13 +133,13 @@ enum Formatting {
 
     /// An event's payload as a JSON value, with its type.
     static func payloadValue(_ event: SessionEvent) -> JSONValue {
-        let payload = (try? EventCodec().encode(event)).flatMap { try? PayloadDecoder().decode(JSONValue.self, from: $0.payload) }
+        let payload = (try? EventCodec().encode(event)).flatMap { try? JSONValue(parsing: $0.payload) }
         return .object([JSONMember("type", .string(event.type.rawValue)), JSONMember("payload", payload ?? .null)])
     }
 
     /// A value as JSON in its declared field order, with `schema_version` first.
     static func json(_ value: some Encodable, schemaVersion: Int = 1) -> String {
-        let body = (try? PayloadEncoder(sortsKeys: false).encode(value)) ?? Array("{}".utf8)
+        let body = (try? ReportEncoder(sortsKeys: false).encode(value)) ?? Array("{}".utf8)
         var text = "{\"schema_version\":\(schemaVersion)"
         if body.count > 2 { text += "," + String(decoding: body.dropFirst(), as: UTF8.self) } else { text += "}" }
         return text

@@ -7,7 +7,7 @@
 ///
 /// A codec reuses its decoding buffers, so keep one per loop. It is not `Sendable`.
 public struct EventCodec {
-    private let decoder = PayloadDecoder()
+    private let tape = JSONTape()
 
     public init() {}
 
@@ -31,18 +31,19 @@ public struct EventCodec {
             }
             guard opaque.schemaVersion >= 1 else { throw JSONError(.invalidValue, "schema version must be at least 1") }
             do {
-                try opaque.payload.withUnsafeBytes { bytes in try decoder.tape.parse(bytes, validateUTF8: true) }
+                try opaque.payload.withUnsafeBytes { bytes in try tape.parse(bytes, validateUTF8: true) }
             } catch let error as JSONError {
                 throw error
             } catch {
                 throw JSONError(.syntax, "\(error)")
             }
-            guard decoder.tape.rootIsObject else { throw JSONError(.typeMismatch, "a payload must be a JSON object") }
+            guard tape.rootIsObject else { throw JSONError(.typeMismatch, "a payload must be a JSON object") }
             return Encoded(type: opaque.type, schemaVersion: opaque.schemaVersion, payload: opaque.payload)
         }
+        let type = Swift.type(of: payload)
         var writer = JSONWriter()
-        try payload.writeCanonicalJSON(to: &writer)
-        return Encoded(type: event.type, schemaVersion: event.schemaVersion, payload: writer.bytes)
+        try payload.write(to: &writer)
+        return Encoded(type: type.eventType, schemaVersion: type.schemaVersion, payload: writer.bytes)
     }
 
     /// Decodes a stored event from its type name, schema version and payload bytes.
@@ -52,16 +53,15 @@ public struct EventCodec {
         guard let entry = EventCodec.registry[TypeKey(type)] else {
             return .opaque(Self.opaque(type, schemaVersion, payload, .unknownType))
         }
-        if schemaVersion > entry.version {
-            return .opaque(Self.opaque(type, schemaVersion, payload, .newerSchemaVersion(supportedVersion: entry.version)))
+        let supported = entry.payloadType.schemaVersion
+        if schemaVersion > supported {
+            return .opaque(Self.opaque(type, schemaVersion, payload, .newerSchemaVersion(supportedVersion: supported)))
         }
-        do {
-            try decoder.tape.parse(payload, validateUTF8: false)
-            return try entry.decode(schemaVersion, decoder)
-        } catch let error as JSONError {
-            return .opaque(Self.opaque(type, schemaVersion, payload, .undecodable(error.description)))
+        do throws(JSONError) {
+            try tape.parse(payload, validateUTF8: false)
+            return try entry.decode(schemaVersion, PayloadReader(tape: tape, index: 0))
         } catch {
-            return .opaque(Self.opaque(type, schemaVersion, payload, .undecodable("\(error)")))
+            return .opaque(Self.opaque(type, schemaVersion, payload, .undecodable(error.description)))
         }
     }
 
@@ -85,23 +85,19 @@ public struct EventCodec {
 
     // MARK: Registry
 
-    struct Entry: Sendable {
-        var version: Int
-        var decode: @Sendable (Int, PayloadDecoder) throws -> SessionEvent
-    }
-
     /// The type names this build knows, keyed by their bytes so lookups allocate nothing.
-    static let registry: [TypeKey: Entry] = {
-        var table: [TypeKey: Entry] = [:]
-        let versions = Dictionary(
-            uniqueKeysWithValues: SessionEvent.payloadTypes.map { ($0.eventType, $0.schemaVersion) })
-        for (type, decode) in SessionEvent.decoders() {
-            var name = type.rawValue
-            let key = name.withUTF8 { TypeKey(UnsafeRawBufferPointer($0)) }
-            table[key] = Entry(version: versions[type] ?? 1, decode: decode)
+    static let registry: [TypeKey: Registered] = {
+        var table: [TypeKey: Registered] = [:]
+        for entry in SessionEvent.vocabulary {
+            var name = entry.payloadType.eventType.rawValue
+            table[name.withUTF8 { TypeKey(UnsafeRawBufferPointer($0)) }] = entry
         }
         return table
     }()
+
+    /// The vocabulary by type name.
+    static let entries: [EventType: Registered] = Dictionary(
+        SessionEvent.vocabulary.map { ($0.payloadType.eventType, $0) }, uniquingKeysWith: { first, _ in first })
 
     /// Up to 32 bytes of a type name packed into four words.
     struct TypeKey: Hashable, Sendable {

@@ -38,36 +38,36 @@ public struct EventType: RawRepresentable, Hashable, Comparable, Sendable, Codab
 // MARK: - The vocabulary
 
 extension EventType {
-    public static let sessionCreated: EventType = "session.created"
-    public static let sessionActivated: EventType = "session.activated"
-    public static let sessionCompleted: EventType = "session.completed"
-    public static let sessionFailed: EventType = "session.failed"
-    public static let sessionArchived: EventType = "session.archived"
-    public static let runRequested: EventType = "run.requested"
-    public static let runQueued: EventType = "run.queued"
-    public static let runStarted: EventType = "run.started"
-    public static let runCompleted: EventType = "run.completed"
-    public static let runFailed: EventType = "run.failed"
-    public static let runCancelled: EventType = "run.cancelled"
-    public static let routingDecided: EventType = "routing.decided"
-    public static let routingFailedOver: EventType = "routing.failed_over"
-    public static let providerHealthChanged: EventType = "provider.health_changed"
-    public static let providerWarning: EventType = "provider.warning"
-    public static let messageStreamed: EventType = "message.streamed"
-    public static let messageReceived: EventType = "message.received"
-    public static let toolCallRequested: EventType = "tool_call.requested"
-    public static let toolCallStarted: EventType = "tool_call.started"
-    public static let toolCallCompleted: EventType = "tool_call.completed"
-    public static let tokenUsageUpdated: EventType = "token_usage.updated"
-    public static let policyEvaluated: EventType = "policy.evaluated"
-    public static let policyViolated: EventType = "policy.violated"
-    public static let toolApprovalRequested: EventType = "tool_approval.requested"
-    public static let toolApprovalResolved: EventType = "tool_approval.resolved"
-    public static let continuationApplied: EventType = "continuation.applied"
-    public static let workspaceSnapshotTaken: EventType = "workspace.snapshot_taken"
-    public static let workspaceDiffComputed: EventType = "workspace.diff_computed"
-    public static let workspaceRolledBack: EventType = "workspace.rolled_back"
-    public static let artifactStored: EventType = "artifact.stored"
-    public static let consumerCheckpointed: EventType = "consumer.checkpointed"
-    public static let consumerReset: EventType = "consumer.reset"
+    public static var sessionCreated: EventType { SessionCreated.eventType }
+    public static var sessionActivated: EventType { SessionActivated.eventType }
+    public static var sessionCompleted: EventType { SessionCompleted.eventType }
+    public static var sessionFailed: EventType { SessionFailed.eventType }
+    public static var sessionArchived: EventType { SessionArchived.eventType }
+    public static var runRequested: EventType { RunRequested.eventType }
+    public static var runQueued: EventType { RunQueued.eventType }
+    public static var runStarted: EventType { RunStarted.eventType }
+    public static var runCompleted: EventType { RunCompleted.eventType }
+    public static var runFailed: EventType { RunFailed.eventType }
+    public static var runCancelled: EventType { RunCancelled.eventType }
+    public static var routingDecided: EventType { RoutingDecided.eventType }
+    public static var routingFailedOver: EventType { RoutingFailedOver.eventType }
+    public static var providerHealthChanged: EventType { ProviderHealthChanged.eventType }
+    public static var providerWarning: EventType { ProviderWarning.eventType }
+    public static var messageStreamed: EventType { MessageStreamed.eventType }
+    public static var messageReceived: EventType { MessageReceived.eventType }
+    public static var toolCallRequested: EventType { ToolCallRequested.eventType }
+    public static var toolCallStarted: EventType { ToolCallStarted.eventType }
+    public static var toolCallCompleted: EventType { ToolCallCompleted.eventType }
+    public static var tokenUsageUpdated: EventType { TokenUsageUpdated.eventType }
+    public static var policyEvaluated: EventType { PolicyEvaluated.eventType }
+    public static var policyViolated: EventType { PolicyViolated.eventType }
+    public static var toolApprovalRequested: EventType { ToolApprovalRequested.eventType }
+    public static var toolApprovalResolved: EventType { ToolApprovalResolved.eventType }
+    public static var continuationApplied: EventType { ContinuationApplied.eventType }
+    public static var workspaceSnapshotTaken: EventType { WorkspaceSnapshotTaken.eventType }
+    public static var workspaceDiffComputed: EventType { WorkspaceDiffComputed.eventType }
+    public static var workspaceRolledBack: EventType { WorkspaceRolledBack.eventType }
+    public static var artifactStored: EventType { ArtifactStored.eventType }
+    public static var consumerCheckpointed: EventType { ConsumerCheckpointed.eventType }
+    public static var consumerReset: EventType { ConsumerReset.eventType }
 }

@@ -73,13 +73,13 @@ public struct StreamID: UUIDIdentifier {
     public var session: SessionID { SessionID(uuid: uuid) }
 }
 
-extension CanonicalJSONEncodable where Self: UUIDIdentifier {
-    public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
-        writer.uuid(uuid)
-    }
+extension UUIDIdentifier {
+    /// Reads the identifier from a JSON string in canonical form.
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> Self { Self(uuid: try reader.uuid()) }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.uuid(uuid) }
 }
 
-extension EventID: CanonicalJSONEncodable {}
-extension SessionID: CanonicalJSONEncodable {}
-extension RunID: CanonicalJSONEncodable {}
-extension StreamID: CanonicalJSONEncodable {}
+extension EventID: PayloadValue {}
+extension SessionID: PayloadValue {}
+extension RunID: PayloadValue {}
+extension StreamID: PayloadValue {}

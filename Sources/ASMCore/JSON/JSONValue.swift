@@ -122,12 +122,26 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     }
 }
 
+extension JSONValue {
+    /// Parses JSON text (UTF-8 checked).
+    /// - Throws: ``JSONError`` for malformed text, naming the offset.
+    public init(parsing bytes: some Collection<UInt8>) throws(JSONError) {
+        self = try PayloadReader.parsing(bytes) { reader throws(JSONError) in try reader.value() }
+    }
+
+    /// The value's JSON text: canonical (keys sorted) unless `sortsKeys` is off, in which
+    /// case objects keep their member order.
+    /// - Throws: ``JSONError`` for a non-finite number.
+    public func jsonBytes(sortsKeys: Bool = true) throws(JSONError) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.sortsKeys = sortsKeys
+        try writer.write(self)
+        return writer.bytes
+    }
+}
+
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
-        if let fast = decoder as? PayloadDecoderImplementation {
-            self = try fast.decodeJSONValue()
-            return
-        }
         if var array = try? decoder.unkeyedContainer() {
             var values: [JSONValue] = []
             while !array.isAtEnd { values.append(try array.decode(JSONValue.self)) }

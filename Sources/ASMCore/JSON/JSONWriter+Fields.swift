@@ -1,8 +1,8 @@
-/// Writing object members by name, for types that encode themselves canonically.
+/// Writing object members by name, for output written field by field (`asm events --json`).
 ///
 /// Keys are static ASCII names written as they are (no escaping). `nil` values are left
-/// out, as the `Codable` conformances leave them out. Writing keys in sorted order avoids
-/// any reordering; out-of-order keys are still sorted by ``endObject(_:)``.
+/// out. Writing keys in sorted order avoids any reordering; out-of-order keys are still
+/// sorted by ``endObject(_:)``.
 extension JSONWriter {
     public mutating func field(_ key: StaticString, _ value: String, in mark: inout ObjectMark) {
         self.key(key, in: &mark)
@@ -55,36 +55,12 @@ extension JSONWriter {
         try double(value)
     }
 
-    public mutating func field(_ key: StaticString, _ value: (some CanonicalJSONEncodable)?, in mark: inout ObjectMark)
+    public mutating func field(_ key: StaticString, _ value: (some PayloadValue)?, in mark: inout ObjectMark)
         throws(JSONError)
     {
-        guard let value else { return }
+        guard let value, !value.isAbsent else { return }
         self.key(key, in: &mark)
-        try value.writeCanonicalJSON(to: &self)
-    }
-
-    public mutating func field(_ key: StaticString, _ values: [String]?, in mark: inout ObjectMark) {
-        guard let values else { return }
-        self.key(key, in: &mark)
-        var array = beginArray()
-        for value in values {
-            element(in: &array)
-            string(value)
-        }
-        endArray(array)
-    }
-
-    public mutating func field<T: CanonicalJSONEncodable>(_ key: StaticString, _ values: [T]?, in mark: inout ObjectMark)
-        throws(JSONError)
-    {
-        guard let values else { return }
-        self.key(key, in: &mark)
-        var array = beginArray()
-        for value in values {
-            element(in: &array)
-            try value.writeCanonicalJSON(to: &self)
-        }
-        endArray(array)
+        try value.write(to: &self)
     }
 
     public mutating func field(_ key: StaticString, _ values: [String: String]?, in mark: inout ObjectMark) {
@@ -96,17 +72,5 @@ extension JSONWriter {
             string(value)
         }
         endObject(object)
-    }
-}
-
-extension String: CanonicalJSONEncodable {
-    public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
-        writer.string(self)
-    }
-}
-
-extension RawRepresentable where RawValue == String, Self: CanonicalJSONEncodable {
-    public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
-        writer.string(rawValue)
     }
 }

@@ -185,7 +185,7 @@ extension PriceTable {
     public init(json bytes: [UInt8]) throws(PriceTableError) {
         let root: JSONValue
         do {
-            root = try PayloadDecoder().decode(JSONValue.self, from: bytes)
+            root = try JSONValue(parsing: bytes)
         } catch {
             throw PriceTableError(.invalidJSON, "\(error)", underlying: error)
         }

@@ -87,7 +87,7 @@ extension ProviderScript {
     public init(json bytes: [UInt8]) throws(ProviderScriptError) {
         let root: JSONValue
         do {
-            root = try PayloadDecoder().decode(JSONValue.self, from: bytes)
+            root = try JSONValue(parsing: bytes)
         } catch {
             throw ProviderScriptError(.invalidJSON, "\(error)", underlying: error)
         }

@@ -12,9 +12,8 @@ enum ProjectionQueries {
         """
 
     private static func session(_ statement: Statement) -> SessionSummary {
-        let decoder = PayloadDecoder()
-        let metadata = (try? decoder.decode([String: String].self, from: Array(statement.bytes(at: 3)))) ?? [:]
-        let tags = (try? decoder.decode([String].self, from: Array(statement.bytes(at: 4)))) ?? []
+        let metadata = (try? [String: String].decode(json: statement.bytes(at: 3))) ?? [:]
+        let tags = (try? [String].decode(json: statement.bytes(at: 4))) ?? []
         return SessionSummary(
             id: SessionID(uuid: statement.uuid(at: 0) ?? .zero), agentID: statement.text(at: 1),
             status: SessionStatus(rawValue: statement.text(at: 2)), metadata: metadata, tags: tags,

@@ -48,7 +48,7 @@ struct PreparedAppend: Sendable {
                     schemaVersion = encoded.schemaVersion
                 } else if let typed = event.event.payload {
                     writer.bytes.removeAll(keepingCapacity: true)
-                    try typed.writeCanonicalJSON(to: &writer)
+                    try typed.write(to: &writer)
                     payload = writer.bytes
                     schemaVersion = event.event.schemaVersion
                 } else {

@@ -1,6 +1,11 @@
 /// A piece of a message arrived while the provider was still writing it.
 public struct MessageStreamed: EventPayload {
-    public static let eventType = EventType.messageStreamed
+    public static let eventType: EventType = "message.streamed"
+    public static let fields = Fields(
+        MessageStreamed.init(messageID:role:delta:),
+        Field("message_id", \.messageID),
+        Field("role", \.role),
+        Field("delta", \.delta))
     /// The provider's message id, to group deltas.
     public var messageID: String?
     public var role: MessageRole
@@ -12,16 +17,16 @@ public struct MessageStreamed: EventPayload {
         self.role = role
         self.delta = delta
     }
-
-    enum CodingKeys: String, CodingKey {
-        case role, delta
-        case messageID = "message_id"
-    }
 }
 
 /// A whole message was received: a turn of the transcript.
 public struct MessageReceived: EventPayload {
-    public static let eventType = EventType.messageReceived
+    public static let eventType: EventType = "message.received"
+    public static let fields = Fields(
+        MessageReceived.init(messageID:role:content:),
+        Field("message_id", \.messageID),
+        Field("role", \.role),
+        Field("content", \.content))
     /// The provider's message id.
     public var messageID: String?
     public var role: MessageRole
@@ -32,17 +37,17 @@ public struct MessageReceived: EventPayload {
         self.role = role
         self.content = content
     }
-
-    enum CodingKeys: String, CodingKey {
-        case role, content
-        case messageID = "message_id"
-    }
 }
 
 /// The agent asked to run a tool and waits for the answer (on a provider that can hold
 /// tools). A `tool_call.started` with the same call id follows if it was let run.
 public struct ToolCallRequested: EventPayload {
-    public static let eventType = EventType.toolCallRequested
+    public static let eventType: EventType = "tool_call.requested"
+    public static let fields = Fields(
+        ToolCallRequested.init(callID:name:input:),
+        Field("call_id", \.callID),
+        Field("name", \.name),
+        Field("input", \.input))
     public var callID: String
     public var name: String
     public var input: JSONValue
@@ -59,16 +64,16 @@ public struct ToolCallRequested: EventPayload {
 
     /// The call as it would start.
     public var call: ToolCallStarted { ToolCallStarted(callID: callID, name: name, input: input) }
-
-    enum CodingKeys: String, CodingKey {
-        case name, input
-        case callID = "call_id"
-    }
 }
 
 /// The agent started a tool call.
 public struct ToolCallStarted: EventPayload {
-    public static let eventType = EventType.toolCallStarted
+    public static let eventType: EventType = "tool_call.started"
+    public static let fields = Fields(
+        ToolCallStarted.init(callID:name:input:),
+        Field("call_id", \.callID),
+        Field("name", \.name),
+        Field("input", \.input))
     /// The provider's id of the call, shared with its completion.
     public var callID: String
     /// The tool's name as the provider reports it (`Bash`, `command_execution`...).
@@ -81,16 +86,18 @@ public struct ToolCallStarted: EventPayload {
         self.name = name
         self.input = input
     }
-
-    enum CodingKeys: String, CodingKey {
-        case name, input
-        case callID = "call_id"
-    }
 }
 
 /// A tool call finished, successfully or not.
 public struct ToolCallCompleted: EventPayload {
-    public static let eventType = EventType.toolCallCompleted
+    public static let eventType: EventType = "tool_call.completed"
+    public static let fields = Fields(
+        ToolCallCompleted.init(callID:name:output:isError:exitCode:),
+        Field("call_id", \.callID),
+        Field("name", \.name),
+        Field("output", \.output),
+        Field("is_error", \.isError),
+        Field("exit_code", \.exitCode))
     public var callID: String
     /// The tool's name, when the provider repeats it.
     public var name: String?
@@ -108,13 +115,6 @@ public struct ToolCallCompleted: EventPayload {
         self.isError = isError
         self.exitCode = exitCode
     }
-
-    enum CodingKeys: String, CodingKey {
-        case name, output
-        case callID = "call_id"
-        case isError = "is_error"
-        case exitCode = "exit_code"
-    }
 }
 
 /// Token usage grew during a run.
@@ -122,7 +122,16 @@ public struct ToolCallCompleted: EventPayload {
 /// `delta` is what this update adds and `total` the run's cumulative usage after it, so
 /// summing deltas never double counts and the last total needs no arithmetic.
 public struct TokenUsageUpdated: EventPayload {
-    public static let eventType = EventType.tokenUsageUpdated
+    public static let eventType: EventType = "token_usage.updated"
+    public static let fields = Fields(
+        TokenUsageUpdated.init(provider:model:delta:total:costNanoUSD:priceTable:reportedCostUSD:),
+        Field("provider", \.provider),
+        Field("model", \.model),
+        Field("delta", \.delta),
+        Field("total", \.total),
+        Field("cost_nano_usd", \.costNanoUSD),
+        Field("price_table", \.priceTable),
+        Field("reported_cost_usd", \.reportedCostUSD))
     public var provider: String?
     public var model: String?
     public var delta: TokenUsage
@@ -145,12 +154,5 @@ public struct TokenUsageUpdated: EventPayload {
         self.costNanoUSD = costNanoUSD
         self.priceTable = priceTable
         self.reportedCostUSD = reportedCostUSD
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case provider, model, delta, total
-        case costNanoUSD = "cost_nano_usd"
-        case priceTable = "price_table"
-        case reportedCostUSD = "reported_cost_usd"
     }
 }

@@ -1,5 +1,11 @@
 /// What a policy evaluator had counted when it decided.
-public struct PolicyCounters: Hashable, Sendable, Codable {
+public struct PolicyCounters: Hashable, Sendable, PayloadObject {
+    public static let fields = Fields(
+        PolicyCounters.init(totalTokens:costNanoUSD:durationMilliseconds:toolCalls:),
+        Field("total_tokens", \.totalTokens),
+        Field("cost_nano_usd", \.costNanoUSD),
+        Field("duration_ms", \.durationMilliseconds),
+        Field("tool_calls", \.toolCalls))
     public var totalTokens: Int64
     public var costNanoUSD: Int64
     public var durationMilliseconds: Int64
@@ -11,18 +17,17 @@ public struct PolicyCounters: Hashable, Sendable, Codable {
         self.durationMilliseconds = durationMilliseconds
         self.toolCalls = toolCalls
     }
-
-    enum CodingKeys: String, CodingKey {
-        case totalTokens = "total_tokens"
-        case costNanoUSD = "cost_nano_usd"
-        case durationMilliseconds = "duration_ms"
-        case toolCalls = "tool_calls"
-    }
 }
 
 /// A stack of policies was merged and checked for a run.
 public struct PolicyEvaluated: EventPayload {
-    public static let eventType = EventType.policyEvaluated
+    public static let eventType: EventType = "policy.evaluated"
+    public static let fields = Fields(
+        PolicyEvaluated.init(policies:stackHash:outcome:merged:),
+        Field("policies", \.policies),
+        Field("stack_hash", \.stackHash),
+        Field("outcome", \.outcome),
+        Field("merged", \.merged))
     /// The policy names, in stacking order.
     public var policies: [String]
     /// The hash of the merged stack.
@@ -38,16 +43,20 @@ public struct PolicyEvaluated: EventPayload {
         self.outcome = outcome
         self.merged = merged == .null ? nil : merged
     }
-
-    enum CodingKeys: String, CodingKey {
-        case policies, outcome, merged
-        case stackHash = "stack_hash"
-    }
 }
 
 /// A policy rule fired.
 public struct PolicyViolated: EventPayload {
-    public static let eventType = EventType.policyViolated
+    public static let eventType: EventType = "policy.violated"
+    public static let fields = Fields(
+        PolicyViolated.init(policy:rule:action:message:stackHash:counters:canBlock:),
+        Field("policy", \.policy),
+        Field("rule", \.rule),
+        Field("action", \.action),
+        Field("message", \.message),
+        Field("stack_hash", \.stackHash),
+        Field("counters", \.counters),
+        Field("can_block", \.canBlock))
     public var policy: String
     /// The rule (`max_total_tokens`, `deny:Bash(rm *)`...).
     public var rule: String
@@ -72,17 +81,20 @@ public struct PolicyViolated: EventPayload {
         self.counters = counters
         self.canBlock = canBlock
     }
-
-    enum CodingKeys: String, CodingKey {
-        case policy, rule, action, message, counters
-        case stackHash = "stack_hash"
-        case canBlock = "can_block"
-    }
 }
 
 /// A tool call needs a human's approval before (or, on observe-only lanes, after) it runs.
 public struct ToolApprovalRequested: EventPayload {
-    public static let eventType = EventType.toolApprovalRequested
+    public static let eventType: EventType = "tool_approval.requested"
+    public static let fields = Fields(
+        ToolApprovalRequested.init(approvalID:callID:tool:input:policy:rule:canBlock:),
+        Field("approval_id", \.approvalID),
+        Field("call_id", \.callID),
+        Field("tool", \.tool),
+        Field("input", \.input),
+        Field("policy", \.policy),
+        Field("rule", \.rule),
+        Field("can_block", \.canBlock))
     public var approvalID: String
     public var callID: String?
     public var tool: String
@@ -105,18 +117,17 @@ public struct ToolApprovalRequested: EventPayload {
         self.rule = rule
         self.canBlock = canBlock
     }
-
-    enum CodingKeys: String, CodingKey {
-        case tool, input, policy, rule
-        case approvalID = "approval_id"
-        case callID = "call_id"
-        case canBlock = "can_block"
-    }
 }
 
 /// A tool approval was granted or denied.
 public struct ToolApprovalResolved: EventPayload {
-    public static let eventType = EventType.toolApprovalResolved
+    public static let eventType: EventType = "tool_approval.resolved"
+    public static let fields = Fields(
+        ToolApprovalResolved.init(approvalID:approved:resolvedBy:reason:),
+        Field("approval_id", \.approvalID),
+        Field("approved", \.approved),
+        Field("resolved_by", \.resolvedBy),
+        Field("reason", \.reason))
     public var approvalID: String
     public var approved: Bool
     public var resolvedBy: String?
@@ -127,11 +138,5 @@ public struct ToolApprovalResolved: EventPayload {
         self.approved = approved
         self.resolvedBy = resolvedBy
         self.reason = reason
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case approved, reason
-        case approvalID = "approval_id"
-        case resolvedBy = "resolved_by"
     }
 }

@@ -1,5 +1,10 @@
 /// One provider the router considered, with its score or why it was excluded.
-public struct RoutingCandidate: Hashable, Sendable, Codable {
+public struct RoutingCandidate: Hashable, Sendable, PayloadObject {
+    public static let fields = Fields(
+        RoutingCandidate.init(provider:score:excludedBecause:),
+        Field("provider", \.provider),
+        Field("score", \.score),
+        Field("excluded_because", \.excludedBecause))
     public var provider: String
     /// The strategy's score (a weight share, a preference rank), when it was eligible.
     public var score: Double?
@@ -11,16 +16,24 @@ public struct RoutingCandidate: Hashable, Sendable, Codable {
         self.score = score
         self.excludedBecause = excludedBecause
     }
-
-    enum CodingKeys: String, CodingKey {
-        case provider, score
-        case excludedBecause = "excluded_because"
-    }
 }
 
 /// The router chose a provider for an attempt of a run.
 public struct RoutingDecided: EventPayload {
-    public static let eventType = EventType.routingDecided
+    public static let eventType: EventType = "routing.decided"
+    public static let fields = Fields(
+        RoutingDecided.init(attempt:strategy:candidates:chosen:seed:stickyKey:rebound:decidedAt:stateSequence:stickyUntil:router:),
+        Field("attempt", \.attempt),
+        Field("strategy", \.strategy),
+        Field("candidates", \.candidates),
+        Field("chosen", \.chosen),
+        Field("seed", \.seed),
+        Field("sticky_key", \.stickyKey),
+        Field("rebound", \.rebound),
+        Field("decided_at", \.decidedAt),
+        Field("state_sequence", \.stateSequence),
+        Field("sticky_until", \.stickyUntil),
+        Field("router", \.router))
     /// 1 for the first attempt.
     public var attempt: Int
     /// `prefer` or `weighted`.
@@ -60,19 +73,19 @@ public struct RoutingDecided: EventPayload {
         self.stickyKey = stickyKey
         self.rebound = rebound
     }
-
-    enum CodingKeys: String, CodingKey {
-        case attempt, strategy, candidates, chosen, seed, rebound, router
-        case stickyKey = "sticky_key"
-        case decidedAt = "decided_at"
-        case stateSequence = "state_sequence"
-        case stickyUntil = "sticky_until"
-    }
 }
 
 /// The router moved a run from a failed provider to the next candidate.
 public struct RoutingFailedOver: EventPayload {
-    public static let eventType = EventType.routingFailedOver
+    public static let eventType: EventType = "routing.failed_over"
+    public static let fields = Fields(
+        RoutingFailedOver.init(attempt:from:to:failure:afterOutput:failedAt:),
+        Field("attempt", \.attempt),
+        Field("from", \.from),
+        Field("to", \.to),
+        Field("failure", \.failure),
+        Field("after_output", \.afterOutput),
+        Field("failed_at", \.failedAt))
     /// The attempt that failed.
     public var attempt: Int
     public var from: String
@@ -93,17 +106,21 @@ public struct RoutingFailedOver: EventPayload {
         self.failure = failure
         self.afterOutput = afterOutput
     }
-
-    enum CodingKeys: String, CodingKey {
-        case attempt, from, to, failure
-        case afterOutput = "after_output"
-        case failedAt = "failed_at"
-    }
 }
 
 /// A provider's circuit breaker changed state.
 public struct ProviderHealthChanged: EventPayload {
-    public static let eventType = EventType.providerHealthChanged
+    public static let eventType: EventType = "provider.health_changed"
+    public static let fields = Fields(
+        ProviderHealthChanged.init(provider:previous:current:reason:until:consecutiveFailures:changedAt:stateSequence:),
+        Field("provider", \.provider),
+        Field("previous", \.previous),
+        Field("current", \.current),
+        Field("reason", \.reason),
+        Field("until", \.until),
+        Field("consecutive_failures", \.consecutiveFailures),
+        Field("changed_at", \.changedAt),
+        Field("state_sequence", \.stateSequence))
     public var provider: String
     /// `closed`, `open` or `half_open`.
     public var previous: String
@@ -131,13 +148,6 @@ public struct ProviderHealthChanged: EventPayload {
         self.until = until
         self.consecutiveFailures = consecutiveFailures
     }
-
-    enum CodingKeys: String, CodingKey {
-        case provider, previous, current, reason, until
-        case consecutiveFailures = "consecutive_failures"
-        case changedAt = "changed_at"
-        case stateSequence = "state_sequence"
-    }
 }
 
 /// A provider wrote something the adapter could not use, and the run went on.
@@ -145,7 +155,12 @@ public struct ProviderHealthChanged: EventPayload {
 /// For example a line that starts like JSON but does not parse. The run's outcome is not
 /// affected; the warning keeps the evidence.
 public struct ProviderWarning: EventPayload {
-    public static let eventType = EventType.providerWarning
+    public static let eventType: EventType = "provider.warning"
+    public static let fields = Fields(
+        ProviderWarning.init(provider:message:excerpt:),
+        Field("provider", \.provider),
+        Field("message", \.message),
+        Field("excerpt", \.excerpt))
     public var provider: String
     /// What happened, in one line.
     public var message: String

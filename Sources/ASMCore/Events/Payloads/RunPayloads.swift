@@ -1,6 +1,13 @@
 /// A run was requested in a session, with the messages it starts from.
 public struct RunRequested: EventPayload {
-    public static let eventType = EventType.runRequested
+    public static let eventType: EventType = "run.requested"
+    public static let fields = Fields(
+        RunRequested.init(messages:provider:model:systemPrompt:metadata:),
+        Field("messages", \.messages),
+        Field("provider", \.provider),
+        Field("model", \.model),
+        Field("system_prompt", \.systemPrompt),
+        Field("metadata", \.metadata))
     /// The input messages, oldest first.
     public var messages: [ChatMessage]
     /// The provider asked for, if one was named.
@@ -22,16 +29,15 @@ public struct RunRequested: EventPayload {
         self.systemPrompt = systemPrompt
         self.metadata = metadata
     }
-
-    enum CodingKeys: String, CodingKey {
-        case messages, provider, model, metadata
-        case systemPrompt = "system_prompt"
-    }
 }
 
 /// A run waits for a free slot (or a free workspace) before it starts.
 public struct RunQueued: EventPayload {
-    public static let eventType = EventType.runQueued
+    public static let eventType: EventType = "run.queued"
+    public static let fields = Fields(
+        RunQueued.init(position:reason:),
+        Field("position", \.position),
+        Field("reason", \.reason))
     /// 1 for the next run to start.
     public var position: Int
     /// Why it waits (`concurrency limit of 2 reached`, `workspace /src/app is in use by run …`).
@@ -45,7 +51,14 @@ public struct RunQueued: EventPayload {
 
 /// A provider started executing a run (once per attempt).
 public struct RunStarted: EventPayload {
-    public static let eventType = EventType.runStarted
+    public static let eventType: EventType = "run.started"
+    public static let fields = Fields(
+        RunStarted.init(provider:model:providerSessionID:tools:attempt:),
+        Field("provider", \.provider),
+        Field("model", \.model),
+        Field("provider_session_id", \.providerSessionID),
+        Field("tools", \.tools),
+        Field("attempt", \.attempt))
     /// The provider executing the run (`claude`, `codex`, `amp`, `scripted`...).
     public var provider: String
     /// The model the provider reported or was given.
@@ -67,16 +80,18 @@ public struct RunStarted: EventPayload {
         self.tools = tools
         self.attempt = attempt
     }
-
-    enum CodingKeys: String, CodingKey {
-        case provider, model, tools, attempt
-        case providerSessionID = "provider_session_id"
-    }
 }
 
 /// A run ended successfully.
 public struct RunCompleted: EventPayload {
-    public static let eventType = EventType.runCompleted
+    public static let eventType: EventType = "run.completed"
+    public static let fields = Fields(
+        RunCompleted.init(outputText:stopReason:turns:durationMilliseconds:providerSessionID:),
+        Field("output_text", \.outputText),
+        Field("stop_reason", \.stopReason),
+        Field("turns", \.turns),
+        Field("duration_ms", \.durationMilliseconds),
+        Field("provider_session_id", \.providerSessionID))
     /// The final text of the run.
     public var outputText: String?
     /// The provider's stop reason (`end_turn`, ...).
@@ -98,26 +113,25 @@ public struct RunCompleted: EventPayload {
         self.durationMilliseconds = durationMilliseconds
         self.providerSessionID = providerSessionID
     }
-
-    enum CodingKeys: String, CodingKey {
-        case turns
-        case outputText = "output_text"
-        case stopReason = "stop_reason"
-        case durationMilliseconds = "duration_ms"
-        case providerSessionID = "provider_session_id"
-    }
 }
 
 /// A run ended in failure.
 public struct RunFailed: EventPayload {
-    public static let eventType = EventType.runFailed
+    public static let eventType: EventType = "run.failed"
+    public static let fields = Fields(
+        RunFailed.init(failure:),
+        Field("failure", \.failure))
     public var failure: RunFailure
     public init(failure: RunFailure) { self.failure = failure }
 }
 
 /// A run was cancelled before it ended on its own.
 public struct RunCancelled: EventPayload {
-    public static let eventType = EventType.runCancelled
+    public static let eventType: EventType = "run.cancelled"
+    public static let fields = Fields(
+        RunCancelled.init(reason:message:),
+        Field("reason", \.reason),
+        Field("message", \.message))
     public var reason: CancelReason
     /// Details, in one line.
     public var message: String?

@@ -1,9 +1,8 @@
 /// Who wrote a message.
 ///
 /// A string-backed value rather than an enum, so a role a newer build adds still decodes.
-public struct MessageRole: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral
-{
+public struct MessageRole: RawRepresentable, Hashable, Sendable, StringPayloadValue, Codable, CustomStringConvertible,
+    ExpressibleByStringLiteral {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     public init(stringLiteral value: String) { self.rawValue = value }
@@ -16,7 +15,11 @@ public struct MessageRole: RawRepresentable, Hashable, Sendable, Codable, Custom
 }
 
 /// One message of a conversation: the input of a run, or a turn of a transcript.
-public struct ChatMessage: Hashable, Sendable, Codable {
+public struct ChatMessage: Hashable, Sendable, PayloadObject, Codable {
+    public static let fields = Fields(
+        ChatMessage.init(role:content:),
+        Field("role", \.role),
+        Field("content", \.content))
     public var role: MessageRole
     public var content: String
     public init(role: MessageRole, content: String) {
@@ -30,7 +33,14 @@ public struct ChatMessage: Hashable, Sendable, Codable {
 /// `input` excludes cached tokens: `cacheRead` and `cacheWrite` count separately, as
 /// Anthropic reports them. `reasoning` is part of `output` where a provider reports it
 /// (Codex), kept apart for display; it is never added to `output` a second time.
-public struct TokenUsage: Hashable, Sendable, Codable {
+public struct TokenUsage: Hashable, Sendable, PayloadObject, Codable {
+    public static let fields = Fields(
+        TokenUsage.init(input:output:cacheRead:cacheWrite:reasoning:),
+        Field("input", \.input),
+        Field("output", \.output),
+        Field("cache_read", \.cacheRead),
+        Field("cache_write", \.cacheWrite),
+        Field("reasoning", \.reasoning))
     public var input: Int64
     public var output: Int64
     public var cacheRead: Int64
@@ -62,18 +72,11 @@ public struct TokenUsage: Hashable, Sendable, Codable {
             input: lhs.input - rhs.input, output: lhs.output - rhs.output, cacheRead: lhs.cacheRead - rhs.cacheRead,
             cacheWrite: lhs.cacheWrite - rhs.cacheWrite, reasoning: lhs.reasoning - rhs.reasoning)
     }
-
-    enum CodingKeys: String, CodingKey {
-        case input, output, reasoning
-        case cacheRead = "cache_read"
-        case cacheWrite = "cache_write"
-    }
 }
 
 /// Why a run failed, as a class callers and the router can act on.
-public struct FailureKind: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral
-{
+public struct FailureKind: RawRepresentable, Hashable, Sendable, StringPayloadValue, Codable, CustomStringConvertible,
+    ExpressibleByStringLiteral {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     public init(stringLiteral value: String) { self.rawValue = value }
@@ -116,7 +119,14 @@ public struct FailureKind: RawRepresentable, Hashable, Sendable, Codable, Custom
 }
 
 /// A typed failure: the class, a one-line message, and what the provider reported.
-public struct RunFailure: Hashable, Sendable, Codable {
+public struct RunFailure: Hashable, Sendable, PayloadObject, Codable {
+    public static let fields = Fields(
+        RunFailure.init(kind:message:httpStatus:exitCode:stderr:),
+        Field("kind", \.kind),
+        Field("message", \.message),
+        Field("http_status", \.httpStatus),
+        Field("exit_code", \.exitCode),
+        Field("stderr", \.stderr))
     public var kind: FailureKind
     /// One line, no secrets.
     public var message: String
@@ -134,18 +144,11 @@ public struct RunFailure: Hashable, Sendable, Codable {
         self.exitCode = exitCode
         self.stderr = stderr
     }
-
-    enum CodingKeys: String, CodingKey {
-        case kind, message, stderr
-        case httpStatus = "http_status"
-        case exitCode = "exit_code"
-    }
 }
 
 /// Why a run was cancelled.
-public struct CancelReason: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral
-{
+public struct CancelReason: RawRepresentable, Hashable, Sendable, StringPayloadValue, Codable, CustomStringConvertible,
+    ExpressibleByStringLiteral {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     public init(stringLiteral value: String) { self.rawValue = value }

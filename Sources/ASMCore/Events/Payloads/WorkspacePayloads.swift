@@ -1,6 +1,14 @@
 /// How a run continued the conversation of earlier runs, and why.
 public struct ContinuationApplied: EventPayload {
-    public static let eventType = EventType.continuationApplied
+    public static let eventType: EventType = "continuation.applied"
+    public static let fields = Fields(
+        ContinuationApplied.init(requested:applied:reason:providerSessionID:messageCount:truncated:),
+        Field("requested", \.requested),
+        Field("applied", \.applied),
+        Field("reason", \.reason),
+        Field("provider_session_id", \.providerSessionID),
+        Field("message_count", \.messageCount),
+        Field("truncated", \.truncated))
     /// The mode asked for (`off`, `replay`, `native`, `auto`).
     public var requested: String
     /// The mode used.
@@ -25,17 +33,19 @@ public struct ContinuationApplied: EventPayload {
         self.messageCount = messageCount
         self.truncated = truncated
     }
-
-    enum CodingKeys: String, CodingKey {
-        case requested, applied, reason, truncated
-        case providerSessionID = "provider_session_id"
-        case messageCount = "message_count"
-    }
 }
 
 /// The working directory of a run was snapshotted.
 public struct WorkspaceSnapshotTaken: EventPayload {
-    public static let eventType = EventType.workspaceSnapshotTaken
+    public static let eventType: EventType = "workspace.snapshot_taken"
+    public static let fields = Fields(
+        WorkspaceSnapshotTaken.init(snapshotID:phase:strategy:path:reference:fileCount:),
+        Field("snapshot_id", \.snapshotID),
+        Field("phase", \.phase),
+        Field("strategy", \.strategy),
+        Field("path", \.path),
+        Field("reference", \.reference),
+        Field("file_count", \.fileCount))
     public var snapshotID: String
     /// `pre` or `post`.
     public var phase: String
@@ -57,16 +67,17 @@ public struct WorkspaceSnapshotTaken: EventPayload {
         self.reference = reference
         self.fileCount = fileCount
     }
-
-    enum CodingKeys: String, CodingKey {
-        case phase, strategy, path, reference
-        case snapshotID = "snapshot_id"
-        case fileCount = "file_count"
-    }
 }
 
 /// One file a run changed.
-public struct WorkspaceFileChange: Hashable, Sendable, Codable {
+public struct WorkspaceFileChange: Hashable, Sendable, PayloadObject {
+    public static let fields = Fields(
+        WorkspaceFileChange.init(path:change:binary:insertions:deletions:),
+        Field("path", \.path),
+        Field("change", \.change),
+        Field("binary", \.binary),
+        Field("insertions", \.insertions),
+        Field("deletions", \.deletions))
     public var path: String
     /// `added`, `modified` or `deleted`.
     public var change: String
@@ -86,7 +97,19 @@ public struct WorkspaceFileChange: Hashable, Sendable, Codable {
 
 /// What a run changed in its working directory.
 public struct WorkspaceDiffComputed: EventPayload {
-    public static let eventType = EventType.workspaceDiffComputed
+    public static let eventType: EventType = "workspace.diff_computed"
+    public static let fields = Fields(
+        WorkspaceDiffComputed.init(fromSnapshot:toSnapshot:filesChanged:insertions:deletions:hasPatch:patch:artifact:patchBytes:changes:),
+        Field("from_snapshot", \.fromSnapshot),
+        Field("to_snapshot", \.toSnapshot),
+        Field("files_changed", \.filesChanged),
+        Field("insertions", \.insertions),
+        Field("deletions", \.deletions),
+        Field("has_patch", \.hasPatch),
+        Field("patch", \.patch),
+        Field("artifact", \.artifact),
+        Field("patch_bytes", \.patchBytes),
+        Field("changes", \.changes))
     public var fromSnapshot: String
     public var toSnapshot: String
     public var filesChanged: Int
@@ -116,20 +139,18 @@ public struct WorkspaceDiffComputed: EventPayload {
         self.artifact = artifact
         self.patchBytes = patchBytes
     }
-
-    enum CodingKeys: String, CodingKey {
-        case insertions, deletions, patch, artifact, changes
-        case fromSnapshot = "from_snapshot"
-        case toSnapshot = "to_snapshot"
-        case filesChanged = "files_changed"
-        case hasPatch = "has_patch"
-        case patchBytes = "patch_bytes"
-    }
 }
 
 /// A working directory was put back to a snapshot.
 public struct WorkspaceRolledBack: EventPayload {
-    public static let eventType = EventType.workspaceRolledBack
+    public static let eventType: EventType = "workspace.rolled_back"
+    public static let fields = Fields(
+        WorkspaceRolledBack.init(toSnapshot:safetyReference:restored:removed:unrestorable:),
+        Field("to_snapshot", \.toSnapshot),
+        Field("safety_reference", \.safetyReference),
+        Field("restored", \.restored),
+        Field("removed", \.removed),
+        Field("unrestorable", \.unrestorable))
     public var toSnapshot: String
     /// Where the state before the rollback was kept.
     public var safetyReference: String?
@@ -147,17 +168,17 @@ public struct WorkspaceRolledBack: EventPayload {
         self.removed = removed
         self.unrestorable = unrestorable
     }
-
-    enum CodingKeys: String, CodingKey {
-        case restored, removed, unrestorable
-        case toSnapshot = "to_snapshot"
-        case safetyReference = "safety_reference"
-    }
 }
 
 /// Bytes were stored in the content-addressed artifact store.
 public struct ArtifactStored: EventPayload {
-    public static let eventType = EventType.artifactStored
+    public static let eventType: EventType = "artifact.stored"
+    public static let fields = Fields(
+        ArtifactStored.init(artifact:bytes:mediaType:purpose:),
+        Field("artifact", \.artifact),
+        Field("bytes", \.bytes),
+        Field("media_type", \.mediaType),
+        Field("purpose", \.purpose))
     /// The reference (`sha256:<hex>`).
     public var artifact: String
     public var bytes: Int64
@@ -170,10 +191,5 @@ public struct ArtifactStored: EventPayload {
         self.bytes = bytes
         self.mediaType = mediaType
         self.purpose = purpose
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case artifact, bytes, purpose
-        case mediaType = "media_type"
     }
 }

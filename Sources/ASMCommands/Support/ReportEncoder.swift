@@ -1,25 +1,24 @@
-/// Encodes `Encodable` values to canonical JSON bytes (see ``JSONWriter`` for the rules).
+import ASMCore
+
+/// Encodes the CLI's `--json` reports (`Encodable` read models and report structs) with
+/// ``JSONWriter``'s rules, in their declared field order.
 ///
-/// This is the codec of event payloads: it writes straight into one byte buffer with no
-/// intermediate tree, and sorts each object's members only when they were not written in
-/// order. Optional properties that are `nil` are left out, as `JSONEncoder` does.
-///
-/// ```swift
-/// let bytes = try PayloadEncoder().encode(MessageReceived(role: .assistant, content: "4"))
-/// ```
-public struct PayloadEncoder: Sendable {
+/// Event payloads never go through `Codable`: their canonical JSON comes from their field
+/// declarations. This encoder writes straight into one byte buffer with no intermediate
+/// tree; optional properties that are `nil` are left out, as `JSONEncoder` does.
+struct ReportEncoder: Sendable {
     /// Whether objects are sorted by key. Only canonical (sorted) output is hashed or stored;
     /// output for people may keep the types' declared order instead.
-    public var sortsKeys: Bool
+    var sortsKeys: Bool
 
-    public init(sortsKeys: Bool = true) {
+    init(sortsKeys: Bool = true) {
         self.sortsKeys = sortsKeys
     }
 
     /// Encodes `value` to canonical JSON.
     /// - Throws: ``JSONError`` when a value cannot be represented (a non-finite number,
     ///   an unsupported coding feature) or the value's own `encode(to:)` throws.
-    public func encode<T: Encodable>(_ value: T) throws(JSONError) -> [UInt8] {
+    func encode<T: Encodable>(_ value: T) throws(JSONError) -> [UInt8] {
         var writer = JSONWriter()
         writer.sortsKeys = sortsKeys
         try encode(value, into: &writer)
@@ -28,7 +27,7 @@ public struct PayloadEncoder: Sendable {
 
     /// Appends the canonical JSON of `value` to `writer`.
     /// - Throws: ``JSONError``, as ``encode(_:)``.
-    public func encode<T: Encodable>(_ value: T, into writer: inout JSONWriter) throws(JSONError) {
+    func encode<T: Encodable>(_ value: T, into writer: inout JSONWriter) throws(JSONError) {
         let state = EncodingState(writer: writer)
         writer = JSONWriter()
         defer { writer = state.writer }
@@ -52,18 +51,6 @@ public struct PayloadEncoder: Sendable {
         @unknown default:
             return "\(error)"
         }
-    }
-}
-
-/// Values that write their own canonical JSON, skipping the `Encoder` machinery.
-public protocol CanonicalJSONEncodable {
-    /// Appends this value's canonical JSON to `writer`.
-    func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError)
-}
-
-extension JSONValue: CanonicalJSONEncodable {
-    public func writeCanonicalJSON(to writer: inout JSONWriter) throws(JSONError) {
-        try writer.write(self)
     }
 }
 
@@ -136,12 +123,12 @@ final class EncodingState {
             writer.string(string)
             return
         }
-        if writer.sortsKeys, let canonical = value as? any CanonicalJSONEncodable {
-            try canonical.writeCanonicalJSON(to: &writer)
+        if let payload = value as? any PayloadValue {
+            try payload.write(to: &writer)
             return
         }
         let before = writer.bytes.count
-        try value.encode(to: PayloadEncoderImplementation(state: self, depth: parentDepth + 1))
+        try value.encode(to: ReportEncoderImplementation(state: self, depth: parentDepth + 1))
         close(above: parentDepth)
         if writer.bytes.count == before {
             writer.bytes.append(contentsOf: "{}".utf8)
@@ -149,7 +136,7 @@ final class EncodingState {
     }
 }
 
-struct PayloadEncoderImplementation: Encoder {
+struct ReportEncoderImplementation: Encoder {
     let state: EncodingState
     let depth: Int
 
@@ -158,20 +145,20 @@ struct PayloadEncoderImplementation: Encoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         state.pushObject(depth: depth)
-        return KeyedEncodingContainer(KeyedPayloadEncoder<Key>(state: state, depth: depth))
+        return KeyedEncodingContainer(KeyedReportEncoder<Key>(state: state, depth: depth))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         state.pushArray(depth: depth)
-        return UnkeyedPayloadEncoder(state: state, depth: depth)
+        return UnkeyedReportEncoder(state: state, depth: depth)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        SingleValuePayloadEncoder(state: state, depth: depth)
+        SingleValueReportEncoder(state: state, depth: depth)
     }
 }
 
-struct KeyedPayloadEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
+struct KeyedReportEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let state: EncodingState
     let depth: Int
     var codingPath: [any CodingKey] { [] }
@@ -246,24 +233,24 @@ struct KeyedPayloadEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     ) -> KeyedEncodingContainer<NestedKey> {
         state.key(key, depth: depth)
         state.pushObject(depth: depth + 1)
-        return KeyedEncodingContainer(KeyedPayloadEncoder<NestedKey>(state: state, depth: depth + 1))
+        return KeyedEncodingContainer(KeyedReportEncoder<NestedKey>(state: state, depth: depth + 1))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         state.key(key, depth: depth)
         state.pushArray(depth: depth + 1)
-        return UnkeyedPayloadEncoder(state: state, depth: depth + 1)
+        return UnkeyedReportEncoder(state: state, depth: depth + 1)
     }
 
     mutating func superEncoder() -> any Encoder {
         state.failure = JSONError(.unsupported, "superEncoder is not supported by the canonical codec")
-        return PayloadEncoderImplementation(state: state, depth: depth + 1)
+        return ReportEncoderImplementation(state: state, depth: depth + 1)
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder { superEncoder() }
 }
 
-struct UnkeyedPayloadEncoder: UnkeyedEncodingContainer {
+struct UnkeyedReportEncoder: UnkeyedEncodingContainer {
     let state: EncodingState
     let depth: Int
     var codingPath: [any CodingKey] { [] }
@@ -307,22 +294,22 @@ struct UnkeyedPayloadEncoder: UnkeyedEncodingContainer {
     > {
         state.element(depth: depth)
         state.pushObject(depth: depth + 1)
-        return KeyedEncodingContainer(KeyedPayloadEncoder<NestedKey>(state: state, depth: depth + 1))
+        return KeyedEncodingContainer(KeyedReportEncoder<NestedKey>(state: state, depth: depth + 1))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         state.element(depth: depth)
         state.pushArray(depth: depth + 1)
-        return UnkeyedPayloadEncoder(state: state, depth: depth + 1)
+        return UnkeyedReportEncoder(state: state, depth: depth + 1)
     }
 
     mutating func superEncoder() -> any Encoder {
         state.failure = JSONError(.unsupported, "superEncoder is not supported by the canonical codec")
-        return PayloadEncoderImplementation(state: state, depth: depth + 1)
+        return ReportEncoderImplementation(state: state, depth: depth + 1)
     }
 }
 
-struct SingleValuePayloadEncoder: SingleValueEncodingContainer {
+struct SingleValueReportEncoder: SingleValueEncodingContainer {
     let state: EncodingState
     let depth: Int
     var codingPath: [any CodingKey] { [] }

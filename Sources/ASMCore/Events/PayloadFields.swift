@@ -1,0 +1,350 @@
+/// A value a payload field can hold: it reads itself from a parsed JSON text and writes its
+/// canonical JSON.
+///
+/// `Optional` marks an optional field: an absent key or `null` reads as `nil`, and `nil` is
+/// left out when writing. Every other value is required: an absent key is an error.
+public protocol PayloadValue: Sendable, Hashable, Codable {
+    /// Reads the value at `reader`'s position.
+    /// - Throws: ``JSONError`` on a type mismatch or an invalid value.
+    static func read(_ reader: PayloadReader) throws(JSONError) -> Self
+    /// The value of a field whose key the payload does not hold.
+    /// - Throws: ``JSONError`` with ``JSONError/Code/missingKey``, unless the value is optional.
+    static func absent(_ key: StaticString) throws(JSONError) -> Self
+    /// Whether the field is left out of the payload (a `nil` optional).
+    var isAbsent: Bool { get }
+    /// Whether a payload may leave the field out (an `Optional`).
+    static var isOptional: Bool { get }
+    /// Appends the value's canonical JSON.
+    /// - Throws: ``JSONError`` when it cannot be represented (a non-finite number).
+    func write(to writer: inout JSONWriter) throws(JSONError)
+}
+
+extension PayloadValue {
+    /// Reads a value from JSON text (UTF-8 checked).
+    /// - Throws: ``JSONError`` for malformed text or a value of the wrong shape.
+    public static func decode(json bytes: some Collection<UInt8>) throws(JSONError) -> Self {
+        try PayloadReader.parsing(bytes) { reader throws(JSONError) in try read(reader) }
+    }
+
+    /// The value's canonical JSON text.
+    /// - Throws: ``JSONError`` when it cannot be represented (a non-finite number).
+    public func canonicalJSON() throws(JSONError) -> [UInt8] {
+        var writer = JSONWriter()
+        try write(to: &writer)
+        return writer.bytes
+    }
+
+    public static func absent(_ key: StaticString) throws(JSONError) -> Self {
+        throw JSONError(.missingKey, "missing key \(key)")
+    }
+
+    public var isAbsent: Bool { false }
+    public static var isOptional: Bool { false }
+}
+
+/// One position in a parsed JSON text: what a ``PayloadValue`` reads from.
+public struct PayloadReader {
+    let tape: JSONTape
+    let index: Int
+
+    init(tape: JSONTape, index: Int) {
+        self.tape = tape
+        self.index = index
+    }
+
+    /// Parses JSON text (UTF-8 checked) and reads it with `body` while the bytes are alive.
+    /// - Throws: ``JSONError`` for malformed text, or what `body` throws.
+    public static func parsing<T>(
+        _ bytes: some Collection<UInt8>, _ body: (PayloadReader) throws(JSONError) -> T
+    ) throws(JSONError) -> T {
+        let tape = JSONTape()
+        let contiguous = Array(bytes)
+        let result: Result<T, JSONError> = contiguous.withUnsafeBytes { buffer in
+            do throws(JSONError) {
+                try tape.parse(buffer, validateUTF8: true)
+                return .success(try body(PayloadReader(tape: tape, index: 0)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    public var isNull: Bool { tape.kind(index) == .null }
+    public func string() throws(JSONError) -> String { try tape.string(index) }
+    public func int64() throws(JSONError) -> Int64 { try tape.int64(index) }
+    public func uint64() throws(JSONError) -> UInt64 { try tape.uint64(index) }
+    public func double() throws(JSONError) -> Double { try tape.double(index) }
+    public func bool() throws(JSONError) -> Bool { try tape.bool(index) }
+    public func uuid() throws(JSONError) -> UUIDValue { try tape.uuid(index) }
+    public func value() throws(JSONError) -> JSONValue { try tape.value(index) }
+
+    /// The member `key` of the object here, or `nil` when the object does not hold it.
+    /// - Throws: ``JSONError`` when the value here is not an object.
+    public func member(_ key: StaticString) throws(JSONError) -> PayloadReader? {
+        guard tape.kind(index) == .object else { throw tape.mismatch(index, expected: "an object") }
+        let found = key.withUTF8Buffer { tape.member(of: index, key: $0) }
+        return found.map { PayloadReader(tape: tape, index: $0) }
+    }
+
+    /// The elements of the array here.
+    /// - Throws: ``JSONError`` when the value here is not an array.
+    public func elements() throws(JSONError) -> [PayloadReader] {
+        guard tape.kind(index) == .array else { throw tape.mismatch(index, expected: "an array") }
+        var result: [PayloadReader] = []
+        let count = Int(tape.tokens[index].end)
+        result.reserveCapacity(count)
+        var position = index + 1
+        for _ in 0..<count {
+            result.append(PayloadReader(tape: tape, index: position))
+            position = tape.after(position)
+        }
+        return result
+    }
+
+    /// The keys and values of the object here, in document order.
+    /// - Throws: ``JSONError`` when the value here is not an object.
+    public func members() throws(JSONError) -> [(key: String, value: PayloadReader)] {
+        guard tape.kind(index) == .object else { throw tape.mismatch(index, expected: "an object") }
+        return try tape.members(of: index).map { ($0.key, PayloadReader(tape: tape, index: $0.value)) }
+    }
+}
+
+// MARK: Fields
+
+/// One field of a payload: its JSON key and how to read it from a value.
+///
+/// Declared with a key path: `Field("stop_reason", \.stopReason)`.
+public struct Field<Root, Value: PayloadValue>: Sendable {
+    public let key: StaticString
+    let get: @Sendable (Root) -> Value
+
+    public init(_ key: StaticString, _ get: @escaping @Sendable (Root) -> Value) {
+        self.key = key
+        self.get = get
+    }
+
+    var isOptional: Bool { Value.isOptional }
+
+    func read(_ object: PayloadReader) throws(JSONError) -> Value {
+        guard let member = try object.member(key) else { return try Value.absent(key) }
+        return try Value.read(member)
+    }
+
+    func write(_ root: Root, to writer: inout JSONWriter, in mark: inout JSONWriter.ObjectMark) throws(JSONError) {
+        let value = get(root)
+        guard !value.isAbsent else { return }
+        writer.key(key, in: &mark)
+        try value.write(to: &writer)
+    }
+
+    func encode(_ root: Root, to container: inout KeyedEncodingContainer<AnyCodingKey>) throws {
+        let value = get(root)
+        guard !value.isAbsent else { return }
+        try container.encode(value, forKey: AnyCodingKey(key.description))
+    }
+
+    func decode(from container: KeyedDecodingContainer<AnyCodingKey>) throws -> Value {
+        let codingKey = AnyCodingKey(key.description)
+        guard container.contains(codingKey) else { return try Value.absent(key) }
+        return try container.decode(Value.self, forKey: codingKey)
+    }
+}
+
+/// The shape of a JSON object type, declared once: the memberwise initializer and the
+/// fields in its parameter order. The canonical encoder and the decoder both come from it.
+public protocol ObjectShape<Root>: Sendable {
+    associatedtype Root
+    /// Reads a value from the object at `reader`.
+    func read(_ reader: PayloadReader) throws(JSONError) -> Root
+    /// Writes `value` as one object with its keys sorted.
+    func write(_ value: Root, to writer: inout JSONWriter) throws(JSONError)
+    /// The JSON keys and whether each may be absent, in declaration order.
+    var keys: [(key: String, isOptional: Bool)] { get }
+    /// Encodes `value` through `Codable`, with the same keys.
+    func encode(_ value: Root, to encoder: any Encoder) throws
+    /// Decodes a value through `Codable`, with the same keys.
+    func decode(from decoder: any Decoder) throws -> Root
+}
+
+/// The fields of an object type and the initializer that takes them, in the same order.
+///
+/// ```swift
+/// public static let fields = Fields(
+///     RunQueued.init(position:reason:), Field("position", \.position), Field("reason", \.reason))
+/// ```
+public struct Fields<Root, each Value: PayloadValue>: ObjectShape {
+    let make: @Sendable (repeat each Value) -> Root
+    let fields: (repeat Field<Root, each Value>)
+
+    public init(_ make: @escaping @Sendable (repeat each Value) -> Root, _ fields: repeat Field<Root, each Value>) {
+        self.make = make
+        self.fields = (repeat each fields)
+    }
+
+    public func read(_ reader: PayloadReader) throws(JSONError) -> Root {
+        guard reader.tape.kind(reader.index) == .object else {
+            throw reader.tape.mismatch(reader.index, expected: "an object")
+        }
+        return make(repeat try (each fields).read(reader))
+    }
+
+    public func write(_ value: Root, to writer: inout JSONWriter) throws(JSONError) {
+        var object = writer.beginObject()
+        for field in repeat each fields { try field.write(value, to: &writer, in: &object) }
+        writer.endObject(object)
+    }
+
+    public func encode(_ value: Root, to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: AnyCodingKey.self)
+        for field in repeat each fields { try field.encode(value, to: &container) }
+    }
+
+    public func decode(from decoder: any Decoder) throws -> Root {
+        let container = try decoder.container(keyedBy: AnyCodingKey.self)
+        return make(repeat try (each fields).decode(from: container))
+    }
+
+    public var keys: [(key: String, isOptional: Bool)] {
+        var keys: [(key: String, isOptional: Bool)] = []
+        for field in repeat each fields { keys.append((field.key.description, field.isOptional)) }
+        return keys
+    }
+}
+
+/// A value stored as a JSON object whose fields are declared once, in ``fields``.
+public protocol PayloadObject: PayloadValue {
+    associatedtype Shape: ObjectShape where Shape.Root == Self
+    /// The declaration of the object's fields.
+    static var fields: Shape { get }
+}
+
+extension PayloadObject {
+    /// The JSON keys and whether each may be absent, in declaration order.
+    public static var fieldKeys: [(key: String, isOptional: Bool)] { fields.keys }
+
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> Self { try fields.read(reader) }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { try Self.fields.write(self, to: &writer) }
+}
+
+// MARK: Values
+
+extension String: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> String { try reader.string() }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.string(self) }
+}
+
+extension Int: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> Int { Int(try reader.int64()) }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.integer(Int64(self)) }
+}
+
+extension Int64: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> Int64 { try reader.int64() }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.integer(self) }
+}
+
+extension UInt64: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> UInt64 { try reader.uint64() }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.unsigned(self) }
+}
+
+extension Double: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> Double { try reader.double() }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { try writer.double(self) }
+}
+
+extension Bool: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> Bool { try reader.bool() }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.bool(self) }
+}
+
+extension JSONValue: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> JSONValue { try reader.value() }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { try writer.write(self) }
+}
+
+extension Optional: PayloadValue where Wrapped: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> Wrapped? {
+        reader.isNull ? nil : try Wrapped.read(reader)
+    }
+    public static func absent(_ key: StaticString) throws(JSONError) -> Wrapped? { nil }
+    public var isAbsent: Bool { self == nil }
+    public static var isOptional: Bool { true }
+    public func write(to writer: inout JSONWriter) throws(JSONError) {
+        if let self { try self.write(to: &writer) } else { writer.null() }
+    }
+}
+
+extension Array: PayloadValue where Element: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> [Element] {
+        var result: [Element] = []
+        for element in try reader.elements() { result.append(try Element.read(element)) }
+        return result
+    }
+    public func write(to writer: inout JSONWriter) throws(JSONError) {
+        var array = writer.beginArray()
+        for element in self {
+            writer.element(in: &array)
+            try element.write(to: &writer)
+        }
+        writer.endArray(array)
+    }
+}
+
+extension Dictionary: PayloadValue where Key == String, Value: PayloadValue {
+    /// The first of duplicate keys wins.
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> [String: Value] {
+        var result: [String: Value] = [:]
+        for (key, value) in try reader.members() where result[key] == nil { result[key] = try Value.read(value) }
+        return result
+    }
+    public func write(to writer: inout JSONWriter) throws(JSONError) {
+        var object = writer.beginObject()
+        for (key, value) in self.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            writer.key(key, in: &object)
+            try value.write(to: &writer)
+        }
+        writer.endObject(object)
+    }
+}
+
+/// A value stored as its string raw value.
+public protocol StringPayloadValue: PayloadValue, RawRepresentable where RawValue == String {
+    init(rawValue: String)
+}
+
+extension StringPayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> Self { Self(rawValue: try reader.string()) }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.string(rawValue) }
+}
+
+extension SequenceNumber: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> SequenceNumber {
+        SequenceNumber(try reader.int64())
+    }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.integer(rawValue) }
+}
+
+extension StreamVersion: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> StreamVersion {
+        StreamVersion(try reader.int64())
+    }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.integer(rawValue) }
+}
+
+extension Timestamp: PayloadValue {
+    public static func read(_ reader: PayloadReader) throws(JSONError) -> Timestamp {
+        Timestamp(microseconds: try reader.int64())
+    }
+    public func write(to writer: inout JSONWriter) throws(JSONError) { writer.integer(microseconds) }
+}
+
+// MARK: Codable, from the same declaration
+
+/// Object types encode and decode through `Codable` (Foundation's JSONEncoder, a user's own
+/// coder) from their ``PayloadObject/fields`` too, so their keys are never declared twice.
+extension PayloadObject {
+    public func encode(to encoder: any Encoder) throws { try Self.fields.encode(self, to: encoder) }
+    public init(from decoder: any Decoder) throws { self = try Self.fields.decode(from: decoder) }
+}
