@@ -103,14 +103,18 @@ let package = Package(
         // provider runs and records them in the log.
         .target(
             name: "ASMRuntime",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMWorkspace", "ASMSystem"],
+            dependencies: [
+                "ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMWorkspace", "ASMSystem",
+            ],
             swiftSettings: swiftSettings
         ),
 
         // The public facade.
         .target(
             name: "AgentSessionManager",
-            dependencies: ["ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMWorkspace", "ASMRuntime"],
+            dependencies: [
+                "ASMCore", "ASMStore", "ASMProviders", "ASMPolicy", "ASMRouting", "ASMWorkspace", "ASMRuntime",
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -204,7 +208,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ASMRuntimeTests",
-            dependencies: ["ASMRuntime", "ASMProviders", "ASMCore", "ASMStore", "ASMPolicy", "ASMRouting", "ASMWorkspace", "AgentSessionManagerTesting"],
+            dependencies: [
+                "ASMRuntime", "ASMProviders", "ASMCore", "ASMStore", "ASMPolicy", "ASMRouting", "ASMWorkspace",
+                "AgentSessionManagerTesting",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

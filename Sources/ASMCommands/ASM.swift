@@ -1,5 +1,5 @@
-public import ArgumentParser
 import AgentSessionManager
+public import ArgumentParser
 
 /// `asm`: runs, tails, audits and replays agent sessions recorded in one SQLite file.
 public struct ASM: AsyncParsableCommand {
@@ -12,7 +12,8 @@ public struct ASM: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Run.self, Serve.self, Cost.self, Providers.self, Replay.self, Diff.self, WorkspaceCommand.self, Init.self, Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
+            Run.self, Serve.self, Cost.self, Providers.self, Replay.self, Diff.self, WorkspaceCommand.self, Init.self,
+            Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
             Demo.self,
         ]
     )

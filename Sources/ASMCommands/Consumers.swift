@@ -1,15 +1,19 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 
 extension ASM {
     /// `asm consumers`: durable consumers and their checkpoints.
     struct Consumers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List durable consumers, or reset one.", subcommands: [List.self, Reset.self],
-            defaultSubcommand: List.self)
+            abstract: "List durable consumers, or reset one.",
+            subcommands: [List.self, Reset.self],
+            defaultSubcommand: List.self
+        )
 
         struct List: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "List durable consumers and how far behind they are.")
+            static let configuration = CommandConfiguration(
+                abstract: "List durable consumers and how far behind they are."
+            )
 
             @OptionGroup var store: StoreOptions
             @OptionGroup var output: OutputOptions
@@ -37,7 +41,8 @@ extension ASM {
 
         struct Reset: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Move a consumer's checkpoint (backwards to reprocess); recorded as a consumer.reset event.")
+                abstract: "Move a consumer's checkpoint (backwards to reprocess); recorded as a consumer.reset event."
+            )
 
             @OptionGroup var store: StoreOptions
 

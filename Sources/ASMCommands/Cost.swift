@@ -1,5 +1,5 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 import FoundationEssentials
 
 extension ASM {
@@ -11,7 +11,8 @@ extension ASM {
                 Costs are the ones recorded with each usage update (with the price table named in the log); the
                 provider's own report is shown beside them where it gives one. --prices FILE recomputes every cost
                 with another price table, without changing the log.
-                """)
+                """
+        )
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
@@ -44,7 +45,8 @@ extension ASM {
             try await withStore(try store.openExisting()) { store in
                 var sessionID: SessionID?
                 if let session { sessionID = try await resolveSession(session, in: store) }
-                let groupings = by.map { [UsageGrouping(rawValue: $0.rawValue) ?? .session] } ?? [.session, .provider, .model]
+                let groupings =
+                    by.map { [UsageGrouping(rawValue: $0.rawValue) ?? .session] } ?? [.session, .provider, .model]
                 // Recomputing prices each run's usage per provider and model, then rolls it up.
                 let perRun = table == nil ? [] : try await store.usage(by: .run, session: sessionID)
                 var first = true
@@ -55,7 +57,14 @@ extension ASM {
                         for row in rows {
                             Console.line(
                                 Formatting.json(
-                                    CostRow(row, grouping: grouping, recomputed: recomputed.map { $0[Self.key(row, grouping)] ?? nil }, table: table?.version)))
+                                    CostRow(
+                                        row,
+                                        grouping: grouping,
+                                        recomputed: recomputed.map { $0[Self.key(row, grouping)] ?? nil },
+                                        table: table?.version
+                                    )
+                                )
+                            )
                         }
                         continue
                     }
@@ -66,17 +75,26 @@ extension ASM {
                         Console.line("  no usage")
                         continue
                     }
-                    var header = ["  " + grouping.rawValue.uppercased(), "RUNS", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE", "COST", "REPORTED"]
+                    var header = [
+                        "  " + grouping.rawValue.uppercased(), "RUNS", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE",
+                        "COST", "REPORTED",
+                    ]
                     if let table { header.append("AT \(table.version)") }
                     var lines = [header]
                     for row in rows {
                         let tokens = row.tokens
                         var line = [
-                            "  " + Self.key(row, grouping), String(row.runs), String(tokens.input), String(tokens.output),
+                            "  " + Self.key(row, grouping), String(row.runs), String(tokens.input),
+                            String(tokens.output),
                             String(tokens.cacheRead), String(tokens.cacheWrite), Formatting.usd(nano: row.costNanoUSD),
                             row.reportedCostNanoUSD.map { Formatting.usd(nano: $0) } ?? "-",
                         ]
-                        if let recomputed { line.append((recomputed[Self.key(row, grouping)] ?? nil).map { Formatting.usd(nano: $0) } ?? "no price") }
+                        if let recomputed {
+                            line.append(
+                                (recomputed[Self.key(row, grouping)] ?? nil).map { Formatting.usd(nano: $0) }
+                                    ?? "no price"
+                            )
+                        }
                         lines.append(line)
                     }
                     Formatting.table(lines, rightAligned: Set(1..<header.count)).forEach(Console.line)
@@ -94,7 +112,11 @@ extension ASM {
         }
 
         /// Each group's cost at `table`; `nil` for a group with usage the table cannot price.
-        static func recompute(_ perRun: [UsageSummary], with table: PriceTable, by grouping: UsageGrouping) -> [String: Int64?] {
+        static func recompute(
+            _ perRun: [UsageSummary],
+            with table: PriceTable,
+            by grouping: UsageGrouping
+        ) -> [String: Int64?] {
             var totals: [String: Int64?] = [:]
             for row in perRun {
                 // Per-run rows carry every key a roll-up needs.
@@ -111,7 +133,6 @@ extension ASM {
         }
     }
 }
-
 
 /// One `asm cost --json` line.
 private struct CostRow: Encodable {

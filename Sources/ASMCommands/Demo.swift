@@ -1,5 +1,5 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 import FoundationEssentials
 internal import Synchronization
 
@@ -17,7 +17,8 @@ extension ASM {
 
                 --provider scripted (the default) needs no CLI; claude, codex or amp run the same prompts on the real
                 CLI (what run 3 does is then up to the model).
-                """)
+                """
+        )
 
         @OptionGroup var store: StoreOptions
 
@@ -27,7 +28,9 @@ extension ASM {
         @Option(help: "scripted, claude, codex or amp.")
         var provider: Run.ProviderChoice = .scripted
 
-        @Option(help: "all (the default), policies (the three-run session) or server (two concurrent runs on a server).")
+        @Option(
+            help: "all (the default), policies (the three-run session) or server (two concurrent runs on a server)."
+        )
         var part: Part = .all
 
         enum Part: String, ExpressibleByArgument, CaseIterable {
@@ -68,14 +71,24 @@ extension ASM {
         }
 
         /// The three-run session under stacked policies.
-        private func policySession(_ store: SQLiteEventStore, adapter: any ProviderAdapter, policies: [Policy]) async throws {
+        private func policySession(
+            _ store: SQLiteEventStore,
+            adapter: any ProviderAdapter,
+            policies: [Policy]
+        ) async throws {
             do {
                 let manager = SessionManager(store: store, providers: [adapter])
                 let start = try await store.lastSequence()
-                let session = try await manager.startSession(agentID: "demo", metadata: ["purpose": "demo"], tags: ["demo"])
+                let session = try await manager.startSession(
+                    agentID: "demo",
+                    metadata: ["purpose": "demo"],
+                    tags: ["demo"]
+                )
                 Console.line("database \(store.path)")
                 Console.line("session  \(session)")
-                Console.line("policies org (warn) + team (cancel): the stack cancels; org denies Bash(rm *) and WebFetch")
+                Console.line(
+                    "policies org (warn) + team (cancel): the stack cancels; org denies Bash(rm *) and WebFetch"
+                )
                 Console.line("")
                 Console.line("live")
                 Console.flush()
@@ -91,7 +104,12 @@ extension ASM {
                 }
                 var results: [RunResult] = []
                 for prompt in Self.prompts {
-                    let options = RunOptions(provider: adapter.name, policies: policies, continuation: .auto, deadline: .seconds(600))
+                    let options = RunOptions(
+                        provider: adapter.name,
+                        policies: policies,
+                        continuation: .auto,
+                        deadline: .seconds(600)
+                    )
                     results.append(try await manager.run(prompt, in: session, options: options))
                 }
                 try await manager.completeSession(session, summary: "three runs; run 3 stopped by policy")
@@ -103,16 +121,26 @@ extension ASM {
                 Console.line("")
                 Console.line("runs")
                 for (index, result) in results.enumerated() {
-                    let detail = result.failure.map { " — \($0.kind): \($0.message)" } ?? (result.outputText.map { ": \(Formatting.clip($0, 70))" } ?? "")
+                    let detail =
+                        result.failure.map { " — \($0.kind): \($0.message)" }
+                        ?? (result.outputText.map { ": \(Formatting.clip($0, 70))" } ?? "")
                     let cost = result.costNanoUSD.map { Formatting.usd(nano: $0) } ?? "-"
                     Console.line(
-                        "  \(index + 1). \(result.status) · continuation \(result.continuation?.applied ?? "-") · policy \(result.policy.summary) · \(cost)\(detail)")
+                        "  \(index + 1). \(result.status) · continuation \(result.continuation?.applied ?? "-") · policy \(result.policy.summary) · \(cost)\(detail)"
+                    )
                 }
                 Console.line("")
-                Console.line("audit trail (decisions are events: asm events --session \(session.description.prefix(8)) --type policy.violated)")
+                Console.line(
+                    "audit trail (decisions are events: asm events --session \(session.description.prefix(8)) --type policy.violated)"
+                )
                 let decisions = try await store.events(
-                    from: start.next, limit: 10_000,
-                    filter: EventFilter(types: [.policyEvaluated, .policyViolated, .toolApprovalRequested, .continuationApplied], stream: session.stream))
+                    from: start.next,
+                    limit: 10_000,
+                    filter: EventFilter(
+                        types: [.policyEvaluated, .policyViolated, .toolApprovalRequested, .continuationApplied],
+                        stream: session.stream
+                    )
+                )
                 for envelope in decisions.events {
                     Console.line("  [\(envelope.sequence)] \(envelope.type)  \(Self.audit(envelope.event))")
                 }
@@ -121,22 +149,29 @@ extension ASM {
                     throw CommandFailure(.notRecorded, "the session projection is missing")
                 }
                 Show.print(
-                    summary, runs: try await store.runs(in: session), transcript: try await store.transcript(of: session),
-                    usage: try await store.usage(by: .run, session: session))
+                    summary,
+                    runs: try await store.runs(in: session),
+                    transcript: try await store.transcript(of: session),
+                    usage: try await store.usage(by: .run, session: session)
+                )
                 Console.line("")
                 let report = try await store.verify()
                 Console.line(
                     "verify: \(report.eventsChecked) events, chain "
                         + (report.firstMismatch == nil && report.firstGap == nil ? "intact" : "BROKEN")
-                        + ", integrity \(report.integrity.joined(separator: "; "))")
+                        + ", integrity \(report.integrity.joined(separator: "; "))"
+                )
                 Console.line("")
-                Console.line("next: asm show \(session.description.prefix(8)) --events   asm cost   asm tail --follow   asm verify")
+                Console.line(
+                    "next: asm show \(session.description.prefix(8)) --events   asm cost   asm tail --follow   asm verify"
+                )
             }
         }
 
         static func audit(_ event: SessionEvent) -> String {
             switch event {
-            case .policyEvaluated(let e): "\(e.policies.joined(separator: " + ")) → \(e.outcome), stack \(e.stackHash.prefix(12))"
+            case .policyEvaluated(let e):
+                "\(e.policies.joined(separator: " + ")) → \(e.outcome), stack \(e.stackHash.prefix(12))"
             case .policyViolated(let e):
                 "\(e.policy) \(e.rule) → \(e.action) (\(e.canBlock ? "blocked before it ran" : "observed")): \(e.message)"
             case .toolApprovalRequested(let e): "\(e.tool) (\(e.policy)/\(e.rule))"
@@ -180,20 +215,25 @@ final class DemoAgent: Sendable {
         var steps: [ProviderScript.Step] = []
         if prompt.lowercased().contains("code name") && !prompt.hasPrefix("Remember") {
             let known = said.joined(separator: "\n")
-            let name = known.firstRange(of: "Aurora-7") != nil ? "The release code name is Aurora-7." : "I was not told a code name."
+            let name =
+                known.firstRange(of: "Aurora-7") != nil
+                ? "The release code name is Aurora-7." : "I was not told a code name."
             steps = [.text(name, chunks: 4)] + pause + [.usage(TokenUsage(input: 420, output: 12, cacheRead: 3_100))]
         } else if prompt.lowercased().contains("clean") {
-            steps = [.text("I'll remove the build directory.", chunks: 3)] + pause + [
-                .toolCall(name: "Bash", input: ["command": "rm -rf .build"], output: ""),
-                .text("The build directory is gone.", chunks: 2), .usage(TokenUsage(input: 610, output: 40, cacheRead: 3_100)),
-            ]
+            steps =
+                [.text("I'll remove the build directory.", chunks: 3)] + pause + [
+                    .toolCall(name: "Bash", input: ["command": "rm -rf .build"], output: ""),
+                    .text("The build directory is gone.", chunks: 2),
+                    .usage(TokenUsage(input: 610, output: 40, cacheRead: 3_100)),
+                ]
         } else {
-            steps = [.text("Noted: Aurora-7. Let me count the files.", chunks: 4)] + pause + [
-                .toolCall(name: "Bash", input: ["command": "find Sources -name '*.swift' | wc -l"], output: "42"),
-            ] + pause + [
-                .text("There are 42 Swift files in Sources/.", chunks: 3),
-                .usage(TokenUsage(input: 812, output: 64, cacheRead: 2_048, cacheWrite: 1_024)),
-            ]
+            steps =
+                [.text("Noted: Aurora-7. Let me count the files.", chunks: 4)] + pause + [
+                    .toolCall(name: "Bash", input: ["command": "find Sources -name '*.swift' | wc -l"], output: "42")
+                ] + pause + [
+                    .text("There are 42 Swift files in Sources/.", chunks: 3),
+                    .usage(TokenUsage(input: 812, output: 64, cacheRead: 2_048, cacheWrite: 1_024)),
+                ]
         }
         return ProviderScript(steps, providerSessionID: session, model: "scripted-1", tools: ["Bash", "Read"])
     }

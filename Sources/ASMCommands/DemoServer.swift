@@ -15,25 +15,42 @@ extension ASM.Demo {
         let agent: any ProviderAdapter = provider == .scripted ? DemoEditor(pace: .milliseconds(pace)) : adapter
         let manager = SessionManager(store: store, providers: [agent])
         let server = try await SessionServer.start(
-            manager: manager, agentID: "demo-server", metadata: ["purpose": "demo"], tags: ["demo", "server"],
-            configuration: .init(defaultOptions: RunOptions(provider: agent.name, deadline: .seconds(600)), maxConcurrentRuns: 2))
+            manager: manager,
+            agentID: "demo-server",
+            metadata: ["purpose": "demo"],
+            tags: ["demo", "server"],
+            configuration: .init(
+                defaultOptions: RunOptions(provider: agent.name, deadline: .seconds(600)),
+                maxConcurrentRuns: 2
+            )
+        )
         let session = server.session
-        let first = try await store.stream(session.stream, fromVersion: StreamVersion(1), limit: 1).first?.sequence ?? .zero
+        let first =
+            try await store.stream(session.stream, fromVersion: StreamVersion(1), limit: 1).first?.sequence ?? .zero
 
         // Each run works in a fresh repository beside the database.
         let base = besideDatabase("demo-workspaces/" + Formatting.short(session.uuid), database: store.path)
         var options: [RunOptions] = []
         for run in Self.serverRuns {
             let path = base + "/" + run.workspace
-            try await createGitRepository(at: path, files: DemoEditor.initialFiles(run.workspace), message: "Start \(run.workspace)")
+            try await createGitRepository(
+                at: path,
+                files: DemoEditor.initialFiles(run.workspace),
+                message: "Start \(run.workspace)"
+            )
             var option = server.configuration.defaultOptions
             option.workspace = WorkspaceOptions(
-                path: path, artifactStore: FileArtifactStore(root: artifactRoot(nil, database: store.path)), rollbackOnFailure: true)
+                path: path,
+                artifactStore: FileArtifactStore(root: artifactRoot(nil, database: store.path)),
+                rollbackOnFailure: true
+            )
             options.append(option)
         }
 
         Console.line("server   session \(session), up to 2 runs at once")
-        Console.line("workspaces \(base)/{\(Self.serverRuns.map(\.workspace).joined(separator: ","))} (git, one per run)")
+        Console.line(
+            "workspaces \(base)/{\(Self.serverRuns.map(\.workspace).joined(separator: ","))} (git, one per run)"
+        )
         Console.line("")
         Console.line("live (one subscriber; it disconnects after 12 events and resumes from its cursor)")
         Console.flush()
@@ -58,7 +75,9 @@ extension ASM.Demo {
                 }
                 if ended { return seen }
                 reconnected = true
-                Console.line("         … subscriber disconnected after sequence \(cursor.rawValue - 1); the runs go on …")
+                Console.line(
+                    "         … subscriber disconnected after sequence \(cursor.rawValue - 1); the runs go on …"
+                )
                 if pace > 0 { try? await Task.sleep(for: .milliseconds(pace * 6)) }
                 Console.line("         … resubscribed from sequence \(cursor) (last seen + 1) …")
                 Console.flush()
@@ -67,7 +86,10 @@ extension ASM.Demo {
 
         var runs: [RunID] = []
         for (index, run) in Self.serverRuns.enumerated() {
-            let id = try await server.submitRun([ChatMessage(role: .user, content: run.prompt)], options: options[index])
+            let id = try await server.submitRun(
+                [ChatMessage(role: .user, content: run.prompt)],
+                options: options[index]
+            )
             labels.withLock { $0[id] = run.label }
             runs.append(id)
         }
@@ -79,7 +101,8 @@ extension ASM.Demo {
         Console.line("")
         Console.line(
             "subscriber: \(seen.count) events across the disconnect, "
-                + (exact ? "no gap and no duplicate (same sequences as the log)" : "MISMATCH with the log"))
+                + (exact ? "no gap and no duplicate (same sequences as the log)" : "MISMATCH with the log")
+        )
         let order = seen.compactMap(\.runID)
         let switches = zip(order, order.dropFirst()).filter { $0 != $1 }.count
         Console.line("interleaving: the two runs' events alternated \(Formatting.count(switches, "time")) in the log")
@@ -94,7 +117,8 @@ extension ASM.Demo {
             }
             let files = (diff.changes ?? []).map { "\($0.change) \($0.path)" }.joined(separator: ", ")
             Console.line(
-                "  \(label): \(result.status) · \(Formatting.count(diff.filesChanged, "file")) changed, +\(diff.insertions) -\(diff.deletions) · \(files)")
+                "  \(label): \(result.status) · \(Formatting.count(diff.filesChanged, "file")) changed, +\(diff.insertions) -\(diff.deletions) · \(files)"
+            )
             for line in (diff.patch ?? "").split(separator: "\n").prefix(20) {
                 Console.line("      \(line)")
             }
@@ -120,7 +144,8 @@ final class DemoEditor: ProviderAdapter {
 
     static func initialFiles(_ workspace: String) -> [String: String] {
         switch workspace {
-        case "api": ["README.md": "# API\n\nEndpoints:\n- GET /users\n", "Sources/Routes.swift": "let routes = [\"/users\"]\n"]
+        case "api":
+            ["README.md": "# API\n\nEndpoints:\n- GET /users\n", "Sources/Routes.swift": "let routes = [\"/users\"]\n"]
         default: ["index.html": "<html>\n<body>\n<h1>Home</h1>\n</body>\n</html>\n"]
         }
     }
@@ -129,21 +154,32 @@ final class DemoEditor: ProviderAdapter {
         let prompt = request.messages.last?.content ?? ""
         let pause: [ProviderScript.Step] = pace > .zero ? [.delay(pace)] : []
         func write(_ path: String, _ content: String) -> ProviderScript.Step {
-            .toolCall(name: "Write", input: ["file_path": .string(path), "content": .string(content)], output: "wrote \(path)")
+            .toolCall(
+                name: "Write",
+                input: ["file_path": .string(path), "content": .string(content)],
+                output: "wrote \(path)"
+            )
         }
         var steps: [ProviderScript.Step]
         if prompt.contains("health") {
-            steps = [.text("I'll add a /health route and list it in the README.", chunks: 5)] + pause
+            steps =
+                [.text("I'll add a /health route and list it in the README.", chunks: 5)] + pause
                 + [write("Sources/Health.swift", "func health() -> String { \"ok\" }\n")] + pause
                 + [write("README.md", "# API\n\nEndpoints:\n- GET /users\n- GET /health\n")] + pause
                 + [.text("Added GET /health and documented it.", chunks: 3)]
         } else {
-            steps = [.text("I'll add a footer with the version to index.html.", chunks: 5)] + pause
-                + [write("index.html", "<html>\n<body>\n<h1>Home</h1>\n<footer>v1.4.0</footer>\n</body>\n</html>\n")] + pause
+            steps =
+                [.text("I'll add a footer with the version to index.html.", chunks: 5)] + pause
+                + [write("index.html", "<html>\n<body>\n<h1>Home</h1>\n<footer>v1.4.0</footer>\n</body>\n</html>\n")]
+                + pause
                 + [.text("The home page now has a footer.", chunks: 3)]
         }
         steps += pause + [.usage(TokenUsage(input: 900, output: 80))]
-        return ProviderScript(steps, providerSessionID: "scripted-\(request.runID.description.suffix(12))", model: "scripted-1")
+        return ProviderScript(
+            steps,
+            providerSessionID: "scripted-\(request.runID.description.suffix(12))",
+            model: "scripted-1"
+        )
     }
 
     func execute(_ request: ProviderRequest) -> ProviderEventStream {

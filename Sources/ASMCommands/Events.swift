@@ -1,12 +1,13 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 
 extension ASM {
     /// `asm events`: lists events in log order.
     struct Events: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List events in log order.",
-            discussion: "Filters combine: --session S --type run.started lists the run starts of one session.")
+            discussion: "Filters combine: --session S --type run.started lists the run starts of one session."
+        )
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions

@@ -1,11 +1,12 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 
 extension ASM {
     /// `asm init`: creates the database or brings it to this build's schema.
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create the database file, or migrate it to this build's schema.")
+            abstract: "Create the database file, or migrate it to this build's schema."
+        )
 
         @OptionGroup var store: StoreOptions
 
@@ -17,7 +18,8 @@ extension ASM {
                 Console.line(
                     existed
                         ? "\(store.path): schema version \(version), \(events.rawValue) events"
-                        : "created \(store.path) (schema version \(version))")
+                        : "created \(store.path) (schema version \(version))"
+                )
             }
         }
     }

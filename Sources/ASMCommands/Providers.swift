@@ -1,17 +1,19 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 import FoundationEssentials
 
 extension ASM {
     /// `asm providers`: each provider's breaker and the sticky bindings, folded from the log.
     struct Providers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show each provider's circuit breaker, cooldown deadline and sticky sessions, as derived from the log.",
+            abstract:
+                "Show each provider's circuit breaker, cooldown deadline and sticky sessions, as derived from the log.",
             discussion: """
                 The router's state is a fold of the log: breakers from recorded failures and routed runs' outcomes,
                 cooldowns from failure times, sticky bindings from routing decisions. --at N shows it as it was at
                 sequence N. Thresholds and cooldowns are the last recorded router configuration's, or --router FILE's.
-                """)
+                """
+        )
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
@@ -53,10 +55,15 @@ extension ASM {
                 }
                 let fold = Router(config: config)
                 var state = RouterState()
-                for envelope in events { _ = fold.apply(&state, envelope.event, run: envelope.runID, sequence: envelope.sequence) }
+                for envelope in events {
+                    _ = fold.apply(&state, envelope.event, run: envelope.runID, sequence: envelope.sequence)
+                }
                 // "Now" is the clock, or the time of the event --at names.
                 var now = SystemClock().now()
-                if let at, let event = try await store.events(from: SequenceNumber(at), limit: 1, filter: EventFilter()).events.first {
+                if let at,
+                    let event = try await store.events(from: SequenceNumber(at), limit: 1, filter: EventFilter()).events
+                        .first
+                {
                     now = event.recordedAt
                 }
                 var names = (recorded?["providers"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
@@ -66,7 +73,16 @@ extension ASM {
 
                 if output.json {
                     for name in names {
-                        Console.line(Formatting.json(ProviderLine(name: name, breaker: state.breakers[name] ?? RouterState.Breaker(), now: now, through: through)))
+                        Console.line(
+                            Formatting.json(
+                                ProviderLine(
+                                    name: name,
+                                    breaker: state.breakers[name] ?? RouterState.Breaker(),
+                                    now: now,
+                                    through: through
+                                )
+                            )
+                        )
                     }
                     for (key, binding) in state.bindings.sorted(by: { $0.key < $1.key }) {
                         Console.line(Formatting.json(BindingLine(key: key, binding: binding, now: now)))
@@ -82,9 +98,12 @@ extension ASM {
                 for name in names {
                     let breaker = state.breakers[name] ?? RouterState.Breaker()
                     var status = breaker.status.rawValue
-                    if breaker.status == .open, let until = breaker.until, until <= now { status += " (cooldown over: the next decision probes)" }
+                    if breaker.status == .open, let until = breaker.until, until <= now {
+                        status += " (cooldown over: the next decision probes)"
+                    }
                     rows.append([
-                        name, status, String(breaker.consecutiveFailures), breaker.since?.description ?? "-", breaker.until?.description ?? "-",
+                        name, status, String(breaker.consecutiveFailures), breaker.since?.description ?? "-",
+                        breaker.until?.description ?? "-",
                         breaker.status == .closed ? "-" : Formatting.clip(breaker.reason, 70),
                     ])
                 }
@@ -93,7 +112,9 @@ extension ASM {
                 Console.line("sticky sessions")
                 if state.bindings.isEmpty { Console.line("  none") }
                 for (key, binding) in state.bindings.sorted(by: { $0.key < $1.key }) {
-                    Console.line("  \(key) → \(binding.provider) until \(binding.until)\(binding.until <= now ? " (expired)" : "")")
+                    Console.line(
+                        "  \(key) → \(binding.provider) until \(binding.until)\(binding.until <= now ? " (expired)" : "")"
+                    )
                 }
             }
         }

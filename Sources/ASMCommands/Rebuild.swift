@@ -1,11 +1,12 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 
 extension ASM {
     /// `asm rebuild`: re-derives the projections from the log.
     struct Rebuild: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Rebuild every projection (sessions, runs, transcript, usage) from the events alone.")
+            abstract: "Rebuild every projection (sessions, runs, transcript, usage) from the events alone."
+        )
 
         @OptionGroup var store: StoreOptions
 

@@ -1,5 +1,5 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 
 extension ASM {
     /// `asm replay`: re-derives routing and policy decisions from the log and compares them.
@@ -11,7 +11,8 @@ extension ASM {
                 routing decision is made again from the log folded through its recorded state position, with its
                 recorded time and seed; breaker changes are checked against their causes. With --verify, a mismatch
                 exits 1; each one prints the sequence, what the reducers derive and what the log recorded.
-                """)
+                """
+        )
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
@@ -33,14 +34,19 @@ extension ASM {
                 Console.line(Formatting.json(Summary(report)))
             } else {
                 for mismatch in report.mismatches {
-                    Console.line("MISMATCH at sequence \(mismatch.sequence) (run \(mismatch.run), \(mismatch.kind)): \(mismatch.message)")
+                    Console.line(
+                        "MISMATCH at sequence \(mismatch.sequence) (run \(mismatch.run), \(mismatch.kind)): \(mismatch.message)"
+                    )
                     Console.line("  expected: \(mismatch.expected.map(Formatting.payloadJSON) ?? "nothing")")
                     Console.line("  recorded: \(mismatch.recorded.map(Formatting.payloadJSON) ?? "nothing")")
                 }
                 Console.line(
                     "replayed \(report.runs) runs: \(report.policyDecisions) policy decisions, \(report.routingDecisions) routing decisions, "
                         + "\(report.healthChanges) breaker changes; "
-                        + (report.isConsistent ? "all match" : "\(report.mismatches.count) mismatch\(report.mismatches.count == 1 ? "" : "es")"))
+                        + (report.isConsistent
+                            ? "all match"
+                            : "\(report.mismatches.count) mismatch\(report.mismatches.count == 1 ? "" : "es")")
+                )
             }
             Console.flush()
             if verify, !report.isConsistent { throw CommandFailure.reported(.verificationFailed) }

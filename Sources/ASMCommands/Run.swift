@@ -1,5 +1,5 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 import Dispatch
 import FoundationEssentials
 
@@ -28,13 +28,17 @@ extension ASM {
                 to standard error. Ctrl-C cancels the run the provider's way (the run is recorded as cancelled) and
                 exits 130. Exit status: 0 completed, 1 failed (a policy's cancel included), 130 cancelled, 64 usage
                 or a bad policy, 66 a missing session, policy, price table or script.
-                """)
+                """
+        )
 
         @OptionGroup var store: StoreOptions
 
         @OptionGroup var execution: ExecutionOptions
 
-        @Option(help: "Answer policy approval requests: ask (on a terminal), approve or deny (default: ask on a terminal, else deny).")
+        @Option(
+            help:
+                "Answer policy approval requests: ask (on a terminal), approve or deny (default: ask on a terminal, else deny)."
+        )
         var approvals: ApprovalChoice?
 
         @Option(help: "The agent name recorded with the new session.")
@@ -61,7 +65,9 @@ extension ASM {
         func validate() throws {
             if prompt != "-", prompt.allSatisfy(\.isWhitespace) { throw ValidationError("the prompt is empty") }
             if agent.isEmpty { throw ValidationError("--agent needs a name") }
-            if session != nil, agent != "asm" { throw ValidationError("--agent names a new session; it does not apply with --session") }
+            if session != nil, agent != "asm" {
+                throw ValidationError("--agent names a new session; it does not apply with --session")
+            }
         }
 
         func run() async throws {
@@ -84,7 +90,10 @@ extension ASM {
                     sessionID = try await manager.startSession(agentID: agent, metadata: ["command": "asm run"])
                     written += 2
                 }
-                let run = try await manager.startRun(in: sessionID, messages: [ChatMessage(role: .user, content: promptText)])
+                let run = try await manager.startRun(
+                    in: sessionID,
+                    messages: [ChatMessage(role: .user, content: promptText)]
+                )
                 written += 2
                 let interrupts = InterruptHandler { reason in
                     Task { try? await manager.cancel(run, reason: reason) }
@@ -124,7 +133,9 @@ extension ASM {
                 bytes += chunk[..<count]
             }
             let text = String(decoding: bytes, as: UTF8.self)
-            guard !text.allSatisfy(\.isWhitespace) else { throw CommandFailure(.invalidArgument, "the prompt on standard input is empty") }
+            guard !text.allSatisfy(\.isWhitespace) else {
+                throw CommandFailure(.invalidArgument, "the prompt on standard input is empty")
+            }
             return text.hasSuffix("\n") ? String(text.dropLast()) : text
         }
     }

@@ -1,5 +1,5 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 import Dispatch
 import FoundationEssentials
 internal import Synchronization
@@ -14,7 +14,8 @@ extension ASM {
     /// `asm serve`: a session server fed run requests, one JSON object per line.
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a session server: read run requests (one JSON object per line), run them concurrently, print their events.",
+            abstract:
+                "Run a session server: read run requests (one JSON object per line), run them concurrently, print their events.",
             discussion: """
                 Each input line is a run request: {"messages": [{"role": "user", "content": "Add tests"}]}, optionally with
                 "options": {"model", "system_prompt", "continuation", "deadline_seconds", "idle_timeout_seconds",
@@ -28,7 +29,8 @@ extension ASM {
                 skipped. Ctrl-C shuts the server down: queued runs are recorded as cancelled, running ones are cancelled
                 the provider's way. Exit status: 0 every request was accepted and every run completed, 1 otherwise,
                 130 after Ctrl-C, 64 usage, 66 a missing session or input file.
-                """)
+                """
+        )
 
         @OptionGroup var store: StoreOptions
 
@@ -62,7 +64,9 @@ extension ASM {
         func validate() throws {
             guard maxConcurrent >= 1 else { throw ValidationError("--max-concurrent must be at least 1") }
             if agent.isEmpty { throw ValidationError("--agent needs a name") }
-            if session != nil, agent != "asm" { throw ValidationError("--agent names a new session; it does not apply with --session") }
+            if session != nil, agent != "asm" {
+                throw ValidationError("--agent names a new session; it does not apply with --session")
+            }
             if json, quiet { throw ValidationError("--json and --quiet do not go together") }
         }
 
@@ -75,7 +79,10 @@ extension ASM {
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = loaded.priceTable
                 let manager = loaded.manager(store: store, configuration: configuration)
-                var serverConfiguration = SessionServer.Configuration(defaultOptions: loaded.options, maxConcurrentRuns: maxConcurrent)
+                var serverConfiguration = SessionServer.Configuration(
+                    defaultOptions: loaded.options,
+                    maxConcurrentRuns: maxConcurrent
+                )
                 serverConfiguration.retainedResults = .max
                 let server: SessionServer
                 let from: SequenceNumber
@@ -85,10 +92,16 @@ extension ASM {
                     server = try SessionServer(manager: manager, sessions: [id], configuration: serverConfiguration)
                 } else {
                     server = try await SessionServer.start(
-                        manager: manager, agentID: agent, metadata: ["command": "asm serve"], configuration: serverConfiguration)
+                        manager: manager,
+                        agentID: agent,
+                        metadata: ["command": "asm serve"],
+                        configuration: serverConfiguration
+                    )
                     from = SequenceNumber(1)
                 }
-                if !json { Console.note("serving session \(server.session) with up to \(maxConcurrent) concurrent runs") }
+                if !json {
+                    Console.note("serving session \(server.session) with up to \(maxConcurrent) concurrent runs")
+                }
 
                 let printing = Task { [json, quiet] in
                     var count = 0
@@ -115,7 +128,10 @@ extension ASM {
                             let approved = approvals == .approve
                             Task {
                                 try? await manager.resolveApproval(
-                                    requested.approvalID, approved: approved, by: "asm serve --approvals \(approvals.rawValue)")
+                                    requested.approvalID,
+                                    approved: approved,
+                                    by: "asm serve --approvals \(approvals.rawValue)"
+                                )
                             }
                         }
                     }
@@ -137,9 +153,19 @@ extension ASM {
                     number += 1
                     if line.allSatisfy(\.isWhitespace) { continue }
                     do {
-                        let request = try await ServeRequest(line: line, defaults: loaded.options, execution: execution, database: store.path)
+                        let request = try await ServeRequest(
+                            line: line,
+                            defaults: loaded.options,
+                            execution: execution,
+                            database: store.path
+                        )
                         submitted.append(
-                            try await server.submitRun(request.messages, options: request.options, metadata: request.metadata))
+                            try await server.submitRun(
+                                request.messages,
+                                options: request.options,
+                                metadata: request.metadata
+                            )
+                        )
                     } catch let error as SessionServerError where error.code == .notAccepting {
                         break
                     } catch {
@@ -159,8 +185,15 @@ extension ASM {
                     statuses[status, default: 0] += 1
                 }
                 return ServeOutcome(
-                    session: server.session, runs: submitted.count, statuses: statuses, rejected: rejected, events: count,
-                    first: first, last: last, interrupted: interrupted.isSet)
+                    session: server.session,
+                    runs: submitted.count,
+                    statuses: statuses,
+                    rejected: rejected,
+                    events: count,
+                    first: first,
+                    last: last,
+                    interrupted: interrupted.isSet
+                )
             }
             Console.flush()
             if !json { Console.note(outcome.line) }
@@ -188,7 +221,8 @@ struct ServeOutcome: Sendable {
     var line: String {
         let order: [RunStatus] = [.completed, .failed, .cancelled]
         let counts = order.compactMap { status in statuses[status].map { "\($0) \(status)" } }
-        var text = "served \(Formatting.count(runs, "run"))" + (counts.isEmpty ? "" : " (\(counts.joined(separator: ", ")))")
+        var text =
+            "served \(Formatting.count(runs, "run"))" + (counts.isEmpty ? "" : " (\(counts.joined(separator: ", ")))")
         if rejected > 0 { text += ", \(Formatting.count(rejected, "request")) rejected" }
         text += "; \(Formatting.count(events, "event"))"
         if let first, let last { text += " (sequence \(first)–\(last))" }
@@ -246,7 +280,8 @@ struct ServeRequest {
     var metadata: [String: String]?
 
     static let optionKeys: Set<String> = [
-        "model", "system_prompt", "continuation", "deadline_seconds", "idle_timeout_seconds", "max_turns", "workspace", "metadata",
+        "model", "system_prompt", "continuation", "deadline_seconds", "idle_timeout_seconds", "max_turns", "workspace",
+        "metadata",
     ]
 
     init(line: String, defaults: RunOptions, execution: ExecutionOptions, database: String) async throws {
@@ -282,7 +317,10 @@ struct ServeRequest {
         guard let overrides = root["options"] else { return }
         guard let given = overrides.objectValue else { throw Invalid(.invalidValue, "\"options\" must be an object") }
         for member in given where !Self.optionKeys.contains(member.key) {
-            throw Invalid(.unknownOption, "\"\(member.key)\" (known: \(Self.optionKeys.sorted().joined(separator: ", ")))")
+            throw Invalid(
+                .unknownOption,
+                "\"\(member.key)\" (known: \(Self.optionKeys.sorted().joined(separator: ", ")))"
+            )
         }
         func string(_ key: String) throws -> String? {
             guard let value = overrides[key] else { return nil }
@@ -320,7 +358,9 @@ struct ServeRequest {
             options.workingDirectory = nil
         }
         if let value = overrides["metadata"] {
-            guard let entries = value.objectValue else { throw Invalid(.invalidValue, "options.metadata must be an object of strings") }
+            guard let entries = value.objectValue else {
+                throw Invalid(.invalidValue, "options.metadata must be an object of strings")
+            }
             var metadata: [String: String] = [:]
             for entry in entries {
                 guard let text = entry.value.stringValue else {

@@ -1,11 +1,12 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 
 extension ASM {
     /// `asm show SESSION`: one session's projection rows, transcript and usage.
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a session: its state, runs, transcript and usage.")
+            abstract: "Show a session: its state, runs, transcript and usage."
+        )
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
@@ -35,7 +36,8 @@ extension ASM {
                 let usage = try await store.usage(by: .run, session: id)
                 if output.json {
                     Console.line(
-                        Formatting.json(Document(session: summary, runs: runs, transcript: transcript, usage: usage)))
+                        Formatting.json(Document(session: summary, runs: runs, transcript: transcript, usage: usage))
+                    )
                     return
                 }
                 Self.print(summary, runs: runs, transcript: transcript, usage: usage)
@@ -50,7 +52,12 @@ extension ASM {
             }
         }
 
-        static func print(_ session: SessionSummary, runs: [RunSummary], transcript: [TranscriptEntry], usage: [UsageSummary]) {
+        static func print(
+            _ session: SessionSummary,
+            runs: [RunSummary],
+            transcript: [TranscriptEntry],
+            usage: [UsageSummary]
+        ) {
             Console.line("session \(session.id)")
             Console.line("  agent     \(session.agentID)")
             Console.line("  status    \(session.status)" + (session.failureReason.map { " (\($0))" } ?? ""))
@@ -60,7 +67,9 @@ extension ASM {
             }
             Console.line("  created   \(session.createdAt)")
             Console.line("  updated   \(session.updatedAt)")
-            Console.line("  events    \(session.eventCount) (sequences \(session.firstSequence)…\(session.lastSequence))")
+            Console.line(
+                "  events    \(session.eventCount) (sequences \(session.firstSequence)…\(session.lastSequence))"
+            )
             Console.line("")
             Console.line("runs")
             if runs.isEmpty { Console.line("  none") }
@@ -91,7 +100,8 @@ extension ASM {
                     "  \(row.provider ?? "-")/\(row.model ?? "-"): \(tokens.input) in, \(tokens.output) out, "
                         + "\(tokens.cacheRead) cache read, \(tokens.cacheWrite) cache write; "
                         + "cost \(Formatting.usd(nano: row.costNanoUSD))"
-                        + (row.reportedCostNanoUSD.map { " (provider reported \(Formatting.usd(nano: $0)))" } ?? ""))
+                        + (row.reportedCostNanoUSD.map { " (provider reported \(Formatting.usd(nano: $0)))" } ?? "")
+                )
             }
         }
     }

@@ -1,5 +1,5 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 
 extension ASM {
     /// `asm tail`: the last events, and with `--follow` every new one as it commits.
@@ -9,7 +9,8 @@ extension ASM {
             discussion: """
                 Another process may be writing the same file: --follow sees its events within a millisecond or so.
                 --from N starts at sequence N instead of the last --lines events.
-                """)
+                """
+        )
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
@@ -64,7 +65,11 @@ extension ASM {
         }
 
         /// The sequence `count` matching events before the end (walking back page by page).
-        private func startOfLast(_ count: Int, matching filter: EventFilter, in store: SQLiteEventStore) async throws
+        private func startOfLast(
+            _ count: Int,
+            matching filter: EventFilter,
+            in store: SQLiteEventStore
+        ) async throws
             -> SequenceNumber
         {
             let last = try await store.lastSequence()

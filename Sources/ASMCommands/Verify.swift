@@ -1,12 +1,13 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 
 extension ASM {
     /// `asm verify`: walks the hash chain and SQLite's integrity check.
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the hash chain of every event and the file's integrity.",
-            discussion: "Exits 1 and names the first bad sequence when the log does not verify.")
+            discussion: "Exits 1 and names the first bad sequence when the log does not verify."
+        )
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
@@ -33,16 +34,25 @@ extension ASM {
                 Console.line(
                     Formatting.json(
                         Document(
-                            ok: report.isIntact, eventsChecked: report.eventsChecked,
-                            firstMismatch: report.firstMismatch?.rawValue, firstGap: report.firstGap?.rawValue,
-                            integrity: report.integrity, head: report.head?.description)))
+                            ok: report.isIntact,
+                            eventsChecked: report.eventsChecked,
+                            firstMismatch: report.firstMismatch?.rawValue,
+                            firstGap: report.firstGap?.rawValue,
+                            integrity: report.integrity,
+                            head: report.head?.description
+                        )
+                    )
+                )
             } else {
                 Console.line("checked \(report.eventsChecked) events")
                 if let head = report.head { Console.line("chain head \(head)") }
                 Console.line("integrity: \(report.integrity.joined(separator: "; "))")
             }
             if let mismatch = report.firstMismatch {
-                throw CommandFailure(.verificationFailed, "hash mismatch at sequence \(mismatch): the event was changed after it was recorded")
+                throw CommandFailure(
+                    .verificationFailed,
+                    "hash mismatch at sequence \(mismatch): the event was changed after it was recorded"
+                )
             }
             if let gap = report.firstGap {
                 throw CommandFailure(.verificationFailed, "sequence \(gap) is missing from the log")

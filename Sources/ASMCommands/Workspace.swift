@@ -1,5 +1,5 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 import FoundationEssentials
 
 /// A run's workspace as its events recorded it.
@@ -15,7 +15,10 @@ struct RecordedWorkspace {
         }
         var recorded = RecordedWorkspace(session: summary.sessionID)
         let page = try await store.events(
-            from: summary.firstSequence, limit: 10_000, filter: EventFilter(types: [.workspaceSnapshotTaken, .workspaceDiffComputed], run: run))
+            from: summary.firstSequence,
+            limit: 10_000,
+            filter: EventFilter(types: [.workspaceSnapshotTaken, .workspaceDiffComputed], run: run)
+        )
         for envelope in page.events {
             switch envelope.event {
             case .workspaceSnapshotTaken(let snapshot) where snapshot.phase == "pre": recorded.pre = snapshot
@@ -33,7 +36,9 @@ struct RecordedWorkspace {
         guard let pre, let strategy = WorkspaceStrategy(rawValue: pre.strategy) else {
             throw CommandFailure(.notRecorded, "the run's workspace snapshot names no known strategy")
         }
-        return makeWorkspace(WorkspaceOptions(path: pre.path, strategy: strategy, artifactStore: FileArtifactStore(root: artifacts)))
+        return makeWorkspace(
+            WorkspaceOptions(path: pre.path, strategy: strategy, artifactStore: FileArtifactStore(root: artifacts))
+        )
     }
 }
 
@@ -46,7 +51,8 @@ extension ASM {
                 The patch is printed from the log when it was kept inline, else from the artifact store (--artifacts,
                 default: artifacts/ beside the database), else re-made from the run's git snapshots. A hash-strategy
                 run has no patch: its changed files are listed instead.
-                """)
+                """
+        )
 
         @OptionGroup var store: StoreOptions
 
@@ -63,15 +69,20 @@ extension ASM {
             try await withStore(try store.openExisting()) { store in
                 let runID = try await resolveRun(run, in: store)
                 let recorded = try await RecordedWorkspace.load(runID, from: store)
-                guard let diff = recorded.diff else { throw CommandFailure(.notRecorded, "run \(runID) has no workspace diff (it may not have ended)") }
+                guard let diff = recorded.diff else {
+                    throw CommandFailure(.notRecorded, "run \(runID) has no workspace diff (it may not have ended)")
+                }
                 if stat || !diff.hasPatch {
                     for change in diff.changes ?? [] {
                         let code = change.change == "added" ? "A" : change.change == "deleted" ? "D" : "M"
-                        let lines = change.binary == true ? "binary" : change.insertions.map { "+\($0) -\(change.deletions ?? 0)" } ?? ""
+                        let lines =
+                            change.binary == true
+                            ? "binary" : change.insertions.map { "+\($0) -\(change.deletions ?? 0)" } ?? ""
                         Console.line("\(code) \(change.path)" + (lines.isEmpty ? "" : "  \(lines)"))
                     }
                     Console.line(
-                        "\(Formatting.count(diff.filesChanged, "file")) changed, \(Formatting.count(diff.insertions, "insertion")), \(Formatting.count(diff.deletions, "deletion"))")
+                        "\(Formatting.count(diff.filesChanged, "file")) changed, \(Formatting.count(diff.insertions, "insertion")), \(Formatting.count(diff.deletions, "deletion"))"
+                    )
                     return
                 }
                 if let patch = diff.patch {
@@ -87,8 +98,13 @@ extension ASM {
                 }
                 // Not kept: make it again from the snapshots.
                 let workspace = try recorded.workspace(artifacts: root)
-                guard let pre = recorded.pre, let post = recorded.post else { throw CommandFailure(.notRecorded, "run \(runID) has no post-run snapshot") }
-                let changes = try await workspace.diff(from: try await workspace.recorded(pre), to: try await workspace.recorded(post))
+                guard let pre = recorded.pre, let post = recorded.post else {
+                    throw CommandFailure(.notRecorded, "run \(runID) has no post-run snapshot")
+                }
+                let changes = try await workspace.diff(
+                    from: try await workspace.recorded(pre),
+                    to: try await workspace.recorded(post)
+                )
                 Console.write(String(decoding: changes.patch ?? [], as: UTF8.self), to: 1)
             }
         }
@@ -97,7 +113,10 @@ extension ASM {
     /// `asm workspace`: acts on runs' workspaces.
     struct WorkspaceCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "workspace", abstract: "Act on a run's workspace.", subcommands: [Restore.self])
+            commandName: "workspace",
+            abstract: "Act on a run's workspace.",
+            subcommands: [Restore.self]
+        )
 
         /// `asm workspace restore RUN --to pre|post`.
         struct Restore: AsyncParsableCommand {
@@ -107,7 +126,8 @@ extension ASM {
                     Refuses when the directory has changes not recorded in either of the run's snapshots, unless --force;
                     the state before the restore is kept first (a git ref under refs/asm/safety/, or a manifest in the
                     artifact store). The restore is recorded as a workspace.rolled_back event of the run.
-                    """)
+                    """
+            )
 
             @OptionGroup var store: StoreOptions
 
@@ -144,23 +164,37 @@ extension ASM {
                         let label = "\(runID)/restore-\(SystemClock().now().microseconds)"
                         let current = try await workspace.snapshot(phase: "restore", label: label)
                         var known = [target]
-                        if let other = to == .pre ? recorded.post : recorded.pre { known.append(try await workspace.recorded(other)) }
+                        if let other = to == .pre ? recorded.post : recorded.pre {
+                            known.append(try await workspace.recorded(other))
+                        }
                         var recordedState = false
-                        for snapshot in known where try await workspace.sameState(current, snapshot) { recordedState = true }
+                        for snapshot in known where try await workspace.sameState(current, snapshot) {
+                            recordedState = true
+                        }
                         guard recordedState || force else {
                             throw CommandFailure(
                                 .refused,
-                                "\(targetEvent.path) has changes that no snapshot of run \(runID) recorded; --force restores anyway (the current state is kept first)")
+                                "\(targetEvent.path) has changes that no snapshot of run \(runID) recorded; --force restores anyway (the current state is kept first)"
+                            )
                         }
                         report = try await workspace.restore(to: target, from: current, label: label)
                     }
                     let event = WorkspaceRolledBack(
-                        toSnapshot: targetEvent.snapshotID, safetyReference: report.safetyReference, restored: report.restored, removed: report.removed,
-                        unrestorable: report.unrestorable.isEmpty ? nil : report.unrestorable)
-                    try await store.append([NewEvent(event, run: runID)], to: recorded.session.stream, expectedVersion: .streamExists)
+                        toSnapshot: targetEvent.snapshotID,
+                        safetyReference: report.safetyReference,
+                        restored: report.restored,
+                        removed: report.removed,
+                        unrestorable: report.unrestorable.isEmpty ? nil : report.unrestorable
+                    )
+                    try await store.append(
+                        [NewEvent(event, run: runID)],
+                        to: recorded.session.stream,
+                        expectedVersion: .streamExists
+                    )
                     Console.line(
                         "restored \(targetEvent.path) to \(targetEvent.snapshotID): \(Formatting.count(report.restored, "file")) put back, \(report.removed) removed"
-                            + (report.safetyReference.map { "; the state before is kept at \($0)" } ?? ""))
+                            + (report.safetyReference.map { "; the state before is kept at \($0)" } ?? "")
+                    )
                     for path in report.unrestorable { Console.line("not restorable: \(path)") }
                 }
             }

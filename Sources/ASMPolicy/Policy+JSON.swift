@@ -32,7 +32,9 @@ extension Policy {
         }
         var limits = PolicyLimits()
         if let value = root["limits"] {
-            guard let limitMembers = value.objectValue else { throw PolicyError(.invalidValue, "must be an object", key: "limits") }
+            guard let limitMembers = value.objectValue else {
+                throw PolicyError(.invalidValue, "must be an object", key: "limits")
+            }
             try Self.refuseUnknown(limitMembers, known: PolicyLimits.Name.allCases.map(\.rawValue), at: "limits")
             limits.maxTotalTokens = try Self.wholeNumber(value, "max_total_tokens")
             if let cost = value["max_cost_usd"] {
@@ -47,7 +49,11 @@ extension Policy {
         var rules: [ToolRule] = []
         if let value = root["tool_rules"] {
             guard let list = value.arrayValue else {
-                throw PolicyError(.invalidValue, "must be an array of {\"allow\": [...]} or {\"deny\": [...]}", key: "tool_rules")
+                throw PolicyError(
+                    .invalidValue,
+                    "must be an array of {\"allow\": [...]} or {\"deny\": [...]}",
+                    key: "tool_rules"
+                )
             }
             for (index, rule) in list.enumerated() {
                 let key = "tool_rules[\(index)]"
@@ -62,7 +68,11 @@ extension Policy {
                 var patterns: [ToolPattern] = []
                 for (position, entry) in names.enumerated() {
                     guard let text = entry.stringValue else {
-                        throw PolicyError(.invalidValue, "must be a tool name", key: "\(key).\(member.key)[\(position)]")
+                        throw PolicyError(
+                            .invalidValue,
+                            "must be a tool name",
+                            key: "\(key).\(member.key)[\(position)]"
+                        )
                     }
                     do {
                         patterns.append(try ToolPattern(text))
@@ -78,7 +88,11 @@ extension Policy {
         var action = PolicyAction.cancel
         if let value = root["on_violation"] {
             guard let text = value.stringValue, let parsed = PolicyAction(rawValue: text) else {
-                throw PolicyError(.invalidValue, "must be \"cancel\", \"warn\" or \"request_approval\"", key: "on_violation")
+                throw PolicyError(
+                    .invalidValue,
+                    "must be \"cancel\", \"warn\" or \"request_approval\"",
+                    key: "on_violation"
+                )
             }
             action = parsed
         }
@@ -91,7 +105,11 @@ extension Policy {
     /// and denied.
     public func validate() throws(PolicyError) {
         if let tokens = limits.maxTotalTokens, tokens <= 0 {
-            throw PolicyError(.invalidValue, "must be more than zero (no run uses no tokens)", key: "limits.max_total_tokens")
+            throw PolicyError(
+                .invalidValue,
+                "must be more than zero (no run uses no tokens)",
+                key: "limits.max_total_tokens"
+            )
         }
         if let cost = limits.maxCostUSD, !(cost > 0) {
             throw PolicyError(.invalidValue, "must be more than zero dollars", key: "limits.max_cost_usd")
@@ -103,7 +121,11 @@ extension Policy {
             throw PolicyError(.invalidValue, "must be zero or more", key: "limits.max_tool_calls")
         }
         for (index, rule) in toolRules.enumerated() where rule.isAllow && rule.patterns.isEmpty {
-            throw PolicyError(.invalidValue, "an empty allow list allows nothing; deny the tools instead", key: "tool_rules[\(index)].allow")
+            throw PolicyError(
+                .invalidValue,
+                "an empty allow list allows nothing; deny the tools instead",
+                key: "tool_rules[\(index)].allow"
+            )
         }
         if let conflict = PolicyStack.conflict(in: [self]) {
             throw PolicyError(.conflict, conflict, key: "tool_rules")

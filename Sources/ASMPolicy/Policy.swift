@@ -11,7 +11,12 @@ public struct Policy: Hashable, Sendable {
     public var toolRules: [ToolRule]
     public var onViolation: PolicyAction
 
-    public init(name: String, limits: PolicyLimits = PolicyLimits(), toolRules: [ToolRule] = [], onViolation: PolicyAction = .cancel) {
+    public init(
+        name: String,
+        limits: PolicyLimits = PolicyLimits(),
+        toolRules: [ToolRule] = [],
+        onViolation: PolicyAction = .cancel
+    ) {
         self.name = name
         self.limits = limits
         self.toolRules = toolRules
@@ -30,7 +35,12 @@ public struct PolicyLimits: Hashable, Sendable {
     /// Tool calls that ran (a call blocked before it ran does not count).
     public var maxToolCalls: Int?
 
-    public init(maxTotalTokens: Int64? = nil, maxCostUSD: Double? = nil, maxDuration: Duration? = nil, maxToolCalls: Int? = nil) {
+    public init(
+        maxTotalTokens: Int64? = nil,
+        maxCostUSD: Double? = nil,
+        maxDuration: Duration? = nil,
+        maxToolCalls: Int? = nil
+    ) {
         self.maxTotalTokens = maxTotalTokens
         self.maxCostUSD = maxCostUSD
         self.maxDuration = maxDuration

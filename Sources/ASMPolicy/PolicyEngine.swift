@@ -33,7 +33,12 @@ public struct PolicyEngine: Hashable, Sendable {
     public func start(at time: Timestamp) -> (PolicyState, [PolicyDecision]) {
         let state = PolicyState(startedAt: time)
         guard !stack.isEmpty else { return (state, []) }
-        let evaluated = PolicyEvaluated(policies: stack.names, stackHash: stack.hash, outcome: "accepted", merged: stack.json)
+        let evaluated = PolicyEvaluated(
+            policies: stack.names,
+            stackHash: stack.hash,
+            outcome: "accepted",
+            merged: stack.json
+        )
         return (state, [.record(.policyEvaluated(evaluated))])
     }
 
@@ -55,7 +60,10 @@ public struct PolicyEngine: Hashable, Sendable {
             state = ticked
             decisions = fired
         }
-        state.counters.durationMilliseconds = max(state.counters.durationMilliseconds, (now.microseconds - state.startedAt.microseconds) / 1000)
+        state.counters.durationMilliseconds = max(
+            state.counters.durationMilliseconds,
+            (now.microseconds - state.startedAt.microseconds) / 1000
+        )
 
         switch input {
         case .event(let event, _):
@@ -99,7 +107,9 @@ public struct PolicyEngine: Hashable, Sendable {
 
     /// A call that waits for our answer.
     private func gateTool(_ call: ToolCallStarted, _ state: inout PolicyState) -> [PolicyDecision] {
-        guard state.cancellation == nil else { return [.blockTool(callID: call.callID, reason: "the run is being cancelled")] }
+        guard state.cancellation == nil else {
+            return [.blockTool(callID: call.callID, reason: "the run is being cancelled")]
+        }
         var violation = ruleViolation(call)
         if violation == nil, let limit = stack.limits.maxToolCalls, state.counters.toolCalls + 1 > limit.value {
             violation = (
@@ -116,9 +126,14 @@ public struct PolicyEngine: Hashable, Sendable {
         case .allowed:
             return nil
         case .denied(let rule):
-            return (rule.policy, rule.name, "\(call.name)\(Self.argumentText(call)) is denied by \(rule.pattern.text) (\(rule.policy))")
+            return (
+                rule.policy, rule.name,
+                "\(call.name)\(Self.argumentText(call)) is denied by \(rule.pattern.text) (\(rule.policy))"
+            )
         case .notAllowed(let policy):
-            return (policy, "allow_list", "\(call.name)\(Self.argumentText(call)) is not in the allowed tools (\(policy))")
+            return (
+                policy, "allow_list", "\(call.name)\(Self.argumentText(call)) is not in the allowed tools (\(policy))"
+            )
         }
     }
 
@@ -136,30 +151,45 @@ public struct PolicyEngine: Hashable, Sendable {
         let counters = state.counters
         if let limit = stack.limits.maxTotalTokens, counters.totalTokens > limit.value {
             decisions += fireLimit(
-                .maxTotalTokens, limit.policy, "the run used \(counters.totalTokens) tokens, over the limit of \(limit.value) set by \(limit.policy)",
-                &state)
+                .maxTotalTokens,
+                limit.policy,
+                "the run used \(counters.totalTokens) tokens, over the limit of \(limit.value) set by \(limit.policy)",
+                &state
+            )
         }
         if let limit = stack.limits.maxCostUSD, counters.costNanoUSD > Int64((limit.value * 1e9).rounded()) {
             decisions += fireLimit(
-                .maxCostUSD, limit.policy,
+                .maxCostUSD,
+                limit.policy,
                 "the run cost $\(Self.dollars(counters.costNanoUSD)), over the limit of $\(Self.dollars(Int64((limit.value * 1e9).rounded()))) set by \(limit.policy)",
-                &state)
+                &state
+            )
         }
         if let limit = stack.limits.maxDuration, counters.durationMilliseconds > limit.value.wholeMilliseconds {
             decisions += fireLimit(
-                .maxDuration, limit.policy,
+                .maxDuration,
+                limit.policy,
                 "the run has taken \(counters.durationMilliseconds) ms, over the limit of \(limit.value.wholeMilliseconds) ms set by \(limit.policy)",
-                &state)
+                &state
+            )
         }
         if let limit = stack.limits.maxToolCalls, counters.toolCalls > limit.value {
             decisions += fireLimit(
-                .maxToolCalls, limit.policy, "the run made \(counters.toolCalls) tool calls, over the limit of \(limit.value) set by \(limit.policy)",
-                &state)
+                .maxToolCalls,
+                limit.policy,
+                "the run made \(counters.toolCalls) tool calls, over the limit of \(limit.value) set by \(limit.policy)",
+                &state
+            )
         }
         return decisions
     }
 
-    private func fireLimit(_ name: PolicyLimits.Name, _ policy: String, _ message: String, _ state: inout PolicyState) -> [PolicyDecision] {
+    private func fireLimit(
+        _ name: PolicyLimits.Name,
+        _ policy: String,
+        _ message: String,
+        _ state: inout PolicyState
+    ) -> [PolicyDecision] {
         guard state.cancellation == nil, state.firedLimits.insert(name.rawValue).inserted else { return [] }
         return violate(policy: policy, rule: name.rawValue, message: message, canBlock: false, call: nil, &state)
     }
@@ -167,11 +197,22 @@ public struct PolicyEngine: Hashable, Sendable {
     // MARK: Actions
 
     private func violate(
-        policy: String, rule: String, message: String, canBlock: Bool, call: ToolCallStarted?, _ state: inout PolicyState
+        policy: String,
+        rule: String,
+        message: String,
+        canBlock: Bool,
+        call: ToolCallStarted?,
+        _ state: inout PolicyState
     ) -> [PolicyDecision] {
         let violated = PolicyViolated(
-            policy: policy, rule: rule, action: stack.action.rawValue, message: message, stackHash: stack.hash,
-            counters: state.counters, canBlock: canBlock)
+            policy: policy,
+            rule: rule,
+            action: stack.action.rawValue,
+            message: message,
+            stackHash: stack.hash,
+            counters: state.counters,
+            canBlock: canBlock
+        )
         state.violations.append(violated)
         var decisions: [PolicyDecision] = [.record(.policyViolated(violated))]
         let held = canBlock ? call?.callID : nil
@@ -186,14 +227,29 @@ public struct PolicyEngine: Hashable, Sendable {
         case .requestApproval:
             state.nextApprovalNumber += 1
             let id = "\(runID)/\(state.nextApprovalNumber)"
-            let approval = PolicyState.Approval(id: id, callID: call?.callID, policy: policy, rule: rule, canBlock: canBlock)
+            let approval = PolicyState.Approval(
+                id: id,
+                callID: call?.callID,
+                policy: policy,
+                rule: rule,
+                canBlock: canBlock
+            )
             state.approvals[id] = approval
             decisions.append(
                 .record(
                     .toolApprovalRequested(
                         ToolApprovalRequested(
-                            approvalID: id, callID: call?.callID, tool: call?.name ?? rule, input: call?.input, policy: policy,
-                            rule: rule, canBlock: canBlock))))
+                            approvalID: id,
+                            callID: call?.callID,
+                            tool: call?.name ?? rule,
+                            input: call?.input,
+                            policy: policy,
+                            rule: rule,
+                            canBlock: canBlock
+                        )
+                    )
+                )
+            )
             if let held { decisions.append(.holdTool(callID: held, approvalID: id)) }
         }
         return decisions
@@ -211,7 +267,9 @@ public struct PolicyEngine: Hashable, Sendable {
         }
         guard state.cancellation == nil else { return [] }
         let failure = RunFailure(
-            kind: .policyViolation, message: "\(approval.policy): \(approval.rule) was not approved\(reason)")
+            kind: .policyViolation,
+            message: "\(approval.policy): \(approval.rule) was not approved\(reason)"
+        )
         state.cancellation = failure
         return [.cancelRun(failure)]
     }

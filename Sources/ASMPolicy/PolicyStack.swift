@@ -70,10 +70,14 @@ public struct PolicyStack: Hashable, Sendable {
         self.policies = policies
         var limits = MergedLimits()
         for policy in policies {
-            if let value = policy.limits.maxTotalTokens { limits.maxTotalTokens = Sourced(value: value, policy: policy.name) }
+            if let value = policy.limits.maxTotalTokens {
+                limits.maxTotalTokens = Sourced(value: value, policy: policy.name)
+            }
             if let value = policy.limits.maxCostUSD { limits.maxCostUSD = Sourced(value: value, policy: policy.name) }
             if let value = policy.limits.maxDuration { limits.maxDuration = Sourced(value: value, policy: policy.name) }
-            if let value = policy.limits.maxToolCalls { limits.maxToolCalls = Sourced(value: value, policy: policy.name) }
+            if let value = policy.limits.maxToolCalls {
+                limits.maxToolCalls = Sourced(value: value, policy: policy.name)
+            }
         }
         self.limits = limits
         rules = policies.flatMap { policy in
@@ -82,7 +86,9 @@ public struct PolicyStack: Hashable, Sendable {
             }
         }
         action = policies.map(\.onViolation).max() ?? .warn
-        hash = Self.sha256Hex(((try? Self.json(policies: policies, limits: limits, rules: rules, action: action).jsonBytes()) ?? []))
+        hash = Self.sha256Hex(
+            ((try? Self.json(policies: policies, limits: limits, rules: rules, action: action).jsonBytes()) ?? [])
+        )
     }
 
     /// The merged stack a `policy.evaluated` event recorded, read back to re-derive the
@@ -97,15 +103,25 @@ public struct PolicyStack: Hashable, Sendable {
         else { throw bad("merged") }
         var limits = MergedLimits()
         func source(_ name: PolicyLimits.Name) -> (JSONValue, String)? {
-            guard let entry = limitValues[name.rawValue], let value = entry["value"], let policy = entry["policy"]?.stringValue else {
+            guard let entry = limitValues[name.rawValue], let value = entry["value"],
+                let policy = entry["policy"]?.stringValue
+            else {
                 return nil
             }
             return (value, policy)
         }
-        if let (value, policy) = source(.maxTotalTokens), let tokens = value.integerValue { limits.maxTotalTokens = Sourced(value: tokens, policy: policy) }
-        if let (value, policy) = source(.maxCostUSD), let cost = value.doubleValue { limits.maxCostUSD = Sourced(value: cost, policy: policy) }
-        if let (value, policy) = source(.maxDuration), let ms = value.integerValue { limits.maxDuration = Sourced(value: .milliseconds(ms), policy: policy) }
-        if let (value, policy) = source(.maxToolCalls), let calls = value.integerValue { limits.maxToolCalls = Sourced(value: Int(calls), policy: policy) }
+        if let (value, policy) = source(.maxTotalTokens), let tokens = value.integerValue {
+            limits.maxTotalTokens = Sourced(value: tokens, policy: policy)
+        }
+        if let (value, policy) = source(.maxCostUSD), let cost = value.doubleValue {
+            limits.maxCostUSD = Sourced(value: cost, policy: policy)
+        }
+        if let (value, policy) = source(.maxDuration), let ms = value.integerValue {
+            limits.maxDuration = Sourced(value: .milliseconds(ms), policy: policy)
+        }
+        if let (value, policy) = source(.maxToolCalls), let calls = value.integerValue {
+            limits.maxToolCalls = Sourced(value: Int(calls), policy: policy)
+        }
         var rules: [MergedRule] = []
         for (index, value) in ruleValues.enumerated() {
             guard let policy = value["policy"]?.stringValue else { throw bad("tool_rules[\(index)]") }
@@ -118,7 +134,9 @@ public struct PolicyStack: Hashable, Sendable {
         self.limits = limits
         self.rules = rules
         self.action = action
-        hash = Self.sha256Hex(((try? Self.json(policies: policies, limits: limits, rules: rules, action: action).jsonBytes()) ?? []))
+        hash = Self.sha256Hex(
+            ((try? Self.json(policies: policies, limits: limits, rules: rules, action: action).jsonBytes()) ?? [])
+        )
     }
 
     /// The empty stack: no limits, every tool allowed.
@@ -144,17 +162,25 @@ public struct PolicyStack: Hashable, Sendable {
         }
         let allows = rules.filter(\.isAllow)
         guard let first = allows.first else { return .allowed }
-        return allows.contains { $0.pattern.matches(toolName: toolName, input: input) } ? .allowed : .notAllowed(policy: first.policy)
+        return allows.contains { $0.pattern.matches(toolName: toolName, input: input) }
+            ? .allowed : .notAllowed(policy: first.policy)
     }
 
     /// The merged stack as JSON, as `policy.evaluated` records it.
     public var json: JSONValue { Self.json(policies: policies, limits: limits, rules: rules, action: action) }
 
-    private static func json(policies: [Policy], limits: MergedLimits, rules: [MergedRule], action: PolicyAction) -> JSONValue {
+    private static func json(
+        policies: [Policy],
+        limits: MergedLimits,
+        rules: [MergedRule],
+        action: PolicyAction
+    ) -> JSONValue {
         var limitMembers: [JSONMember] = []
         func add(_ name: PolicyLimits.Name, _ value: JSONValue?, _ policy: String?) {
             guard let value, let policy else { return }
-            limitMembers.append(JSONMember(name.rawValue, .object([JSONMember("value", value), JSONMember("policy", .string(policy))])))
+            limitMembers.append(
+                JSONMember(name.rawValue, .object([JSONMember("value", value), JSONMember("policy", .string(policy))]))
+            )
         }
         add(.maxTotalTokens, limits.maxTotalTokens.map { .integer($0.value) }, limits.maxTotalTokens?.policy)
         add(.maxCostUSD, limits.maxCostUSD.map { .double($0.value) }, limits.maxCostUSD?.policy)
@@ -165,7 +191,15 @@ public struct PolicyStack: Hashable, Sendable {
             JSONMember("limits", .object(limitMembers)),
             JSONMember(
                 "tool_rules",
-                .array(rules.map { .object([JSONMember($0.isAllow ? "allow" : "deny", .string($0.pattern.text)), JSONMember("policy", .string($0.policy))]) })),
+                .array(
+                    rules.map {
+                        .object([
+                            JSONMember($0.isAllow ? "allow" : "deny", .string($0.pattern.text)),
+                            JSONMember("policy", .string($0.policy)),
+                        ])
+                    }
+                )
+            ),
             JSONMember("on_violation", .string(action.rawValue)),
         ])
     }
@@ -173,12 +207,16 @@ public struct PolicyStack: Hashable, Sendable {
     /// A tool both allowed and denied within `policies`, described; `nil` when there is none.
     static func conflict(in policies: [Policy]) -> String? {
         let rules = policies.flatMap { policy in
-            policy.toolRules.flatMap { rule in rule.patterns.map { (pattern: $0, allow: rule.isAllow, policy: policy.name) } }
+            policy.toolRules.flatMap { rule in
+                rule.patterns.map { (pattern: $0, allow: rule.isAllow, policy: policy.name) }
+            }
         }
         for allowed in rules where allowed.allow {
             for denied in rules where !denied.allow && equivalent(allowed.pattern, denied.pattern) {
-                let where_ = allowed.policy == denied.policy ? "policy \(allowed.policy)" : "policies \(denied.policy) and \(allowed.policy)"
-                return "\(denied.pattern.text) is both denied and allowed (\(where_))"
+                let location =
+                    allowed.policy == denied.policy
+                    ? "policy \(allowed.policy)" : "policies \(denied.policy) and \(allowed.policy)"
+                return "\(denied.pattern.text) is both denied and allowed (\(location))"
             }
         }
         return nil

@@ -19,7 +19,8 @@ public struct ToolPattern: Hashable, Sendable, CustomStringConvertible {
         let trimmed = text.trimmed
         guard !trimmed.isEmpty else { throw PolicyError(.invalidPattern, "a tool pattern is empty") }
         if let open = trimmed.firstIndex(of: "(") {
-            guard trimmed.hasSuffix(")"), trimmed.filter({ $0 == "(" }).count == 1, trimmed.filter({ $0 == ")" }).count == 1
+            guard trimmed.hasSuffix(")"), trimmed.filter({ $0 == "(" }).count == 1,
+                trimmed.filter({ $0 == ")" }).count == 1
             else {
                 throw PolicyError(.invalidPattern, "the tool pattern \"\(text)\" must be Name or Name(argument glob)")
             }
@@ -150,7 +151,13 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The file the policy was read from, when the reader says (`asm run --policy` does).
     public var path: String?
 
-    public init(_ code: Code, _ message: String, key: String? = nil, underlying: (any Error)? = nil, path: String? = nil) {
+    public init(
+        _ code: Code,
+        _ message: String,
+        key: String? = nil,
+        underlying: (any Error)? = nil,
+        path: String? = nil
+    ) {
         self.code = code
         self.message = message
         self.key = key

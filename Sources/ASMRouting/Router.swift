@@ -37,7 +37,13 @@ public struct RouteRequest: Hashable, Sendable {
     /// Requirements of this request, on top of the configuration's.
     public var required: [CapabilityRequirement]
 
-    public init(runID: RunID, attempt: Int = 1, stickyKey: String? = nil, tried: [String] = [], required: [CapabilityRequirement] = []) {
+    public init(
+        runID: RunID,
+        attempt: Int = 1,
+        stickyKey: String? = nil,
+        tried: [String] = [],
+        required: [CapabilityRequirement] = []
+    ) {
         self.runID = runID
         self.attempt = attempt
         self.stickyKey = stickyKey
@@ -71,7 +77,11 @@ public struct Router: Hashable, Sendable {
     // MARK: Deciding
 
     public func decide(
-        _ state: RouterState, _ request: RouteRequest, candidates: [CandidateProfile], now: Timestamp, seed: UInt64
+        _ state: RouterState,
+        _ request: RouteRequest,
+        candidates: [CandidateProfile],
+        now: Timestamp,
+        seed: UInt64
     ) -> RouteDecision {
         var state = state
         let transitions = coolDown(&state, candidates.map(\.name), at: now)
@@ -111,13 +121,17 @@ public struct Router: Hashable, Sendable {
         case .prefer:
             let ranked = preferenceOrder(eligible.map(\.name))
             for (rank, name) in ranked.enumerated() {
-                if let index = scored.firstIndex(where: { $0.provider == name }) { scored[index].score = Double(ranked.count - rank) }
+                if let index = scored.firstIndex(where: { $0.provider == name }) {
+                    scored[index].score = Double(ranked.count - rank)
+                }
             }
             chosen = ranked.first
         case .weighted:
             let total = eligible.reduce(0) { $0 + weight($1.name) }
             for candidate in eligible {
-                if let index = scored.firstIndex(where: { $0.provider == candidate.name }) { scored[index].score = weight(candidate.name) / total }
+                if let index = scored.firstIndex(where: { $0.provider == candidate.name }) {
+                    scored[index].score = weight(candidate.name) / total
+                }
             }
             if !eligible.isEmpty {
                 var generator = SplitMix64(seed: seed)
@@ -136,7 +150,8 @@ public struct Router: Hashable, Sendable {
 
         // Stickiness wins when its provider is eligible; otherwise the binding moves.
         var rebound: Bool?
-        if let key = request.stickyKey, config.stickyTTL != nil, let binding = state.bindings[key], binding.until > now {
+        if let key = request.stickyKey, config.stickyTTL != nil, let binding = state.bindings[key], binding.until > now
+        {
             if eligible.contains(where: { $0.name == binding.provider }) {
                 chosen = binding.provider
                 strategy = "sticky"
@@ -145,19 +160,36 @@ public struct Router: Hashable, Sendable {
                 rebound = true
             }
         }
-        let stickyUntil = (chosen != nil && request.stickyKey != nil) ? config.stickyTTL.map { now.adding(microseconds: $0.wholeMilliseconds * 1000) } : nil
+        let stickyUntil =
+            (chosen != nil && request.stickyKey != nil)
+            ? config.stickyTTL.map { now.adding(microseconds: $0.wholeMilliseconds * 1000) } : nil
         let event = RoutingDecided(
-            attempt: request.attempt, strategy: strategy, candidates: scored, chosen: chosen, seed: seedUsed,
-            stickyKey: config.stickyTTL == nil ? nil : request.stickyKey, rebound: rebound, decidedAt: now,
-            stateSequence: state.position, stickyUntil: stickyUntil, router: config.json)
+            attempt: request.attempt,
+            strategy: strategy,
+            candidates: scored,
+            chosen: chosen,
+            seed: seedUsed,
+            stickyKey: config.stickyTTL == nil ? nil : request.stickyKey,
+            rebound: rebound,
+            decidedAt: now,
+            stateSequence: state.position,
+            stickyUntil: stickyUntil,
+            router: config.json
+        )
         return RouteDecision(event: event, transitions: transitions)
     }
 
     /// Open breakers whose cooldown has passed turn half-open.
-    private func coolDown(_ state: inout RouterState, _ providers: [String], at now: Timestamp) -> [ProviderHealthChanged] {
+    private func coolDown(
+        _ state: inout RouterState,
+        _ providers: [String],
+        at now: Timestamp
+    ) -> [ProviderHealthChanged] {
         var transitions: [ProviderHealthChanged] = []
         for provider in providers {
-            guard var breaker = state.breakers[provider], breaker.status == .open, let until = breaker.until, until <= now else { continue }
+            guard var breaker = state.breakers[provider], breaker.status == .open, let until = breaker.until,
+                until <= now
+            else { continue }
             breaker.status = .halfOpen
             breaker.until = nil
             breaker.probesInFlight = 0
@@ -166,8 +198,14 @@ public struct Router: Hashable, Sendable {
             state.breakers[provider] = breaker
             transitions.append(
                 ProviderHealthChanged(
-                    provider: provider, previous: "open", current: "half_open", reason: "cooldown passed",
-                    consecutiveFailures: breaker.consecutiveFailures, changedAt: now))
+                    provider: provider,
+                    previous: "open",
+                    current: "half_open",
+                    reason: "cooldown passed",
+                    consecutiveFailures: breaker.consecutiveFailures,
+                    changedAt: now
+                )
+            )
         }
         return transitions
     }
@@ -182,7 +220,12 @@ public struct Router: Hashable, Sendable {
     // MARK: Folding
 
     /// Folds one logged event into the state; returns the breaker transitions it implies.
-    public func apply(_ state: inout RouterState, _ event: SessionEvent, run: RunID?, sequence: SequenceNumber) -> [ProviderHealthChanged] {
+    public func apply(
+        _ state: inout RouterState,
+        _ event: SessionEvent,
+        run: RunID?,
+        sequence: SequenceNumber
+    ) -> [ProviderHealthChanged] {
         defer { state.position = max(state.position, sequence) }
         switch event {
         case .routingDecided(let decided):
@@ -221,7 +264,12 @@ public struct Router: Hashable, Sendable {
             state.breakers[flight.provider] = breaker
             return [
                 ProviderHealthChanged(
-                    provider: flight.provider, previous: "half_open", current: "closed", reason: "probe succeeded", consecutiveFailures: 0)
+                    provider: flight.provider,
+                    previous: "half_open",
+                    current: "closed",
+                    reason: "probe succeeded",
+                    consecutiveFailures: 0
+                )
             ]
         case .runFailed, .runCancelled:
             if let run { state.inFlight.removeValue(forKey: run).map { endProbe(&state, $0) } }
@@ -238,24 +286,41 @@ public struct Router: Hashable, Sendable {
     }
 
     /// A failed attempt: counted ones add up, and may open the breaker.
-    private func failure(_ state: inout RouterState, provider: String, _ failure: RunFailure, at time: Timestamp?) -> [ProviderHealthChanged] {
+    private func failure(
+        _ state: inout RouterState,
+        provider: String,
+        _ failure: RunFailure,
+        at time: Timestamp?
+    ) -> [ProviderHealthChanged] {
         guard FailureClass.countsAgainstProvider(failure) else { return [] }
         var breaker = state.breakers[provider] ?? RouterState.Breaker()
         breaker.consecutiveFailures += 1
         let cooldown = config.circuitBreaker.cooldown.wholeMilliseconds * 1000
-        let what = "\(failure.kind): \(failure.message.count > 80 ? String(failure.message.prefix(79)) + "…" : failure.message)"
+        let what =
+            "\(failure.kind): \(failure.message.count > 80 ? String(failure.message.prefix(79)) + "…" : failure.message)"
         var transition: ProviderHealthChanged?
         switch breaker.status {
         case .halfOpen:
             transition = ProviderHealthChanged(
-                provider: provider, previous: "half_open", current: "open", reason: "probe failed (\(what))",
-                until: time?.adding(microseconds: cooldown), consecutiveFailures: breaker.consecutiveFailures, changedAt: time)
+                provider: provider,
+                previous: "half_open",
+                current: "open",
+                reason: "probe failed (\(what))",
+                until: time?.adding(microseconds: cooldown),
+                consecutiveFailures: breaker.consecutiveFailures,
+                changedAt: time
+            )
         case .closed where breaker.consecutiveFailures >= config.circuitBreaker.failureThreshold:
             transition = ProviderHealthChanged(
-                provider: provider, previous: "closed", current: "open",
-                reason: "\(breaker.consecutiveFailures) consecutive failure\(breaker.consecutiveFailures == 1 ? "" : "s") (last \(what))",
+                provider: provider,
+                previous: "closed",
+                current: "open",
+                reason:
+                    "\(breaker.consecutiveFailures) consecutive failure\(breaker.consecutiveFailures == 1 ? "" : "s") (last \(what))",
                 until: time?.adding(microseconds: cooldown),
-                consecutiveFailures: breaker.consecutiveFailures, changedAt: time)
+                consecutiveFailures: breaker.consecutiveFailures,
+                changedAt: time
+            )
         default:
             break
         }
@@ -318,7 +383,8 @@ public enum FailureClass {
     /// the caller's (an invalid request, a policy, a limit the caller set) nor a cancel.
     public static func countsAgainstProvider(_ failure: RunFailure) -> Bool {
         switch failure.kind {
-        case .invalidRequest, .maxTurns, .budgetExceeded, .permissionDenied, .policyViolation, .sessionNotFound, .noProviderAvailable:
+        case .invalidRequest, .maxTurns, .budgetExceeded, .permissionDenied, .policyViolation, .sessionNotFound,
+            .noProviderAvailable:
             false
         default:
             true

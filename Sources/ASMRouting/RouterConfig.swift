@@ -47,8 +47,13 @@ public struct RouterConfig: Hashable, Sendable {
     public var requiredCapabilities: [CapabilityRequirement]
 
     public init(
-        strategy: Strategy = .prefer, prefer: [String] = [], weights: [String: Double] = [:], exclude: [String] = [],
-        maxAttempts: Int = 3, circuitBreaker: CircuitBreaker = CircuitBreaker(), stickyTTL: Duration? = nil,
+        strategy: Strategy = .prefer,
+        prefer: [String] = [],
+        weights: [String: Double] = [:],
+        exclude: [String] = [],
+        maxAttempts: Int = 3,
+        circuitBreaker: CircuitBreaker = CircuitBreaker(),
+        stickyTTL: Duration? = nil,
         requiredCapabilities: [CapabilityRequirement] = []
     ) {
         self.strategy = strategy
@@ -63,27 +68,38 @@ public struct RouterConfig: Hashable, Sendable {
 
     /// Refuses settings no router could follow.
     public func validate() throws(RouterConfigError) {
-        guard maxAttempts >= 1 else { throw RouterConfigError(.invalidValue, "must be at least 1", key: "max_attempts") }
+        guard maxAttempts >= 1 else {
+            throw RouterConfigError(.invalidValue, "must be at least 1", key: "max_attempts")
+        }
         guard circuitBreaker.failureThreshold >= 1 else {
             throw RouterConfigError(.invalidValue, "must be at least 1", key: "circuit_breaker.failure_threshold")
         }
         guard circuitBreaker.cooldown > .zero else {
-            throw RouterConfigError(.invalidValue, "must be more than zero milliseconds", key: "circuit_breaker.cooldown_ms")
+            throw RouterConfigError(
+                .invalidValue,
+                "must be more than zero milliseconds",
+                key: "circuit_breaker.cooldown_ms"
+            )
         }
         guard circuitBreaker.halfOpenProbes >= 1 else {
             throw RouterConfigError(.invalidValue, "must be at least 1", key: "circuit_breaker.half_open_probes")
         }
-        if let stickyTTL, stickyTTL <= .zero { throw RouterConfigError(.invalidValue, "must be more than zero milliseconds", key: "sticky_ttl_ms") }
+        if let stickyTTL, stickyTTL <= .zero {
+            throw RouterConfigError(.invalidValue, "must be more than zero milliseconds", key: "sticky_ttl_ms")
+        }
         for (name, weight) in weights where !(weight >= 0) || !weight.isFinite {
             throw RouterConfigError(.invalidValue, "must be a number, zero or more", key: "weights.\(name)")
         }
         if strategy == .weighted, !weights.isEmpty, !weights.values.contains(where: { $0 > 0 }) {
             throw RouterConfigError(.invalidValue, "at least one weight must be more than zero", key: "weights")
         }
-        for (index, requirement) in requiredCapabilities.enumerated() where !CapabilityRequirement.types.contains(requirement.type) {
+        for (index, requirement) in requiredCapabilities.enumerated()
+        where !CapabilityRequirement.types.contains(requirement.type) {
             throw RouterConfigError(
-                .invalidValue, "unknown capability type; expected one of \(CapabilityRequirement.types.sorted().joined(separator: ", "))",
-                key: "required_capabilities[\(index)].type")
+                .invalidValue,
+                "unknown capability type; expected one of \(CapabilityRequirement.types.sorted().joined(separator: ", "))",
+                key: "required_capabilities[\(index)].type"
+            )
         }
     }
 
@@ -101,12 +117,19 @@ public struct RouterConfig: Hashable, Sendable {
                     JSONMember("failure_threshold", .integer(Int64(circuitBreaker.failureThreshold))),
                     JSONMember("cooldown_ms", .integer(circuitBreaker.cooldown.wholeMilliseconds)),
                     JSONMember("half_open_probes", .integer(Int64(circuitBreaker.halfOpenProbes))),
-                ])),
+                ])
+            ),
             JSONMember(
                 "required_capabilities",
-                .array(requiredCapabilities.map { requirement in
-                    .object([JSONMember("type", .string(requirement.type))] + (requirement.name.map { [JSONMember("name", .string($0))] } ?? []))
-                })),
+                .array(
+                    requiredCapabilities.map { requirement in
+                        .object(
+                            [JSONMember("type", .string(requirement.type))]
+                                + (requirement.name.map { [JSONMember("name", .string($0))] } ?? [])
+                        )
+                    }
+                )
+            ),
         ]
         if let stickyTTL { members.append(JSONMember("sticky_ttl_ms", .integer(stickyTTL.wholeMilliseconds))) }
         return .object(members)
@@ -125,9 +148,12 @@ public struct RouterConfig: Hashable, Sendable {
 
     /// Reads a configuration from a parsed value (see ``init(json:)``).
     public init(value root: JSONValue) throws(RouterConfigError) {
-        guard let members = root.objectValue else { throw RouterConfigError(.invalidValue, "a router must be a JSON object") }
+        guard let members = root.objectValue else {
+            throw RouterConfigError(.invalidValue, "a router must be a JSON object")
+        }
         let known = [
-            "strategy", "prefer", "weights", "exclude", "max_attempts", "circuit_breaker", "sticky_ttl_ms", "required_capabilities",
+            "strategy", "prefer", "weights", "exclude", "max_attempts", "circuit_breaker", "sticky_ttl_ms",
+            "required_capabilities",
         ]
         for member in members where !known.contains(member.key) {
             throw RouterConfigError(.unknownKey, "expected one of \(known.joined(separator: ", "))", key: member.key)
@@ -141,12 +167,16 @@ public struct RouterConfig: Hashable, Sendable {
         }
         func milliseconds(_ value: JSONValue?, _ key: String) throws(RouterConfigError) -> Duration? {
             guard let value else { return nil }
-            guard case .integer(let number) = value else { throw RouterConfigError(.invalidValue, "must be a whole number of milliseconds", key: key) }
+            guard case .integer(let number) = value else {
+                throw RouterConfigError(.invalidValue, "must be a whole number of milliseconds", key: key)
+            }
             return .milliseconds(number)
         }
         func whole(_ value: JSONValue?, _ key: String) throws(RouterConfigError) -> Int? {
             guard let value else { return nil }
-            guard case .integer(let number) = value else { throw RouterConfigError(.invalidValue, "must be a whole number", key: key) }
+            guard case .integer(let number) = value else {
+                throw RouterConfigError(.invalidValue, "must be a whole number", key: key)
+            }
             return Int(number)
         }
         var config = RouterConfig()
@@ -159,25 +189,38 @@ public struct RouterConfig: Hashable, Sendable {
         config.prefer = try names("prefer")
         config.exclude = try names("exclude")
         if let value = root["weights"] {
-            guard let weights = value.objectValue else { throw RouterConfigError(.invalidValue, "must map provider names to numbers", key: "weights") }
+            guard let weights = value.objectValue else {
+                throw RouterConfigError(.invalidValue, "must map provider names to numbers", key: "weights")
+            }
             for member in weights {
                 guard let weight = member.value.doubleValue else {
-                    throw RouterConfigError(.invalidValue, "must be a number, zero or more", key: "weights.\(member.key)")
+                    throw RouterConfigError(
+                        .invalidValue,
+                        "must be a number, zero or more",
+                        key: "weights.\(member.key)"
+                    )
                 }
                 config.weights[member.key] = weight
             }
         }
         if let attempts = try whole(root["max_attempts"], "max_attempts") { config.maxAttempts = attempts }
         if let value = root["circuit_breaker"] {
-            guard let breaker = value.objectValue else { throw RouterConfigError(.invalidValue, "must be an object", key: "circuit_breaker") }
+            guard let breaker = value.objectValue else {
+                throw RouterConfigError(.invalidValue, "must be an object", key: "circuit_breaker")
+            }
             for member in breaker where !["failure_threshold", "cooldown_ms", "half_open_probes"].contains(member.key) {
                 throw RouterConfigError(
-                    .unknownKey, "expected one of failure_threshold, cooldown_ms, half_open_probes", key: "circuit_breaker.\(member.key)")
+                    .unknownKey,
+                    "expected one of failure_threshold, cooldown_ms, half_open_probes",
+                    key: "circuit_breaker.\(member.key)"
+                )
             }
             if let threshold = try whole(value["failure_threshold"], "circuit_breaker.failure_threshold") {
                 config.circuitBreaker.failureThreshold = threshold
             }
-            if let cooldown = try milliseconds(value["cooldown_ms"], "circuit_breaker.cooldown_ms") { config.circuitBreaker.cooldown = cooldown }
+            if let cooldown = try milliseconds(value["cooldown_ms"], "circuit_breaker.cooldown_ms") {
+                config.circuitBreaker.cooldown = cooldown
+            }
             if let probes = try whole(value["half_open_probes"], "circuit_breaker.half_open_probes") {
                 config.circuitBreaker.halfOpenProbes = probes
             }
@@ -185,11 +228,19 @@ public struct RouterConfig: Hashable, Sendable {
         config.stickyTTL = try milliseconds(root["sticky_ttl_ms"], "sticky_ttl_ms")
         if let value = root["required_capabilities"] {
             guard let list = value.arrayValue else {
-                throw RouterConfigError(.invalidValue, "must be an array of {\"type\": ..., \"name\": ...}", key: "required_capabilities")
+                throw RouterConfigError(
+                    .invalidValue,
+                    "must be an array of {\"type\": ..., \"name\": ...}",
+                    key: "required_capabilities"
+                )
             }
             for (index, entry) in list.enumerated() {
                 guard let type = entry["type"]?.stringValue else {
-                    throw RouterConfigError(.invalidValue, "must name a capability type", key: "required_capabilities[\(index)].type")
+                    throw RouterConfigError(
+                        .invalidValue,
+                        "must name a capability type",
+                        key: "required_capabilities[\(index)].type"
+                    )
                 }
                 config.requiredCapabilities.append(CapabilityRequirement(type: type, name: entry["name"]?.stringValue))
             }
@@ -252,7 +303,13 @@ public struct RouterConfigError: Error, Hashable, Sendable, CustomStringConverti
     /// The file the configuration was read from, when the reader says (`asm run --router` does).
     public var path: String?
 
-    public init(_ code: Code, _ message: String, key: String? = nil, underlying: (any Error)? = nil, path: String? = nil) {
+    public init(
+        _ code: Code,
+        _ message: String,
+        key: String? = nil,
+        underlying: (any Error)? = nil,
+        path: String? = nil
+    ) {
         self.code = code
         self.message = message
         self.key = key

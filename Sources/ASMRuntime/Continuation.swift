@@ -58,8 +58,13 @@ public struct ContinuationPlan: Hashable, Sendable {
     /// The event that records the choice.
     public var event: ContinuationApplied {
         ContinuationApplied(
-            requested: requested.rawValue, applied: applied.rawValue, reason: reason, providerSessionID: resumeSessionID,
-            messageCount: applied == .replay ? history.count : nil, truncated: applied == .replay ? truncated : nil)
+            requested: requested.rawValue,
+            applied: applied.rawValue,
+            reason: reason,
+            providerSessionID: resumeSessionID,
+            messageCount: applied == .replay ? history.count : nil,
+            truncated: applied == .replay ? truncated : nil
+        )
     }
 }
 
@@ -70,8 +75,13 @@ public enum ContinuationPlanner {
     ///   - transcript: the session's transcript in log order (the run's own messages are skipped).
     ///   - priorRuns: the session's earlier runs, oldest first.
     public static func plan(
-        mode: ContinuationMode, provider: String, resumesNatively: Bool, run: RunID, transcript: [TranscriptEntry],
-        priorRuns: [PriorRun], limits: ContinuationLimits = ContinuationLimits()
+        mode: ContinuationMode,
+        provider: String,
+        resumesNatively: Bool,
+        run: RunID,
+        transcript: [TranscriptEntry],
+        priorRuns: [PriorRun],
+        limits: ContinuationLimits = ContinuationLimits()
     ) -> ContinuationPlan {
         let earlier = transcript.filter { $0.runID != run && ($0.role == .user || $0.role == .assistant) }
         let resumable = priorRuns.last { $0.provider == provider && $0.providerSessionID != nil }
@@ -83,14 +93,24 @@ public enum ContinuationPlanner {
             let baseline = priorRuns.filter { $0.provider == provider && $0.providerSessionID == session }
                 .reduce(TokenUsage.zero) { $0 + $1.usage }
             return ContinuationPlan(
-                requested: mode, applied: .native, reason: reason, resumeSessionID: session, resumeUsageBaseline: baseline,
-                history: [], truncated: false)
+                requested: mode,
+                applied: .native,
+                reason: reason,
+                resumeSessionID: session,
+                resumeUsageBaseline: baseline,
+                history: [],
+                truncated: false
+            )
         }
         func replay(_ reason: String) -> ContinuationPlan {
             let (history, truncated) = truncate(earlier.map { ChatMessage(role: $0.role, content: $0.content) }, limits)
             return ContinuationPlan(
-                requested: mode, applied: .replay,
-                reason: truncated ? reason + "; older turns cut to fit" : reason, history: history, truncated: truncated)
+                requested: mode,
+                applied: .replay,
+                reason: truncated ? reason + "; older turns cut to fit" : reason,
+                history: history,
+                truncated: truncated
+            )
         }
 
         switch mode {
@@ -104,7 +124,9 @@ public enum ContinuationPlanner {
                 return off("native asked for, but \(provider) cannot resume its own sessions: starting fresh")
             }
             guard let resumable else {
-                return off("native asked for, but no earlier \(provider) session in this session to resume: starting fresh")
+                return off(
+                    "native asked for, but no earlier \(provider) session in this session to resume: starting fresh"
+                )
             }
             return native(resumable, "resuming \(provider) session \(resumable.providerSessionID ?? "")")
         case .auto:
@@ -112,7 +134,8 @@ public enum ContinuationPlanner {
                 return native(resumable, "auto: \(provider) has a session to resume")
             }
             guard !earlier.isEmpty else { return off("auto: nothing to continue") }
-            let why = resumesNatively ? "no earlier \(provider) session to resume" : "\(provider) cannot resume natively"
+            let why =
+                resumesNatively ? "no earlier \(provider) session to resume" : "\(provider) cannot resume natively"
             return replay("auto: \(why), replaying \(earlier.count) earlier message\(earlier.count == 1 ? "" : "s")")
         }
     }

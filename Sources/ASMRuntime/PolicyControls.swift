@@ -14,6 +14,7 @@ extension ProviderControls {
         self.init(
             deniedTools: strict ? stack.rules.filter { !$0.isAllow }.map(\.pattern.text) : [],
             allowedTools: stack.rules.filter(\.isAllow).map(\.pattern.text),
-            maxBudgetUSD: strict ? stack.limits.maxCostUSD?.value : nil)
+            maxBudgetUSD: strict ? stack.limits.maxCostUSD?.value : nil
+        )
     }
 }

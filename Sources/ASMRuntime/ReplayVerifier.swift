@@ -1,7 +1,7 @@
 public import ASMCore
-public import ASMStore
 import ASMPolicy
 import ASMRouting
+public import ASMStore
 
 /// Re-derives every routing and policy decision from the log with the pure reducers and
 /// compares it with the recorded one.
@@ -68,7 +68,14 @@ public struct ReplayVerifier: Sendable {
         do {
             stack = try PolicyStack(recorded: evaluated.merged ?? .null)
         } catch {
-            report.mismatch(.policy, at, run, "the recorded stack cannot be read: \(error)", expected: nil, recorded: .policyEvaluated(evaluated))
+            report.mismatch(
+                .policy,
+                at,
+                run,
+                "the recorded stack cannot be read: \(error)",
+                expected: nil,
+                recorded: .policyEvaluated(evaluated)
+            )
             return
         }
         let engine = PolicyEngine(stack: stack, runID: run)
@@ -76,8 +83,13 @@ public struct ReplayVerifier: Sendable {
         report.policyDecisions += 1
         if opening != [.record(.policyEvaluated(evaluated))] {
             report.mismatch(
-                .policy, at, run, "the stack does not hash to the recorded stack_hash", expected: opening.recorded.first,
-                recorded: .policyEvaluated(evaluated))
+                .policy,
+                at,
+                run,
+                "the stack does not hash to the recorded stack_hash",
+                expected: opening.recorded.first,
+                recorded: .policyEvaluated(evaluated)
+            )
             return
         }
         var state = initial
@@ -101,35 +113,63 @@ public struct ReplayVerifier: Sendable {
             let actual = index < recorded.count ? recorded[index] : nil
             guard expected != actual?.event else { continue }
             report.mismatch(
-                .policy, actual?.sequence ?? terminal?.sequence ?? at, run,
+                .policy,
+                actual?.sequence ?? terminal?.sequence ?? at,
+                run,
                 actual == nil ? "a decision the log should have recorded is missing" : "the recorded decision differs",
-                expected: expected, recorded: actual?.event)
+                expected: expected,
+                recorded: actual?.event
+            )
             return
         }
         if let cancellation, let terminal, terminal.event != .runFailed(RunFailed(failure: cancellation)) {
             report.mismatch(
-                .policy, terminal.sequence, run, "a policy cancelled the run, but it did not end as that policy violation",
-                expected: .runFailed(RunFailed(failure: cancellation)), recorded: terminal.event)
+                .policy,
+                terminal.sequence,
+                run,
+                "a policy cancelled the run, but it did not end as that policy violation",
+                expected: .runFailed(RunFailed(failure: cancellation)),
+                recorded: terminal.event
+            )
         }
     }
 
     // MARK: Routing
 
-    private func verifyRouting(_ run: RunID, _ events: [EventEnvelope], _ folds: inout FoldCache, _ report: inout ReplayReport) {
+    private func verifyRouting(
+        _ run: RunID,
+        _ events: [EventEnvelope],
+        _ folds: inout FoldCache,
+        _ report: inout ReplayReport
+    ) {
         let routing = events.filter { [.routingDecided, .routingFailedOver, .providerHealthChanged].contains($0.type) }
         guard !routing.isEmpty else { return }
         /// The run's own routing events before `sequence` and after `position`, in log order.
-        func overlay(_ state: inout RouterState, _ router: Router, after position: SequenceNumber, before sequence: SequenceNumber) {
+        func overlay(
+            _ state: inout RouterState,
+            _ router: Router,
+            after position: SequenceNumber,
+            before sequence: SequenceNumber
+        ) {
             for envelope in routing where envelope.sequence > position && envelope.sequence < sequence {
                 _ = router.apply(&state, envelope.event, run: run, sequence: position)
             }
         }
         // The configuration the run was routed with.
-        guard let config = routing.lazy.compactMap({ envelope -> JSONValue? in
-            if case .routingDecided(let decided) = envelope.event { return decided.router }
-            return nil
-        }).first, let routerConfig = try? RouterConfig(value: Self.withoutProviders(config)) else {
-            report.mismatch(.routing, routing[0].sequence, run, "no routing.decided records the router's configuration", expected: nil, recorded: routing[0].event)
+        guard
+            let config = routing.lazy.compactMap({ envelope -> JSONValue? in
+                if case .routingDecided(let decided) = envelope.event { return decided.router }
+                return nil
+            }).first, let routerConfig = try? RouterConfig(value: Self.withoutProviders(config))
+        else {
+            report.mismatch(
+                .routing,
+                routing[0].sequence,
+                run,
+                "no routing.decided records the router's configuration",
+                expected: nil,
+                recorded: routing[0].event
+            )
             return
         }
         let router = Router(config: routerConfig)
@@ -142,13 +182,29 @@ public struct ReplayVerifier: Sendable {
                 let position = recorded.stateSequence ?? .zero
                 var state = folds.state(router, through: position)
                 overlay(&state, router, after: position, before: envelope.sequence)
-                let request = RouteRequest(runID: run, attempt: recorded.attempt, stickyKey: recorded.stickyKey, tried: tried)
+                let request = RouteRequest(
+                    runID: run,
+                    attempt: recorded.attempt,
+                    stickyKey: recorded.stickyKey,
+                    tried: tried
+                )
                 var decision = router.decide(
-                    state, request, candidates: profiles(recorded.candidates.map(\.provider)), now: recorded.decidedAt ?? envelope.recordedAt,
-                    seed: recorded.seed ?? 0)
+                    state,
+                    request,
+                    candidates: profiles(recorded.candidates.map(\.provider)),
+                    now: recorded.decidedAt ?? envelope.recordedAt,
+                    seed: recorded.seed ?? 0
+                )
                 decision.event.router = recorded.router
                 if decision.event != recorded {
-                    report.mismatch(.routing, envelope.sequence, run, "the decision re-derived from the log differs", expected: .routingDecided(decision.event), recorded: envelope.event)
+                    report.mismatch(
+                        .routing,
+                        envelope.sequence,
+                        run,
+                        "the decision re-derived from the log differs",
+                        expected: .routingDecided(decision.event),
+                        recorded: envelope.event
+                    )
                 }
             case .routingFailedOver(let failed):
                 report.routingDecisions += 1
@@ -157,19 +213,27 @@ public struct ReplayVerifier: Sendable {
                     if case .routingDecided(let decided) = envelope.event { return decided }
                     return nil
                 }.first
-                let retry = FailureClass.isRetryable(failed.failure, afterOutput: failed.afterOutput) && failed.attempt < routerConfig.maxAttempts
+                let retry =
+                    FailureClass.isRetryable(failed.failure, afterOutput: failed.afterOutput)
+                    && failed.attempt < routerConfig.maxAttempts
                 let attemptStart = routing[..<index].last { $0.type == .routingDecided }?.sequence ?? .zero
                 let output = events.contains { event in
                     event.sequence > attemptStart && event.sequence < envelope.sequence
-                        && [.messageStreamed, .messageReceived, .toolCallStarted, .toolCallCompleted].contains(event.type)
+                        && [.messageStreamed, .messageReceived, .toolCallStarted, .toolCallCompleted].contains(
+                            event.type
+                        )
                 }
                 var problem: String?
                 if failed.afterOutput != output {
-                    problem = "after_output says \(failed.afterOutput), but the attempt \(output ? "had" : "had no") output"
+                    problem =
+                        "after_output says \(failed.afterOutput), but the attempt \(output ? "had" : "had no") output"
                 } else if retry != (next != nil) {
-                    problem = retry ? "a retryable failure was not failed over" : "failed over a failure that is not retryable"
+                    problem =
+                        retry
+                        ? "a retryable failure was not failed over" : "failed over a failure that is not retryable"
                 } else if failed.to != next?.chosen {
-                    problem = "names \(failed.to ?? "none") as next, but the next decision chose \(next?.chosen ?? "none")"
+                    problem =
+                        "names \(failed.to ?? "none") as next, but the next decision chose \(next?.chosen ?? "none")"
                 }
                 if let problem {
                     report.mismatch(.routing, envelope.sequence, run, problem, expected: nil, recorded: envelope.event)
@@ -183,11 +247,17 @@ public struct ReplayVerifier: Sendable {
                 case "half_open":
                     // Decided with the next decision, from its time.
                     overlay(&state, router, after: position, before: envelope.sequence)
-                    if case .routingDecided(let decided)? = routing[(index + 1)...].first(where: { $0.type == .routingDecided })?.event {
-                        derived = router.decide(
-                            state, RouteRequest(runID: run, attempt: decided.attempt, tried: tried),
-                            candidates: profiles(decided.candidates.map(\.provider)), now: decided.decidedAt ?? envelope.recordedAt, seed: 0
-                        ).transitions
+                    if case .routingDecided(let decided)? = routing[(index + 1)...].first(where: {
+                        $0.type == .routingDecided
+                    })?.event {
+                        derived =
+                            router.decide(
+                                state,
+                                RouteRequest(runID: run, attempt: decided.attempt, tried: tried),
+                                candidates: profiles(decided.candidates.map(\.provider)),
+                                now: decided.decidedAt ?? envelope.recordedAt,
+                                seed: 0
+                            ).transitions
                     }
                 case "open":
                     // Caused by the failure recorded just before.
@@ -209,8 +279,13 @@ public struct ReplayVerifier: Sendable {
                     var expected = derived.first { $0.provider == recorded.provider }
                     expected?.stateSequence = recorded.stateSequence
                     report.mismatch(
-                        .health, envelope.sequence, run, "the breaker change is not the one its cause implies",
-                        expected: expected.map(SessionEvent.providerHealthChanged), recorded: envelope.event)
+                        .health,
+                        envelope.sequence,
+                        run,
+                        "the breaker change is not the one its cause implies",
+                        expected: expected.map(SessionEvent.providerHealthChanged),
+                        recorded: envelope.event
+                    )
                 }
             default:
                 break
@@ -229,7 +304,10 @@ public struct ReplayVerifier: Sendable {
         var known: [String: CandidateProfile] = [:]
         for entry in config["providers"]?.arrayValue ?? [] {
             guard let name = entry["name"]?.stringValue else { continue }
-            known[name] = CandidateProfile(name: name, capabilities: Set((entry["capabilities"]?.arrayValue ?? []).compactMap(\.stringValue)))
+            known[name] = CandidateProfile(
+                name: name,
+                capabilities: Set((entry["capabilities"]?.arrayValue ?? []).compactMap(\.stringValue))
+            )
         }
         return { names in names.map { known[$0] ?? CandidateProfile(name: $0, capabilities: []) } }
     }
@@ -287,9 +365,16 @@ public struct ReplayReport: Hashable, Sendable {
     public var isConsistent: Bool { mismatches.isEmpty }
 
     mutating func mismatch(
-        _ kind: Kind, _ sequence: SequenceNumber, _ run: RunID, _ message: String, expected: SessionEvent?, recorded: SessionEvent?
+        _ kind: Kind,
+        _ sequence: SequenceNumber,
+        _ run: RunID,
+        _ message: String,
+        expected: SessionEvent?,
+        recorded: SessionEvent?
     ) {
-        mismatches.append(Mismatch(kind: kind, sequence: sequence, run: run, message: message, expected: expected, recorded: recorded))
+        mismatches.append(
+            Mismatch(kind: kind, sequence: sequence, run: run, message: message, expected: expected, recorded: recorded)
+        )
     }
 }
 

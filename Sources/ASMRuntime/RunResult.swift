@@ -1,7 +1,6 @@
 public import ASMCore
 import ASMPolicy
 
-
 /// What an executed run came to.
 public struct RunResult: Hashable, Sendable {
     public var sessionID: SessionID

@@ -71,7 +71,9 @@ public final class SessionManager: Sendable {
     ///   - routers: routers runs may use by their names (``RunOptions/provider``), each over its
     ///     own candidates; a name already taken by a provider or an earlier router is ignored.
     public init(
-        store: any EventStore, providers: [any ProviderAdapter], routers: [ProviderRouter] = [],
+        store: any EventStore,
+        providers: [any ProviderAdapter],
+        routers: [ProviderRouter] = [],
         configuration: Configuration = Configuration()
     ) {
         self.store = store
@@ -92,27 +94,44 @@ public final class SessionManager: Sendable {
     // MARK: Sessions
 
     /// Creates a session and activates it, ready for runs.
-    public func startSession(agentID: String, metadata: [String: String] = [:], tags: [String] = []) async throws -> SessionID {
+    public func startSession(
+        agentID: String,
+        metadata: [String: String] = [:],
+        tags: [String] = []
+    ) async throws -> SessionID {
         try await startSession(SessionID.generate(), agentID: agentID, metadata: metadata, tags: tags)
     }
 
     /// Creates and activates a session with an id chosen beforehand.
     @discardableResult
-    func startSession(_ session: SessionID, agentID: String, metadata: [String: String], tags: [String]) async throws -> SessionID {
+    func startSession(
+        _ session: SessionID,
+        agentID: String,
+        metadata: [String: String],
+        tags: [String]
+    ) async throws -> SessionID {
         try Self.checkAgent(agentID)
         try await store.append(
             [NewEvent(SessionCreated(agentID: agentID, metadata: metadata, tags: tags)), NewEvent(SessionActivated())],
-            to: session.stream, expectedVersion: .noStream)
+            to: session.stream,
+            expectedVersion: .noStream
+        )
         return session
     }
 
     /// Creates a session in the `created` state; ``activateSession(_:)`` makes it ready for runs.
-    public func createSession(agentID: String, metadata: [String: String] = [:], tags: [String] = []) async throws -> SessionID {
+    public func createSession(
+        agentID: String,
+        metadata: [String: String] = [:],
+        tags: [String] = []
+    ) async throws -> SessionID {
         try Self.checkAgent(agentID)
         let session = SessionID.generate()
         try await store.append(
-            [NewEvent(SessionCreated(agentID: agentID, metadata: metadata, tags: tags))], to: session.stream,
-            expectedVersion: .noStream)
+            [NewEvent(SessionCreated(agentID: agentID, metadata: metadata, tags: tags))],
+            to: session.stream,
+            expectedVersion: .noStream
+        )
         return session
     }
 
@@ -134,29 +153,45 @@ public final class SessionManager: Sendable {
     /// Archives a session in any state but archived. Refused while one of its runs is executing here.
     public func archiveSession(_ session: SessionID) async throws {
         try refuseWhileExecuting(session, "archive")
-        try await transition(session, to: "archive", allowed: [.created, .active, .completed, .failed]) { _ in SessionArchived() }
+        try await transition(session, to: "archive", allowed: [.created, .active, .completed, .failed]) { _ in
+            SessionArchived()
+        }
     }
 
     // MARK: Runs
 
     /// Records a run's request in an active session: the messages to send, the last one the
     /// prompt. ``execute(_:options:onEvent:)`` runs it.
-    public func startRun(in session: SessionID, messages: [ChatMessage], metadata: [String: String]? = nil) async throws -> RunID {
+    public func startRun(
+        in session: SessionID,
+        messages: [ChatMessage],
+        metadata: [String: String]? = nil
+    ) async throws -> RunID {
         try await requestRun(in: session, messages: messages, metadata: metadata, queued: nil)
     }
 
     /// Records a run's request, and with it (in the same batch) that it waits in a queue.
-    func requestRun(in session: SessionID, messages: [ChatMessage], metadata: [String: String]?, queued: RunQueued?)
+    func requestRun(
+        in session: SessionID,
+        messages: [ChatMessage],
+        metadata: [String: String]?,
+        queued: RunQueued?
+    )
         async throws -> RunID
     {
         guard let prompt = messages.last, !prompt.content.isEmpty else {
-            throw SessionManagerError(.invalidArgument, "a run needs at least one message, and the last one must not be empty")
+            throw SessionManagerError(
+                .invalidArgument,
+                "a run needs at least one message, and the last one must not be empty"
+            )
         }
         let run = RunID.generate()
         try await withVersionRetry {
             let summary = try await activeSession(session, for: "start a run")
             var events = [NewEvent(RunRequested(messages: messages, metadata: metadata), run: run)]
-            events += messages.filter { $0.role == .user }.map { NewEvent(MessageReceived(role: .user, content: $0.content), run: run) }
+            events += messages.filter { $0.role == .user }.map {
+                NewEvent(MessageReceived(role: .user, content: $0.content), run: run)
+            }
             if let queued { events.append(NewEvent(queued, run: run)) }
             try await store.append(events, to: session.stream, expectedVersion: Self.unchangedState(since: summary))
         }
@@ -165,7 +200,9 @@ public final class SessionManager: Sendable {
 
     /// Starts a run with one user message and executes it.
     public func run(
-        _ prompt: String, in session: SessionID, options: RunOptions,
+        _ prompt: String,
+        in session: SessionID,
+        options: RunOptions,
         onEvent: @escaping @Sendable (SessionEvent) async -> Void = { _ in }
     ) async throws -> RunResult {
         let run = try await startRun(in: session, messages: [ChatMessage(role: .user, content: prompt)])
@@ -185,7 +222,9 @@ public final class SessionManager: Sendable {
     ///   unknown or the policies fail their preflight; ``StoreError`` when the log refuses a
     ///   write (the provider is stopped first).
     public func execute(
-        _ run: RunID, options: RunOptions, onEvent: @escaping @Sendable (SessionEvent) async -> Void = { _ in }
+        _ run: RunID,
+        options: RunOptions,
+        onEvent: @escaping @Sendable (SessionEvent) async -> Void = { _ in }
     ) async throws -> RunResult {
         let (lane, stack) = try check(options)
         try reserve(run)
@@ -200,7 +239,8 @@ public final class SessionManager: Sendable {
         } else if let routed = routers[options.provider] {
             lane = .routed(routed.router, routed.fold)
         } else {
-            let known = providerNames.isEmpty ? "none are registered" : "known: \(providerNames.joined(separator: ", "))"
+            let known =
+                providerNames.isEmpty ? "none are registered" : "known: \(providerNames.joined(separator: ", "))"
             throw SessionManagerError(.unknownProvider, "no provider named \(options.provider) (\(known))")
         }
         do {
@@ -222,7 +262,11 @@ public final class SessionManager: Sendable {
 
     /// Executes a run ``reserve(_:)`` marked; releases the mark when done.
     func executeReserved(
-        _ run: RunID, lane: Lane, stack: PolicyStack, options: RunOptions, onEvent: @escaping @Sendable (SessionEvent) async -> Void
+        _ run: RunID,
+        lane: Lane,
+        stack: PolicyStack,
+        options: RunOptions,
+        onEvent: @escaping @Sendable (SessionEvent) async -> Void
     ) async throws -> RunResult {
         defer { _ = executions.withLock { $0.removeValue(forKey: run) } }
 
@@ -241,20 +285,34 @@ public final class SessionManager: Sendable {
         // in a queue) are not part of its conversation.
         let usage = Dictionary(
             try await store.usage(by: .run, session: session).compactMap { row in row.runID.map { ($0, row.tokens) } },
-            uniquingKeysWith: +)
+            uniquingKeysWith: +
+        )
         let runs = try await store.runs(in: session)
         let unfinished = Set(runs.filter { !$0.status.isTerminal || $0.startedAt == nil }.map(\.id))
-        let prior = runs
+        let prior =
+            runs
             .filter { $0.id != run && $0.firstSequence < summary.firstSequence && !unfinished.contains($0.id) }
-            .map { PriorRun(runID: $0.id, provider: $0.provider, providerSessionID: $0.providerSessionID, usage: usage[$0.id] ?? .zero) }
+            .map {
+                PriorRun(
+                    runID: $0.id,
+                    provider: $0.provider,
+                    providerSessionID: $0.providerSessionID,
+                    usage: usage[$0.id] ?? .zero
+                )
+            }
         let transcript = try await store.transcript(of: session).filter { entry in
             entry.runID.map { $0 == run || !unfinished.contains($0) } ?? true
         }
         let capabilities = lane.capabilities
         let plan = ContinuationPlanner.plan(
-            mode: options.continuation, provider: lane.name, resumesNatively: capabilities.resumesNatively,
-            run: run, transcript: transcript, priorRuns: prior,
-            limits: options.continuationLimits ?? configuration.continuationLimits)
+            mode: options.continuation,
+            provider: lane.name,
+            resumesNatively: capabilities.resumesNatively,
+            run: run,
+            transcript: transcript,
+            priorRuns: prior,
+            limits: options.continuationLimits ?? configuration.continuationLimits
+        )
 
         // The workspace is checked and snapshotted before anything is recorded.
         var workspace: WorkspaceRun?
@@ -262,23 +320,38 @@ public final class SessionManager: Sendable {
 
         // The run's own deadline and idle timeout are the machine's timers, not the provider's.
         var request = ProviderRequest(
-            runID: run, messages: plan.history + requested.messages, systemPrompt: options.systemPrompt ?? requested.systemPrompt,
-            model: options.model ?? requested.model, workingDirectory: options.workingDirectory, environment: options.environment,
-            resumeSessionID: plan.resumeSessionID, resumeUsageBaseline: plan.resumeUsageBaseline, controls: ProviderControls(stack))
+            runID: run,
+            messages: plan.history + requested.messages,
+            systemPrompt: options.systemPrompt ?? requested.systemPrompt,
+            model: options.model ?? requested.model,
+            workingDirectory: options.workingDirectory,
+            environment: options.environment,
+            resumeSessionID: plan.resumeSessionID,
+            resumeUsageBaseline: plan.resumeUsageBaseline,
+            controls: ProviderControls(stack)
+        )
         if let workspace { request.workingDirectory = workspace.path }
         request.controls.allowedTools += options.preapprovedTools.filter { !request.controls.allowedTools.contains($0) }
         request.controls.availableTools = options.availableTools
         request.controls.maxTurns = options.maxTurns
 
         var environment = RunHost.Environment(
-            store: store, clock: configuration.clock, providers: [:], request: request, onEvent: onEvent)
+            store: store,
+            clock: configuration.clock,
+            providers: [:],
+            request: request,
+            onEvent: onEvent
+        )
         let machineLane: RunMachine.Lane
         switch lane {
         case .provider(let provider):
             environment.providers = [provider.name: provider]
             machineLane = .provider(provider.name, asksBeforeTools: capabilities.holdsTools && !stack.isEmpty)
         case .routed(let router, let fold):
-            environment.providers = Dictionary(router.providers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            environment.providers = Dictionary(
+                router.providers.map { ($0.name, $0) },
+                uniquingKeysWith: { first, _ in first }
+            )
             environment.fold = fold
             environment.seeds = router.seeds
             var routed = router.lane(for: run, stickyKey: session.description, requiring: options.requiredCapabilities)
@@ -290,9 +363,18 @@ public final class SessionManager: Sendable {
         }
         let machine = RunMachine(
             RunMachine.Configuration(
-                runID: run, sessionID: session, engine: PolicyEngine(stack: stack, runID: run), lane: machineLane,
-                priceTable: configuration.priceTable, model: request.model, deadline: options.deadline, idleTimeout: options.idleTimeout,
-                opening: [.continuationApplied(plan.event)] + (workspace?.opening ?? []), hasWorkspace: workspace != nil))
+                runID: run,
+                sessionID: session,
+                engine: PolicyEngine(stack: stack, runID: run),
+                lane: machineLane,
+                priceTable: configuration.priceTable,
+                model: request.model,
+                deadline: options.deadline,
+                idleTimeout: options.idleTimeout,
+                opening: [.continuationApplied(plan.event)] + (workspace?.opening ?? []),
+                hasWorkspace: workspace != nil
+            )
+        )
         let host = RunHost(runID: run, sessionID: session)
 
         let pendingCancel = executions.withLock { executions -> CancelReason? in
@@ -307,8 +389,11 @@ public final class SessionManager: Sendable {
         if let resumed, let actual = result.providerSessionID, actual != resumed {
             // The provider started a new session instead of resuming: say so in the log.
             let fresh = ContinuationApplied(
-                requested: plan.requested.rawValue, applied: "fresh",
-                reason: "\(lane.name) started session \(actual) instead of resuming \(resumed)", providerSessionID: actual)
+                requested: plan.requested.rawValue,
+                applied: "fresh",
+                reason: "\(lane.name) started session \(actual) instead of resuming \(resumed)",
+                providerSessionID: actual
+            )
             try await store.append([NewEvent(fresh, run: run)], to: session.stream, expectedVersion: .streamExists)
             await onEvent(.continuationApplied(fresh))
         }
@@ -339,15 +424,27 @@ public final class SessionManager: Sendable {
         guard summary.status == .requested || summary.status == .queued else { return }
         try await store.append(
             [NewEvent(RunCancelled(reason: reason, message: "cancelled before it was executed"), run: run)],
-            to: summary.sessionID.stream, expectedVersion: .streamExists)
+            to: summary.sessionID.stream,
+            expectedVersion: .streamExists
+        )
     }
 
     /// Answers a tool approval a policy asked for. A tool held for it runs (or not); on a
     /// run that could not hold the tool, a denial cancels the run.
-    public func resolveApproval(_ approvalID: String, approved: Bool, by resolver: String? = nil, reason: String? = nil)
+    public func resolveApproval(
+        _ approvalID: String,
+        approved: Bool,
+        by resolver: String? = nil,
+        reason: String? = nil
+    )
         async throws
     {
-        let resolved = ToolApprovalResolved(approvalID: approvalID, approved: approved, resolvedBy: resolver, reason: reason)
+        let resolved = ToolApprovalResolved(
+            approvalID: approvalID,
+            approved: approved,
+            resolvedBy: resolver,
+            reason: reason
+        )
         guard let slash = approvalID.lastIndex(of: "/"), let run = RunID(String(approvalID[..<slash])) else {
             throw SessionManagerError(.approvalNotFound, "\(approvalID) is not an approval id")
         }
@@ -360,10 +457,14 @@ public final class SessionManager: Sendable {
             return
         }
         // The run is not executing here: record the answer if the approval is still open.
-        guard let summary = try await store.run(run) else { throw SessionManagerError(.approvalNotFound, "no run \(run)") }
+        guard let summary = try await store.run(run) else {
+            throw SessionManagerError(.approvalNotFound, "no run \(run)")
+        }
         let page = try await store.events(
-            from: summary.firstSequence, limit: 100_000,
-            filter: EventFilter(types: [.toolApprovalRequested, .toolApprovalResolved], run: run))
+            from: summary.firstSequence,
+            limit: 100_000,
+            filter: EventFilter(types: [.toolApprovalRequested, .toolApprovalResolved], run: run)
+        )
         var open = false
         for envelope in page.events {
             switch envelope.event {
@@ -372,8 +473,14 @@ public final class SessionManager: Sendable {
             default: break
             }
         }
-        guard open else { throw SessionManagerError(.approvalNotFound, "approval \(approvalID) is not waiting for an answer") }
-        try await store.append([NewEvent(resolved, run: run)], to: summary.sessionID.stream, expectedVersion: .streamExists)
+        guard open else {
+            throw SessionManagerError(.approvalNotFound, "approval \(approvalID) is not waiting for an answer")
+        }
+        try await store.append(
+            [NewEvent(resolved, run: run)],
+            to: summary.sessionID.stream,
+            expectedVersion: .streamExists
+        )
     }
 
     /// Whether a run is executing in this process.
@@ -386,7 +493,9 @@ public final class SessionManager: Sendable {
     public func session(_ id: SessionID) async throws -> SessionSummary? { try await store.session(id) }
     public func run(_ id: RunID) async throws -> RunSummary? { try await store.run(id) }
     public func runs(in session: SessionID) async throws -> [RunSummary] { try await store.runs(in: session) }
-    public func transcript(of session: SessionID) async throws -> [TranscriptEntry] { try await store.transcript(of: session) }
+    public func transcript(of session: SessionID) async throws -> [TranscriptEntry] {
+        try await store.transcript(of: session)
+    }
     public func usage(by grouping: UsageGrouping, session: SessionID? = nil) async throws -> [UsageSummary] {
         try await store.usage(by: grouping, session: session)
     }
@@ -402,7 +511,10 @@ public final class SessionManager: Sendable {
             throw SessionManagerError(.sessionNotFound, "no session \(session)")
         }
         guard summary.status == .active else {
-            throw SessionManagerError(.illegalTransition, "cannot \(action): session \(session) is \(summary.status), not active")
+            throw SessionManagerError(
+                .illegalTransition,
+                "cannot \(action): session \(session) is \(summary.status), not active"
+            )
         }
         return summary
     }
@@ -414,21 +526,33 @@ public final class SessionManager: Sendable {
                 return false
             }
         }
-        if busy { throw SessionManagerError(.illegalTransition, "cannot \(action) session \(session): a run is executing") }
+        if busy {
+            throw SessionManagerError(.illegalTransition, "cannot \(action) session \(session): a run is executing")
+        }
     }
 
     /// Appends a session's lifecycle event if its current state allows it.
     private func transition(
-        _ session: SessionID, to action: String, allowed: Set<SessionStatus>, _ event: (SessionSummary) -> some EventPayload
+        _ session: SessionID,
+        to action: String,
+        allowed: Set<SessionStatus>,
+        _ event: (SessionSummary) -> some EventPayload
     ) async throws {
         try await withVersionRetry {
             guard let summary = try await store.session(session) else {
                 throw SessionManagerError(.sessionNotFound, "no session \(session)")
             }
             guard allowed.contains(summary.status) else {
-                throw SessionManagerError(.illegalTransition, "cannot \(action) session \(session): it is \(summary.status)")
+                throw SessionManagerError(
+                    .illegalTransition,
+                    "cannot \(action) session \(session): it is \(summary.status)"
+                )
             }
-            try await store.append([NewEvent(event(summary))], to: session.stream, expectedVersion: Self.unchangedState(since: summary))
+            try await store.append(
+                [NewEvent(event(summary))],
+                to: session.stream,
+                expectedVersion: Self.unchangedState(since: summary)
+            )
         }
     }
 
@@ -457,7 +581,11 @@ public final class SessionManager: Sendable {
     }
 
     private func requestedMessages(_ run: RunID, from sequence: SequenceNumber) async throws -> RunRequested {
-        let page = try await store.events(from: sequence, limit: 1, filter: EventFilter(types: [.runRequested], run: run))
+        let page = try await store.events(
+            from: sequence,
+            limit: 1,
+            filter: EventFilter(types: [.runRequested], run: run)
+        )
         guard case .runRequested(let requested)? = page.events.first?.event else {
             throw SessionManagerError(.runNotFound, "run \(run) has no request in the log")
         }
@@ -496,11 +624,21 @@ public struct RunOptions: Sendable {
     public var workspace: WorkspaceOptions?
 
     public init(
-        provider: String, model: String? = nil, systemPrompt: String? = nil, workingDirectory: String? = nil,
-        environment: [String: String?] = [:], policies: [Policy] = [], continuation: ContinuationMode = .auto,
-        continuationLimits: ContinuationLimits? = nil, deadline: Duration? = nil, idleTimeout: Duration? = nil,
-        preapprovedTools: [String] = [], availableTools: [String]? = nil, maxTurns: Int? = nil,
-        requiredCapabilities: [CapabilityRequirement] = [], workspace: WorkspaceOptions? = nil
+        provider: String,
+        model: String? = nil,
+        systemPrompt: String? = nil,
+        workingDirectory: String? = nil,
+        environment: [String: String?] = [:],
+        policies: [Policy] = [],
+        continuation: ContinuationMode = .auto,
+        continuationLimits: ContinuationLimits? = nil,
+        deadline: Duration? = nil,
+        idleTimeout: Duration? = nil,
+        preapprovedTools: [String] = [],
+        availableTools: [String]? = nil,
+        maxTurns: Int? = nil,
+        requiredCapabilities: [CapabilityRequirement] = [],
+        workspace: WorkspaceOptions? = nil
     ) {
         self.workspace = workspace
         self.requiredCapabilities = requiredCapabilities

@@ -19,7 +19,10 @@ struct WorkspaceRun: Sendable {
     ///   used or snapshotted, `invalidArgument` for options that contradict.
     static func start(_ options: WorkspaceOptions, run: RunID) async throws(SessionManagerError) -> WorkspaceRun {
         if options.rollbackOnFailure, options.strategy == .hash, options.artifactStore == nil {
-            throw SessionManagerError(.invalidArgument, "workspace: rolling back a hash snapshot needs an artifact store to keep file contents in")
+            throw SessionManagerError(
+                .invalidArgument,
+                "workspace: rolling back a hash snapshot needs an artifact store to keep file contents in"
+            )
         }
         let workspace = makeWorkspace(options)
         let lock: WorkspaceLock
@@ -27,14 +30,22 @@ struct WorkspaceRun: Sendable {
             try await workspace.prepare()
             lock = try WorkspaceLock.acquire(options.path, holder: "run \(run)")
         } catch {
-            throw SessionManagerError(error.code == .inUse ? .workspaceInUse : .workspaceFailed, error.message, underlying: error)
+            throw SessionManagerError(
+                error.code == .inUse ? .workspaceInUse : .workspaceFailed,
+                error.message,
+                underlying: error
+            )
         }
         do {
             let pre = try await workspace.snapshot(phase: "pre", label: "\(run)/pre")
             return WorkspaceRun(workspace: workspace, run: run, pre: pre, lock: lock)
         } catch {
             lock.release()
-            throw SessionManagerError(.workspaceFailed, "the pre-run snapshot failed: \(error.message)", underlying: error)
+            throw SessionManagerError(
+                .workspaceFailed,
+                "the pre-run snapshot failed: \(error.message)",
+                underlying: error
+            )
         }
     }
 
@@ -64,15 +75,33 @@ struct WorkspaceRun: Sendable {
                     let reference = try await store.put(patch)
                     artifact = reference.description
                     events.append(
-                        .artifactStored(ArtifactStored(artifact: reference.description, bytes: Int64(patch.count), mediaType: "text/x-diff", purpose: "patch")))
+                        .artifactStored(
+                            ArtifactStored(
+                                artifact: reference.description,
+                                bytes: Int64(patch.count),
+                                mediaType: "text/x-diff",
+                                purpose: "patch"
+                            )
+                        )
+                    )
                 }
             }
             events.append(
                 .workspaceDiffComputed(
                     WorkspaceDiffComputed(
-                        fromSnapshot: pre.id, toSnapshot: post.id, filesChanged: changes.files.count, insertions: changes.insertions,
-                        deletions: changes.deletions, hasPatch: changes.patch != nil, patch: inline, artifact: artifact,
-                        patchBytes: Int64(changes.patch?.count ?? 0), changes: Array(changes.files.prefix(1000)))))
+                        fromSnapshot: pre.id,
+                        toSnapshot: post.id,
+                        filesChanged: changes.files.count,
+                        insertions: changes.insertions,
+                        deletions: changes.deletions,
+                        hasPatch: changes.patch != nil,
+                        patch: inline,
+                        artifact: artifact,
+                        patchBytes: Int64(changes.patch?.count ?? 0),
+                        changes: Array(changes.files.prefix(1000))
+                    )
+                )
+            )
             let failed: Bool =
                 switch terminal {
                 case .runFailed, .runCancelled: true
@@ -83,11 +112,21 @@ struct WorkspaceRun: Sendable {
                 events.append(
                     .workspaceRolledBack(
                         WorkspaceRolledBack(
-                            toSnapshot: pre.id, safetyReference: report.safetyReference, restored: report.restored, removed: report.removed,
-                            unrestorable: report.unrestorable.isEmpty ? nil : report.unrestorable)))
+                            toSnapshot: pre.id,
+                            safetyReference: report.safetyReference,
+                            restored: report.restored,
+                            removed: report.removed,
+                            unrestorable: report.unrestorable.isEmpty ? nil : report.unrestorable
+                        )
+                    )
+                )
             }
         } catch {
-            events.append(.providerWarning(ProviderWarning(provider: "workspace", message: "the workspace could not be finished: \(error)")))
+            events.append(
+                .providerWarning(
+                    ProviderWarning(provider: "workspace", message: "the workspace could not be finished: \(error)")
+                )
+            )
         }
         return events
     }
@@ -95,6 +134,15 @@ struct WorkspaceRun: Sendable {
     /// A hash snapshot's manifest, when it was kept in the store.
     private func manifestStored(_ snapshot: WorkspaceSnapshot) -> [SessionEvent] {
         guard snapshot.strategy == .hash, workspace.options.artifactStore != nil else { return [] }
-        return [.artifactStored(ArtifactStored(artifact: snapshot.reference, bytes: 0, mediaType: "application/json", purpose: "manifest"))]
+        return [
+            .artifactStored(
+                ArtifactStored(
+                    artifact: snapshot.reference,
+                    bytes: 0,
+                    mediaType: "application/json",
+                    purpose: "manifest"
+                )
+            )
+        ]
     }
 }

@@ -32,7 +32,11 @@ public protocol EventStore: Sendable {
     /// - Throws: ``StoreError`` with code `versionConflict`, `idempotencyConflict`,
     ///   `eventTooLarge`, `invalidEvent`, `invalidArgument`, `busy`, `closed`, or an I/O code.
     @discardableResult
-    func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws
+    func append(
+        _ events: [NewEvent],
+        to stream: StreamID,
+        expectedVersion: ExpectedVersion
+    ) async throws
         -> AppendResult
 
     /// The sequence of the last committed event (``SequenceNumber/zero`` for an empty log).
@@ -90,7 +94,8 @@ public protocol EventStore: Sendable {
     /// Moves `name`'s checkpoint forward to `sequence` (never backwards), together with the
     /// consumer's own writes in the same transaction.
     func acknowledge(
-        consumer name: String, through sequence: SequenceNumber,
+        consumer name: String,
+        through sequence: SequenceNumber,
         writes: (@Sendable (any TransactionContext) throws -> Void)?
     ) async throws
     /// Moves `name`'s checkpoint to `sequence` in either direction and records a `consumer.reset` event.
@@ -108,7 +113,11 @@ extension EventStore {
     /// The subscription reads pages by sequence, so the switch from backfill to live can
     /// neither skip nor repeat an event. It buffers one page; a slow consumer simply reads
     /// further behind. Cancelling the consuming task ends the iteration.
-    public func subscribe(from sequence: SequenceNumber, filter: EventFilter = .all, pageSize: Int = 500)
+    public func subscribe(
+        from sequence: SequenceNumber,
+        filter: EventFilter = .all,
+        pageSize: Int = 500
+    )
         -> EventSubscription
     {
         EventSubscription(store: self, from: sequence, filter: filter, pageSize: pageSize)
@@ -117,7 +126,11 @@ extension EventStore {
     /// Appends one event.
     /// - Throws: ``StoreError``, as ``append(_:to:expectedVersion:)``.
     @discardableResult
-    public func append(_ event: NewEvent, to stream: StreamID, expectedVersion: ExpectedVersion = .any) async throws
+    public func append(
+        _ event: NewEvent,
+        to stream: StreamID,
+        expectedVersion: ExpectedVersion = .any
+    ) async throws
         -> AppendResult
     {
         try await append([event], to: stream, expectedVersion: expectedVersion)
@@ -144,8 +157,13 @@ public struct AppendResult: Hashable, Sendable {
     public var wasAlreadyCommitted: Bool
 
     public init(
-        stream: StreamID, firstSequence: SequenceNumber, lastSequence: SequenceNumber, firstVersion: StreamVersion,
-        lastVersion: StreamVersion, recordedAt: Timestamp, wasAlreadyCommitted: Bool
+        stream: StreamID,
+        firstSequence: SequenceNumber,
+        lastSequence: SequenceNumber,
+        firstVersion: StreamVersion,
+        lastVersion: StreamVersion,
+        recordedAt: Timestamp,
+        wasAlreadyCommitted: Bool
     ) {
         self.stream = stream
         self.firstSequence = firstSequence

@@ -99,7 +99,8 @@ public final class SQLiteEventStore: EventStore {
         }
         let busyMilliseconds = Int32(
             clamping: configuration.busyTimeout.components.seconds * 1000
-                + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+                + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000
+        )
         connection.setBusyTimeout(milliseconds: busyMilliseconds)
         let state = try DatabaseFile.inspect(connection, path: path)
         let head: ChainHead
@@ -122,13 +123,23 @@ public final class SQLiteEventStore: EventStore {
         signal.publish(SequenceNumber(head.sequence))
         let signal = self.signal
         watcher = LogWatcher(
-            path: path, mode: configuration.follow, hasDemand: { signal.hasWaiters }, publish: { signal.publish($0) })
+            path: path,
+            mode: configuration.follow,
+            hasDemand: { signal.hasWaiters },
+            publish: { signal.publish($0) }
+        )
         watcherBox.watcher = watcher
         readers = ReaderPool(
-            path: path, busyTimeoutMilliseconds: busyMilliseconds, idleLimit: configuration.readerConnections)
+            path: path,
+            busyTimeoutMilliseconds: busyMilliseconds,
+            idleLimit: configuration.readerConnections
+        )
         writer = EventWriter(
-            connection: connection, clock: configuration.clock, signal: signal,
-            inlineCommits: configuration.inlineCommits)
+            connection: connection,
+            clock: configuration.clock,
+            signal: signal,
+            inlineCommits: configuration.inlineCommits
+        )
     }
 
     /// Opens the log at `path` with the default configuration and the given durability.
@@ -163,11 +174,19 @@ public final class SQLiteEventStore: EventStore {
     // MARK: Appending
 
     @discardableResult
-    public func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws
+    public func append(
+        _ events: [NewEvent],
+        to stream: StreamID,
+        expectedVersion: ExpectedVersion
+    ) async throws
         -> AppendResult
     {
         let batch = try PreparedAppend(
-            events, stream: stream, expected: expectedVersion, maximumEventBytes: configuration.maximumEventBytes)
+            events,
+            stream: stream,
+            expected: expectedVersion,
+            maximumEventBytes: configuration.maximumEventBytes
+        )
         return try await writer.append(batch)
     }
 
@@ -182,7 +201,9 @@ public final class SQLiteEventStore: EventStore {
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
         try readers.withConnection { connection in
             let value = try connection.scalar(
-                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = ?", [.blob(stream.uuid.bytes)])
+                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = ?",
+                [.blob(stream.uuid.bytes)]
+            )
             return StreamVersion(value?.integerValue ?? 0)
         }
     }
@@ -192,24 +213,43 @@ public final class SQLiteEventStore: EventStore {
         return try readers.read { connection in
             let codec = EventCodec()
             let page = try EventRows.page(
-                connection, from: sequence, limit: limit, filter: filter,
-                row: { EventRows.envelope($0, codec: codec) }, sequence: \.sequence)
+                connection,
+                from: sequence,
+                limit: limit,
+                filter: filter,
+                row: { EventRows.envelope($0, codec: codec) },
+                sequence: \.sequence
+            )
             return EventPage(events: page.rows, scannedThrough: page.scannedThrough)
         }
     }
 
-    public func recordedEvents(from sequence: SequenceNumber, limit: Int, filter: EventFilter) async throws
+    public func recordedEvents(
+        from sequence: SequenceNumber,
+        limit: Int,
+        filter: EventFilter
+    ) async throws
         -> RecordedPage
     {
         try validate(limit: limit)
         return try readers.read { connection in
             let page = try EventRows.page(
-                connection, from: sequence, limit: limit, filter: filter, row: EventRows.recorded, sequence: \.sequence)
+                connection,
+                from: sequence,
+                limit: limit,
+                filter: filter,
+                row: EventRows.recorded,
+                sequence: \.sequence
+            )
             return RecordedPage(events: page.rows, scannedThrough: page.scannedThrough)
         }
     }
 
-    public func stream(_ stream: StreamID, fromVersion version: StreamVersion, limit: Int) async throws
+    public func stream(
+        _ stream: StreamID,
+        fromVersion version: StreamVersion,
+        limit: Int
+    ) async throws
         -> [EventEnvelope]
     {
         try validate(limit: limit)
@@ -218,7 +258,8 @@ public final class SQLiteEventStore: EventStore {
                 """
                 SELECT \(EventRows.columns) FROM events WHERE stream_id = ?1 AND stream_version >= ?2
                 ORDER BY stream_version LIMIT ?3
-                """)
+                """
+            )
             defer { statement.reset() }
             statement.bind(stream.uuid, at: 1)
             statement.bind(version.rawValue, at: 2)
@@ -291,7 +332,10 @@ public final class SQLiteEventStore: EventStore {
 
     // MARK: Consumers
 
-    public func consumer(named name: String, startingAt start: ConsumerStart = .beginning) async throws
+    public func consumer(
+        named name: String,
+        startingAt start: ConsumerStart = .beginning
+    ) async throws
         -> DurableConsumer
     {
         try Self.validate(consumerName: name)
@@ -308,10 +352,12 @@ public final class SQLiteEventStore: EventStore {
             }
             let registration = NewEvent(ConsumerCheckpointed(consumer: name, position: SequenceNumber(position)))
             _ = try transaction.append(
-                PreparedAppend([registration], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes))
+                PreparedAppend([registration], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes)
+            )
             try connection.execute(
                 "INSERT INTO consumers (name, position, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                [.text(name), .integer(position), .integer(now), .integer(now)])
+                [.text(name), .integer(position), .integer(now), .integer(now)]
+            )
             return true
         }
         return DurableConsumer(name: name, store: self)
@@ -324,9 +370,12 @@ public final class SQLiteEventStore: EventStore {
                 .map { row in
                     let position = row[1].integerValue ?? 0
                     return ConsumerStatus(
-                        name: row[0].textValue ?? "", position: SequenceNumber(position), lag: max(0, last - position),
+                        name: row[0].textValue ?? "",
+                        position: SequenceNumber(position),
+                        lag: max(0, last - position),
                         createdAt: Timestamp(microseconds: row[2].integerValue ?? 0),
-                        updatedAt: Timestamp(microseconds: row[3].integerValue ?? 0))
+                        updatedAt: Timestamp(microseconds: row[3].integerValue ?? 0)
+                    )
                 }
         }
     }
@@ -340,7 +389,8 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func acknowledge(
-        consumer name: String, through sequence: SequenceNumber,
+        consumer name: String,
+        through sequence: SequenceNumber,
         writes: (@Sendable (any TransactionContext) throws -> Void)?
     ) async throws {
         let now = configuration.clock.now().microseconds
@@ -350,11 +400,14 @@ public final class SQLiteEventStore: EventStore {
             guard sequence.rawValue <= transaction.head.sequence, sequence.rawValue >= 0 else {
                 throw StoreError(
                     .invalidArgument,
-                    "cannot acknowledge \(sequence): the log ends at \(transaction.head.sequence)", path: path)
+                    "cannot acknowledge \(sequence): the log ends at \(transaction.head.sequence)",
+                    path: path
+                )
             }
             try connection.execute(
                 "UPDATE consumers SET position = max(position, ?), updated_at = ? WHERE name = ?",
-                [.integer(sequence.rawValue), .integer(now), .text(name)])
+                [.integer(sequence.rawValue), .integer(now), .text(name)]
+            )
             guard connection.changes == 1 else {
                 throw StoreError(.notFound, "no consumer named \"\(name)\"", path: path)
             }
@@ -380,16 +433,21 @@ public final class SQLiteEventStore: EventStore {
             }
             guard sequence.rawValue >= 0, sequence.rawValue <= transaction.head.sequence else {
                 throw StoreError(
-                    .invalidArgument, "cannot reset to \(sequence): the log ends at \(transaction.head.sequence)",
-                    path: path)
+                    .invalidArgument,
+                    "cannot reset to \(sequence): the log ends at \(transaction.head.sequence)",
+                    path: path
+                )
             }
             try connection.execute(
                 "UPDATE consumers SET position = ?, updated_at = ? WHERE name = ?",
-                [.integer(sequence.rawValue), .integer(now), .text(name)])
+                [.integer(sequence.rawValue), .integer(now), .text(name)]
+            )
             let event = NewEvent(
-                ConsumerReset(consumer: name, from: SequenceNumber(current), to: sequence, reason: reason))
+                ConsumerReset(consumer: name, from: SequenceNumber(current), to: sequence, reason: reason)
+            )
             _ = try transaction.append(
-                PreparedAppend([event], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes))
+                PreparedAppend([event], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes)
+            )
         }
     }
 
@@ -408,7 +466,9 @@ public final class SQLiteEventStore: EventStore {
     /// it costs one index range scan.
     /// - Throws: ``StoreError`` with code `invalidArgument` when `prefix` is not hexadecimal.
     public func sessionIDs(withPrefix prefix: String, limit: Int = 2) async throws -> [SessionID] {
-        try idsWithPrefix(prefix, kind: "session", table: "sessions", column: "session_id", limit: limit).map(SessionID.init(uuid:))
+        try idsWithPrefix(prefix, kind: "session", table: "sessions", column: "session_id", limit: limit).map(
+            SessionID.init(uuid:)
+        )
     }
 
     /// Run ids that start with `prefix` (hex digits, dashes ignored), at most `limit`.
@@ -416,7 +476,13 @@ public final class SQLiteEventStore: EventStore {
         try idsWithPrefix(prefix, kind: "run", table: "runs", column: "run_id", limit: limit).map(RunID.init(uuid:))
     }
 
-    private func idsWithPrefix(_ prefix: String, kind: String, table: String, column: String, limit: Int) throws -> [UUIDValue] {
+    private func idsWithPrefix(
+        _ prefix: String,
+        kind: String,
+        table: String,
+        column: String,
+        limit: Int
+    ) throws -> [UUIDValue] {
         let digits = prefix.lowercased().filter { $0 != "-" }
         guard !digits.isEmpty, digits.count <= 32, digits.allSatisfy(\.isHexDigit) else {
             throw StoreError(.invalidArgument, "\"\(prefix)\" is not a \(kind) id or a prefix of one")

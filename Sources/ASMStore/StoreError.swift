@@ -91,7 +91,11 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var sequence: SequenceNumber?
 
     public init(
-        _ code: Code, _ message: String, underlying: (any Error)? = nil, path: String? = nil, stream: StreamID? = nil,
+        _ code: Code,
+        _ message: String,
+        underlying: (any Error)? = nil,
+        path: String? = nil,
+        stream: StreamID? = nil,
         sequence: SequenceNumber? = nil
     ) {
         self.code = code

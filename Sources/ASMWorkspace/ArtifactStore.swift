@@ -1,6 +1,7 @@
 import ASMCore
 internal import Crypto
 import FoundationEssentials
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)
@@ -8,9 +9,9 @@ internal import Darwin
 #endif
 
 #if os(Linux)
-    /// `syncfs(2)`, which Glibc's module map does not expose.
-    @_silgen_name("syncfs")
-    private func linuxSyncFileSystem(_ descriptor: Int32) -> Int32
+/// `syncfs(2)`, which Glibc's module map does not expose.
+@_silgen_name("syncfs")
+private func linuxSyncFileSystem(_ descriptor: Int32) -> Int32
 #endif
 
 /// A reference to stored bytes: `sha256:` and 64 lowercase hex digits, the SHA-256 of the
@@ -23,7 +24,9 @@ public struct ArtifactReference: Hashable, Sendable, CustomStringConvertible {
     public init(_ text: String) throws(ArtifactError) {
         guard text.hasPrefix("sha256:") else { throw .invalidReference(text) }
         let digest = text.dropFirst(7)
-        guard digest.utf8.count == 64, digest.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+        guard digest.utf8.count == 64,
+            digest.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        else {
             throw .invalidReference(text)
         }
         self.digest = String(digest)
@@ -94,7 +97,11 @@ public struct ArtifactError: Error, Hashable, Sendable, CustomStringConvertible 
 
     /// `text` is not a reference.
     public static func invalidReference(_ text: String) -> ArtifactError {
-        ArtifactError(.invalidReference, "\(text) is not an artifact reference (sha256:<64 hex digits>)", reference: text)
+        ArtifactError(
+            .invalidReference,
+            "\(text) is not an artifact reference (sha256:<64 hex digits>)",
+            reference: text
+        )
     }
 
     /// The store does not have `reference`.
@@ -105,7 +112,10 @@ public struct ArtifactError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The bytes stored for `reference` no longer hash to it.
     public static func corrupted(_ reference: ArtifactReference) -> ArtifactError {
         ArtifactError(
-            .corrupted, "artifact \(reference) is corrupted: its bytes no longer match its hash", reference: reference.description)
+            .corrupted,
+            "artifact \(reference) is corrupted: its bytes no longer match its hash",
+            reference: reference.description
+        )
     }
 
     /// A file of the store could not be written, moved or synced.
@@ -267,11 +277,11 @@ public struct FileArtifactStore: ArtifactStore {
     /// Makes the written files durable: one `syncfs` where there is one, else `fsync` each.
     private static func syncAll(root: String, files: [String]) throws(ArtifactError) {
         #if os(Linux)
-            let descriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if descriptor >= 0 {
-                defer { close(descriptor) }
-                if linuxSyncFileSystem(descriptor) == 0 { return }
-            }
+        let descriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor >= 0 {
+            defer { close(descriptor) }
+            if linuxSyncFileSystem(descriptor) == 0 { return }
+        }
         #endif
         for file in files {
             let descriptor = open(file, O_RDONLY | O_CLOEXEC)

@@ -3,7 +3,11 @@ import FoundationEssentials
 /// Creates a git repository at `path` (and the directories it needs) with `files` (relative
 /// path to text) committed as its first commit: a work tree to try workspaces on.
 /// - Throws: ``WorkspaceError`` when a file cannot be written or git fails (or is missing).
-public func createGitRepository(at path: String, files: [String: String], message: String = "Initial commit")
+public func createGitRepository(
+    at path: String,
+    files: [String: String],
+    message: String = "Initial commit"
+)
     async throws(WorkspaceError)
 {
     let manager = FileManager.default

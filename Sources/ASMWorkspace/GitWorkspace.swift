@@ -3,6 +3,7 @@ import ASMSystem
 import FoundationEssentials
 import Subprocess
 import SystemPackage
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)
@@ -36,8 +37,10 @@ struct GitWorkspace: Workspace {
         let inside = try? await git(["rev-parse", "--is-inside-work-tree"], in: options.path)
         guard inside.map(Self.text) == "true" else {
             throw WorkspaceError(
-                .notARepository, "the workspace \(options.path) is not inside a git work tree (use the hash strategy, or git init)",
-                path: options.path)
+                .notARepository,
+                "the workspace \(options.path) is not inside a git work tree (use the hash strategy, or git init)",
+                path: options.path
+            )
         }
         let root = Self.text(try await git(["rev-parse", "--show-toplevel"], in: options.path))
         let prefix = Self.text(try await git(["rev-parse", "--show-prefix"], in: options.path))
@@ -57,10 +60,18 @@ struct GitWorkspace: Workspace {
         if let head { commitArguments += ["-p", Self.text(head)] }
         let commit = Self.text(try await git(commitArguments, in: location.root))
         _ = try await git(["update-ref", Self.snapshotRef(label), commit], in: location.root)
-        let files = try await git(["ls-tree", "-r", "-z", "--name-only", tree, "--", location.pathspec], in: location.root)
+        let files = try await git(
+            ["ls-tree", "-r", "-z", "--name-only", tree, "--", location.pathspec],
+            in: location.root
+        )
         return WorkspaceSnapshot(
-            id: label, phase: phase, strategy: .git, path: options.path, reference: commit,
-            fileCount: files.count { $0 == 0 })
+            id: label,
+            phase: phase,
+            strategy: .git,
+            path: options.path,
+            reference: commit,
+            fileCount: files.count { $0 == 0 }
+        )
     }
 
     func diff(from: WorkspaceSnapshot, to: WorkspaceSnapshot) async throws(WorkspaceError) -> WorkspaceChanges {
@@ -73,13 +84,17 @@ struct GitWorkspace: Workspace {
         for record in numbers.split(separator: 0, omittingEmptySubsequences: true) {
             let fields = record.split(separator: UInt8(ascii: "\t"), maxSplits: 2, omittingEmptySubsequences: false)
             guard fields.count == 3 else { continue }
-            counts[String(decoding: fields[2], as: UTF8.self)] = (Int(String(decoding: fields[0], as: UTF8.self)), Int(String(decoding: fields[1], as: UTF8.self)))
+            counts[String(decoding: fields[2], as: UTF8.self)] = (
+                Int(String(decoding: fields[0], as: UTF8.self)), Int(String(decoding: fields[1], as: UTF8.self))
+            )
         }
         var files: [WorkspaceFileChange] = []
         var insertions = 0
         var deletions = 0
         // name-status -z: "X\0path\0" per file.
-        let parts = status.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+        let parts = status.split(separator: 0, omittingEmptySubsequences: true).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         var index = 0
         while index + 1 < parts.count {
             let code = parts[index]
@@ -95,24 +110,46 @@ struct GitWorkspace: Workspace {
             let binary = added == nil && removed == nil && counts[path] != nil
             insertions += added ?? 0
             deletions += removed ?? 0
-            files.append(WorkspaceFileChange(path: Self.relative(path, location), change: change, binary: binary ? true : nil, insertions: added, deletions: removed))
+            files.append(
+                WorkspaceFileChange(
+                    path: Self.relative(path, location),
+                    change: change,
+                    binary: binary ? true : nil,
+                    insertions: added,
+                    deletions: removed
+                )
+            )
         }
         var patch: [UInt8]?
         if options.capturePatch, !files.isEmpty {
-            patch = try await git(["diff", "--no-color", "--no-ext-diff", "--no-renames", "--no-textconv"] + range, in: location.root)
+            patch = try await git(
+                ["diff", "--no-color", "--no-ext-diff", "--no-renames", "--no-textconv"] + range,
+                in: location.root
+            )
         }
         return WorkspaceChanges(files: files, insertions: insertions, deletions: deletions, patch: patch)
     }
 
-    func restore(to target: WorkspaceSnapshot, from current: WorkspaceSnapshot, label: String) async throws(WorkspaceError)
+    func restore(
+        to target: WorkspaceSnapshot,
+        from current: WorkspaceSnapshot,
+        label: String
+    ) async throws(WorkspaceError)
         -> RestoreReport
     {
         let location = try await locate()
         let safety = Self.safetyRef(label)
         _ = try await git(["update-ref", safety, current.reference], in: location.root)
         let status = try await git(
-            ["diff", "--name-status", "--no-renames", "-z", current.reference, target.reference, "--", location.pathspec], in: location.root)
-        let parts = status.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+            [
+                "diff", "--name-status", "--no-renames", "-z", current.reference, target.reference, "--",
+                location.pathspec,
+            ],
+            in: location.root
+        )
+        let parts = status.split(separator: 0, omittingEmptySubsequences: true).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         var checkout: [String] = []
         var remove: [String] = []
         var index = 0
@@ -134,21 +171,36 @@ struct GitWorkspace: Workspace {
             let temporary = try await temporaryIndex(location, from: target.reference)
             defer { unlink(temporary) }
             let paths = Array(checkout.joined(separator: "\0").utf8) + [0]
-            _ = try await git(["checkout-index", "-f", "-z", "--stdin"], in: location.root, index: temporary, input: paths)
+            _ = try await git(
+                ["checkout-index", "-f", "-z", "--stdin"],
+                in: location.root,
+                index: temporary,
+                input: paths
+            )
         }
         return RestoreReport(restored: checkout.count, removed: remove.count, unrestorable: [], safetyReference: safety)
     }
 
     func recorded(_ event: WorkspaceSnapshotTaken) async throws(WorkspaceError) -> WorkspaceSnapshot {
-        guard let reference = event.reference else { throw WorkspaceError(.snapshotUnavailable, "snapshot \(event.snapshotID) has no commit") }
+        guard let reference = event.reference else {
+            throw WorkspaceError(.snapshotUnavailable, "snapshot \(event.snapshotID) has no commit")
+        }
         let location = try await locate()
         guard (try? await git(["cat-file", "-e", "\(reference)^{commit}"], in: location.root)) != nil else {
             throw WorkspaceError(
-                .snapshotUnavailable, "snapshot \(event.snapshotID)'s commit \(reference) is not in the repository at \(location.root)",
-                path: location.root)
+                .snapshotUnavailable,
+                "snapshot \(event.snapshotID)'s commit \(reference) is not in the repository at \(location.root)",
+                path: location.root
+            )
         }
         return WorkspaceSnapshot(
-            id: event.snapshotID, phase: event.phase, strategy: .git, path: event.path, reference: reference, fileCount: event.fileCount ?? 0)
+            id: event.snapshotID,
+            phase: event.phase,
+            strategy: .git,
+            path: event.path,
+            reference: reference,
+            fileCount: event.fileCount ?? 0
+        )
     }
 
     func sameState(_ a: WorkspaceSnapshot, _ b: WorkspaceSnapshot) async throws(WorkspaceError) -> Bool {
@@ -181,7 +233,9 @@ struct GitWorkspace: Workspace {
         let real = Self.text(try await git(["rev-parse", "--git-path", "index"], in: location.root))
         let source = real.hasPrefix("/") ? real : "\(location.root)/\(real)"
         if let data = FileManager.default.contents(atPath: source) {
-            guard FileManager.default.createFile(atPath: path, contents: data) else { throw WorkspaceError(.ioError, "cannot write a temporary index at \(path)", path: path) }
+            guard FileManager.default.createFile(atPath: path, contents: data) else {
+                throw WorkspaceError(.ioError, "cannot write a temporary index at \(path)", path: path)
+            }
         } else if (try? await git(["rev-parse", "--verify", "-q", "HEAD"], in: location.root)) != nil {
             _ = try await git(["read-tree", "HEAD"], in: location.root, index: path)
         } else {
@@ -206,12 +260,18 @@ struct GitWorkspace: Workspace {
     }
 
     /// Runs git; a non-zero exit is an error carrying its standard error.
-    func git(_ arguments: [String], in directory: String, index: String? = nil, input: [UInt8]? = nil) async throws(WorkspaceError)
+    func git(
+        _ arguments: [String],
+        in directory: String,
+        index: String? = nil,
+        input: [UInt8]? = nil
+    ) async throws(WorkspaceError)
         -> [UInt8]
     {
         var environment: [Environment.Key: String?] = [
             "GIT_AUTHOR_NAME": "asm", "GIT_AUTHOR_EMAIL": "asm@localhost", "GIT_COMMITTER_NAME": "asm",
-            "GIT_COMMITTER_EMAIL": "asm@localhost", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_COMMITTER_EMAIL": "asm@localhost", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
+            "GIT_OPTIONAL_LOCKS": "0",
         ]
         if let index { environment["GIT_INDEX_FILE"] = index }
         let all = ["-c", "core.quotepath=off", "-c", "core.autocrlf=false"] + arguments
@@ -219,19 +279,32 @@ struct GitWorkspace: Workspace {
             let result =
                 if let input {
                     try await Subprocess.run(
-                        .name("git"), arguments: Arguments(all), environment: .inherit.updating(environment),
-                        workingDirectory: FilePath(directory), input: .array(input), output: .bytes(limit: 1 << 30),
-                        error: .string(limit: 1 << 16))
+                        .name("git"),
+                        arguments: Arguments(all),
+                        environment: .inherit.updating(environment),
+                        workingDirectory: FilePath(directory),
+                        input: .array(input),
+                        output: .bytes(limit: 1 << 30),
+                        error: .string(limit: 1 << 16)
+                    )
                 } else {
                     try await Subprocess.run(
-                        .name("git"), arguments: Arguments(all), environment: .inherit.updating(environment),
-                        workingDirectory: FilePath(directory), input: .none, output: .bytes(limit: 1 << 30), error: .string(limit: 1 << 16))
+                        .name("git"),
+                        arguments: Arguments(all),
+                        environment: .inherit.updating(environment),
+                        workingDirectory: FilePath(directory),
+                        input: .none,
+                        output: .bytes(limit: 1 << 30),
+                        error: .string(limit: 1 << 16)
+                    )
                 }
             guard case .exited(0) = result.terminationStatus else {
                 let stderr = result.standardError.split(separator: "\n").last.map(String.init) ?? ""
                 throw WorkspaceError(
-                    .gitFailed, "git \(arguments.first ?? "") failed in \(directory): \(stderr.isEmpty ? "\(result.terminationStatus)" : stderr)",
-                    path: directory)
+                    .gitFailed,
+                    "git \(arguments.first ?? "") failed in \(directory): \(stderr.isEmpty ? "\(result.terminationStatus)" : stderr)",
+                    path: directory
+                )
             }
             return result.standardOutput
         } catch let error as WorkspaceError {

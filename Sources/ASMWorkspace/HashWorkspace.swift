@@ -1,5 +1,6 @@
 import ASMCore
 import FoundationEssentials
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -23,8 +24,7 @@ struct Manifest: Hashable, Sendable {
     var entries: [String: ManifestEntry] = [:]
 
     var json: [UInt8] {
-        let members = entries.keys.sorted().map { path -> JSONMember in
-            let entry = entries[path]!
+        let members = entries.sorted { $0.key < $1.key }.map { path, entry -> JSONMember in
             var fields = [
                 JSONMember("hash", .string(entry.hash)), JSONMember("size", .integer(entry.size)),
                 JSONMember("stored", .bool(entry.stored)),
@@ -47,8 +47,12 @@ struct Manifest: Hashable, Sendable {
                 throw WorkspaceError(.snapshotUnavailable, "the snapshot manifest's entry \(member.key) cannot be read")
             }
             entries[member.key] = ManifestEntry(
-                hash: hash, size: size, executable: member.value["executable"]?.boolValue ?? false,
-                link: member.value["link"]?.stringValue, stored: member.value["stored"]?.boolValue ?? false)
+                hash: hash,
+                size: size,
+                executable: member.value["executable"]?.boolValue ?? false,
+                link: member.value["link"]?.stringValue,
+                stored: member.value["stored"]?.boolValue ?? false
+            )
         }
     }
 }
@@ -62,7 +66,9 @@ struct HashWorkspace: Workspace {
     let options: WorkspaceOptions
 
     func prepare() async throws(WorkspaceError) {
-        guard isDirectory(options.path) else { throw WorkspaceError(.notADirectory, "the workspace \(options.path) is not a directory", path: options.path) }
+        guard isDirectory(options.path) else {
+            throw WorkspaceError(.notADirectory, "the workspace \(options.path) is not a directory", path: options.path)
+        }
     }
 
     func snapshot(phase: String, label: String) async throws(WorkspaceError) -> WorkspaceSnapshot {
@@ -77,12 +83,22 @@ struct HashWorkspace: Workspace {
             do {
                 reference = try await store.put(bytes).description
             } catch {
-                throw WorkspaceError(.artifactFailed, "cannot keep the snapshot manifest: \(error.message)", underlying: error)
+                throw WorkspaceError(
+                    .artifactFailed,
+                    "cannot keep the snapshot manifest: \(error.message)",
+                    underlying: error
+                )
             }
         }
         return WorkspaceSnapshot(
-            id: label, phase: phase, strategy: .hash, path: options.path, reference: reference, fileCount: manifest.entries.count,
-            manifest: manifest)
+            id: label,
+            phase: phase,
+            strategy: .hash,
+            path: options.path,
+            reference: reference,
+            fileCount: manifest.entries.count,
+            manifest: manifest
+        )
     }
 
     /// File contents waiting to be stored together.
@@ -96,18 +112,31 @@ struct HashWorkspace: Workspace {
         do {
             _ = try await store.putAll(batch.blobs)
         } catch {
-            throw WorkspaceError(.artifactFailed, "cannot keep file contents in the artifact store: \(error.message)", underlying: error)
+            throw WorkspaceError(
+                .artifactFailed,
+                "cannot keep file contents in the artifact store: \(error.message)",
+                underlying: error
+            )
         }
         batch = Batch()
     }
 
-    private func walk(_ relative: String, into manifest: inout Manifest, batch: inout Batch) async throws(WorkspaceError) {
+    private func walk(
+        _ relative: String,
+        into manifest: inout Manifest,
+        batch: inout Batch
+    ) async throws(WorkspaceError) {
         let directory = relative.isEmpty ? options.path : "\(options.path)/\(relative)"
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
         } catch {
-            throw WorkspaceError(.ioError, "cannot read the directory \(directory): \(error)", underlying: error, path: directory)
+            throw WorkspaceError(
+                .ioError,
+                "cannot read the directory \(directory): \(error)",
+                underlying: error,
+                path: directory
+            )
         }
         for name in names {
             let path = relative.isEmpty ? name : "\(relative)/\(name)"
@@ -121,10 +150,15 @@ struct HashWorkspace: Workspace {
             case S_IFLNK:
                 var buffer = [CChar](repeating: 0, count: 4097)
                 let length = readlink(full, &buffer, 4096)
-                let target = length >= 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+                let target =
+                    length >= 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
                 manifest.entries[path] = ManifestEntry(
-                    hash: ArtifactReference.of(Array(target.utf8)).digest, size: Int64(target.utf8.count), executable: false, link: target,
-                    stored: true)
+                    hash: ArtifactReference.of(Array(target.utf8)).digest,
+                    size: Int64(target.utf8.count),
+                    executable: false,
+                    link: target,
+                    stored: true
+                )
             case S_IFREG:
                 guard let data = FileManager.default.contents(atPath: full) else {
                     throw WorkspaceError(.ioError, "cannot read \(full)", path: full)
@@ -142,7 +176,13 @@ struct HashWorkspace: Workspace {
                         if batch.blobs.count >= 1024 || batch.bytes >= 64 << 20 { try await flush(&batch) }
                     }
                 }
-                manifest.entries[path] = ManifestEntry(hash: digest, size: Int64(bytes.count), executable: executable, link: nil, stored: stored)
+                manifest.entries[path] = ManifestEntry(
+                    hash: digest,
+                    size: Int64(bytes.count),
+                    executable: executable,
+                    link: nil,
+                    stored: stored
+                )
             default:
                 continue
             }
@@ -157,7 +197,8 @@ struct HashWorkspace: Workspace {
             switch (before.entries[path], after.entries[path]) {
             case (nil, .some): files.append(WorkspaceFileChange(path: path, change: "added"))
             case (.some, nil): files.append(WorkspaceFileChange(path: path, change: "deleted"))
-            case (.some(let old), .some(let new)) where old.hash != new.hash || old.executable != new.executable || old.link != new.link:
+            case (.some(let old), .some(let new))
+            where old.hash != new.hash || old.executable != new.executable || old.link != new.link:
                 files.append(WorkspaceFileChange(path: path, change: "modified"))
             default: break
             }
@@ -165,7 +206,11 @@ struct HashWorkspace: Workspace {
         return WorkspaceChanges(files: files, insertions: 0, deletions: 0, patch: nil)
     }
 
-    func restore(to target: WorkspaceSnapshot, from current: WorkspaceSnapshot, label: String) async throws(WorkspaceError)
+    func restore(
+        to target: WorkspaceSnapshot,
+        from current: WorkspaceSnapshot,
+        label: String
+    ) async throws(WorkspaceError)
         -> RestoreReport
     {
         let wanted = try await manifest(of: target)
@@ -193,32 +238,55 @@ struct HashWorkspace: Workspace {
             guard entry.stored, let store = options.artifactStore else {
                 unrestorable.append(
                     options.artifactStore == nil
-                        ? "\(path) (no artifact store)" : "\(path) (\(entry.size) bytes, over the \(options.maxRestorableFileBytes)-byte cap)")
+                        ? "\(path) (no artifact store)"
+                        : "\(path) (\(entry.size) bytes, over the \(options.maxRestorableFileBytes)-byte cap)"
+                )
                 continue
             }
             try await write(entry, to: path, from: store)
             restored += 1
         }
-        return RestoreReport(restored: restored, removed: removed, unrestorable: unrestorable, safetyReference: current.reference)
+        return RestoreReport(
+            restored: restored,
+            removed: removed,
+            unrestorable: unrestorable,
+            safetyReference: current.reference
+        )
     }
 
-    private func write(_ entry: ManifestEntry, to path: String, from store: any ArtifactStore) async throws(WorkspaceError) {
+    private func write(
+        _ entry: ManifestEntry,
+        to path: String,
+        from store: any ArtifactStore
+    ) async throws(WorkspaceError) {
         let full = "\(options.path)/\(path)"
         do {
             try FileManager.default.createDirectory(atPath: parent(of: full), withIntermediateDirectories: true)
         } catch {
-            throw WorkspaceError(.ioError, "cannot create the directory for \(full): \(error)", underlying: error, path: full)
+            throw WorkspaceError(
+                .ioError,
+                "cannot create the directory for \(full): \(error)",
+                underlying: error,
+                path: full
+            )
         }
         if let link = entry.link {
             unlink(full)
-            guard symlink(link, full) == 0 else { throw WorkspaceError(.ioError, "cannot restore the link \(full)", path: full) }
+            guard symlink(link, full) == 0 else {
+                throw WorkspaceError(.ioError, "cannot restore the link \(full)", path: full)
+            }
             return
         }
         let bytes: [UInt8]
         do {
             bytes = try await store.get(ArtifactReference("sha256:" + entry.hash))
         } catch {
-            throw WorkspaceError(.artifactFailed, "cannot restore \(path): \(error.message)", underlying: error, path: full)
+            throw WorkspaceError(
+                .artifactFailed,
+                "cannot restore \(path): \(error.message)",
+                underlying: error,
+                path: full
+            )
         }
         let temporary = "\(parent(of: full))/.asm-restore-\(getpid())-\(UInt64.random(in: 0 ... .max))"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
@@ -234,8 +302,13 @@ struct HashWorkspace: Workspace {
 
     func recorded(_ event: WorkspaceSnapshotTaken) async throws(WorkspaceError) -> WorkspaceSnapshot {
         var snapshot = WorkspaceSnapshot(
-            id: event.snapshotID, phase: event.phase, strategy: .hash, path: event.path, reference: event.reference ?? "",
-            fileCount: event.fileCount ?? 0)
+            id: event.snapshotID,
+            phase: event.phase,
+            strategy: .hash,
+            path: event.path,
+            reference: event.reference ?? "",
+            fileCount: event.fileCount ?? 0
+        )
         snapshot.manifest = try await manifest(of: snapshot)
         return snapshot
     }
@@ -249,7 +322,10 @@ struct HashWorkspace: Workspace {
     private func manifest(of snapshot: WorkspaceSnapshot) async throws(WorkspaceError) -> Manifest {
         if let manifest = snapshot.manifest { return manifest }
         guard let store = options.artifactStore else {
-            throw WorkspaceError(.snapshotUnavailable, "snapshot \(snapshot.id)'s manifest is kept in an artifact store; none was given")
+            throw WorkspaceError(
+                .snapshotUnavailable,
+                "snapshot \(snapshot.id)'s manifest is kept in an artifact store; none was given"
+            )
         }
         do {
             return try Manifest(json: try await store.get(ArtifactReference(snapshot.reference)))
@@ -257,7 +333,11 @@ struct HashWorkspace: Workspace {
             throw error
         } catch {
             let reason = (error as? ArtifactError)?.message ?? "\(error)"
-            throw WorkspaceError(.snapshotUnavailable, "cannot read snapshot \(snapshot.id)'s manifest: \(reason)", underlying: error)
+            throw WorkspaceError(
+                .snapshotUnavailable,
+                "cannot read snapshot \(snapshot.id)'s manifest: \(reason)",
+                underlying: error
+            )
         }
     }
 }

@@ -1,6 +1,7 @@
 public import ASMCore
 import ASMSystem
 import FoundationEssentials
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -38,8 +39,13 @@ public struct WorkspaceOptions: Sendable {
     public var maxRestorableFileBytes: Int
 
     public init(
-        path: String, strategy: WorkspaceStrategy = .git, capturePatch: Bool = true, maxPatchBytes: Int = 64 << 10,
-        artifactStore: (any ArtifactStore)? = nil, rollbackOnFailure: Bool = false, ignorePatterns: [String] = [],
+        path: String,
+        strategy: WorkspaceStrategy = .git,
+        capturePatch: Bool = true,
+        maxPatchBytes: Int = 64 << 10,
+        artifactStore: (any ArtifactStore)? = nil,
+        rollbackOnFailure: Bool = false,
+        ignorePatterns: [String] = [],
         maxRestorableFileBytes: Int = 8 << 20
     ) {
         self.path = path
@@ -68,7 +74,14 @@ public struct WorkspaceSnapshot: Hashable, Sendable {
 
     /// As the log records it.
     public var event: WorkspaceSnapshotTaken {
-        WorkspaceSnapshotTaken(snapshotID: id, phase: phase, strategy: strategy.rawValue, path: path, reference: reference, fileCount: fileCount)
+        WorkspaceSnapshotTaken(
+            snapshotID: id,
+            phase: phase,
+            strategy: strategy.rawValue,
+            path: path,
+            reference: reference,
+            fileCount: fileCount
+        )
     }
 }
 
@@ -181,7 +194,11 @@ public protocol Workspace: Sendable {
     func snapshot(phase: String, label: String) async throws(WorkspaceError) -> WorkspaceSnapshot
     func diff(from: WorkspaceSnapshot, to: WorkspaceSnapshot) async throws(WorkspaceError) -> WorkspaceChanges
     /// Puts the directory back to `target`, the state in `current` being kept first.
-    func restore(to target: WorkspaceSnapshot, from current: WorkspaceSnapshot, label: String) async throws(WorkspaceError)
+    func restore(
+        to target: WorkspaceSnapshot,
+        from current: WorkspaceSnapshot,
+        label: String
+    ) async throws(WorkspaceError)
         -> RestoreReport
     /// The snapshot a log recorded, to diff or restore later.
     func recorded(_ event: WorkspaceSnapshotTaken) async throws(WorkspaceError) -> WorkspaceSnapshot
@@ -226,7 +243,9 @@ func pruneEmpty(from file: String, upTo top: String) {
     while stop.count > 1, stop.hasSuffix("/") { stop.removeLast() }
     var directory = parent(of: file)
     while directory.count > stop.count, directory.hasPrefix(stop + "/") {
-        guard let contents = try? FileManager.default.contentsOfDirectory(atPath: directory), contents.isEmpty else { return }
+        guard let contents = try? FileManager.default.contentsOfDirectory(atPath: directory), contents.isEmpty else {
+            return
+        }
         try? FileManager.default.removeItem(atPath: directory)
         directory = parent(of: directory)
     }

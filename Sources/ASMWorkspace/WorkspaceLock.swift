@@ -1,6 +1,7 @@
 import ASMSystem
 import FoundationEssentials
 internal import Synchronization
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)
@@ -32,7 +33,11 @@ public final class WorkspaceLock: Sendable {
         let file = base + "/" + ArtifactReference.of(Array(real.utf8)).digest + ".lock"
         let descriptor = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw WorkspaceError(.ioError, "cannot make the workspace lock \(file): \(String(cString: strerror(errno)))", path: file)
+            throw WorkspaceError(
+                .ioError,
+                "cannot make the workspace lock \(file): \(String(cString: strerror(errno)))",
+                path: file
+            )
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             var bytes = [UInt8](repeating: 0, count: 512)

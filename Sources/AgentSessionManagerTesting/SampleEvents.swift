@@ -1,6 +1,6 @@
 public import ASMCore
-public import ASMStore
 import ASMRouting
+public import ASMStore
 
 /// A small, fast, seedable random generator, so a failing property test can be replayed
 /// from the seed it prints (the router's SplitMix64).
@@ -42,8 +42,12 @@ public struct SampleEvents {
 
     public mutating func usage() -> TokenUsage {
         TokenUsage(
-            input: integer(0...100_000), output: integer(0...100_000), cacheRead: integer(0...100_000),
-            cacheWrite: integer(0...100_000), reasoning: integer(0...10_000))
+            input: integer(0...100_000),
+            output: integer(0...100_000),
+            cacheRead: integer(0...100_000),
+            cacheWrite: integer(0...100_000),
+            reasoning: integer(0...10_000)
+        )
     }
 
     public mutating func double() -> Double {
@@ -74,8 +78,11 @@ public struct SampleEvents {
     public mutating func failure() -> RunFailure {
         RunFailure(
             kind: [.apiError, .timeout, .maxTurns, "some_future_kind"].randomElement(using: &random) ?? .unknown,
-            message: text(), httpStatus: Bool.random(using: &random) ? 429 : nil,
-            exitCode: Bool.random(using: &random) ? 1 : nil, stderr: optionalText())
+            message: text(),
+            httpStatus: Bool.random(using: &random) ? 429 : nil,
+            exitCode: Bool.random(using: &random) ? 1 : nil,
+            stderr: optionalText()
+        )
     }
 
     public mutating func metadata() -> [String: String] {
@@ -106,117 +113,233 @@ public struct SampleEvents {
         case .runRequested:
             return .runRequested(
                 RunRequested(
-                    messages: [ChatMessage(role: .user, content: text()), ChatMessage(role: "critic", content: text())],
-                    provider: optionalText(), model: optionalText(), systemPrompt: optionalText(),
-                    metadata: Bool.random(using: &random) ? metadata() : nil))
+                    messages: [
+                        ChatMessage(role: .user, content: text()), ChatMessage(role: "critic", content: text()),
+                    ],
+                    provider: optionalText(),
+                    model: optionalText(),
+                    systemPrompt: optionalText(),
+                    metadata: Bool.random(using: &random) ? metadata() : nil
+                )
+            )
         case .runStarted:
             return .runStarted(
                 RunStarted(
-                    provider: text(), model: optionalText(), providerSessionID: optionalText(),
+                    provider: text(),
+                    model: optionalText(),
+                    providerSessionID: optionalText(),
                     tools: Bool.random(using: &random) ? [text(), text()] : nil,
-                    attempt: Bool.random(using: &random) ? Int(integer(1...5)) : nil))
+                    attempt: Bool.random(using: &random) ? Int(integer(1...5)) : nil
+                )
+            )
         case .runCompleted:
             return .runCompleted(
                 RunCompleted(
-                    outputText: optionalText(), stopReason: optionalText(),
+                    outputText: optionalText(),
+                    stopReason: optionalText(),
                     turns: Bool.random(using: &random) ? Int(integer(0...50)) : nil,
                     durationMilliseconds: Bool.random(using: &random) ? integer(0...100_000) : nil,
-                    providerSessionID: optionalText()))
+                    providerSessionID: optionalText()
+                )
+            )
         case .runFailed: return .runFailed(RunFailed(failure: failure()))
         case .runCancelled:
-            return .runCancelled(RunCancelled(reason: [.requested, .policy, .deadline].randomElement(using: &random) ?? .requested, message: optionalText()))
+            return .runCancelled(
+                RunCancelled(
+                    reason: [.requested, .policy, .deadline].randomElement(using: &random) ?? .requested,
+                    message: optionalText()
+                )
+            )
         case .routingDecided:
             return .routingDecided(
                 RoutingDecided(
-                    attempt: Int(integer(1...3)), strategy: "weighted",
+                    attempt: Int(integer(1...3)),
+                    strategy: "weighted",
                     candidates: [
                         RoutingCandidate(provider: "claude", score: double()),
                         RoutingCandidate(provider: "codex", excludedBecause: text()),
                     ],
-                    chosen: optionalText(), seed: Bool.random(using: &random) ? random.next() : nil,
-                    stickyKey: optionalText(), rebound: Bool.random(using: &random) ? true : nil))
+                    chosen: optionalText(),
+                    seed: Bool.random(using: &random) ? random.next() : nil,
+                    stickyKey: optionalText(),
+                    rebound: Bool.random(using: &random) ? true : nil
+                )
+            )
         case .routingFailedOver:
             return .routingFailedOver(
                 RoutingFailedOver(
-                    attempt: 1, from: text(), to: optionalText(), failure: failure(), afterOutput: Bool.random(using: &random)))
+                    attempt: 1,
+                    from: text(),
+                    to: optionalText(),
+                    failure: failure(),
+                    afterOutput: Bool.random(using: &random)
+                )
+            )
         case .providerHealthChanged:
             return .providerHealthChanged(
                 ProviderHealthChanged(
-                    provider: text(), previous: "closed", current: "open", reason: text(),
+                    provider: text(),
+                    previous: "closed",
+                    current: "open",
+                    reason: text(),
                     until: Bool.random(using: &random) ? Timestamp(microseconds: integer()) : nil,
-                    consecutiveFailures: Int(integer(0...9))))
+                    consecutiveFailures: Int(integer(0...9))
+                )
+            )
         case .providerWarning:
             return .providerWarning(ProviderWarning(provider: text(), message: text(), excerpt: optionalText()))
         case .messageStreamed:
             return .messageStreamed(MessageStreamed(messageID: optionalText(), role: .assistant, delta: text()))
         case .messageReceived:
             return .messageReceived(
-                MessageReceived(messageID: optionalText(), role: Bool.random(using: &random) ? .user : .assistant, content: text(maximumLength: 200)))
+                MessageReceived(
+                    messageID: optionalText(),
+                    role: Bool.random(using: &random) ? .user : .assistant,
+                    content: text(maximumLength: 200)
+                )
+            )
         case .runQueued: return .runQueued(RunQueued(position: Int(integer(1...9)), reason: text()))
-        case .toolCallRequested: return .toolCallRequested(ToolCallRequested(callID: text(), name: text(), input: json()))
+        case .toolCallRequested:
+            return .toolCallRequested(ToolCallRequested(callID: text(), name: text(), input: json()))
         case .toolCallStarted: return .toolCallStarted(ToolCallStarted(callID: text(), name: text(), input: json()))
         case .toolCallCompleted:
             return .toolCallCompleted(
                 ToolCallCompleted(
-                    callID: text(), name: optionalText(), output: text(), isError: Bool.random(using: &random),
-                    exitCode: Bool.random(using: &random) ? Int(integer(0...255)) : nil))
+                    callID: text(),
+                    name: optionalText(),
+                    output: text(),
+                    isError: Bool.random(using: &random),
+                    exitCode: Bool.random(using: &random) ? Int(integer(0...255)) : nil
+                )
+            )
         case .tokenUsageUpdated:
             let delta = usage()
             return .tokenUsageUpdated(
                 TokenUsageUpdated(
-                    provider: optionalText(), model: optionalText(), delta: delta, total: delta + usage(),
-                    costNanoUSD: Bool.random(using: &random) ? integer(0...1_000_000) : nil, priceTable: optionalText(),
-                    reportedCostUSD: Bool.random(using: &random) ? double() : nil))
+                    provider: optionalText(),
+                    model: optionalText(),
+                    delta: delta,
+                    total: delta + usage(),
+                    costNanoUSD: Bool.random(using: &random) ? integer(0...1_000_000) : nil,
+                    priceTable: optionalText(),
+                    reportedCostUSD: Bool.random(using: &random) ? double() : nil
+                )
+            )
         case .policyEvaluated:
             return .policyEvaluated(
-                PolicyEvaluated(policies: [text(), text()], stackHash: text(), outcome: text(),
-                    merged: Bool.random(using: &random) ? json() : nil))
+                PolicyEvaluated(
+                    policies: [text(), text()],
+                    stackHash: text(),
+                    outcome: text(),
+                    merged: Bool.random(using: &random) ? json() : nil
+                )
+            )
         case .policyViolated:
             return .policyViolated(
                 PolicyViolated(
-                    policy: text(), rule: text(), action: "cancel", message: text(), stackHash: text(),
-                    counters: PolicyCounters(totalTokens: integer(0...9999), costNanoUSD: integer(0...9999),
-                        durationMilliseconds: integer(0...9999), toolCalls: Int(integer(0...99))),
-                    canBlock: Bool.random(using: &random)))
+                    policy: text(),
+                    rule: text(),
+                    action: "cancel",
+                    message: text(),
+                    stackHash: text(),
+                    counters: PolicyCounters(
+                        totalTokens: integer(0...9999),
+                        costNanoUSD: integer(0...9999),
+                        durationMilliseconds: integer(0...9999),
+                        toolCalls: Int(integer(0...99))
+                    ),
+                    canBlock: Bool.random(using: &random)
+                )
+            )
         case .toolApprovalRequested:
             return .toolApprovalRequested(
                 ToolApprovalRequested(
-                    approvalID: text(), callID: optionalText(), tool: text(), input: Bool.random(using: &random) ? json() : nil,
-                    policy: text(), rule: text(), canBlock: Bool.random(using: &random)))
+                    approvalID: text(),
+                    callID: optionalText(),
+                    tool: text(),
+                    input: Bool.random(using: &random) ? json() : nil,
+                    policy: text(),
+                    rule: text(),
+                    canBlock: Bool.random(using: &random)
+                )
+            )
         case .toolApprovalResolved:
             return .toolApprovalResolved(
-                ToolApprovalResolved(approvalID: text(), approved: Bool.random(using: &random), resolvedBy: optionalText(), reason: optionalText()))
+                ToolApprovalResolved(
+                    approvalID: text(),
+                    approved: Bool.random(using: &random),
+                    resolvedBy: optionalText(),
+                    reason: optionalText()
+                )
+            )
         case .continuationApplied:
             return .continuationApplied(
                 ContinuationApplied(
-                    requested: "auto", applied: "replay", reason: text(), providerSessionID: optionalText(),
+                    requested: "auto",
+                    applied: "replay",
+                    reason: text(),
+                    providerSessionID: optionalText(),
                     messageCount: Bool.random(using: &random) ? Int(integer(0...100)) : nil,
-                    truncated: Bool.random(using: &random) ? false : nil))
+                    truncated: Bool.random(using: &random) ? false : nil
+                )
+            )
         case .workspaceSnapshotTaken:
             return .workspaceSnapshotTaken(
                 WorkspaceSnapshotTaken(
-                    snapshotID: text(), phase: "pre", strategy: "git", path: text(), reference: optionalText(),
-                    fileCount: Bool.random(using: &random) ? Int(integer(0...10_000)) : nil))
+                    snapshotID: text(),
+                    phase: "pre",
+                    strategy: "git",
+                    path: text(),
+                    reference: optionalText(),
+                    fileCount: Bool.random(using: &random) ? Int(integer(0...10_000)) : nil
+                )
+            )
         case .workspaceDiffComputed:
             return .workspaceDiffComputed(
                 WorkspaceDiffComputed(
-                    fromSnapshot: text(), toSnapshot: text(), filesChanged: Int(integer(0...99)),
-                    insertions: Int(integer(0...999)), deletions: Int(integer(0...999)), hasPatch: true,
-                    patch: optionalText(), artifact: optionalText(), patchBytes: integer(0...1_000_000)))
+                    fromSnapshot: text(),
+                    toSnapshot: text(),
+                    filesChanged: Int(integer(0...99)),
+                    insertions: Int(integer(0...999)),
+                    deletions: Int(integer(0...999)),
+                    hasPatch: true,
+                    patch: optionalText(),
+                    artifact: optionalText(),
+                    patchBytes: integer(0...1_000_000)
+                )
+            )
         case .workspaceRolledBack:
             return .workspaceRolledBack(
                 WorkspaceRolledBack(
-                    toSnapshot: text(), safetyReference: optionalText(), restored: Int(integer(0...99)),
-                    removed: Int(integer(0...99)), unrestorable: Bool.random(using: &random) ? [text()] : nil))
+                    toSnapshot: text(),
+                    safetyReference: optionalText(),
+                    restored: Int(integer(0...99)),
+                    removed: Int(integer(0...99)),
+                    unrestorable: Bool.random(using: &random) ? [text()] : nil
+                )
+            )
         case .artifactStored:
             return .artifactStored(
-                ArtifactStored(artifact: text(), bytes: integer(0...1_000_000), mediaType: optionalText(), purpose: optionalText()))
+                ArtifactStored(
+                    artifact: text(),
+                    bytes: integer(0...1_000_000),
+                    mediaType: optionalText(),
+                    purpose: optionalText()
+                )
+            )
         case .consumerCheckpointed:
-            return .consumerCheckpointed(ConsumerCheckpointed(consumer: text(), position: SequenceNumber(integer(0...99))))
+            return .consumerCheckpointed(
+                ConsumerCheckpointed(consumer: text(), position: SequenceNumber(integer(0...99)))
+            )
         case .consumerReset:
             return .consumerReset(
-                ConsumerReset(consumer: text(), from: SequenceNumber(integer(0...99)), to: SequenceNumber(integer(0...99)),
-                    reason: optionalText()))
+                ConsumerReset(
+                    consumer: text(),
+                    from: SequenceNumber(integer(0...99)),
+                    to: SequenceNumber(integer(0...99)),
+                    reason: optionalText()
+                )
+            )
         default:
             preconditionFailure("SampleEvents does not know \(SessionEvent.payloadTypes[kind].eventType) yet")
         }
@@ -246,9 +369,16 @@ public struct SampleHistory {
                     Batch(
                         stream: id.stream,
                         events: [
-                            NewEvent(id: Self.eventID(&samples), event: .sessionCreated(SessionCreated(agentID: samples.text(), metadata: samples.metadata(), tags: ["t"]))),
+                            NewEvent(
+                                id: Self.eventID(&samples),
+                                event: .sessionCreated(
+                                    SessionCreated(agentID: samples.text(), metadata: samples.metadata(), tags: ["t"])
+                                )
+                            ),
                             NewEvent(id: Self.eventID(&samples), event: .sessionActivated(SessionActivated())),
-                        ]))
+                        ]
+                    )
+                )
                 produced += 2
                 continue
             }
@@ -257,10 +387,35 @@ public struct SampleHistory {
             for _ in 0..<Int.random(in: 1...8, using: &samples.random) {
                 let roll = Int.random(in: 0..<20, using: &samples.random)
                 if roll == 0 || sessions[index].runs.isEmpty {
-                    let run = RunID(uuid: .version4(randomHigh: samples.random.next(), randomLow: samples.random.next()))
+                    let run = RunID(
+                        uuid: .version4(randomHigh: samples.random.next(), randomLow: samples.random.next())
+                    )
                     sessions[index].runs.append(run)
-                    events.append(NewEvent(id: Self.eventID(&samples), runID: run, event: .runRequested(RunRequested(messages: [ChatMessage(role: .user, content: samples.text())], provider: "scripted"))))
-                    events.append(NewEvent(id: Self.eventID(&samples), runID: run, event: .runStarted(RunStarted(provider: ["claude", "codex", "amp"].randomElement(using: &samples.random)!, model: samples.optionalText()))))
+                    events.append(
+                        NewEvent(
+                            id: Self.eventID(&samples),
+                            runID: run,
+                            event: .runRequested(
+                                RunRequested(
+                                    messages: [ChatMessage(role: .user, content: samples.text())],
+                                    provider: "scripted"
+                                )
+                            )
+                        )
+                    )
+                    events.append(
+                        NewEvent(
+                            id: Self.eventID(&samples),
+                            runID: run,
+                            event: .runStarted(
+                                RunStarted(
+                                    provider: ["claude", "codex", "amp"].randomElement(using: &samples.random)
+                                        ?? "claude",
+                                    model: samples.optionalText()
+                                )
+                            )
+                        )
+                    )
                     continue
                 }
                 let run = sessions[index].runs.randomElement(using: &samples.random)
@@ -269,11 +424,30 @@ public struct SampleHistory {
                 case 1: event = .runCompleted(RunCompleted(outputText: samples.text()))
                 case 2: event = .runFailed(RunFailed(failure: samples.failure()))
                 case 3: event = .runCancelled(RunCancelled(reason: .requested))
-                case 4, 5, 6: event = .messageReceived(MessageReceived(role: Bool.random(using: &samples.random) ? .user : .assistant, content: samples.text()))
-                case 7, 8: event = .tokenUsageUpdated(TokenUsageUpdated(provider: samples.optionalText(), model: Bool.random(using: &samples.random) ? "m1" : nil, delta: samples.usage(), total: samples.usage(), costNanoUSD: samples.integer(0...5000), reportedCostUSD: Bool.random(using: &samples.random) ? samples.double() : nil))
+                case 4, 5, 6:
+                    event = .messageReceived(
+                        MessageReceived(
+                            role: Bool.random(using: &samples.random) ? .user : .assistant,
+                            content: samples.text()
+                        )
+                    )
+                case 7, 8:
+                    event = .tokenUsageUpdated(
+                        TokenUsageUpdated(
+                            provider: samples.optionalText(),
+                            model: Bool.random(using: &samples.random) ? "m1" : nil,
+                            delta: samples.usage(),
+                            total: samples.usage(),
+                            costNanoUSD: samples.integer(0...5000),
+                            reportedCostUSD: Bool.random(using: &samples.random) ? samples.double() : nil
+                        )
+                    )
                 case 9: event = .sessionCompleted(SessionCompleted(summary: samples.optionalText()))
                 case 10: event = .sessionFailed(SessionFailed(reason: samples.text()))
-                case 11: event = .opaque(OpaqueEvent(type: "future.fact", schemaVersion: 3, payload: Array("{\"x\":1}".utf8)))
+                case 11:
+                    event = .opaque(
+                        OpaqueEvent(type: "future.fact", schemaVersion: 3, payload: Array("{\"x\":1}".utf8))
+                    )
                 default: event = samples.anyEvent()
                 }
                 let belongsToRun = Bool.random(using: &samples.random)

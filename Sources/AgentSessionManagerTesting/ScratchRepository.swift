@@ -15,10 +15,20 @@ public struct ScratchRepository: Sendable {
     @discardableResult
     public func git(_ arguments: String...) async throws -> String {
         let result = try await Subprocess.run(
-            .name("git"), arguments: Arguments(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"] + arguments),
-            workingDirectory: FilePath(path), output: .string(limit: 1 << 20), error: .string(limit: 1 << 16))
+            .name("git"),
+            arguments: Arguments(
+                ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"] + arguments
+            ),
+            workingDirectory: FilePath(path),
+            output: .string(limit: 1 << 20),
+            error: .string(limit: 1 << 16)
+        )
         guard case .exited(0) = result.terminationStatus else {
-            throw WorkspaceError(.gitFailed, "git \(arguments.joined(separator: " ")): \(result.standardError)", path: path)
+            throw WorkspaceError(
+                .gitFailed,
+                "git \(arguments.joined(separator: " ")): \(result.standardError)",
+                path: path
+            )
         }
         return result.standardOutput
     }
@@ -66,7 +76,8 @@ public struct ScratchRepository: Sendable {
     public func state() async throws -> [String] {
         let index = FileManager.default.contents(atPath: "\(path)/.git/index").map { $0.base64EncodedString() } ?? ""
         return [
-            try await git("rev-parse", "HEAD"), index, try await git("stash", "list"), try await git("branch", "--list"),
+            try await git("rev-parse", "HEAD"), index, try await git("stash", "list"),
+            try await git("branch", "--list"),
             try await git("status", "--porcelain"),
         ]
     }

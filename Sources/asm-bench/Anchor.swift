@@ -10,8 +10,12 @@ struct Anchor {
 
     private func run(_ arguments: [String]) async throws -> [JSONValue] {
         let result = try await Subprocess.run(
-            .path(FilePath(executable)), arguments: Arguments(arguments), input: .none,
-            output: .string(limit: 1 << 20), error: .string(limit: 65536))
+            .path(FilePath(executable)),
+            arguments: Arguments(arguments),
+            input: .none,
+            output: .string(limit: 1 << 20),
+            error: .string(limit: 65536)
+        )
         guard case .exited(0) = result.terminationStatus else {
             throw BenchError("evlog \(arguments.joined(separator: " ")) failed: \(result.standardError)")
         }
@@ -34,7 +38,10 @@ struct Anchor {
         let path = directory + "/anchor-append.db"
         let line = try await run(["append", path, String(count), String(batch), "full"]).first
         removeDatabase(path)
-        return AppendFigures(rate: line?["ev_s"]?.doubleValue ?? 0, bytesPerEvent: line?["bytes_per_ev"]?.doubleValue ?? 0)
+        return AppendFigures(
+            rate: line?["ev_s"]?.doubleValue ?? 0,
+            bytesPerEvent: line?["bytes_per_ev"]?.doubleValue ?? 0
+        )
     }
 
     struct ReadFigures {
@@ -59,7 +66,8 @@ struct Anchor {
         removeDatabase(path)
         return Suite.Latency(
             p50: line?["commit_to_read_us"]?["p50"]?.doubleValue ?? 0,
-            p99: line?["commit_to_read_us"]?["p99"]?.doubleValue ?? 0)
+            p99: line?["commit_to_read_us"]?["p99"]?.doubleValue ?? 0
+        )
     }
 }
 
@@ -81,15 +89,22 @@ enum Report {
         }
         let widths = (0..<header.count).map { column in table.map { $0[column].count }.max() ?? 0 }
         Swift.print("")
-        Swift.print("AgentSessionManager benchmark\(quick ? " (quick)" : "") — ratios are engine / C anchor in the same run")
+        Swift.print(
+            "AgentSessionManager benchmark\(quick ? " (quick)" : "") — ratios are engine / C anchor in the same run"
+        )
         for (index, line) in table.enumerated() {
             let cells = line.enumerated().map { column, cell in
-                column == 0 ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                column == 0
+                    ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
                     : String(repeating: " ", count: widths[column] - cell.count) + cell
             }
             Swift.print("| " + cells.joined(separator: " | ") + " |")
             if index == 0 {
-                Swift.print("|" + widths.enumerated().map { String(repeating: "-", count: $1 + 1) + ($0 == 0 ? "-" : ":") }.joined(separator: "|") + "|")
+                Swift.print(
+                    "|"
+                        + widths.enumerated().map { String(repeating: "-", count: $1 + 1) + ($0 == 0 ? "-" : ":") }
+                        .joined(separator: "|") + "|"
+                )
             }
         }
     }

@@ -37,12 +37,18 @@ struct Bench {
                 // The server rows alone: asm-bench server
                 let suite = try Suite(arguments: ["--quick"])
                 try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
-                Report.print(try await ServerBench(directory: suite.directory, quick: false).rows(rounds: 1), quick: true)
+                Report.print(
+                    try await ServerBench(directory: suite.directory, quick: false).rows(rounds: 1),
+                    quick: true
+                )
             case "workspace":
                 let files = Int(arguments.dropFirst().first ?? "") ?? 10_000
                 let suite = try Suite(arguments: [])
                 try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
-                Report.print(try await WorkspaceBench(directory: suite.directory, files: files).rows(rounds: 1), quick: true)
+                Report.print(
+                    try await WorkspaceBench(directory: suite.directory, files: files).rows(rounds: 1),
+                    quick: true
+                )
             case "append":
                 // For profiling one workload: asm-bench append COUNT BATCH
                 let count = Int(arguments.dropFirst().first ?? "") ?? 200_000
@@ -72,7 +78,8 @@ func fileSize(_ path: String) -> Int64 {
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     guard !sorted.isEmpty else { return .nan }
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
@@ -125,7 +132,11 @@ struct Suite {
         let bulk = quick ? 50_000 : 200_000
 
         /// Runs `engine` and `c` alternately, `rounds` times; returns the medians.
-        func measure(_ name: String, engine: () async throws -> Double, c: () async throws -> Double?) async throws
+        func measure(
+            _ name: String,
+            engine: () async throws -> Double,
+            c: () async throws -> Double?
+        ) async throws
             -> (Double, Double?)
         {
             var engineValues: [Double] = []
@@ -136,7 +147,9 @@ struct Suite {
             }
             spreads.append(
                 "\(name): engine \(engineValues.map { String(format: "%.0f", $0) }.joined(separator: ", "))"
-                    + (anchorValues.isEmpty ? "" : "; C \(anchorValues.map { String(format: "%.0f", $0) }.joined(separator: ", "))"))
+                    + (anchorValues.isEmpty
+                        ? "" : "; C \(anchorValues.map { String(format: "%.0f", $0) }.joined(separator: ", "))")
+            )
             return (median(engineValues), anchorValues.isEmpty ? nil : median(anchorValues))
         }
 
@@ -156,15 +169,29 @@ struct Suite {
                     guard let figures = try await anchor?.append(count: count, batch: batch) else { return nil }
                     anchorBytes.append(figures.bytesPerEvent)
                     return figures.rate
-                })
+                }
+            )
             rows.append(
-                Row(name: "append \(batch)/commit (FULL)", engine: engine, anchor: c, unit: "ev/s",
-                    target: batch == 1 ? "≥ 0.8x" : batch == 100 ? "≥ 0.6x" : "≥ 0.5x"))
+                Row(
+                    name: "append \(batch)/commit (FULL)",
+                    engine: engine,
+                    anchor: c,
+                    unit: "ev/s",
+                    target: batch == 1 ? "≥ 0.8x" : batch == 100 ? "≥ 0.6x" : "≥ 0.5x"
+                )
+            )
             if batch == 1000 { bytes = (median(engineBytes), anchorBytes.isEmpty ? nil : median(anchorBytes)) }
         }
         rows.append(
-            Row(name: "database bytes per event", engine: bytes.0, anchor: bytes.1, unit: "B/ev",
-                lowerIsBetter: true, target: "≤ 1.25x"))
+            Row(
+                name: "database bytes per event",
+                engine: bytes.0,
+                anchor: bytes.1,
+                unit: "B/ev",
+                lowerIsBetter: true,
+                target: "≤ 1.25x"
+            )
+        )
 
         // Reads on a log of `bulk` events.
         let readPath = directory + "/read.sqlite"
@@ -176,17 +203,22 @@ struct Suite {
             for _ in 0..<rounds { anchorReads.append(try await anchor.read(count: bulk, seconds: seconds)) }
         }
         let (global, cGlobal) = try await measure(
-            "paged global read (ev/s)", engine: { try await readGlobal(path: readPath, seconds: seconds) },
-            c: { anchorReads.isEmpty ? nil : median(anchorReads.map(\.page)) })
+            "paged global read (ev/s)",
+            engine: { try await readGlobal(path: readPath, seconds: seconds) },
+            c: { anchorReads.isEmpty ? nil : median(anchorReads.map(\.page)) }
+        )
         let (perSession, cSession) = try await measure(
             "per-session read (ev/s)",
             engine: { try await readSessions(path: readPath, workload: workload, seconds: seconds) },
-            c: { anchorReads.isEmpty ? nil : median(anchorReads.map(\.session)) })
+            c: { anchorReads.isEmpty ? nil : median(anchorReads.map(\.session)) }
+        )
         removeDatabase(readPath)
         rows.append(
-            Row(name: "paged global read, decoded", engine: global, anchor: cGlobal, unit: "ev/s", target: "≥ 0.15x"))
+            Row(name: "paged global read, decoded", engine: global, anchor: cGlobal, unit: "ev/s", target: "≥ 0.15x")
+        )
         rows.append(
-            Row(name: "per-session read, decoded", engine: perSession, anchor: cSession, unit: "ev/s", target: "—"))
+            Row(name: "per-session read, decoded", engine: perSession, anchor: cSession, unit: "ev/s", target: "—")
+        )
 
         // Cross-process tail: one commit every millisecond, a second process follows.
         let tailCount = quick ? 500 : 2_000
@@ -201,29 +233,55 @@ struct Suite {
                     return latency.p50
                 },
                 c: {
-                    guard let latency = try await anchor?.tail(count: tailCount, mode: mode == .polling ? "dv1ms" : "inotify")
+                    guard
+                        let latency = try await anchor?.tail(
+                            count: tailCount,
+                            mode: mode == .polling ? "dv1ms" : "inotify"
+                        )
                     else { return nil }
                     anchorP99.append(latency.p99)
                     return latency.p50
-                })
+                }
+            )
             spreads.append(
                 "tail p99, \(mode.label) (µs): engine \(engineP99.map { String(format: "%.0f", $0) }.joined(separator: ", "))"
-                    + "; C \(anchorP99.map { String(format: "%.0f", $0) }.joined(separator: ", "))")
+                    + "; C \(anchorP99.map { String(format: "%.0f", $0) }.joined(separator: ", "))"
+            )
             rows.append(
-                Row(name: "tail p50, \(mode.label)", engine: p50, anchor: c50, unit: "µs", lowerIsBetter: true,
-                    target: "—"))
+                Row(
+                    name: "tail p50, \(mode.label)",
+                    engine: p50,
+                    anchor: c50,
+                    unit: "µs",
+                    lowerIsBetter: true,
+                    target: "—"
+                )
+            )
             rows.append(
-                Row(name: "tail p99, \(mode.label)", engine: median(engineP99),
-                    anchor: anchorP99.isEmpty ? nil : median(anchorP99), unit: "µs", lowerIsBetter: true,
-                    target: "≤ 2000 µs"))
+                Row(
+                    name: "tail p99, \(mode.label)",
+                    engine: median(engineP99),
+                    anchor: anchorP99.isEmpty ? nil : median(anchorP99),
+                    unit: "µs",
+                    lowerIsBetter: true,
+                    target: "≤ 2000 µs"
+                )
+            )
         }
 
         // Peak memory of a process appending a million events.
         let rssCount = quick ? 100_000 : 1_000_000
         let rss = try await peakMemory(count: rssCount, batch: 1000)
         rows.append(
-            Row(name: "peak RSS, \(rssCount / 1000)k appends", engine: rss, anchor: nil, unit: "MiB",
-                lowerIsBetter: true, target: "≤ 32 MiB"))
+            Row(
+                name: "peak RSS, \(rssCount / 1000)k appends",
+                engine: rss,
+                anchor: nil,
+                unit: "MiB",
+                lowerIsBetter: true,
+                target: "≤ 32 MiB"
+            )
+        )
 
         // The session server: delivery to in-process subscribers (no C counterpart; the tail
         // rows above are the delivery to another process).
@@ -329,12 +387,19 @@ struct Suite {
         removeDatabase(path)
         let store = try SQLiteEventStore(path: path, synchronous: .full)
         let session = SessionID.generate()
-        try await store.append(NewEvent(SessionCreated(agentID: "tail")), to: session.stream, expectedVersion: .noStream)
+        try await store.append(
+            NewEvent(SessionCreated(agentID: "tail")),
+            to: session.stream,
+            expectedVersion: .noStream
+        )
         let executable = CommandLine.arguments[0]
         let followMode = mode == .polling ? "polling" : "wakeup"
         let result = try await Subprocess.run(
-            .path(FilePath(executable)), arguments: ["follow", path, String(count), followMode],
-            input: .none, output: .sequence, error: .string(limit: 65536)
+            .path(FilePath(executable)),
+            arguments: ["follow", path, String(count), followMode],
+            input: .none,
+            output: .sequence,
+            error: .string(limit: 65536)
         ) { execution in
             var lines = execution.standardOutput.strings().makeAsyncIterator()
             guard try await lines.next() == "ready" else { throw BenchError("the follower did not start") }
@@ -373,8 +438,12 @@ struct Suite {
         let path = directory + "/rss.sqlite"
         removeDatabase(path)
         let result = try await Subprocess.run(
-            .path(FilePath(CommandLine.arguments[0])), arguments: ["rss", path, String(count), String(batch)],
-            input: .none, output: .string(limit: 4096), error: .string(limit: 65536))
+            .path(FilePath(CommandLine.arguments[0])),
+            arguments: ["rss", path, String(count), String(batch)],
+            input: .none,
+            output: .string(limit: 4096),
+            error: .string(limit: 65536)
+        )
         guard case .exited(0) = result.terminationStatus,
             let kib = Double(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
         else { throw BenchError("memory probe failed: \(result.standardError)") }

@@ -14,7 +14,8 @@ enum Follower {
         }
         var configuration = SQLiteEventStore.Configuration()
         configuration.follow =
-            arguments[2] == "polling" ? .polling(interval: .milliseconds(1)) : .wakeUp(fallbackInterval: .milliseconds(1))
+            arguments[2] == "polling"
+            ? .polling(interval: .milliseconds(1)) : .wakeUp(fallbackInterval: .milliseconds(1))
         let store = try SQLiteEventStore(path: arguments[0], configuration: configuration)
         let start = try await store.lastSequence()
         var seen: [UInt64] = []

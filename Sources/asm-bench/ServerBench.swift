@@ -25,11 +25,18 @@ struct ServerBench {
         let path = directory + "/server.sqlite"
         removeDatabase(path)
         let store = try SQLiteEventStore(path: path)
-        let provider = ScriptedProvider(script: ProviderScript([.text(String(repeating: "x", count: chunks), chunks: chunks)]))
+        let provider = ScriptedProvider(
+            script: ProviderScript([.text(String(repeating: "x", count: chunks), chunks: chunks)])
+        )
         let manager = SessionManager(store: store, providers: [provider])
         let server = try await SessionServer.start(
-            manager: manager, agentID: "bench",
-            configuration: .init(defaultOptions: RunOptions(provider: "scripted", continuation: .off), maxConcurrentRuns: 4))
+            manager: manager,
+            agentID: "bench",
+            configuration: .init(
+                defaultOptions: RunOptions(provider: "scripted", continuation: .off),
+                maxConcurrentRuns: 4
+            )
+        )
         let from = try await store.lastSequence().next
         let followers = (0..<subscribers).map { _ in
             Task {
@@ -69,7 +76,10 @@ struct ServerBench {
         }
         let manager = SessionManager(store: store, providers: [ScriptedProvider(script: .reply("-"))])
         let server = try await SessionServer.start(
-            manager: manager, agentID: "bench", configuration: .init(defaultOptions: RunOptions(provider: "scripted")))
+            manager: manager,
+            agentID: "bench",
+            configuration: .init(defaultOptions: RunOptions(provider: "scripted"))
+        )
         let from = try await store.lastSequence().next
         let arrivals = (0..<subscribers).map { _ in
             Task {
@@ -93,7 +103,10 @@ struct ServerBench {
             try await Task.sleep(until: next, clock: .continuous)
             commits.append(MonotonicTime.nanoseconds())
             try await store.append(
-                [NewEvent(MessageReceived(role: .user, content: "latency \(index)"))], to: server.session.stream, expectedVersion: .any)
+                [NewEvent(MessageReceived(role: .user, content: "latency \(index)"))],
+                to: server.session.stream,
+                expectedVersion: .any
+            )
         }
         probe?.cancel()
         let commitTimes = committedAt.withLock { $0 }
@@ -120,30 +133,68 @@ struct ServerBench {
             rows.append(
                 Row(
                     name: "server: deliveries/s to \(subscribers) subscriber\(subscribers == 1 ? "" : "s")",
-                    engine: median(figures.map(\.deliveriesPerSecond)), anchor: nil, unit: "ev/s", target: "—"))
+                    engine: median(figures.map(\.deliveriesPerSecond)),
+                    anchor: nil,
+                    unit: "ev/s",
+                    target: "—"
+                )
+            )
             rows.append(
                 Row(
-                    name: "server: events/s appended, \(subscribers) sub.", engine: median(figures.map(\.eventsPerSecond)),
-                    anchor: nil, unit: "ev/s", target: "—"))
+                    name: "server: events/s appended, \(subscribers) sub.",
+                    engine: median(figures.map(\.eventsPerSecond)),
+                    anchor: nil,
+                    unit: "ev/s",
+                    target: "—"
+                )
+            )
         }
         let count = quick ? 500 : 2_000
         for subscribers in [1, 100] {
             var figures: [(p50: Double, p99: Double, appendP50: Double, appendP99: Double)] = []
             for _ in 0..<rounds {
-                let (fromAppend, fromCommit) = try await latency(subscribers: subscribers, count: subscribers == 1 ? count : count / 4)
+                let (fromAppend, fromCommit) = try await latency(
+                    subscribers: subscribers,
+                    count: subscribers == 1 ? count : count / 4
+                )
                 figures.append(
-                    (percentile(fromCommit, 0.5), percentile(fromCommit, 0.99), percentile(fromAppend, 0.5), percentile(fromAppend, 0.99)))
+                    (
+                        percentile(fromCommit, 0.5), percentile(fromCommit, 0.99), percentile(fromAppend, 0.5),
+                        percentile(fromAppend, 0.99)
+                    )
+                )
             }
             let who = subscribers == 1 ? "1 subscriber" : "\(subscribers) subscribers"
-            rows.append(Row(name: "server commit→delivery p50, \(who)", engine: median(figures.map(\.p50)), anchor: nil, unit: "µs", lowerIsBetter: true, target: "—"))
             rows.append(
                 Row(
-                    name: "server commit→delivery p99, \(who)", engine: median(figures.map(\.p99)), anchor: nil, unit: "µs",
-                    lowerIsBetter: true, target: subscribers == 1 ? "≤ 250 µs" : "—"))
+                    name: "server commit→delivery p50, \(who)",
+                    engine: median(figures.map(\.p50)),
+                    anchor: nil,
+                    unit: "µs",
+                    lowerIsBetter: true,
+                    target: "—"
+                )
+            )
             rows.append(
                 Row(
-                    name: "server append→delivery p99, \(who)", engine: median(figures.map(\.appendP99)), anchor: nil, unit: "µs",
-                    lowerIsBetter: true, target: "—"))
+                    name: "server commit→delivery p99, \(who)",
+                    engine: median(figures.map(\.p99)),
+                    anchor: nil,
+                    unit: "µs",
+                    lowerIsBetter: true,
+                    target: subscribers == 1 ? "≤ 250 µs" : "—"
+                )
+            )
+            rows.append(
+                Row(
+                    name: "server append→delivery p99, \(who)",
+                    engine: median(figures.map(\.appendP99)),
+                    anchor: nil,
+                    unit: "µs",
+                    lowerIsBetter: true,
+                    target: "—"
+                )
+            )
         }
         return rows
     }

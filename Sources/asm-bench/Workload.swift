@@ -77,20 +77,37 @@ struct Workload {
         switch kind {
         case 0: .messageReceived(MessageReceived(messageID: "msg_\(index)", role: .user, content: content))
         case 1: .messageReceived(MessageReceived(messageID: "msg_\(index)", role: .assistant, content: content))
-        case 2: .toolCallStarted(ToolCallStarted(callID: "call_\(index)", name: "Bash", input: ["command": .string(content)]))
-        case 3: .toolCallCompleted(ToolCallCompleted(callID: "call_\(index)", name: "Bash", output: content, exitCode: 0))
+        case 2:
+            .toolCallStarted(
+                ToolCallStarted(callID: "call_\(index)", name: "Bash", input: ["command": .string(content)])
+            )
+        case 3:
+            .toolCallCompleted(ToolCallCompleted(callID: "call_\(index)", name: "Bash", output: content, exitCode: 0))
         case 4: .messageStreamed(MessageStreamed(messageID: "msg_\(index)", delta: content))
         case 5:
             .tokenUsageUpdated(
                 TokenUsageUpdated(
-                    provider: "scripted", model: "bench-model", delta: TokenUsage(input: Int64(index % 997), output: Int64(index % 313)),
-                    total: TokenUsage(input: Int64(index), output: Int64(index)), costNanoUSD: Int64(index % 1000),
-                    priceTable: content))
+                    provider: "scripted",
+                    model: "bench-model",
+                    delta: TokenUsage(input: Int64(index % 997), output: Int64(index % 313)),
+                    total: TokenUsage(input: Int64(index), output: Int64(index)),
+                    costNanoUSD: Int64(index % 1000),
+                    priceTable: content
+                )
+            )
         case 6:
             .workspaceDiffComputed(
                 WorkspaceDiffComputed(
-                    fromSnapshot: "pre", toSnapshot: "post", filesChanged: 1, insertions: index % 50,
-                    deletions: index % 7, hasPatch: true, patch: content, patchBytes: Int64(content.utf8.count)))
+                    fromSnapshot: "pre",
+                    toSnapshot: "post",
+                    filesChanged: 1,
+                    insertions: index % 50,
+                    deletions: index % 7,
+                    hasPatch: true,
+                    patch: content,
+                    patchBytes: Int64(content.utf8.count)
+                )
+            )
         default: .messageStreamed(MessageStreamed(messageID: "msg_\(index)", role: .assistant, delta: content))
         }
     }

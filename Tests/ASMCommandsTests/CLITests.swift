@@ -1,4 +1,3 @@
-@testable import ASMCommands
 import ASMCore
 import ASMStore
 import AgentSessionManagerTesting
@@ -7,6 +6,8 @@ import Foundation
 import Subprocess
 import SystemPackage
 import Testing
+
+@testable import ASMCommands
 
 /// The `asm` executable, run as a user runs it.
 struct ASMProcess {
@@ -22,7 +23,9 @@ struct ASMProcess {
     }
 
     static var executable: String {
-        let bundle = CommandLine.arguments.first { $0.contains(".xctest") || $0.contains("PackageTests") } ?? CommandLine.arguments[0]
+        let bundle =
+            CommandLine.arguments.first { $0.contains(".xctest") || $0.contains("PackageTests") }
+            ?? CommandLine.arguments[0]
         var directory = bundle
         while let slash = directory.lastIndex(of: "/") {
             directory = String(directory[..<slash])
@@ -31,15 +34,24 @@ struct ASMProcess {
         return directory + "/asm"
     }
 
-    static func run(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) async throws
+    static func run(
+        _ arguments: [String],
+        in directory: String? = nil,
+        environment: [String: String] = [:]
+    ) async throws
         -> Output
     {
         var overrides: [Environment.Key: String?] = ["ASM_DB": nil]
         for (key, value) in environment { overrides[Environment.Key(stringLiteral: key)] = value }
         let result = try await Subprocess.run(
-            .path(FilePath(executable)), arguments: Arguments(arguments), environment: .inherit.updating(overrides),
-            workingDirectory: directory.map { FilePath($0) }, input: .none, output: .string(limit: 1 << 22),
-            error: .string(limit: 1 << 16))
+            .path(FilePath(executable)),
+            arguments: Arguments(arguments),
+            environment: .inherit.updating(overrides),
+            workingDirectory: directory.map { FilePath($0) },
+            input: .none,
+            output: .string(limit: 1 << 22),
+            error: .string(limit: 1 << 16)
+        )
         return Output(status: result.terminationStatus, stdout: result.standardOutput, stderr: result.standardError)
     }
 }
@@ -47,17 +59,26 @@ struct ASMProcess {
 @Suite struct ParsingTests {
     @Test("commands parse their options")
     func options() throws {
-        let events = try #require(try ASM.parseAsRoot(["events", "--db", "x.sqlite", "--limit", "5", "--type", "run.started", "--json"]) as? ASM.Events)
-        #expect(events.limit == 5 && events.types == ["run.started"] && events.output.json && events.store.db == "x.sqlite")
+        let events = try #require(
+            try ASM.parseAsRoot(["events", "--db", "x.sqlite", "--limit", "5", "--type", "run.started", "--json"])
+                as? ASM.Events
+        )
+        #expect(
+            events.limit == 5 && events.types == ["run.started"] && events.output.json && events.store.db == "x.sqlite"
+        )
         let tail = try #require(try ASM.parseAsRoot(["tail", "-f", "-n", "3"]) as? ASM.Tail)
         #expect(tail.follow && tail.lines == 3)
         #expect(try ASM.parseAsRoot(["consumers"]) is ASM.Consumers.List)
     }
 
-    @Test("invalid arguments are refused before anything runs", arguments: [
-        ["events", "--limit=-1"], ["events", "--type", "Not A Type"], ["events", "--run", "nope"], ["tail", "--lines=-2"],
-        ["sessions", "--limit", "0"], ["frobnicate"], ["events", "--busy-timeout=-5"], ["consumers", "reset", "x"],
-    ])
+    @Test(
+        "invalid arguments are refused before anything runs",
+        arguments: [
+            ["events", "--limit=-1"], ["events", "--type", "Not A Type"], ["events", "--run", "nope"],
+            ["tail", "--lines=-2"],
+            ["sessions", "--limit", "0"], ["frobnicate"], ["events", "--busy-timeout=-5"], ["consumers", "reset", "x"],
+        ]
+    )
     func invalid(arguments: [String]) {
         #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }
     }
@@ -73,8 +94,16 @@ struct ASMProcess {
         #expect(demo.exitCode == 0, "\(demo.stderr)")
         #expect(demo.stdout.contains("verify: 46 events, chain intact, integrity ok"))
         #expect(demo.stdout.contains("[19] assistant (scripted): There are 42 Swift files in Sources/."))
-        #expect(demo.stdout.contains("  2. completed · continuation native · policy accepted · $0.002370: The release code name is Aurora-7."))
-        #expect(demo.stdout.contains("  3. failed · continuation native · policy cancelled · - — policy_violation: org: Bash `rm -rf .build` is denied by Bash(rm *) (org)"))
+        #expect(
+            demo.stdout.contains(
+                "  2. completed · continuation native · policy accepted · $0.002370: The release code name is Aurora-7."
+            )
+        )
+        #expect(
+            demo.stdout.contains(
+                "  3. failed · continuation native · policy cancelled · - — policy_violation: org: Bash `rm -rf .build` is denied by Bash(rm *) (org)"
+            )
+        )
         #expect(demo.stdout.contains("policy.violated  org deny:Bash(rm *) → cancel (blocked before it ran)"))
 
         let events = try await ASMProcess.run(["events", "--db", db, "--json"])
@@ -93,16 +122,20 @@ struct ASMProcess {
 
         let sessions = try await ASMProcess.run(["sessions", "--db", db, "--json"])
         #expect(sessions.lines.count == 1)
-        let id = try #require(sessions.lines.first.flatMap { line -> String? in
-            guard let range = line.range(of: #""id":""#) else { return nil }
-            return String(line[range.upperBound...].prefix(36))
-        })
+        let id = try #require(
+            sessions.lines.first.flatMap { line -> String? in
+                guard let range = line.range(of: #""id":""#) else { return nil }
+                return String(line[range.upperBound...].prefix(36))
+            }
+        )
         let show = try await ASMProcess.run(["show", String(id.prefix(8)), "--db", db, "--json"])
         #expect(show.exitCode == 0, "\(show.stderr)")
         #expect(show.stdout.hasPrefix(#"{"schema_version":1,"session":{"id":"\#(id)""#))
         #expect(show.stdout.contains(#""status":"completed""#))
 
-        let filtered = try await ASMProcess.run(["events", "--db", db, "--type", "run.started", "--type", "run.completed"])
+        let filtered = try await ASMProcess.run([
+            "events", "--db", db, "--type", "run.started", "--type", "run.completed",
+        ])
         #expect(filtered.lines.count == 5)
         #expect(try await ASMProcess.run(["tail", "--db", db, "-n", "3"]).lines.count == 3)
         #expect(try await ASMProcess.run(["events", "--db", db, "--from", "12"]).lines.count == 35)
@@ -122,11 +155,15 @@ struct ASMProcess {
         _ = try await ASMProcess.run(["demo", "--db", db, "--pace", "0", "--part", "policies"])
         let connection = try Connection(path: db, mode: .readWrite)
         try connection.execute(
-            "DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = replace(payload, '42', '43') WHERE sequence = 15")
+            "DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = replace(payload, '42', '43') WHERE sequence = 15"
+        )
         connection.close()
         let verify = try await ASMProcess.run(["verify", "--db", db])
         #expect(verify.exitCode == 1)
-        #expect(verify.stderr == "asm: verification failed: hash mismatch at sequence 15: the event was changed after it was recorded\n")
+        #expect(
+            verify.stderr
+                == "asm: verification failed: hash mismatch at sequence 15: the event was changed after it was recorded\n"
+        )
     }
 
     @Test("errors are one line on standard error with a documented exit code")
@@ -152,7 +189,9 @@ struct ASMProcess {
         #expect(tooNew.exitCode == 65 && tooNew.stderr.contains("schema version 42, newer than this build supports"))
 
         let usage = try await ASMProcess.run(["events", "--limit=-3"])
-        #expect(usage.exitCode == 64 && usage.stderr.hasPrefix("asm: ") && usage.stderr.split(separator: "\n").count == 1)
+        #expect(
+            usage.exitCode == 64 && usage.stderr.hasPrefix("asm: ") && usage.stderr.split(separator: "\n").count == 1
+        )
         let unknown = try await ASMProcess.run(["show", "00000000", "--db", directory.file("fresh.sqlite")])
         #expect(unknown.exitCode == 66)
     }
@@ -180,7 +219,11 @@ struct ASMProcess {
         #expect(created.stdout == "created .asm/asm.sqlite (schema version 3)\n")
         let again = try await ASMProcess.run(["init"], in: directory.path)
         #expect(again.stdout == ".asm/asm.sqlite: schema version 3, 0 events\n")
-        let fromEnvironment = try await ASMProcess.run(["init"], in: directory.path, environment: ["ASM_DB": "env.sqlite"])
+        let fromEnvironment = try await ASMProcess.run(
+            ["init"],
+            in: directory.path,
+            environment: ["ASM_DB": "env.sqlite"]
+        )
         #expect(fromEnvironment.stdout == "created env.sqlite (schema version 3)\n")
     }
 
@@ -191,17 +234,28 @@ struct ASMProcess {
         let db = directory.file("asm.sqlite")
         let store = try SQLiteEventStore(path: db)
         let session = SessionID.generate()
-        try await store.append(NewEvent(SessionCreated(agentID: "tail")), to: session.stream, expectedVersion: .noStream)
+        try await store.append(
+            NewEvent(SessionCreated(agentID: "tail")),
+            to: session.stream,
+            expectedVersion: .noStream
+        )
         let result = try await Subprocess.run(
-            .path(FilePath(ASMProcess.executable)), arguments: ["tail", "--follow", "--json", "--db", db, "-n", "1"],
-            input: .none, output: .sequence, error: .discarded
+            .path(FilePath(ASMProcess.executable)),
+            arguments: ["tail", "--follow", "--json", "--db", db, "-n", "1"],
+            input: .none,
+            output: .sequence,
+            error: .discarded
         ) { execution in
-            var lines = execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])).makeAsyncIterator()
+            var lines = execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"]))
+                .makeAsyncIterator()
             var sequences: [String] = []
             guard let first = try await lines.next() else { return sequences }
             sequences.append(first)
             for index in 0..<5 {
-                try await store.append(NewEvent(MessageReceived(role: .assistant, content: "live \(index)")), to: session.stream)
+                try await store.append(
+                    NewEvent(MessageReceived(role: .assistant, content: "live \(index)")),
+                    to: session.stream
+                )
                 guard let line = try await lines.next() else { break }
                 sequences.append(line)
             }
@@ -229,7 +283,9 @@ struct ASMProcess {
         let list = try await ASMProcess.run(["consumers", "--db", db])
         #expect(list.lines.first?.hasPrefix("CONSUMER") == true)
         #expect(list.lines.last?.hasPrefix("indexer") == true)
-        let reset = try await ASMProcess.run(["consumers", "reset", "indexer", "--to", "2", "--reason", "replay", "--db", db])
+        let reset = try await ASMProcess.run([
+            "consumers", "reset", "indexer", "--to", "2", "--reason", "replay", "--db", db,
+        ])
         #expect(reset.exitCode == 0 && reset.stdout == "indexer: 6 → 2\n")
         let json = try await ASMProcess.run(["consumers", "--json", "--db", db])
         #expect(json.stdout.hasPrefix(#"{"schema_version":1,"name":"indexer","position":2,"lag":5"#))

@@ -1,10 +1,11 @@
-@testable import ASMCommands
 import ASMCore
 import ASMStore
 import AgentSessionManagerTesting
 import ArgumentParser
 import Foundation
 import Testing
+
+@testable import ASMCommands
 
 /// `asm run --router`, `asm providers` and `asm replay`.
 @Suite(.serialized) struct RouterCommandTests {
@@ -19,61 +20,97 @@ import Testing
     /// claude and codex are not installed; scripted answers.
     static let missingCLIs = ["ASM_CLAUDE_BIN": "/nonexistent/claude", "ASM_CODEX_BIN": "/nonexistent/codex"]
 
-    @Test("a router fails over past missing CLIs, opens their breakers, skips them next time, and replay verifies it all")
+    @Test(
+        "a router fails over past missing CLIs, opens their breakers, skips them next time, and replay verifies it all"
+    )
     func routeFailoverAndReplay() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
         let router = write(
-            directory, "router.json",
-            #"{"strategy": "prefer", "prefer": ["claude", "codex", "scripted"], "max_attempts": 3, "circuit_breaker": {"failure_threshold": 1, "cooldown_ms": 600000}}"#)
+            directory,
+            "router.json",
+            #"{"strategy": "prefer", "prefer": ["claude", "codex", "scripted"], "max_attempts": 3, "circuit_breaker": {"failure_threshold": 1, "cooldown_ms": 600000}}"#
+        )
 
-        let first = try await ASMProcess.run(["run", "--router", router, "--db", db, "hello"], environment: Self.missingCLIs)
+        let first = try await ASMProcess.run(
+            ["run", "--router", router, "--db", db, "hello"],
+            environment: Self.missingCLIs
+        )
         #expect(first.exitCode == 0, "\(first.stderr)")
         #expect(first.stdout == "This is the scripted provider: no model was called. You asked: hello\n")
         #expect(first.stderr.contains("routed to claude (attempt 1, prefer)"))
-        #expect(first.stderr.contains("claude failed (missing_binary: claude is not installed: no executable at /nonexistent/claude); failing over to codex"))
+        #expect(
+            first.stderr.contains(
+                "claude failed (missing_binary: claude is not installed: no executable at /nonexistent/claude); failing over to codex"
+            )
+        )
         #expect(first.stderr.contains("breaker claude: closed → open until "))
-        #expect(first.stderr.contains("routed to scripted (attempt 3, prefer; left out claude: already_tried, codex: already_tried)"))
+        #expect(
+            first.stderr.contains(
+                "routed to scripted (attempt 3, prefer; left out claude: already_tried, codex: already_tried)"
+            )
+        )
         #expect(first.stderr.contains("· scripted scripted-1 (attempt 3) · "))
 
-        let second = try await ASMProcess.run(["run", "--router", router, "--db", db, "again", "--json"], environment: Self.missingCLIs)
+        let second = try await ASMProcess.run(
+            ["run", "--router", router, "--db", db, "again", "--json"],
+            environment: Self.missingCLIs
+        )
         #expect(second.exitCode == 0)
         #expect(second.stdout.contains(#""provider":"scripted","attempts":1,"#))
 
         let providers = try await ASMProcess.run(["providers", "--db", db])
         #expect(providers.exitCode == 0, "\(providers.stderr)")
         let rows = providers.lines.map { $0.split(separator: " ").joined(separator: " ") }
-        #expect(rows.contains { $0.hasPrefix("claude open 1 ") && $0.contains("1 consecutive failure (last missing_binary") })
+        #expect(
+            rows.contains {
+                $0.hasPrefix("claude open 1 ") && $0.contains("1 consecutive failure (last missing_binary")
+            }
+        )
         #expect(rows.contains { $0.hasPrefix("codex open 1 ") })
         #expect(rows.contains("scripted closed 0 - - -"))
         // As of the first decision, before anything failed.
         let decided = try await ASMProcess.run(["events", "--db", db, "--type", "routing.decided", "--json"])
-        let firstSequence = try #require(decided.lines.first.flatMap { line -> String? in
-            guard let range = line.range(of: #""sequence":"#) else { return nil }
-            return String(line[range.upperBound...].prefix { $0.isNumber })
-        })
+        let firstSequence = try #require(
+            decided.lines.first.flatMap { line -> String? in
+                guard let range = line.range(of: #""sequence":"#) else { return nil }
+                return String(line[range.upperBound...].prefix { $0.isNumber })
+            }
+        )
         let before = try await ASMProcess.run(["providers", "--db", db, "--at", firstSequence, "--json"])
         #expect(before.lines.allSatisfy { !$0.contains(#""breaker":"open""#) })
 
         let replay = try await ASMProcess.run(["replay", "--db", db, "--verify"])
         #expect(replay.exitCode == 0, "\(replay.stdout)\(replay.stderr)")
-        #expect(replay.stdout == "replayed 2 runs: 0 policy decisions, 6 routing decisions, 2 breaker changes; all match\n")
+        #expect(
+            replay.stdout == "replayed 2 runs: 0 policy decisions, 6 routing decisions, 2 breaker changes; all match\n"
+        )
 
         // An edited decision is found, with a structured diff.
         let connection = try Connection(path: db, mode: .readWrite)
         try connection.execute(
-            #"DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = replace(payload, '"chosen":"claude"', '"chosen":"codex"') WHERE sequence = \#(firstSequence)"#)
+            #"DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = replace(payload, '"chosen":"claude"', '"chosen":"codex"') WHERE sequence = \#(firstSequence)"#
+        )
         connection.close()
         let broken = try await ASMProcess.run(["replay", "--db", db, "--verify"])
         #expect(broken.exitCode == 1)
         #expect(broken.stdout.hasPrefix("MISMATCH at sequence \(firstSequence) (run "))
         #expect(broken.stdout.contains("routing): the decision re-derived from the log differs"))
-        #expect(broken.stdout.contains(#"  expected: {"type":"routing.decided","payload":{"attempt":1,"#) && broken.stdout.contains(#""chosen":"claude""#))
-        #expect(broken.stdout.contains(#"  recorded: {"type":"routing.decided","payload":"#) && broken.stdout.contains(#""chosen":"codex""#))
+        #expect(
+            broken.stdout.contains(#"  expected: {"type":"routing.decided","payload":{"attempt":1,"#)
+                && broken.stdout.contains(#""chosen":"claude""#)
+        )
+        #expect(
+            broken.stdout.contains(#"  recorded: {"type":"routing.decided","payload":"#)
+                && broken.stdout.contains(#""chosen":"codex""#)
+        )
         let json = try await ASMProcess.run(["replay", "--db", db, "--json"])
         #expect(json.exitCode == 0, "without --verify a mismatch is reported, not an error")
-        #expect(json.lines.first?.contains(#""kind":"routing""#) == true && json.lines.last?.contains(#""consistent":false"#) == true)
+        #expect(
+            json.lines.first?.contains(#""kind":"routing""#) == true
+                && json.lines.last?.contains(#""consistent":false"#) == true
+        )
     }
 
     @Test("the recorded multi-provider log in Fixtures/ replays clean from the command line")
@@ -89,14 +126,23 @@ import Testing
         let demo = directory.file("demo.sqlite")
         _ = try await ASMProcess.run(["demo", "--db", demo, "--pace", "0", "--part", "policies"])
         let demoReplay = try await ASMProcess.run(["replay", "--db", demo, "--verify"])
-        #expect(demoReplay.stdout == "replayed 3 runs: 4 policy decisions, 0 routing decisions, 0 breaker changes; all match\n")
+        #expect(
+            demoReplay.stdout
+                == "replayed 3 runs: 4 policy decisions, 0 routing decisions, 0 breaker changes; all match\n"
+        )
     }
 
-    @Test("a bad router file is refused naming the file and key", arguments: [
-        (#"{"strategy": "fastest"}"#, #"strategy: must be "prefer" or "weighted""#, 64),
-        (#"{"prefer": ["claude", "gemini"]}"#, "the router names gemini, which is not claude, codex, amp or scripted", 64),
-        (#"{"max_attempts": 0}"#, "max_attempts: must be at least 1", 64),
-    ])
+    @Test(
+        "a bad router file is refused naming the file and key",
+        arguments: [
+            (#"{"strategy": "fastest"}"#, #"strategy: must be "prefer" or "weighted""#, 64),
+            (
+                #"{"prefer": ["claude", "gemini"]}"#,
+                "the router names gemini, which is not claude, codex, amp or scripted", 64
+            ),
+            (#"{"max_attempts": 0}"#, "max_attempts: must be at least 1", 64),
+        ]
+    )
     func badRouter(text: String, message: String, status: Int32) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -104,15 +150,21 @@ import Testing
         let result = try await ASMProcess.run(["run", "--router", file, "--db", directory.file("x.sqlite"), "hi"])
         #expect(result.exitCode == status)
         #expect(result.stderr.contains(message), "\(result.stderr)")
-        let missing = try await ASMProcess.run(["run", "--router", directory.file("none.json"), "--db", directory.file("x.sqlite"), "hi"])
+        let missing = try await ASMProcess.run([
+            "run", "--router", directory.file("none.json"), "--db", directory.file("x.sqlite"), "hi",
+        ])
         #expect(missing.exitCode == 66)
     }
 
-    @Test("run takes one of --provider and --router", arguments: [
-        ["run", "hi"], ["run", "--provider", "claude", "--router", "r.json", "hi"], ["run", "--router", "r.json", "--executable", "x", "hi"],
-        ["providers", "--at", "0"], ["run", "--provider", "claude", "--require", "tool:read", "hi"],
-        ["run", "--router", "r.json", "--require", "magic:x", "hi"],
-    ])
+    @Test(
+        "run takes one of --provider and --router",
+        arguments: [
+            ["run", "hi"], ["run", "--provider", "claude", "--router", "r.json", "hi"],
+            ["run", "--router", "r.json", "--executable", "x", "hi"],
+            ["providers", "--at", "0"], ["run", "--provider", "claude", "--require", "tool:read", "hi"],
+            ["run", "--router", "r.json", "--require", "magic:x", "hi"],
+        ]
+    )
     func exclusive(arguments: [String]) {
         #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }
     }

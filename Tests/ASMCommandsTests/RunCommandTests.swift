@@ -1,4 +1,3 @@
-@testable import ASMCommands
 import ASMCore
 import ASMStore
 import AgentSessionManagerTesting
@@ -7,6 +6,8 @@ import Foundation
 import Subprocess
 import SystemPackage
 import Testing
+
+@testable import ASMCommands
 
 /// `asm run`, as a user runs it: the scripted provider and a fake CLI standing in for claude.
 @Suite(.serialized) struct RunCommandTests {
@@ -33,7 +34,11 @@ import Testing
         #expect(result.stdout == "This is the scripted provider: no model was called. You asked: What is 2+2?\n")
         let summary = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
         #expect(summary.hasPrefix("completed in "))
-        #expect(summary.contains(" · scripted scripted-1 · tokens 27 in, 14 out · cost $0.000291 (standard-2026-11) · 22 events written · session "))
+        #expect(
+            summary.contains(
+                " · scripted scripted-1 · tokens 27 in, 14 out · cost $0.000291 (standard-2026-11) · 22 events written · session "
+            )
+        )
 
         let runs = try await runs(db)
         #expect(runs.map(\.status) == [.completed])
@@ -49,13 +54,25 @@ import Testing
         let promptFile = directory.file("prompt.txt")
         FileManagerShim.write(promptFile, "Explain the log.\n")
         let result = try await Subprocess.run(
-            .path(FilePath(ASMProcess.executable)), arguments: ["run", "--provider", "scripted", "--db", db, "--json", "-"],
-            environment: .inherit.updating(["ASM_DB": nil]), input: .fileDescriptor(.init(rawValue: open(promptFile, O_RDONLY)), closeAfterSpawningProcess: true),
-            output: .string(limit: 1 << 20), error: .string(limit: 1 << 16))
+            .path(FilePath(ASMProcess.executable)),
+            arguments: ["run", "--provider", "scripted", "--db", db, "--json", "-"],
+            environment: .inherit.updating(["ASM_DB": nil]),
+            input: .fileDescriptor(.init(rawValue: open(promptFile, O_RDONLY)), closeAfterSpawningProcess: true),
+            output: .string(limit: 1 << 20),
+            error: .string(limit: 1 << 16)
+        )
         #expect(result.terminationStatus == .exited(0))
         let line = result.standardOutput
-        #expect(line.hasPrefix(#"{"schema_version":1,"status":"completed","provider":"scripted","attempts":1,"model":"scripted-1","#))
-        #expect(line.contains(#""output_text":"This is the scripted provider: no model was called. You asked: Explain the log.""#))
+        #expect(
+            line.hasPrefix(
+                #"{"schema_version":1,"status":"completed","provider":"scripted","attempts":1,"model":"scripted-1","#
+            )
+        )
+        #expect(
+            line.contains(
+                #""output_text":"This is the scripted provider: no model was called. You asked: Explain the log.""#
+            )
+        )
         #expect(line.contains(#""events_written":23"#))
         #expect(line.contains(#""policy":"none","violations":[],"continuation":"off""#))
         #expect(line.split(separator: "\n").count == 1)
@@ -67,25 +84,41 @@ import Testing
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
         let result = try await ASMProcess.run(
-            ["run", "--provider", "claude", "--db", db, "--model", "sonnet", "--deny-tool", "webfetch", "--tools", "read, grep", "List the files"],
+            [
+                "run", "--provider", "claude", "--db", db, "--model", "sonnet", "--deny-tool", "webfetch", "--tools",
+                "read, grep", "List the files",
+            ],
             environment: [
                 "ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": "\(Self.fixtures)/providers/claude-tool.jsonl",
                 "FAKE_RECORD": directory.path,
-            ])
+            ]
+        )
         #expect(result.exitCode == 0, "\(result.stderr)")
         #expect(result.stdout == "I'll list the files.\nThe directory contains `README.md` and `main.swift`.\n")
         #expect(result.stderr.contains(#"· Bash {"command":"ls","description":"List files in current directory"}"#))
         #expect(result.stderr.contains("cost $0.029999 (standard-2026-11), claude reported $0.029999"))
         #expect(result.stderr.contains("policy accepted (cli)"))
         let args = (try? String(contentsOfFile: directory.file("args"), encoding: .utf8)) ?? ""
-        #expect(args.contains("--model\nsonnet") && args.contains("--disallowedTools\nWebFetch") && args.contains("--tools\nRead,Grep"))
+        #expect(
+            args.contains("--model\nsonnet") && args.contains("--disallowedTools\nWebFetch")
+                && args.contains("--tools\nRead,Grep")
+        )
         #expect(try await runs(db).first?.providerSessionID != nil)
     }
 
-    @Test("a failed run exits 1 with the failure in the summary", arguments: [
-        (["run", "--provider", "claude", "--executable", "/nonexistent/claude", "hi"], "failed in ", "missing_binary: claude is not installed: no executable at /nonexistent/claude"),
-        (["run", "--provider", "codex", "--executable", "codex-is-not-here", "hi"], "failed in ", #"missing_binary: codex is not installed: no executable "codex-is-not-here" on PATH"#),
-    ])
+    @Test(
+        "a failed run exits 1 with the failure in the summary",
+        arguments: [
+            (
+                ["run", "--provider", "claude", "--executable", "/nonexistent/claude", "hi"], "failed in ",
+                "missing_binary: claude is not installed: no executable at /nonexistent/claude"
+            ),
+            (
+                ["run", "--provider", "codex", "--executable", "codex-is-not-here", "hi"], "failed in ",
+                #"missing_binary: codex is not installed: no executable "codex-is-not-here" on PATH"#
+            ),
+        ]
+    )
     func failures(arguments: [String], prefix: String, failure: String) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -102,22 +135,35 @@ import Testing
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
         let script = directory.file("limited.json")
-        FileManagerShim.write(script, #"""
+        FileManagerShim.write(
+            script,
+            #"""
             {"steps": [{"text": "Working on it"}, {"tool": "Bash", "input": {"command": "make"}, "output": "ok"},
                        {"fail": {"kind": "rate_limited", "message": "API Error: 429 rate limited", "http_status": 429}}]}
-            """#)
-        let limited = try await ASMProcess.run(["run", "--provider", "scripted", "--script", script, "--db", db, "build it"])
+            """#
+        )
+        let limited = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--script", script, "--db", db, "build it",
+        ])
         #expect(limited.exitCode == 1)
         #expect(limited.stdout == "Working on it\n")
-        #expect(limited.stderr.contains("failed in ") && limited.stderr.contains(" — rate_limited: API Error: 429 rate limited · "))
+        #expect(
+            limited.stderr.contains("failed in ")
+                && limited.stderr.contains(" — rate_limited: API Error: 429 rate limited · ")
+        )
 
         let bad = directory.file("bad.json")
         FileManagerShim.write(bad, #"{"steps": [{"text": "fine"}, {"teleport": true}]}"#)
         let refused = try await ASMProcess.run(["run", "--provider", "scripted", "--script", bad, "--db", db, "x"])
         #expect(refused.exitCode == 64)
-        #expect(refused.stderr == "asm: invalid script: \(bad): step 2: unknown step; expected one of text, tool, usage, warning, delay_ms, hang, fail, crash\n")
+        #expect(
+            refused.stderr
+                == "asm: invalid script: \(bad): step 2: unknown step; expected one of text, tool, usage, warning, delay_ms, hang, fail, crash\n"
+        )
 
-        let missing = try await ASMProcess.run(["run", "--provider", "scripted", "--script", directory.file("nope.json"), "--db", db, "x"])
+        let missing = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--script", directory.file("nope.json"), "--db", db, "x",
+        ])
         #expect(missing.exitCode == 66)
         #expect(try await runs(db).count == 1, "a refused script must not start a run")
     }
@@ -128,13 +174,17 @@ import Testing
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
         let result = try await Subprocess.run(
-            .path(FilePath(ASMProcess.executable)), arguments: ["run", "--provider", "claude", "--db", db, "hi"],
+            .path(FilePath(ASMProcess.executable)),
+            arguments: ["run", "--provider", "claude", "--db", db, "hi"],
             environment: .inherit.updating([
-                "ASM_DB": nil, "ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": "\(Self.fixtures)/providers/claude-text.jsonl",
+                "ASM_DB": nil, "ASM_CLAUDE_BIN": Self.fakeAgent,
+                "FAKE_FIXTURE": "\(Self.fixtures)/providers/claude-text.jsonl",
                 "FAKE_HANG": "1", "FAKE_ON_SIGINT": "abort", "FAKE_RECORD": directory.path,
                 "FAKE_ABORT_TAIL": "\(Self.fixtures)/providers/claude-cancel-sigint.jsonl",
             ]),
-            input: .none, output: .sequence, error: .string(limit: 1 << 16)
+            input: .none,
+            output: .sequence,
+            error: .string(limit: 1 << 16)
         ) { execution in
             var printed: [String] = []
             for try await line in execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])) {
@@ -155,15 +205,22 @@ import Testing
         #expect(pid > 0 && kill(pid, 0) != 0)
     }
 
-    @Test("invalid run arguments are refused before anything runs", arguments: [
-        ["run", "hi"], ["run", "--provider", "gemini", "hi"], ["run", "--provider", "scripted"],
-        ["run", "--provider", "scripted", "  "], ["run", "--provider", "claude", "--deadline", "0", "hi"],
-        ["run", "--provider", "claude", "--idle-timeout=-1", "hi"], ["run", "--provider", "claude", "--script", "s.json", "hi"],
-        ["run", "--provider", "scripted", "--executable", "x", "hi"], ["run", "--provider", "codex", "--max-turns", "0", "hi"],
-        ["run", "--provider", "amp", "--cwd", "/nonexistent/dir", "hi"], ["run", "--provider", "amp", "--max-budget", "0", "hi"],
-        ["run", "--provider", "scripted", "--continuation", "sometimes", "hi"], ["run", "--provider", "scripted", "--approvals", "maybe", "hi"],
-        ["run", "--provider", "scripted", "--session", "abc", "--agent", "other", "hi"], ["cost", "--by", "week"],
-    ])
+    @Test(
+        "invalid run arguments are refused before anything runs",
+        arguments: [
+            ["run", "hi"], ["run", "--provider", "gemini", "hi"], ["run", "--provider", "scripted"],
+            ["run", "--provider", "scripted", "  "], ["run", "--provider", "claude", "--deadline", "0", "hi"],
+            ["run", "--provider", "claude", "--idle-timeout=-1", "hi"],
+            ["run", "--provider", "claude", "--script", "s.json", "hi"],
+            ["run", "--provider", "scripted", "--executable", "x", "hi"],
+            ["run", "--provider", "codex", "--max-turns", "0", "hi"],
+            ["run", "--provider", "amp", "--cwd", "/nonexistent/dir", "hi"],
+            ["run", "--provider", "amp", "--max-budget", "0", "hi"],
+            ["run", "--provider", "scripted", "--continuation", "sometimes", "hi"],
+            ["run", "--provider", "scripted", "--approvals", "maybe", "hi"],
+            ["run", "--provider", "scripted", "--session", "abc", "--agent", "other", "hi"], ["cost", "--by", "week"],
+        ]
+    )
     func invalid(arguments: [String]) {
         #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }
     }

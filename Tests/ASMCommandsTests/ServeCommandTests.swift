@@ -1,4 +1,3 @@
-@testable import ASMCommands
 import ASMCore
 import ASMStore
 import AgentSessionManagerTesting
@@ -7,6 +6,8 @@ import Foundation
 import Subprocess
 import SystemPackage
 import Testing
+
+@testable import ASMCommands
 
 /// `asm serve`, as an operator runs it: run requests on its input, events on its output.
 @Suite(.serialized) struct ServeCommandTests {
@@ -18,10 +19,13 @@ import Testing
     }
 
     private static func request(_ prompt: String, options: String? = nil) -> String {
-        #"{"messages": [{"role": "user", "content": "\#(prompt)"}]"# + (options.map { #", "options": \#($0)"# } ?? "") + "}"
+        #"{"messages": [{"role": "user", "content": "\#(prompt)"}]"# + (options.map { #", "options": \#($0)"# } ?? "")
+            + "}"
     }
 
-    @Test("serve runs the requests of its input concurrently, queues beyond the limit, reports bad lines and exits when done")
+    @Test(
+        "serve runs the requests of its input concurrently, queues beyond the limit, reports bad lines and exits when done"
+    )
     func servesInput() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -31,15 +35,22 @@ import Testing
             input,
             [
                 Self.request("first"), "{not json", Self.request("second", options: #"{"model": "scripted-2"}"#),
-                Self.request("third"), #"{"messages": [{"role": "user", "content": "x"}], "options": {"colour": "red"}}"#,
-            ].joined(separator: "\n") + "\n")
-        let result = try await ASMProcess.run(["serve", "--db", db, "--provider", "scripted", "--max-concurrent", "2", "--input", input])
+                Self.request("third"),
+                #"{"messages": [{"role": "user", "content": "x"}], "options": {"colour": "red"}}"#,
+            ].joined(separator: "\n") + "\n"
+        )
+        let result = try await ASMProcess.run([
+            "serve", "--db", db, "--provider", "scripted", "--max-concurrent", "2", "--input", input,
+        ])
         #expect(result.exitCode == 1, "two lines were rejected")
         #expect(result.stderr.contains("asm: input line 2: invalid JSON: syntax: "))
         #expect(result.stderr.contains(#"asm: input line 5: unknown option: "colour" (known: "#))
         #expect(result.stderr.contains("served 3 runs (3 completed), 2 requests rejected;"))
         let queued = result.lines.filter { $0.contains("run.queued") }
-        #expect(queued.count == 1 && queued[0].contains("run 3") && queued[0].contains("position 1: concurrency limit of 2 reached"))
+        #expect(
+            queued.count == 1 && queued[0].contains("run 3")
+                && queued[0].contains("position 1: concurrency limit of 2 reached")
+        )
         #expect(result.lines.filter { $0.contains("run.completed") }.count == 3)
 
         let runs = try await runs(db)
@@ -55,14 +66,18 @@ import Testing
         let db = directory.file("asm.sqlite")
         let input = directory.file("requests.jsonl")
         FileManagerShim.write(input, Self.request("one") + "\n" + Self.request("two") + "\n")
-        let served = try await ASMProcess.run(["serve", "--db", db, "--provider", "scripted", "--json", "--input", input])
+        let served = try await ASMProcess.run([
+            "serve", "--db", db, "--provider", "scripted", "--json", "--input", input,
+        ])
         #expect(served.exitCode == 0, "\(served.stderr)")
         let tail = try await ASMProcess.run(["tail", "--db", db, "--json", "--from", "1"])
         #expect(served.lines.count > 20)
         #expect(served.lines == tail.lines)
     }
 
-    @Test("Ctrl-C shuts the server down: running runs are cancelled the provider's way, queued ones recorded as cancelled")
+    @Test(
+        "Ctrl-C shuts the server down: running runs are cancelled the provider's way, queued ones recorded as cancelled"
+    )
     func interrupt() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -73,8 +88,14 @@ import Testing
         FileManagerShim.write(input, (1...3).map { Self.request("job \($0)") }.joined(separator: "\n") + "\n")
         let result = try await Subprocess.run(
             .path(FilePath(ASMProcess.executable)),
-            arguments: ["serve", "--db", db, "--provider", "scripted", "--script", script, "--max-concurrent", "2", "--input", input],
-            environment: .inherit.updating(["ASM_DB": nil]), input: .none, output: .sequence, error: .string(limit: 1 << 16)
+            arguments: [
+                "serve", "--db", db, "--provider", "scripted", "--script", script, "--max-concurrent", "2", "--input",
+                input,
+            ],
+            environment: .inherit.updating(["ASM_DB": nil]),
+            input: .none,
+            output: .sequence,
+            error: .string(limit: 1 << 16)
         ) { execution in
             var started = 0
             var signalled = false
@@ -94,7 +115,9 @@ import Testing
         #expect(runs.filter { $0.startedAt == nil }.count == 1, "the queued run never started")
     }
 
-    @Test("the demo's server part: two concurrent runs, a subscriber that resumes from its cursor, a diff per workspace")
+    @Test(
+        "the demo's server part: two concurrent runs, a subscriber that resumes from its cursor, a diff per workspace"
+    )
     func demoServer() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -104,7 +127,11 @@ import Testing
         #expect(demo.stdout.contains("… subscriber disconnected after sequence 12; the runs go on …"))
         #expect(demo.stdout.contains("… resubscribed from sequence 13 (last seen + 1) …"))
         #expect(demo.stdout.contains("no gap and no duplicate (same sequences as the log)"))
-        #expect(demo.stdout.contains("  api: completed · 2 files changed, +2 -0 · modified README.md, added Sources/Health.swift"))
+        #expect(
+            demo.stdout.contains(
+                "  api: completed · 2 files changed, +2 -0 · modified README.md, added Sources/Health.swift"
+            )
+        )
         #expect(demo.stdout.contains("  web: completed · 1 file changed, +1 -0 · modified index.html"))
         #expect(demo.stdout.contains("+<footer>v1.4.0</footer>"))
         #expect(try await ASMProcess.run(["verify", "--db", db]).exitCode == 0)
@@ -118,11 +145,14 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let missing = try await ASMProcess.run(["serve", "--db", db, "--provider", "scripted", "--input", directory.file("none.jsonl")])
+        let missing = try await ASMProcess.run([
+            "serve", "--db", db, "--provider", "scripted", "--input", directory.file("none.jsonl"),
+        ])
         #expect(missing.exitCode == 66 && missing.stderr.hasPrefix("asm: missing file: cannot read the input"))
         #expect(!FileManager.default.fileExists(atPath: db))
         for arguments in [
-            ["serve", "--provider", "scripted", "--max-concurrent", "0"], ["serve", "--provider", "scripted", "--json", "--quiet"],
+            ["serve", "--provider", "scripted", "--max-concurrent", "0"],
+            ["serve", "--provider", "scripted", "--json", "--quiet"],
             ["serve"], ["serve", "--provider", "scripted", "--approvals", "ask"],
         ] {
             #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }

@@ -1,9 +1,10 @@
-@testable import ASMCommands
 import ASMCore
 import ASMStore
 import AgentSessionManagerTesting
 import Foundation
 import Testing
+
+@testable import ASMCommands
 
 /// `asm run` with policies, continuation and approvals, and `asm cost`.
 @Suite(.serialized) struct SessionCommandTests {
@@ -28,13 +29,23 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let org = write(directory, "org.json", #"{"name": "org", "limits": {"max_total_tokens": 1000000}, "on_violation": "warn"}"#)
-        let team = write(directory, "team.json", #"{"name": "team", "tool_rules": [{"deny": ["bash"]}], "on_violation": "cancel"}"#)
+        let org = write(
+            directory,
+            "org.json",
+            #"{"name": "org", "limits": {"max_total_tokens": 1000000}, "on_violation": "warn"}"#
+        )
+        let team = write(
+            directory,
+            "team.json",
+            #"{"name": "team", "tool_rules": [{"deny": ["bash"]}], "on_violation": "cancel"}"#
+        )
         let result = try await ASMProcess.run(
             ["run", "--provider", "claude", "--db", db, "--policy", org, "--policy", team, "List the files"],
             environment: [
-                "ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": "\(Self.fixtures)/providers/claude-tool.jsonl", "FAKE_RECORD": directory.path,
-            ])
+                "ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": "\(Self.fixtures)/providers/claude-tool.jsonl",
+                "FAKE_RECORD": directory.path,
+            ]
+        )
         #expect(result.exitCode == 1, "\(result.stderr)")
         #expect(result.stderr.contains("policies org + team (stack "))
         #expect(result.stderr.contains("policy team deny:bash → cancel (observed): Bash `ls` is denied by bash (team)"))
@@ -48,13 +59,28 @@ import Testing
         #expect(events.lines.count == 1 && events.stdout.contains(#""policy":"team","rule":"deny:bash""#))
     }
 
-    @Test("a malformed, impossible or contradictory policy is refused naming the file and key, before anything is written", arguments: [
-        (#"{"name": "x", "limits": {"max_cost": 1}}"#, "unknown key", "limits.max_cost: expected one of max_total_tokens, max_cost_usd, max_duration_ms, max_tool_calls"),
-        (#"{"name": "x", "limits": {"max_cost_usd": 0}}"#, "invalid value", "limits.max_cost_usd: must be more than zero dollars"),
-        (#"{"name": "x", "tool_rules": [{"allow": []}]}"#, "invalid value", "tool_rules[0].allow: an empty allow list allows nothing; deny the tools instead"),
-        (#"{"name": "x", "on_violation": "shrug"}"#, "invalid value", #"on_violation: must be "cancel", "warn" or "request_approval""#),
-        (#"{"name": "x""#, "invalid JSON", "syntax: "),
-    ])
+    @Test(
+        "a malformed, impossible or contradictory policy is refused naming the file and key, before anything is written",
+        arguments: [
+            (
+                #"{"name": "x", "limits": {"max_cost": 1}}"#, "unknown key",
+                "limits.max_cost: expected one of max_total_tokens, max_cost_usd, max_duration_ms, max_tool_calls"
+            ),
+            (
+                #"{"name": "x", "limits": {"max_cost_usd": 0}}"#, "invalid value",
+                "limits.max_cost_usd: must be more than zero dollars"
+            ),
+            (
+                #"{"name": "x", "tool_rules": [{"allow": []}]}"#, "invalid value",
+                "tool_rules[0].allow: an empty allow list allows nothing; deny the tools instead"
+            ),
+            (
+                #"{"name": "x", "on_violation": "shrug"}"#, "invalid value",
+                #"on_violation: must be "cancel", "warn" or "request_approval""#
+            ),
+            (#"{"name": "x""#, "invalid JSON", "syntax: "),
+        ]
+    )
     func badPolicy(text: String, code: String, message: String) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -72,11 +98,20 @@ import Testing
         defer { directory.remove() }
         let deny = write(directory, "a.json", #"{"name": "a", "tool_rules": [{"deny": ["bash"]}]}"#)
         let allow = write(directory, "b.json", #"{"name": "b", "tool_rules": [{"allow": ["Bash"]}]}"#)
-        let both = try await ASMProcess.run(["run", "--provider", "scripted", "--db", directory.file("x.sqlite"), "--policy", deny, "--policy", allow, "hi"])
+        let both = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--db", directory.file("x.sqlite"), "--policy", deny, "--policy", allow,
+            "hi",
+        ])
         #expect(both.exitCode == 64)
         #expect(both.stderr == "asm: conflict: bash is both denied and allowed (policies a and b)\n")
-        let missing = try await ASMProcess.run(["run", "--provider", "scripted", "--db", directory.file("x.sqlite"), "--policy", directory.file("none.json"), "hi"])
-        #expect(missing.exitCode == 66 && missing.stderr == "asm: missing file: cannot read the policy \(directory.file("none.json"))\n")
+        let missing = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--db", directory.file("x.sqlite"), "--policy",
+            directory.file("none.json"), "hi",
+        ])
+        #expect(
+            missing.exitCode == 66
+                && missing.stderr == "asm: missing file: cannot read the policy \(directory.file("none.json"))\n"
+        )
     }
 
     @Test("--session continues a session: replay sends the transcript, and show lists both runs")
@@ -84,11 +119,16 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let first = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "Remember: the code is X-42."])
+        let first = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--db", db, "Remember: the code is X-42.",
+        ])
         #expect(first.exitCode == 0)
         let session = try await sessionID(db)
         let second = try await ASMProcess.run(
-            ["run", "--provider", "scripted", "--db", db, "--session", String(session.prefix(8)), "--continuation", "replay", "What is the code?"])
+            [
+                "run", "--provider", "scripted", "--db", db, "--session", String(session.prefix(8)), "--continuation",
+                "replay", "What is the code?",
+            ])
         #expect(second.exitCode == 0, "\(second.stderr)")
         #expect(second.stderr.contains("continuation replay: replaying 2 earlier messages"))
         #expect(second.stderr.contains("· continuation replay · "))
@@ -97,7 +137,9 @@ import Testing
         let events = try await ASMProcess.run(["events", "--db", db, "--type", "continuation.applied", "--json"])
         #expect(events.lines.count == 2 && events.lines.last?.contains(#""message_count":2"#) == true)
 
-        let unknown = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--session", "ffffffff", "x"])
+        let unknown = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--db", db, "--session", "ffffffff", "x",
+        ])
         #expect(unknown.exitCode == 66 && unknown.stderr == "asm: not found: no session matches ffffffff\n")
     }
 
@@ -105,15 +147,30 @@ import Testing
     func approvals() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let policy = write(directory, "ask.json", #"{"name": "ask", "tool_rules": [{"deny": ["Bash(make deploy*)"]}], "on_violation": "request_approval"}"#)
-        let script = write(directory, "deploy.json", #"{"steps": [{"tool": "Bash", "input": {"command": "make deploy"}, "output": "deployed"}, {"text": "Done."}]}"#)
+        let policy = write(
+            directory,
+            "ask.json",
+            #"{"name": "ask", "tool_rules": [{"deny": ["Bash(make deploy*)"]}], "on_violation": "request_approval"}"#
+        )
+        let script = write(
+            directory,
+            "deploy.json",
+            #"{"steps": [{"tool": "Bash", "input": {"command": "make deploy"}, "output": "deployed"}, {"text": "Done."}]}"#
+        )
         for (answer, runs) in [("approve", true), ("deny", false)] {
             let db = directory.file("\(answer).sqlite")
             let result = try await ASMProcess.run(
-                ["run", "--provider", "scripted", "--script", script, "--db", db, "--policy", policy, "--approvals", answer, "Deploy"])
+                [
+                    "run", "--provider", "scripted", "--script", script, "--db", db, "--policy", policy, "--approvals",
+                    answer, "Deploy",
+                ])
             #expect(result.exitCode == 0, "\(result.stderr)")
             #expect(result.stderr.contains("approval ") && result.stderr.contains(" requested: Bash waits"))
-            #expect(result.stderr.contains(answer == "approve" ? "approved by asm --approvals approve" : "denied by asm --approvals deny"))
+            #expect(
+                result.stderr.contains(
+                    answer == "approve" ? "approved by asm --approvals approve" : "denied by asm --approvals deny"
+                )
+            )
             let started = try await ASMProcess.run(["events", "--db", db, "--type", "tool_call.started"])
             #expect(started.lines.count == (runs ? 1 : 0))
         }
@@ -126,21 +183,36 @@ import Testing
         let db = directory.file("asm.sqlite")
         _ = try await ASMProcess.run(
             ["run", "--provider", "claude", "--db", db, "hi"],
-            environment: ["ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": "\(Self.fixtures)/providers/claude-tool.jsonl"])
+            environment: [
+                "ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": "\(Self.fixtures)/providers/claude-tool.jsonl",
+            ]
+        )
         _ = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "What is 2+2?"])
         let cost = try await ASMProcess.run(["cost", "--db", db])
         #expect(cost.exitCode == 0, "\(cost.stderr)")
-        #expect(cost.stdout.contains("by session") && cost.stdout.contains("by provider") && cost.stdout.contains("by model"))
+        #expect(
+            cost.stdout.contains("by session") && cost.stdout.contains("by provider")
+                && cost.stdout.contains("by model")
+        )
         let collapsed = cost.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
         #expect(collapsed.contains("claude 1 10 79 29696 5300 $0.029999 $0.029999"))
         #expect(collapsed.contains("scripted 1 27 14 0 0 $0.000291 -"))
         #expect(cost.stdout.contains("  claude-sonnet-4-5-20250929"))
 
-        let prices = write(directory, "prices.json", #"{"version": "half", "prices": [{"provider": "*", "model": "claude-sonnet-4", "input": 1.5, "output": 7.5, "cache_read": 0.15, "cache_write": 1.875}]}"#)
-        let recomputed = try await ASMProcess.run(["cost", "--db", db, "--by", "provider", "--prices", prices, "--json"])
+        let prices = write(
+            directory,
+            "prices.json",
+            #"{"version": "half", "prices": [{"provider": "*", "model": "claude-sonnet-4", "input": 1.5, "output": 7.5, "cache_read": 0.15, "cache_write": 1.875}]}"#
+        )
+        let recomputed = try await ASMProcess.run([
+            "cost", "--db", db, "--by", "provider", "--prices", prices, "--json",
+        ])
         #expect(recomputed.lines.count == 2)
         let claude = try #require(recomputed.lines.first { $0.contains(#""key":"claude""#) })
-        #expect(claude.contains(#""cost_usd":0.0299988"#) && claude.contains(#""recomputed_cost_usd":0.0149994"#) && claude.contains(#""recomputed_with":"half""#))
+        #expect(
+            claude.contains(#""cost_usd":0.0299988"#) && claude.contains(#""recomputed_cost_usd":0.0149994"#)
+                && claude.contains(#""recomputed_with":"half""#)
+        )
         let scripted = try #require(recomputed.lines.first { $0.contains(#""key":"scripted""#) })
         #expect(scripted.contains(#""recomputed_cost_usd":null"#) || !scripted.contains("recomputed_cost_usd"))
         let missing = try await ASMProcess.run(["cost", "--db", directory.file("none.sqlite")])

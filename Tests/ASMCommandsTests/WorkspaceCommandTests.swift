@@ -1,4 +1,3 @@
-@testable import ASMCommands
 import ASMCore
 import ASMStore
 import ASMWorkspace
@@ -7,6 +6,8 @@ import ArgumentParser
 import Foundation
 import Testing
 
+@testable import ASMCommands
+
 /// `asm run --workspace`, `asm diff` and `asm workspace restore`, with a fake claude that edits files.
 @Suite(.serialized) struct WorkspaceCommandTests {
     static let fixtures = RunCommandTests.fixtures
@@ -14,9 +15,11 @@ import Testing
     /// claude "edits" the workspace: a new file, a deleted one; then it fails or completes.
     static func claude(failing: Bool) -> [String: String] {
         [
-            "ASM_CLAUDE_BIN": RunCommandTests.fakeAgent, "FAKE_WRITE": "src/new.swift", "FAKE_WRITE_TEXT": "let new = 1\n",
+            "ASM_CLAUDE_BIN": RunCommandTests.fakeAgent, "FAKE_WRITE": "src/new.swift",
+            "FAKE_WRITE_TEXT": "let new = 1\n",
             "FAKE_DELETE": "README.md",
-            "FAKE_FIXTURE": "\(Self.fixtures)/providers/" + (failing ? "claude-error-api.jsonl" : "claude-text.jsonl"), "FAKE_EXIT": failing ? "1" : "0",
+            "FAKE_FIXTURE": "\(Self.fixtures)/providers/" + (failing ? "claude-error-api.jsonl" : "claude-text.jsonl"),
+            "FAKE_EXIT": failing ? "1" : "0",
         ]
     }
 
@@ -24,10 +27,13 @@ import Testing
     static func scratch() async throws -> (ScratchRepository, String, () -> Void) {
         let repository = try await ScratchRepository.make()
         let directory = TemporaryDirectory()
-        return (repository, directory.file("asm.sqlite"), {
-            repository.directory.remove()
-            directory.remove()
-        })
+        return (
+            repository, directory.file("asm.sqlite"),
+            {
+                repository.directory.remove()
+                directory.remove()
+            }
+        )
     }
 
     private func runID(_ db: String) async throws -> String {
@@ -37,14 +43,20 @@ import Testing
         return String(line[range.upperBound...].prefix(36))
     }
 
-    @Test("a failed run with --rollback-on-failure is put back; diff shows what it did; restore moves between the snapshots")
+    @Test(
+        "a failed run with --rollback-on-failure is put back; diff shows what it did; restore moves between the snapshots"
+    )
     func rollbackDiffRestore() async throws {
         let (repository, db, cleanup) = try await Self.scratch()
         defer { cleanup() }
         let before = try await repository.state()
         let failed = try await ASMProcess.run(
-            ["run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--rollback-on-failure", "edit"],
-            environment: Self.claude(failing: true))
+            [
+                "run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--rollback-on-failure",
+                "edit",
+            ],
+            environment: Self.claude(failing: true)
+        )
         #expect(failed.exitCode == 1, "\(failed.stderr)")
         #expect(failed.stderr.contains("workspace: 2 files changed, +1 -4"))
         #expect(failed.stderr.contains("workspace rolled back to ") && failed.stderr.contains("1 put back, 1 removed"))
@@ -56,7 +68,9 @@ import Testing
         #expect(diff.exitCode == 0, "\(diff.stderr)")
         #expect(diff.stdout.contains("+++ b/src/new.swift") && diff.stdout.contains("--- a/README.md"))
         let stat = try await ASMProcess.run(["diff", run, "--db", db, "--stat"])
-        #expect(stat.stdout == "D README.md  +0 -4\nA src/new.swift  +1 -0\n2 files changed, 1 insertion, 4 deletions\n")
+        #expect(
+            stat.stdout == "D README.md  +0 -4\nA src/new.swift  +1 -0\n2 files changed, 1 insertion, 4 deletions\n"
+        )
 
         let forward = try await ASMProcess.run(["workspace", "restore", run, "--to", "post", "--db", db])
         #expect(forward.exitCode == 0, "\(forward.stderr)")
@@ -65,7 +79,12 @@ import Testing
 
         repository.write("unrecorded.txt", "mine\n")
         let refused = try await ASMProcess.run(["workspace", "restore", run, "--to", "pre", "--db", db])
-        #expect(refused.exitCode == 1 && refused.stderr.contains("has changes that no snapshot of run \(run) recorded; --force restores anyway"))
+        #expect(
+            refused.exitCode == 1
+                && refused.stderr.contains(
+                    "has changes that no snapshot of run \(run) recorded; --force restores anyway"
+                )
+        )
         #expect(repository.exists("unrecorded.txt"), "a refused restore changes nothing")
         let forced = try await ASMProcess.run(["workspace", "restore", run, "--to", "pre", "--db", db, "--force"])
         #expect(forced.exitCode == 0 && repository.exists("README.md") && !repository.exists("unrecorded.txt"))
@@ -79,12 +98,18 @@ import Testing
         let (repository, db, cleanup) = try await Self.scratch()
         defer { cleanup() }
         let result = try await ASMProcess.run(
-            ["run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--rollback-on-failure", "--max-patch-bytes", "10", "edit"],
-            environment: Self.claude(failing: false))
+            [
+                "run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--rollback-on-failure",
+                "--max-patch-bytes", "10", "edit",
+            ],
+            environment: Self.claude(failing: false)
+        )
         #expect(result.exitCode == 0, "\(result.stderr)")
         #expect(result.stderr.contains(", patch in sha256:"))
         #expect(repository.exists("src/new.swift"))
-        #expect(FileManager.default.fileExists(atPath: db.replacingOccurrences(of: "asm.sqlite", with: "artifacts/sha256")))
+        #expect(
+            FileManager.default.fileExists(atPath: db.replacingOccurrences(of: "asm.sqlite", with: "artifacts/sha256"))
+        )
         let diff = try await ASMProcess.run(["diff", try await runID(db), "--db", db])
         #expect(diff.stdout.contains("+let new = 1"))
         let stored = try await ASMProcess.run(["events", "--db", db, "--type", "artifact.stored", "--json"])
@@ -102,15 +127,22 @@ import Testing
         #expect(result.exitCode == 64)
         #expect(result.stderr.contains("is not inside a git work tree (use the hash strategy, or git init)"))
         #expect(!FileManager.default.fileExists(atPath: db))
-        let hash = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", plain, "--workspace-strategy", "hash", "hi"])
+        let hash = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--db", db, "--workspace", plain, "--workspace-strategy", "hash", "hi",
+        ])
         #expect(hash.exitCode == 0, "\(hash.stderr)")
     }
 
-    @Test("workspace options without --workspace, or with --cwd, are refused", arguments: [
-        ["run", "--provider", "scripted", "--rollback-on-failure", "hi"], ["run", "--provider", "scripted", "--workspace-strategy", "hash", "hi"],
-        ["run", "--provider", "scripted", "--workspace", "x", "--cwd", "y", "hi"], ["workspace", "restore", "abc", "--to", "middle"],
-        ["run", "--provider", "scripted", "--workspace", "x", "--max-patch-bytes=-1", "hi"],
-    ])
+    @Test(
+        "workspace options without --workspace, or with --cwd, are refused",
+        arguments: [
+            ["run", "--provider", "scripted", "--rollback-on-failure", "hi"],
+            ["run", "--provider", "scripted", "--workspace-strategy", "hash", "hi"],
+            ["run", "--provider", "scripted", "--workspace", "x", "--cwd", "y", "hi"],
+            ["workspace", "restore", "abc", "--to", "middle"],
+            ["run", "--provider", "scripted", "--workspace", "x", "--max-patch-bytes=-1", "hi"],
+        ]
+    )
     func invalid(arguments: [String]) {
         #expect(throws: (any Error).self) { _ = try ASM.parseAsRoot(arguments) }
     }
@@ -120,12 +152,19 @@ import Testing
         let (repository, db, cleanup) = try await Self.scratch()
         defer { cleanup() }
         let lock = try WorkspaceLock.acquire(repository.path, holder: "a test")
-        let refused = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", repository.path, "hi"])
+        let refused = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--db", db, "--workspace", repository.path, "hi",
+        ])
         #expect(refused.exitCode == 75)
-        #expect(refused.stderr.hasPrefix("asm: workspace in use: the workspace ") && refused.stderr.contains(" is in use by pid \(getpid()), a test"))
+        #expect(
+            refused.stderr.hasPrefix("asm: workspace in use: the workspace ")
+                && refused.stderr.contains(" is in use by pid \(getpid()), a test")
+        )
         #expect(!FileManager.default.fileExists(atPath: db))
         lock.release()
-        let accepted = try await ASMProcess.run(["run", "--provider", "scripted", "--db", db, "--workspace", repository.path, "hi"])
+        let accepted = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--db", db, "--workspace", repository.path, "hi",
+        ])
         #expect(accepted.exitCode == 0, "\(accepted.stderr)")
     }
 }

@@ -31,7 +31,12 @@ private struct Renamed: EventPayload {
     func unknownType() {
         let payload = Array(#"{"future":true}"#.utf8)
         let event = codec.decode(type: "brand.new_fact", schemaVersion: 1, payload: payload)
-        #expect(event == .opaque(OpaqueEvent(type: "brand.new_fact", schemaVersion: 1, payload: payload, reason: .unknownType)))
+        #expect(
+            event
+                == .opaque(
+                    OpaqueEvent(type: "brand.new_fact", schemaVersion: 1, payload: payload, reason: .unknownType)
+                )
+        )
     }
 
     @Test("a known type at a newer schema version is read back as an opaque event")
@@ -48,7 +53,12 @@ private struct Renamed: EventPayload {
 
     @Test("a payload that does not match its type is opaque with the reason, not an error")
     func undecodable() {
-        guard case .opaque(let opaque) = codec.decode(type: "run.started", schemaVersion: 1, payload: Array(#"{"provider":7}"#.utf8)),
+        guard
+            case .opaque(let opaque) = codec.decode(
+                type: "run.started",
+                schemaVersion: 1,
+                payload: Array(#"{"provider":7}"#.utf8)
+            ),
             case .undecodable(let reason) = opaque.reason
         else {
             Issue.record("expected an undecodable opaque event")
@@ -64,8 +74,14 @@ private struct Renamed: EventPayload {
     @Test("older versions are upcast to the current shape; the current version decodes directly")
     func upcasting() throws {
         #expect(try decodeRenamed(#"{"name":"Ada Lovelace"}"#, version: 1) == Renamed(given: "Ada", family: "Lovelace"))
-        #expect(String(decoding: try Renamed(given: "Grace", family: "Hopper").canonicalJSON(), as: UTF8.self) == #"{"family":"Hopper","given":"Grace"}"#)
-        #expect(try decodeRenamed(#"{"family":"Hopper","given":"Grace"}"#, version: 2) == Renamed(given: "Grace", family: "Hopper"))
+        #expect(
+            String(decoding: try Renamed(given: "Grace", family: "Hopper").canonicalJSON(), as: UTF8.self)
+                == #"{"family":"Hopper","given":"Grace"}"#
+        )
+        #expect(
+            try decodeRenamed(#"{"family":"Hopper","given":"Grace"}"#, version: 2)
+                == Renamed(given: "Grace", family: "Hopper")
+        )
         #expect(throws: JSONError.self) { try decodeRenamed(#"{"name":"x"}"#, version: 0) }
     }
 
@@ -102,8 +118,11 @@ private struct Renamed: EventPayload {
 
     @Test(
         "type names must be short lowercase dotted words",
-        arguments: [("run.started", true), ("a", true), ("x_y.z-1", true), ("", false), ("Run.started", false),
-            ("1run", false), ("run started", false), (String(repeating: "a", count: 65), false)])
+        arguments: [
+            ("run.started", true), ("a", true), ("x_y.z-1", true), ("", false), ("Run.started", false),
+            ("1run", false), ("run started", false), (String(repeating: "a", count: 65), false),
+        ]
+    )
     func typeNames(name: String, wellFormed: Bool) {
         #expect(EventType(name).isWellFormed == wellFormed)
     }

@@ -11,10 +11,18 @@ import Testing
         type.withUnsafeBytes { typeBytes in
             payload.withUnsafeBytes { payloadBytes in
                 HashChainInput.append(
-                    previous: .genesis, sequence: 7, id: UUIDValue(high: 0x0102_0304_0506_0708, low: 0x090A_0B0C_0D0E_0F10),
-                    stream: UUIDValue(high: 0x1112_1314_1516_1718, low: 0x191A_1B1C_1D1E_1F20), streamVersion: 3,
-                    run: run, type: typeBytes, schemaVersion: 1,
-                    recordedAt: Timestamp(microseconds: 1_795_574_405_154_116), payload: payloadBytes, to: &buffer)
+                    previous: .genesis,
+                    sequence: 7,
+                    id: UUIDValue(high: 0x0102_0304_0506_0708, low: 0x090A_0B0C_0D0E_0F10),
+                    stream: UUIDValue(high: 0x1112_1314_1516_1718, low: 0x191A_1B1C_1D1E_1F20),
+                    streamVersion: 3,
+                    run: run,
+                    type: typeBytes,
+                    schemaVersion: 1,
+                    recordedAt: Timestamp(microseconds: 1_795_574_405_154_116),
+                    payload: payloadBytes,
+                    to: &buffer
+                )
             }
         }
         return buffer
@@ -32,7 +40,8 @@ import Testing
                 == String(repeating: "0", count: 64)
                 + "00000000000000070102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
                 + "000000000000000301" + "2122232425262728292a2b2c2d2e2f30" + "0000000b72756e2e73746172746564"
-                + "00000001" + "00066110be964544" + "000000157b2270726f7669646572223a22636c61756465227d")
+                + "00000001" + "00066110be964544" + "000000157b2270726f7669646572223a22636c61756465227d"
+        )
     }
 
     @Test("without a run id")
@@ -42,6 +51,7 @@ import Testing
                 == String(repeating: "0", count: 64)
                 + "00000000000000070102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
                 + "000000000000000300" + "0000000b72756e2e73746172746564"
-                + "00000001" + "00066110be964544" + "000000157b2270726f7669646572223a22636c61756465227d")
+                + "00000001" + "00066110be964544" + "000000157b2270726f7669646572223a22636c61756465227d"
+        )
     }
 }

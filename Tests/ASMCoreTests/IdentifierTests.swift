@@ -11,7 +11,13 @@ import Testing
         #expect(UUIDValue(text.filter { $0 != "-" }) == value)
     }
 
-    @Test("malformed UUID text is refused", arguments: ["", "xyz", "0190ab12-3c4d-7e5f-8a6b-7c8d9e0f1a2", "0190ab12_3c4d-7e5f-8a6b-7c8d9e0f1a2b", "g190ab12-3c4d-7e5f-8a6b-7c8d9e0f1a2b"])
+    @Test(
+        "malformed UUID text is refused",
+        arguments: [
+            "", "xyz", "0190ab12-3c4d-7e5f-8a6b-7c8d9e0f1a2", "0190ab12_3c4d-7e5f-8a6b-7c8d9e0f1a2b",
+            "g190ab12-3c4d-7e5f-8a6b-7c8d9e0f1a2b",
+        ]
+    )
     func malformed(text: String) {
         #expect(UUIDValue(text) == nil)
     }
@@ -65,7 +71,8 @@ import Testing
             (Int64(0), "1970-01-01T00:00:00.000000Z"), (951_782_400_000_001, "2000-02-29T00:00:00.000001Z"),
             (1_795_574_405_154_116, "2026-11-25T02:40:05.154116Z"), (-1, "1969-12-31T23:59:59.999999Z"),
             (253_402_300_799_999_999, "9999-12-31T23:59:59.999999Z"),
-        ])
+        ]
+    )
     func rfc3339(microseconds: Int64, expected: String) {
         #expect(Timestamp(microseconds: microseconds).description == expected)
     }

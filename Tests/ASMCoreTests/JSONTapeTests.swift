@@ -24,7 +24,8 @@ import Testing
             ("{}", JSONValue.emptyObject), ("[]", .array([])), ("null", .null), (" true ", .bool(true)),
             (#"{"a":[1,2.5,-3e2,"x"],"b":{"c":null}}"#, ["a": [1, 2.5, -300.0, "x"], "b": ["c": nil]] as JSONValue),
             (#""\u00e9\ud83d\ude42\n\/""#, .string("é🙂\n/")), ("-0", .integer(0)), ("1E+2", .double(100)),
-        ])
+        ]
+    )
     func wellFormed(text: String, expected: JSONValue) throws {
         #expect(try parse(text) == expected)
     }
@@ -34,7 +35,8 @@ import Testing
         arguments: [
             "", "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "1.", "1e", "+1", ".5", "tru", "nul",
             "\"unterminated", "\"bad \\x escape\"", "\"\\u12G4\"", "[1] 2", "{} {}", "'single'", "\"tab\there\"",
-        ])
+        ]
+    )
     func malformed(text: String) {
         #expect(throws: JSONError.self) { try parse(text) }
     }
@@ -44,7 +46,8 @@ import Testing
         arguments: [
             [0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xE0, 0x80, 0xAF, 0x22],
             [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], [0x22, 0xC3, 0x22],
-        ] as [[UInt8]])
+        ] as [[UInt8]]
+    )
     func invalidUTF8(bytes: [UInt8]) {
         let error = #expect(throws: JSONError.self) { try parse(bytes) }
         #expect(error?.code == .invalidUTF8)

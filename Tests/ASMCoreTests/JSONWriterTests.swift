@@ -27,7 +27,8 @@ import Testing
             ("line\nfeed\ttab\rcr\u{08}\u{0C}", #""line\nfeed\ttab\rcr\b\f""#),
             ("\u{01}\u{1F}", #""\u0001\u001f""#),
             ("é 日本 🙂 \u{2028} /", "\"é 日本 🙂 \u{2028} /\""),
-        ])
+        ]
+    )
     func escapes(input: String, expected: String) throws {
         #expect(try text(.string(input)) == expected)
     }
@@ -38,7 +39,8 @@ import Testing
             (JSONValue.integer(0), "0"), (.integer(-42), "-42"), (.integer(Int64.max), "9223372036854775807"),
             (.integer(Int64.min), "-9223372036854775808"), (.double(0.5), "0.5"), (.double(3), "3.0"),
             (.double(-0.0), "0.0"), (.double(1e20), "1e+20"), (.double(1.5e-7), "1.5e-07"),
-        ])
+        ]
+    )
     func numbers(value: JSONValue, expected: String) throws {
         #expect(try text(value) == expected)
     }
@@ -83,7 +85,9 @@ struct SampleEventsForJSON {
         var members: [JSONMember] = []
         for index in 0..<Int(next() % 6) {
             let key = String(UnicodeScalar(UInt8(97 + next() % 26))) + String(index)
-            members.append(JSONMember(key, depth > 0 && next() % 2 == 0 ? object(depth: depth - 1) : .integer(Int64(next() % 100))))
+            members.append(
+                JSONMember(key, depth > 0 && next() % 2 == 0 ? object(depth: depth - 1) : .integer(Int64(next() % 100)))
+            )
         }
         return .object(members)
     }

@@ -13,7 +13,11 @@ import Testing
         for _ in 0..<20 {
             for event in samples.oneOfEach() {
                 let encoded = try codec.encode(event)
-                let decoded = codec.decode(type: encoded.type, schemaVersion: encoded.schemaVersion, payload: encoded.payload)
+                let decoded = codec.decode(
+                    type: encoded.type,
+                    schemaVersion: encoded.schemaVersion,
+                    payload: encoded.payload
+                )
                 #expect(decoded == event, "seed \(seed): \(encoded.type) did not round-trip")
             }
         }
@@ -25,7 +29,9 @@ import Testing
         let codec = EventCodec()
         for event in (0..<10).flatMap({ _ in samples.oneOfEach() }) {
             let first = try codec.encode(event)
-            let again = try codec.encode(codec.decode(type: first.type, schemaVersion: first.schemaVersion, payload: first.payload))
+            let again = try codec.encode(
+                codec.decode(type: first.type, schemaVersion: first.schemaVersion, payload: first.payload)
+            )
             #expect(first.payload == again.payload, "seed \(seed): \(first.type)")
         }
     }
@@ -52,28 +58,39 @@ import Testing
 
     @Test("payload JSON uses snake_case keys for other languages")
     func snakeCase() throws {
-        let event = SessionEvent.toolCallCompleted(ToolCallCompleted(callID: "c1", name: "Bash", output: "ok", isError: true, exitCode: 2))
+        let event = SessionEvent.toolCallCompleted(
+            ToolCallCompleted(callID: "c1", name: "Bash", output: "ok", isError: true, exitCode: 2)
+        )
         let text = String(decoding: try EventCodec().encode(event).payload, as: UTF8.self)
         #expect(text == #"{"call_id":"c1","exit_code":2,"is_error":true,"name":"Bash","output":"ok"}"#)
     }
 
     @Test("nil optionals are left out, not written as null")
     func nilOmitted() throws {
-        let text = String(decoding: try EventCodec().encode(.runStarted(RunStarted(provider: "codex"))).payload, as: UTF8.self)
+        let text = String(
+            decoding: try EventCodec().encode(.runStarted(RunStarted(provider: "codex"))).payload,
+            as: UTF8.self
+        )
         #expect(text == #"{"provider":"codex"}"#)
     }
 
     @Test("metadata is written sorted by key whatever the dictionary's order")
     func metadataSorted() throws {
-        let created = SessionCreated(agentID: "a", metadata: Dictionary(uniqueKeysWithValues: (0..<50).map { ("k\($0)", "v") }))
+        let created = SessionCreated(
+            agentID: "a",
+            metadata: Dictionary(uniqueKeysWithValues: (0..<50).map { ("k\($0)", "v") })
+        )
         let text = String(decoding: try EventCodec().encode(.sessionCreated(created)).payload, as: UTF8.self)
         let keys = (0..<50).map { "k\($0)" }.sorted()
         #expect(text.contains(keys.map { "\"\($0)\":\"v\"" }.joined(separator: ",")))
     }
 
-    @Test("decoding reports type mismatches and missing keys", arguments: [
-        (#"{"role":"user"}"#, JSONError.Code.missingKey), (#"{"role":1,"content":"x"}"#, .typeMismatch),
-    ])
+    @Test(
+        "decoding reports type mismatches and missing keys",
+        arguments: [
+            (#"{"role":"user"}"#, JSONError.Code.missingKey), (#"{"role":1,"content":"x"}"#, .typeMismatch),
+        ]
+    )
     func decodingErrors(text: String, code: JSONError.Code) {
         let error = #expect(throws: JSONError.self) {
             try MessageReceived.decode(json: Array(text.utf8))

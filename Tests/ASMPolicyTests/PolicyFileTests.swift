@@ -9,32 +9,90 @@ struct PolicyFileTests {
     @Test("the documented example reads as written")
     func example() throws {
         let org = try policy(
-            #"{"name": "org", "limits": {"max_total_tokens": 100000, "max_cost_usd": 0.5, "max_duration_ms": 60000, "max_tool_calls": 10}, "tool_rules": [{"deny": ["bash", "shell"]}, {"allow": ["Read"]}], "on_violation": "cancel"}"#)
+            #"{"name": "org", "limits": {"max_total_tokens": 100000, "max_cost_usd": 0.5, "max_duration_ms": 60000, "max_tool_calls": 10}, "tool_rules": [{"deny": ["bash", "shell"]}, {"allow": ["Read"]}], "on_violation": "cancel"}"#
+        )
         #expect(org.name == "org")
-        #expect(org.limits == PolicyLimits(maxTotalTokens: 100_000, maxCostUSD: 0.5, maxDuration: .milliseconds(60_000), maxToolCalls: 10))
-        #expect(org.toolRules == [.deny([try ToolPattern("bash"), try ToolPattern("shell")]), .allow([try ToolPattern("Read")])])
+        #expect(
+            org.limits
+                == PolicyLimits(
+                    maxTotalTokens: 100_000,
+                    maxCostUSD: 0.5,
+                    maxDuration: .milliseconds(60_000),
+                    maxToolCalls: 10
+                )
+        )
+        #expect(
+            org.toolRules == [
+                .deny([try ToolPattern("bash"), try ToolPattern("shell")]), .allow([try ToolPattern("Read")]),
+            ]
+        )
         #expect(org.onViolation == .cancel)
         #expect(try policy(#"{"name": "minimal"}"#).onViolation == .cancel)
     }
 
-    @Test("malformed and impossible policies are refused, naming the key", arguments: [
-        (#"{"limits": {}}"#, "invalid value: name: a policy needs a non-empty name"),
-        (#"{"name": "a", "limits": {"max_cost": 1}}"#, "unknown key: limits.max_cost: expected one of max_total_tokens, max_cost_usd, max_duration_ms, max_tool_calls"),
-        (#"{"name": "a", "limit": {}}"#, "unknown key: limit: expected one of name, limits, tool_rules, on_violation"),
-        (#"{"name": "a", "limits": {"max_cost_usd": "lots"}}"#, "invalid value: limits.max_cost_usd: must be a number of US dollars"),
-        (#"{"name": "a", "limits": {"max_cost_usd": 0}}"#, "invalid value: limits.max_cost_usd: must be more than zero dollars"),
-        (#"{"name": "a", "limits": {"max_total_tokens": 0}}"#, "invalid value: limits.max_total_tokens: must be more than zero (no run uses no tokens)"),
-        (#"{"name": "a", "limits": {"max_total_tokens": 1.5}}"#, "invalid value: limits.max_total_tokens: must be a whole number"),
-        (#"{"name": "a", "limits": {"max_duration_ms": -5}}"#, "invalid value: limits.max_duration_ms: must be more than zero milliseconds"),
-        (#"{"name": "a", "limits": {"max_tool_calls": -1}}"#, "invalid value: limits.max_tool_calls: must be zero or more"),
-        (#"{"name": "a", "tool_rules": [{"allow": []}]}"#, "invalid value: tool_rules[0].allow: an empty allow list allows nothing; deny the tools instead"),
-        (#"{"name": "a", "tool_rules": [{"deny": ["bash"]}, {"allow": ["Bash"]}]}"#, "conflict: tool_rules: bash is both denied and allowed (policy a)"),
-        (#"{"name": "a", "tool_rules": [{"permit": ["Read"]}]}"#, #"invalid value: tool_rules[0]: must be {"allow": [...]} or {"deny": [...]}"#),
-        (#"{"name": "a", "tool_rules": [{"deny": ["Bash(rm *"]}]}"#, #"invalid tool pattern: tool_rules[0].deny[0]: the tool pattern "Bash(rm *" must be Name or Name(argument glob)"#),
-        (#"{"name": "a", "tool_rules": [{"deny": [""]}]}"#, "invalid tool pattern: tool_rules[0].deny[0]: a tool pattern is empty"),
-        (#"{"name": "a", "on_violation": "explode"}"#, #"invalid value: on_violation: must be "cancel", "warn" or "request_approval""#),
-        (#"[1, 2]"#, "invalid value: a policy must be a JSON object"),
-    ])
+    @Test(
+        "malformed and impossible policies are refused, naming the key",
+        arguments: [
+            (#"{"limits": {}}"#, "invalid value: name: a policy needs a non-empty name"),
+            (
+                #"{"name": "a", "limits": {"max_cost": 1}}"#,
+                "unknown key: limits.max_cost: expected one of max_total_tokens, max_cost_usd, max_duration_ms, max_tool_calls"
+            ),
+            (
+                #"{"name": "a", "limit": {}}"#,
+                "unknown key: limit: expected one of name, limits, tool_rules, on_violation"
+            ),
+            (
+                #"{"name": "a", "limits": {"max_cost_usd": "lots"}}"#,
+                "invalid value: limits.max_cost_usd: must be a number of US dollars"
+            ),
+            (
+                #"{"name": "a", "limits": {"max_cost_usd": 0}}"#,
+                "invalid value: limits.max_cost_usd: must be more than zero dollars"
+            ),
+            (
+                #"{"name": "a", "limits": {"max_total_tokens": 0}}"#,
+                "invalid value: limits.max_total_tokens: must be more than zero (no run uses no tokens)"
+            ),
+            (
+                #"{"name": "a", "limits": {"max_total_tokens": 1.5}}"#,
+                "invalid value: limits.max_total_tokens: must be a whole number"
+            ),
+            (
+                #"{"name": "a", "limits": {"max_duration_ms": -5}}"#,
+                "invalid value: limits.max_duration_ms: must be more than zero milliseconds"
+            ),
+            (
+                #"{"name": "a", "limits": {"max_tool_calls": -1}}"#,
+                "invalid value: limits.max_tool_calls: must be zero or more"
+            ),
+            (
+                #"{"name": "a", "tool_rules": [{"allow": []}]}"#,
+                "invalid value: tool_rules[0].allow: an empty allow list allows nothing; deny the tools instead"
+            ),
+            (
+                #"{"name": "a", "tool_rules": [{"deny": ["bash"]}, {"allow": ["Bash"]}]}"#,
+                "conflict: tool_rules: bash is both denied and allowed (policy a)"
+            ),
+            (
+                #"{"name": "a", "tool_rules": [{"permit": ["Read"]}]}"#,
+                #"invalid value: tool_rules[0]: must be {"allow": [...]} or {"deny": [...]}"#
+            ),
+            (
+                #"{"name": "a", "tool_rules": [{"deny": ["Bash(rm *"]}]}"#,
+                #"invalid tool pattern: tool_rules[0].deny[0]: the tool pattern "Bash(rm *" must be Name or Name(argument glob)"#
+            ),
+            (
+                #"{"name": "a", "tool_rules": [{"deny": [""]}]}"#,
+                "invalid tool pattern: tool_rules[0].deny[0]: a tool pattern is empty"
+            ),
+            (
+                #"{"name": "a", "on_violation": "explode"}"#,
+                #"invalid value: on_violation: must be "cancel", "warn" or "request_approval""#
+            ),
+            (#"[1, 2]"#, "invalid value: a policy must be a JSON object"),
+        ]
+    )
     func refused(text: String, message: String) {
         #expect(throws: PolicyError.self) { try policy(text) }
         do {
@@ -44,23 +102,26 @@ struct PolicyFileTests {
         }
     }
 
-    @Test("patterns match across providers' names and on the call's argument", arguments: [
-        ("bash", "Bash", #"{"command": "ls"}"#, true),
-        ("shell", "command_execution", #"{"command": "/bin/bash -lc ls"}"#, true),
-        ("Bash", "Read", #"{"file_path": "/x"}"#, false),
-        ("Bash(rm *)", "Bash", #"{"command": "rm -rf build"}"#, true),
-        ("Bash(rm *)", "Bash", #"{"command": "ls -la"}"#, false),
-        ("Bash(rm *)", "command_execution", #"{"command": "/bin/bash -lc 'rm -rf build'"}"#, true),
-        ("Bash(rm *)", "Bash", #"{"cmd": "rm x"}"#, true),
-        ("Bash(git *)", "Bash", #"{"command": "git status"}"#, true),
-        ("Read(/etc/*)", "Read", #"{"file_path": "/etc/passwd"}"#, true),
-        ("read", "read_file", #"{"path": "a.txt"}"#, true),
-        ("edit", "file_change", #"{"changes": []}"#, true),
-        ("web_fetch", "WebFetch", #"{"url": "https://example.com"}"#, true),
-        ("mcp__github__*", "mcp__github__create_issue", "{}", true),
-        ("mcp__github__*", "mcp__slack__post", "{}", false),
-        ("Bash(rm *)", "Bash", "{}", false),
-    ])
+    @Test(
+        "patterns match across providers' names and on the call's argument",
+        arguments: [
+            ("bash", "Bash", #"{"command": "ls"}"#, true),
+            ("shell", "command_execution", #"{"command": "/bin/bash -lc ls"}"#, true),
+            ("Bash", "Read", #"{"file_path": "/x"}"#, false),
+            ("Bash(rm *)", "Bash", #"{"command": "rm -rf build"}"#, true),
+            ("Bash(rm *)", "Bash", #"{"command": "ls -la"}"#, false),
+            ("Bash(rm *)", "command_execution", #"{"command": "/bin/bash -lc 'rm -rf build'"}"#, true),
+            ("Bash(rm *)", "Bash", #"{"cmd": "rm x"}"#, true),
+            ("Bash(git *)", "Bash", #"{"command": "git status"}"#, true),
+            ("Read(/etc/*)", "Read", #"{"file_path": "/etc/passwd"}"#, true),
+            ("read", "read_file", #"{"path": "a.txt"}"#, true),
+            ("edit", "file_change", #"{"changes": []}"#, true),
+            ("web_fetch", "WebFetch", #"{"url": "https://example.com"}"#, true),
+            ("mcp__github__*", "mcp__github__create_issue", "{}", true),
+            ("mcp__github__*", "mcp__slack__post", "{}", false),
+            ("Bash(rm *)", "Bash", "{}", false),
+        ]
+    )
     func patterns(pattern: String, tool: String, input: String, matches: Bool) throws {
         let value = try JSONValue(parsing: Array(input.utf8))
         #expect(try ToolPattern(pattern).matches(toolName: tool, input: value) == matches)
@@ -69,11 +130,17 @@ struct PolicyFileTests {
     @Test("stacking: later limits override, rules concatenate, the strictest action wins, and the hash is stable")
     func stacking() throws {
         let org = Policy(
-            name: "org", limits: PolicyLimits(maxTotalTokens: 100_000, maxCostUSD: 1), toolRules: [.deny([try ToolPattern("Bash(rm *)")])],
-            onViolation: .warn)
+            name: "org",
+            limits: PolicyLimits(maxTotalTokens: 100_000, maxCostUSD: 1),
+            toolRules: [.deny([try ToolPattern("Bash(rm *)")])],
+            onViolation: .warn
+        )
         let team = Policy(
-            name: "team", limits: PolicyLimits(maxCostUSD: 0.25, maxToolCalls: 5), toolRules: [.allow([try ToolPattern("Read"), try ToolPattern("Bash")])],
-            onViolation: .requestApproval)
+            name: "team",
+            limits: PolicyLimits(maxCostUSD: 0.25, maxToolCalls: 5),
+            toolRules: [.allow([try ToolPattern("Read"), try ToolPattern("Bash")])],
+            onViolation: .requestApproval
+        )
         let run = Policy(name: "run", limits: PolicyLimits(maxDuration: .seconds(30)), onViolation: .warn)
         let stack = try PolicyStack([org, team, run])
 
@@ -110,6 +177,8 @@ struct PolicyFileTests {
             try PolicyStack([Policy(name: "zero", limits: PolicyLimits(maxCostUSD: 0))])
         }
         // A narrower deny inside a broader allow is not a contradiction.
-        _ = try PolicyStack([Policy(name: "a", toolRules: [.allow([try ToolPattern("Bash")]), .deny([try ToolPattern("Bash(rm *)")])])])
+        _ = try PolicyStack([
+            Policy(name: "a", toolRules: [.allow([try ToolPattern("Bash")]), .deny([try ToolPattern("Bash(rm *)")])])
+        ])
     }
 }

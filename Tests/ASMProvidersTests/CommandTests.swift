@@ -4,8 +4,12 @@ import Testing
 
 @Suite struct CommandTests {
     private func request(
-        _ prompt: String = "Fix the bug", controls: ProviderControls = ProviderControls(), resume: String? = nil,
-        model: String? = nil, system: String? = nil, directory: String? = nil
+        _ prompt: String = "Fix the bug",
+        controls: ProviderControls = ProviderControls(),
+        resume: String? = nil,
+        model: String? = nil,
+        system: String? = nil,
+        directory: String? = nil
     ) -> ProviderRequest {
         var request = ProviderRequest(runID: RunID(uuid: .zero), prompt: prompt)
         request.controls = controls
@@ -26,7 +30,9 @@ import Testing
 
     @Test("denying bash and shell turns off Codex's shell tool and forces a read-only sandbox")
     func codexDeniesShell() {
-        let launch = Codex(sandbox: "workspace-write").launch(for: request(controls: ProviderControls(deniedTools: ["bash", "shell"])))
+        let launch = Codex(sandbox: "workspace-write").launch(
+            for: request(controls: ProviderControls(deniedTools: ["bash", "shell"]))
+        )
         #expect(launch.arguments.contains(["-c", "features.shell_tool=false"]))
         #expect(launch.arguments.contains(["-s", "read-only"]))
         #expect(!launch.arguments.contains("workspace-write"))
@@ -48,7 +54,9 @@ import Testing
 
     @Test("a whitelist is --tools for Claude (empty: no tools) and amp.tools.enable for Amp")
     func whitelist() throws {
-        let claude = ClaudeCode().launch(for: request(controls: ProviderControls(availableTools: ["read", "grep", "Bash(git *)"])))
+        let claude = ClaudeCode().launch(
+            for: request(controls: ProviderControls(availableTools: ["read", "grep", "Bash(git *)"]))
+        )
         #expect(claude.arguments.contains(["--tools", "Read,Grep,Bash(git *)"]))
         let none = ClaudeCode().launch(for: request(controls: ProviderControls(availableTools: [])))
         #expect(none.arguments.contains(["--tools", ""]))
@@ -66,7 +74,9 @@ import Testing
         #expect(readOnly.arguments.contains(["-c", "features.shell_tool=false"]))
         #expect(readOnly.arguments.contains(["-s", "read-only"]))
         #expect(readOnly.arguments.contains(["-c", #"web_search="disabled""#]))
-        let withShell = Codex().launch(for: request(controls: ProviderControls(availableTools: ["shell", "web_search"])))
+        let withShell = Codex().launch(
+            for: request(controls: ProviderControls(availableTools: ["shell", "web_search"]))
+        )
         #expect(!withShell.arguments.contains("features.shell_tool=false"))
         #expect(!withShell.arguments.contains(#"web_search="disabled""#))
     }
@@ -76,7 +86,9 @@ import Testing
     @Test("Claude's command: stream-json with --verbose, partial messages, the prompt on standard input")
     func claudeBasics() {
         let launch = ClaudeCode().launch(for: request("What is 2+2?"))
-        #expect(launch.arguments == ["-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"])
+        #expect(
+            launch.arguments == ["-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"]
+        )
         #expect(launch.standardInput == Array("What is 2+2?".utf8))
         #expect(launch.stopSequence.map(\.signal) == [.interrupt, .terminate, .kill])
     }
@@ -84,16 +96,22 @@ import Testing
     @Test("Claude's command carries model, system prompt, resume (with =), limits and tool rules")
     func claudeOptions() {
         let controls = ProviderControls(
-            deniedTools: ["Bash(rm *)", "web_fetch"], allowedTools: ["read", "Edit", "Bash(git *)"], maxTurns: 4,
-            maxBudgetUSD: 0.5)
+            deniedTools: ["Bash(rm *)", "web_fetch"],
+            allowedTools: ["read", "Edit", "Bash(git *)"],
+            maxTurns: 4,
+            maxBudgetUSD: 0.5
+        )
         let launch = ClaudeCode(includePartialMessages: false, permissionMode: "dontAsk").launch(
-            for: request(controls: controls, resume: "-starts-with-dash", model: "sonnet", system: "Be terse."))
+            for: request(controls: controls, resume: "-starts-with-dash", model: "sonnet", system: "Be terse.")
+        )
         #expect(
             launch.arguments == [
-                "-p", "--output-format", "stream-json", "--verbose", "--model", "sonnet", "--system-prompt", "Be terse.",
+                "-p", "--output-format", "stream-json", "--verbose", "--model", "sonnet", "--system-prompt",
+                "Be terse.",
                 "--resume=-starts-with-dash", "--max-turns", "4", "--max-budget-usd", "0.5", "--disallowedTools",
                 "Bash(rm *),WebFetch", "--allowedTools", "Read,Edit,Bash(git *)", "--permission-mode", "dontAsk",
-            ])
+            ]
+        )
     }
 
     // MARK: Codex
@@ -101,7 +119,11 @@ import Testing
     @Test("Codex's command: exec --json, the prompt last after --, standard input closed")
     func codexBasics() {
         let launch = Codex().launch(for: request("-rm everything?", model: "gpt-5.5", directory: "/work/repo"))
-        #expect(launch.arguments == ["exec", "--json", "--skip-git-repo-check", "-C", "/work/repo", "-m", "gpt-5.5", "--", "-rm everything?"])
+        #expect(
+            launch.arguments == [
+                "exec", "--json", "--skip-git-repo-check", "-C", "/work/repo", "-m", "gpt-5.5", "--", "-rm everything?",
+            ]
+        )
         #expect(launch.standardInput == nil)
         #expect(launch.stopSequence.first?.signal == .interrupt)
     }
@@ -133,10 +155,16 @@ import Testing
 
     @Test("Amp continues a thread with `threads continue ID`, and allowed tools become allow rules")
     func ampResumeAndAllow() throws {
-        let launch = Amp().launch(for: request(controls: ProviderControls(allowedTools: ["read", "edit"]), resume: "T-123"))
+        let launch = Amp().launch(
+            for: request(controls: ProviderControls(allowedTools: ["read", "edit"]), resume: "T-123")
+        )
         #expect(Array(launch.arguments.prefix(5)) == ["threads", "continue", "T-123", "--execute", "--stream-json"])
         let settings = try JSONValue(parsing: try #require(launch.files.first).contents)
-        #expect(settings["amp.permissions"] == [["tool": "Read", "action": "allow"], ["tool": "edit_file", "action": "allow"]])
+        #expect(
+            settings["amp.permissions"] == [
+                ["tool": "Read", "action": "allow"], ["tool": "edit_file", "action": "allow"],
+            ]
+        )
         #expect(settings["amp.tools.disable"] == nil)
     }
 
@@ -146,7 +174,8 @@ import Testing
     func replayPrompt() {
         var request = request()
         request.messages = [
-            ChatMessage(role: .user, content: "Remember: the code is X-42."), ChatMessage(role: .assistant, content: "Noted."),
+            ChatMessage(role: .user, content: "Remember: the code is X-42."),
+            ChatMessage(role: .assistant, content: "Noted."),
             ChatMessage(role: .user, content: "What is the code?"),
         ]
         let prompt = request.promptText

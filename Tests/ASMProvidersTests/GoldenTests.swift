@@ -17,7 +17,8 @@ import Testing
         }
         let expectedText = try #require(
             FileManager.default.contents(atPath: capture.expectedPath).map { String(decoding: $0, as: UTF8.self) },
-            "no expected file for \(capture.file)")
+            "no expected file for \(capture.file)"
+        )
         let expected = expectedText.split(separator: "\n").map(String.init)
         #expect(actual == expected)
     }

@@ -23,9 +23,10 @@ import Glibc
         }
         /// Lines `range` of a capture, written to a file.
         func slice(_ capture: String, _ range: Range<Int>) -> String {
-            let lines = (FileManager.default.contents(atPath: "\(fixtures)/providers/\(capture)").map {
-                String(decoding: $0, as: UTF8.self)
-            } ?? "").split(separator: "\n", omittingEmptySubsequences: false)
+            let lines =
+                (FileManager.default.contents(atPath: "\(fixtures)/providers/\(capture)").map {
+                    String(decoding: $0, as: UTF8.self)
+                } ?? "").split(separator: "\n", omittingEmptySubsequences: false)
             let path = directory.file("\(capture)-\(range.lowerBound)-\(range.upperBound)")
             let text = lines[range.clamped(to: 0..<lines.count)].joined(separator: "\n") + "\n"
             _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
@@ -35,7 +36,10 @@ import Glibc
         deinit { directory.remove() }
     }
 
-    private func request(_ environment: [String: String], configure: (inout ProviderRequest) -> Void = { _ in })
+    private func request(
+        _ environment: [String: String],
+        configure: (inout ProviderRequest) -> Void = { _ in }
+    )
         -> ProviderRequest
     {
         var request = ProviderRequest(runID: .generate(), prompt: "What is 2+2?")
@@ -46,7 +50,8 @@ import Glibc
 
     /// Runs a request to its end, calling `onEvent` for each event.
     private func collect<D: CommandLineDialect>(
-        _ provider: CommandLineProvider<D>, _ request: ProviderRequest,
+        _ provider: CommandLineProvider<D>,
+        _ request: ProviderRequest,
         onEvent: (ProviderEvent) async -> Void = { _ in }
     ) async -> [ProviderEvent] {
         var events: [ProviderEvent] = []
@@ -73,12 +78,16 @@ import Glibc
         let scratch = Scratch()
         let capture = try #require(Capture.all.first { $0.file == "claude-tool.jsonl" })
         let events = await collect(
-            claude(), request(["FAKE_FIXTURE": capture.path, "FAKE_RECORD": scratch.records]) { $0.model = "sonnet" })
+            claude(),
+            request(["FAKE_FIXTURE": capture.path, "FAKE_RECORD": scratch.records]) { $0.model = "sonnet" }
+        )
         #expect(eventLines(events) == eventLines(capture.decode()))
         #expect(scratch.read("stdin") == "What is 2+2?")
-        #expect(scratch.read("args")?.split(separator: "\n").map(String.init) == [
-            "-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages", "--model", "sonnet",
-        ])
+        #expect(
+            scratch.read("args")?.split(separator: "\n").map(String.init) == [
+                "-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages", "--model", "sonnet",
+            ]
+        )
         #expect(isGone(scratch.pid))
     }
 
@@ -87,8 +96,18 @@ import Glibc
         let scratch = Scratch()
         let provider = CommandLineProvider(dialect: Codex(), configuration: .init(executable: Self.fakeAgent))
         let events = await collect(
-            provider, request(["FAKE_FIXTURE": "\(fixtures)/providers/codex-tool.jsonl", "FAKE_RECORD": scratch.records]))
-        #expect(events.last == .completed(RunCompleted(outputText: "The directory contains `README.md` and `main.swift`.", providerSessionID: "01a20ff0-5540-7061-b2b1-94ba85f05a07")))
+            provider,
+            request(["FAKE_FIXTURE": "\(fixtures)/providers/codex-tool.jsonl", "FAKE_RECORD": scratch.records])
+        )
+        #expect(
+            events.last
+                == .completed(
+                    RunCompleted(
+                        outputText: "The directory contains `README.md` and `main.swift`.",
+                        providerSessionID: "01a20ff0-5540-7061-b2b1-94ba85f05a07"
+                    )
+                )
+        )
         #expect(scratch.read("stdin") == "")
         #expect(scratch.read("args")?.hasSuffix("--\nWhat is 2+2?") == true)
     }
@@ -101,9 +120,13 @@ import Glibc
             provider,
             request(["FAKE_FIXTURE": "\(fixtures)/providers/amp-text.jsonl", "FAKE_RECORD": scratch.records]) {
                 $0.controls = ProviderControls(deniedTools: ["bash", "shell"])
-            })
+            }
+        )
         #expect(events.last?.isTerminal == true)
-        if case .completed = events.last {} else { Issue.record("expected a completed run, got \(String(describing: events.last))") }
+        if case .completed = events.last {
+        } else {
+            Issue.record("expected a completed run, got \(String(describing: events.last))")
+        }
         #expect(scratch.read("settings-mode") == "600")
         #expect(scratch.read("settings")?.contains(#""amp.tools.disable":["Bash"]"#) == true)
         let path = try #require(scratch.read("settings-path"))
@@ -119,7 +142,8 @@ import Glibc
             request([
                 "FAKE_FIXTURE": scratch.slice("claude-text.jsonl", 0..<4), "FAKE_EXIT": "3",
                 "FAKE_STDERR": "Error: the API key sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789 is invalid",
-            ]))
+            ])
+        )
         guard case .failed(let failed) = events.last else {
             Issue.record("expected a failure, got \(String(describing: events.last))")
             return
@@ -133,18 +157,30 @@ import Glibc
     @Test("non-JSON lines are skipped; a line that starts like JSON but is not is a warning, and the run goes on")
     func garbage() async {
         let events = await collect(
-            claude(), request(["FAKE_FIXTURE": "\(fixtures)/providers/claude-usage.jsonl", "FAKE_GARBAGE": "1"]))
-        let warnings = events.compactMap { event -> ProviderWarning? in if case .warning(let w) = event { w } else { nil } }
+            claude(),
+            request(["FAKE_FIXTURE": "\(fixtures)/providers/claude-usage.jsonl", "FAKE_GARBAGE": "1"])
+        )
+        let warnings = events.compactMap { event -> ProviderWarning? in
+            if case .warning(let w) = event { w } else { nil }
+        }
         #expect(warnings.count == 1)
         #expect(warnings.first?.excerpt == "{this is not json")
-        if case .completed = events.last {} else { Issue.record("the run did not complete: \(String(describing: events.last))") }
+        if case .completed = events.last {
+        } else {
+            Issue.record("the run did not complete: \(String(describing: events.last))")
+        }
     }
 
     @Test("lines of several MiB are read whole")
     func hugeLine() async {
         let events = await collect(
-            claude(), request(["FAKE_FIXTURE": "\(fixtures)/providers/claude-usage.jsonl", "FAKE_HUGE_LINE": String(6 << 20)]))
-        if case .completed = events.last {} else { Issue.record("the run did not complete: \(String(describing: events.last))") }
+            claude(),
+            request(["FAKE_FIXTURE": "\(fixtures)/providers/claude-usage.jsonl", "FAKE_HUGE_LINE": String(6 << 20)])
+        )
+        if case .completed = events.last {
+        } else {
+            Issue.record("the run did not complete: \(String(describing: events.last))")
+        }
     }
 
     @Test("a line over the limit fails the run as invalid output and stops the process")
@@ -155,12 +191,16 @@ import Glibc
             request([
                 "FAKE_FIXTURE": "\(fixtures)/providers/claude-usage.jsonl", "FAKE_HUGE_LINE": String(3 << 20),
                 "FAKE_HANG": "1", "FAKE_RECORD": scratch.records,
-            ]))
+            ])
+        )
         #expect(events.last == .failure(.invalidOutput, "claude wrote a line longer than 1048576 bytes"))
         #expect(isGone(scratch.pid))
     }
 
-    @Test("a missing binary is one clear failure before anything else", arguments: ["/nonexistent/bin/claude", "claude-not-installed"])
+    @Test(
+        "a missing binary is one clear failure before anything else",
+        arguments: ["/nonexistent/bin/claude", "claude-not-installed"]
+    )
     func missingBinary(executable: String) async {
         let provider = CommandLineProvider(dialect: ClaudeCode(), configuration: .init(executable: executable))
         let events = await collect(provider, request([:]))
@@ -204,8 +244,20 @@ import Glibc
         let events = await collect(provider, request) { event in
             if case .streamed = event { await provider.cancel(request.runID, reason: .requested) }
         }
-        #expect(events.last == .cancelled(RunCancelled(reason: .requested, message: "claude stopped (aborted_streaming)")))
-        #expect(events.contains(.received(MessageReceived(messageID: "msg_01f4eab4d1b87646d2ad52be", role: .assistant, content: "Counting: one, two,"))))
+        #expect(
+            events.last == .cancelled(RunCancelled(reason: .requested, message: "claude stopped (aborted_streaming)"))
+        )
+        #expect(
+            events.contains(
+                .received(
+                    MessageReceived(
+                        messageID: "msg_01f4eab4d1b87646d2ad52be",
+                        role: .assistant,
+                        content: "Counting: one, two,"
+                    )
+                )
+            )
+        )
         #expect(isGone(scratch.pid))
         // Cancelling again, or after the end, is harmless.
         await provider.cancel(request.runID, reason: .requested)
@@ -216,13 +268,19 @@ import Glibc
         let scratch = Scratch()
         let provider = CommandLineProvider(dialect: Codex(), configuration: .init(executable: Self.fakeAgent))
         let request = request([
-            "FAKE_FIXTURE": "\(fixtures)/providers/codex-cancel-sigint.jsonl", "FAKE_HANG": "1", "FAKE_ON_SIGINT": "exit1",
+            "FAKE_FIXTURE": "\(fixtures)/providers/codex-cancel-sigint.jsonl", "FAKE_HANG": "1",
+            "FAKE_ON_SIGINT": "exit1",
             "FAKE_RECORD": scratch.records,
         ])
         let events = await collect(provider, request) { event in
             if case .started = event { await provider.cancel(request.runID, reason: .policy) }
         }
-        #expect(events.last == .cancelled(RunCancelled(reason: .policy, message: "codex exited with code 1 after the run was cancelled")))
+        #expect(
+            events.last
+                == .cancelled(
+                    RunCancelled(reason: .policy, message: "codex exited with code 1 after the run was cancelled")
+                )
+        )
         #expect(isGone(scratch.pid))
     }
 
@@ -236,7 +294,12 @@ import Glibc
         let events = await collect(provider, request) { event in
             if case .started = event { await provider.cancel(request.runID, reason: .requested) }
         }
-        #expect(events.last == .cancelled(RunCancelled(reason: .requested, message: "amp exited with code 143 after the run was cancelled")))
+        #expect(
+            events.last
+                == .cancelled(
+                    RunCancelled(reason: .requested, message: "amp exited with code 143 after the run was cancelled")
+                )
+        )
         #expect(isGone(scratch.pid))
     }
 
@@ -252,7 +315,15 @@ import Glibc
         let events = await collect(provider, request) { event in
             if case .started = event { await provider.cancel(request.runID, reason: .shutdown) }
         }
-        #expect(events.last == .cancelled(RunCancelled(reason: .shutdown, message: "claude was stopped by signal 9 after the run was cancelled")))
+        #expect(
+            events.last
+                == .cancelled(
+                    RunCancelled(
+                        reason: .shutdown,
+                        message: "claude was stopped by signal 9 after the run was cancelled"
+                    )
+                )
+        )
         #expect(ContinuousClock.now - started < .seconds(5))
         #expect(isGone(scratch.pid))
     }
@@ -260,7 +331,9 @@ import Glibc
     @Test("the total deadline ends a hung process and says so")
     func deadline() async throws {
         let scratch = Scratch()
-        let request = request(["FAKE_FIXTURE": scratch.slice("claude-text.jsonl", 0..<1), "FAKE_HANG": "1", "FAKE_RECORD": scratch.records]) {
+        let request = request([
+            "FAKE_FIXTURE": scratch.slice("claude-text.jsonl", 0..<1), "FAKE_HANG": "1", "FAKE_RECORD": scratch.records,
+        ]) {
             $0.deadline = .milliseconds(400)
         }
         let events = await collect(claude(ClaudeCode(gracePeriod: .milliseconds(200))), request)
@@ -277,7 +350,8 @@ import Glibc
     func deadlineNotRearmed() async throws {
         let scratch = Scratch()
         let request = request([
-            "FAKE_FIXTURE": "\(fixtures)/providers/claude-tool.jsonl", "FAKE_DELAY": "0.1", "FAKE_RECORD": scratch.records,
+            "FAKE_FIXTURE": "\(fixtures)/providers/claude-tool.jsonl", "FAKE_DELAY": "0.1",
+            "FAKE_RECORD": scratch.records,
         ]) {
             $0.deadline = .milliseconds(600)
             $0.idleTimeout = .seconds(5)
@@ -307,7 +381,10 @@ import Glibc
             $0.idleTimeout = .milliseconds(500)
         }
         let completed = await collect(claude(), steady)
-        if case .completed = completed.last {} else { Issue.record("steady output should not time out: \(String(describing: completed.last))") }
+        if case .completed = completed.last {
+        } else {
+            Issue.record("steady output should not time out: \(String(describing: completed.last))")
+        }
     }
 
     @Test("a consumer that stops listening stops the process")

@@ -13,7 +13,10 @@ import Testing
             ("old sk-0123456789abcdefghijABCDEFGHIJ", "old [REDACTED:openai-key]"),
             ("id AKIAIOSFODNN7EXAMPLE.", "id [REDACTED:aws-access-key]."),
             ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "[REDACTED:aws-secret-key]"),
-            ("AWS_SECRET_ACCESS_KEY: \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYextra\" x", "[REDACTED:aws-secret-key] x"),
+            (
+                "AWS_SECRET_ACCESS_KEY: \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYextra\" x",
+                "[REDACTED:aws-secret-key] x"
+            ),
             ("token ghp_0123456789abcdefghijklmnopqrstuvwxyz", "token [REDACTED:github-token]"),
             ("github_pat_11ABCDEFG0123456789_abcdefghij", "[REDACTED:github-token]"),
             ("glpat-abcdefghij0123456789", "[REDACTED:gitlab-token]"),
@@ -31,8 +34,12 @@ import Testing
                 "postgres://app:s3cr3t-P%40ss@db.internal:5432/main",
                 "postgres://app:[REDACTED:password]@db.internal:5432/main"
             ),
-            ("mongodb+srv://admin:hunter2@cluster0.example.net/x", "mongodb+srv://admin:[REDACTED:password]@cluster0.example.net/x"),
-        ])
+            (
+                "mongodb+srv://admin:hunter2@cluster0.example.net/x",
+                "mongodb+srv://admin:[REDACTED:password]@cluster0.example.net/x"
+            ),
+        ]
+    )
     func patterns(input: String, expected: String) {
         #expect(redactor.redact(input) == expected)
     }
@@ -48,7 +55,9 @@ import Testing
             after
             """
         #expect(redactor.redact(text) == "before\n[REDACTED:private-key]\nafter")
-        #expect(redactor.redact("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==\n(truncated") == "[REDACTED:private-key]")
+        #expect(
+            redactor.redact("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==\n(truncated") == "[REDACTED:private-key]"
+        )
     }
 
     @Test(
@@ -58,7 +67,8 @@ import Testing
             "https://example.com/path?query=1", "postgres://localhost:5432/db", "user@example.com",
             "ASKING for AKIA is not a key", "sk-short", "ghp_short", "eyJ alone", "-----BEGIN PUBLIC KEY-----",
             "ratio 1:2 at http://host:8080/x", "日本語 and émojis 🙂 stay",
-        ])
+        ]
+    )
     func untouched(text: String) {
         #expect(redactor.redact(text) == text)
     }
@@ -72,20 +82,31 @@ import Testing
         let text = "token=tok_live_value_42 pw=correct horse home=/home/user short=abc"
         #expect(
             redactor.redact(text)
-                == "token=[REDACTED:env:MY_SERVICE_TOKEN] pw=[REDACTED:env:DB_PASSWORD] home=/home/user short=abc")
+                == "token=[REDACTED:env:MY_SERVICE_TOKEN] pw=[REDACTED:env:DB_PASSWORD] home=/home/user short=abc"
+        )
     }
 
     @Test("every text an event carries is redacted, including nested tool input")
     func events() {
         let key = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789ABCD"
-        let started = redactor.redact(.toolStarted(ToolCallStarted(callID: "c", name: "Bash", input: ["env": ["KEY": .string(key)]])))
-        #expect(started == .toolStarted(ToolCallStarted(callID: "c", name: "Bash", input: ["env": ["KEY": "[REDACTED:anthropic-key]"]])))
+        let started = redactor.redact(
+            .toolStarted(ToolCallStarted(callID: "c", name: "Bash", input: ["env": ["KEY": .string(key)]]))
+        )
+        #expect(
+            started
+                == .toolStarted(
+                    ToolCallStarted(callID: "c", name: "Bash", input: ["env": ["KEY": "[REDACTED:anthropic-key]"]])
+                )
+        )
         let failed = redactor.redact(.failure(.apiError, "bad key \(key)", stderr: "echo \(key)"))
         guard case .failed(let payload) = failed else {
             Issue.record("expected a failure")
             return
         }
         #expect(!payload.failure.message.contains(key) && payload.failure.stderr?.contains(key) == false)
-        #expect(redactor.redact(.streamed(MessageStreamed(delta: key))) == .streamed(MessageStreamed(delta: "[REDACTED:anthropic-key]")))
+        #expect(
+            redactor.redact(.streamed(MessageStreamed(delta: key)))
+                == .streamed(MessageStreamed(delta: "[REDACTED:anthropic-key]"))
+        )
     }
 }

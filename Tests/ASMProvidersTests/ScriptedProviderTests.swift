@@ -6,7 +6,11 @@ import Testing
 
 /// The scripted provider: the same event semantics as the real adapters, deterministically.
 struct ScriptedProviderTests {
-    private func collect(_ provider: ScriptedProvider, _ request: ProviderRequest, onEvent: (ProviderEvent) async -> Void = { _ in })
+    private func collect(
+        _ provider: ScriptedProvider,
+        _ request: ProviderRequest,
+        onEvent: (ProviderEvent) async -> Void = { _ in }
+    )
         async -> [ProviderEvent]
     {
         var events: [ProviderEvent] = []
@@ -29,37 +33,75 @@ struct ScriptedProviderTests {
                     .usage(TokenUsage(input: 100, output: 10)),
                     .text("There is a README."),
                     .usage(TokenUsage(input: 150, output: 8, cacheRead: 90), reportedCostUSD: 0.002),
-                ], providerSessionID: "thread-1", tools: ["Bash"]))
+                ],
+                providerSessionID: "thread-1",
+                tools: ["Bash"]
+            )
+        )
         let events = await collect(provider, ProviderRequest(runID: .generate(), prompt: "What is here?"))
 
-        #expect(events.first == .started(RunStarted(provider: "scripted", model: "scripted-1", providerSessionID: "thread-1", tools: ["Bash"])))
+        #expect(
+            events.first
+                == .started(
+                    RunStarted(
+                        provider: "scripted",
+                        model: "scripted-1",
+                        providerSessionID: "thread-1",
+                        tools: ["Bash"]
+                    )
+                )
+        )
         let deltas = events.compactMap { event -> String? in
             if case .streamed(let streamed) = event { return streamed.delta }
             return nil
         }
         #expect(deltas == ["Let ", "me l", "ook.", "There is a README."])
-        #expect(events.contains(.toolStarted(ToolCallStarted(callID: "call_1", name: "Bash", input: ["command": "ls"]))))
-        #expect(events.contains(.toolCompleted(ToolCallCompleted(callID: "call_1", name: "Bash", output: "README.md", isError: false))))
+        #expect(
+            events.contains(.toolStarted(ToolCallStarted(callID: "call_1", name: "Bash", input: ["command": "ls"])))
+        )
+        #expect(
+            events.contains(
+                .toolCompleted(ToolCallCompleted(callID: "call_1", name: "Bash", output: "README.md", isError: false))
+            )
+        )
         // Usage deltas add up to the run total; the total is never a delta.
         let usage = events.compactMap { event -> TokenUsageUpdated? in
             if case .usage(let usage) = event { return usage }
             return nil
         }
-        #expect(usage.map(\.total) == [TokenUsage(input: 100, output: 10), TokenUsage(input: 250, output: 18, cacheRead: 90)])
+        #expect(
+            usage.map(\.total) == [
+                TokenUsage(input: 100, output: 10), TokenUsage(input: 250, output: 18, cacheRead: 90),
+            ]
+        )
         #expect(usage.last?.reportedCostUSD == 0.002)
-        #expect(events.last == .completed(RunCompleted(outputText: "There is a README.", stopReason: "end_turn", providerSessionID: "thread-1")))
+        #expect(
+            events.last
+                == .completed(
+                    RunCompleted(
+                        outputText: "There is a README.",
+                        stopReason: "end_turn",
+                        providerSessionID: "thread-1"
+                    )
+                )
+        )
         #expect(terminals(events) == 1)
     }
 
     @Test("the responder sees the request, and every request is kept")
     func respondsToRequest() async {
-        let provider = ScriptedProvider { request in .reply("You said: \(request.messages.last?.content ?? "")", chunks: 1) }
+        let provider = ScriptedProvider { request in
+            .reply("You said: \(request.messages.last?.content ?? "")", chunks: 1)
+        }
         let run = RunID.generate()
         var request = ProviderRequest(runID: run, prompt: "hello")
         request.model = "big-model"
         request.resumeSessionID = "earlier-thread"
         let events = await collect(provider, request)
-        #expect(events.first == .started(RunStarted(provider: "scripted", model: "big-model", providerSessionID: "earlier-thread")))
+        #expect(
+            events.first
+                == .started(RunStarted(provider: "scripted", model: "big-model", providerSessionID: "earlier-thread"))
+        )
         #expect(events.contains(.received(MessageReceived(role: .assistant, content: "You said: hello"))))
         #expect(provider.receivedRequests == [request])
     }
@@ -67,13 +109,17 @@ struct ScriptedProviderTests {
     @Test("a failure first fails before the run starts; later, after it")
     func failures() async {
         let auth = RunFailure(kind: .authentication, message: "Not logged in")
-        let early = await collect(ScriptedProvider(script: ProviderScript([.fail(auth)])), ProviderRequest(runID: .generate(), prompt: "hi"))
+        let early = await collect(
+            ScriptedProvider(script: ProviderScript([.fail(auth)])),
+            ProviderRequest(runID: .generate(), prompt: "hi")
+        )
         #expect(early == [.failed(RunFailed(failure: auth))])
 
         let overloaded = RunFailure(kind: .overloaded, message: "API Error: 529 overloaded", httpStatus: 529)
         let late = await collect(
             ScriptedProvider(script: ProviderScript([.text("Work"), .fail(overloaded), .text("never")])),
-            ProviderRequest(runID: .generate(), prompt: "hi"))
+            ProviderRequest(runID: .generate(), prompt: "hi")
+        )
         guard case .started = late.first else {
             Issue.record("expected a start first, got \(late)")
             return
@@ -86,9 +132,20 @@ struct ScriptedProviderTests {
     @Test("a crash ends like a process that exited without a result")
     func crash() async {
         let events = await collect(
-            ScriptedProvider(script: ProviderScript([.text("Half"), .crash(exitCode: 1, stderr: "panic: out of memory")])),
-            ProviderRequest(runID: .generate(), prompt: "hi"))
-        #expect(events.last == .failure(.processExited, "scripted exited with code 1 without a result", exitCode: 1, stderr: "panic: out of memory"))
+            ScriptedProvider(
+                script: ProviderScript([.text("Half"), .crash(exitCode: 1, stderr: "panic: out of memory")])
+            ),
+            ProviderRequest(runID: .generate(), prompt: "hi")
+        )
+        #expect(
+            events.last
+                == .failure(
+                    .processExited,
+                    "scripted exited with code 1 without a result",
+                    exitCode: 1,
+                    stderr: "panic: out of memory"
+                )
+        )
     }
 
     @Test("a hung run is cancelled on request, with the reason")
@@ -124,7 +181,10 @@ struct ScriptedProviderTests {
 
         var quiet = ProviderRequest(runID: .generate(), prompt: "hi")
         quiet.idleTimeout = .milliseconds(30)
-        let idle = await collect(ScriptedProvider(script: ProviderScript([.text("a"), .delay(.seconds(60)), .text("b")])), quiet)
+        let idle = await collect(
+            ScriptedProvider(script: ProviderScript([.text("a"), .delay(.seconds(60)), .text("b")])),
+            quiet
+        )
         #expect(idle.last == .failure(.timeout, "scripted wrote nothing for 30 ms"))
     }
 
@@ -142,12 +202,21 @@ struct ScriptedProviderTests {
     @Test("a capture replays through its decoder exactly as the real CLI's output would", arguments: Capture.all)
     func replaysCaptures(_ capture: Capture) async throws {
         let data = try #require(FileManager.default.contents(atPath: capture.path))
-        let script: ProviderScript = switch capture.provider {
-        case "claude": .replaying(data, decoder: ClaudeStreamDecoder(), outcome: capture.outcome)
-        case "codex": .replaying(data, decoder: CodexStreamDecoder(model: capture.model, baseline: capture.baseline), outcome: capture.outcome)
-        default: .replaying(data, decoder: AmpStreamDecoder(), outcome: capture.outcome)
-        }
-        let events = await collect(ScriptedProvider(name: capture.provider, script: script), ProviderRequest(runID: .generate(), prompt: "hi"))
+        let script: ProviderScript =
+            switch capture.provider {
+            case "claude": .replaying(data, decoder: ClaudeStreamDecoder(), outcome: capture.outcome)
+            case "codex":
+                .replaying(
+                    data,
+                    decoder: CodexStreamDecoder(model: capture.model, baseline: capture.baseline),
+                    outcome: capture.outcome
+                )
+            default: .replaying(data, decoder: AmpStreamDecoder(), outcome: capture.outcome)
+            }
+        let events = await collect(
+            ScriptedProvider(name: capture.provider, script: script),
+            ProviderRequest(runID: .generate(), prompt: "hi")
+        )
         #expect(eventLines(events) == eventLines(capture.decode()))
         #expect(terminals(events) == 1)
     }
@@ -157,7 +226,10 @@ struct ScriptedProviderTests {
         let data = try #require(FileManager.default.contents(atPath: "\(fixtures)/providers/claude-text.jsonl"))
         var request = ProviderRequest(runID: .generate(), prompt: "hi")
         request.idleTimeout = .milliseconds(20)
-        let provider = ScriptedProvider(name: "claude", script: .replaying(data, decoder: ClaudeStreamDecoder(), lineDelay: .seconds(30)))
+        let provider = ScriptedProvider(
+            name: "claude",
+            script: .replaying(data, decoder: ClaudeStreamDecoder(), lineDelay: .seconds(30))
+        )
         let events = await collect(provider, request)
         #expect(events == [.failure(.timeout, "claude wrote nothing for 20 ms")])
     }

@@ -38,16 +38,22 @@ struct Capture: CustomStringConvertible, Sendable {
         let value = (try? JSONValue(parsing: Array(data))) ?? .array([])
         return (value.arrayValue ?? []).map { entry in
             Capture(
-                file: entry["file"]?.stringValue ?? "", provider: entry["provider"]?.stringValue ?? "",
-                exit: Int32(entry["exit"]?.integerValue ?? 0), stderr: entry["stderr"]?.stringValue ?? "",
+                file: entry["file"]?.stringValue ?? "",
+                provider: entry["provider"]?.stringValue ?? "",
+                exit: Int32(entry["exit"]?.integerValue ?? 0),
+                stderr: entry["stderr"]?.stringValue ?? "",
                 cancelled: entry["cancelled"]?.stringValue.map(CancelReason.init(rawValue:)),
                 model: entry["model"]?.stringValue,
                 baseline: entry["baseline"].flatMap { baseline in
                     TokenUsage(
-                        input: baseline["input"]?.integerValue ?? 0, output: baseline["output"]?.integerValue ?? 0,
-                        cacheRead: baseline["cache_read"]?.integerValue ?? 0, cacheWrite: baseline["cache_write"]?.integerValue ?? 0,
-                        reasoning: baseline["reasoning"]?.integerValue ?? 0)
-                })
+                        input: baseline["input"]?.integerValue ?? 0,
+                        output: baseline["output"]?.integerValue ?? 0,
+                        cacheRead: baseline["cache_read"]?.integerValue ?? 0,
+                        cacheWrite: baseline["cache_write"]?.integerValue ?? 0,
+                        reasoning: baseline["reasoning"]?.integerValue ?? 0
+                    )
+                }
+            )
         }
     }()
 

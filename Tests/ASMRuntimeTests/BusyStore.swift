@@ -11,10 +11,18 @@ final class BusyStore: EventStore {
         self.base = base
     }
 
-    func append(_ events: [NewEvent], to stream: StreamID, expectedVersion: ExpectedVersion) async throws -> AppendResult {
+    func append(
+        _ events: [NewEvent],
+        to stream: StreamID,
+        expectedVersion: ExpectedVersion
+    ) async throws -> AppendResult {
         let contended: Set<EventType> = [.runRequested, .sessionCompleted, .sessionArchived]
         if events.contains(where: { contended.contains($0.event.type) }) {
-            try await base.append([NewEvent(MessageReceived(role: .assistant, content: "meanwhile"))], to: stream, expectedVersion: .any)
+            try await base.append(
+                [NewEvent(MessageReceived(role: .assistant, content: "meanwhile"))],
+                to: stream,
+                expectedVersion: .any
+            )
         }
         return try await base.append(events, to: stream, expectedVersion: expectedVersion)
     }
@@ -32,7 +40,9 @@ final class BusyStore: EventStore {
     }
     func waitForCommit(after sequence: SequenceNumber) async -> Bool { await base.waitForCommit(after: sequence) }
     func session(_ id: SessionID) async throws -> SessionSummary? { try await base.session(id) }
-    func sessions(status: SessionStatus?, limit: Int) async throws -> [SessionSummary] { try await base.sessions(status: status, limit: limit) }
+    func sessions(status: SessionStatus?, limit: Int) async throws -> [SessionSummary] {
+        try await base.sessions(status: status, limit: limit)
+    }
     func run(_ id: RunID) async throws -> RunSummary? { try await base.run(id) }
     func runs(in session: SessionID) async throws -> [RunSummary] { try await base.runs(in: session) }
     func transcript(of session: SessionID) async throws -> [TranscriptEntry] { try await base.transcript(of: session) }
@@ -47,7 +57,9 @@ final class BusyStore: EventStore {
     func consumers() async throws -> [ConsumerStatus] { try await base.consumers() }
     func consumerPosition(_ name: String) async throws -> SequenceNumber { try await base.consumerPosition(name) }
     func acknowledge(
-        consumer name: String, through sequence: SequenceNumber, writes: (@Sendable (any TransactionContext) throws -> Void)?
+        consumer name: String,
+        through sequence: SequenceNumber,
+        writes: (@Sendable (any TransactionContext) throws -> Void)?
     ) async throws {
         try await base.acknowledge(consumer: name, through: sequence, writes: writes)
     }

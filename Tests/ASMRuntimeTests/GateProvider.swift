@@ -7,7 +7,12 @@ import Synchronization
 final class GateProvider: ProviderAdapter {
     let name: String
     let capabilities = ProviderCapabilities(
-        streamsText: true, reportsToolCalls: true, resumesNatively: false, interrupts: true, toolGate: .beforeRun)
+        streamsText: true,
+        reportsToolCalls: true,
+        resumesNatively: false,
+        interrupts: true,
+        toolGate: .beforeRun
+    )
     /// Text deltas each run streams once released.
     let chunks: Int
 

@@ -10,12 +10,27 @@ import Testing
 /// approval paths, on a lane that can hold tools and on one that can only observe.
 struct PolicyExecutionTests {
     static let holding = ProviderCapabilities(
-        streamsText: true, reportsToolCalls: true, resumesNatively: true, interrupts: true, toolGate: .beforeRun, holdsTools: true)
+        streamsText: true,
+        reportsToolCalls: true,
+        resumesNatively: true,
+        interrupts: true,
+        toolGate: .beforeRun,
+        holdsTools: true
+    )
     /// Like a CLI: tools are reported after the fact.
     static let observing = ProviderCapabilities(
-        streamsText: true, reportsToolCalls: true, resumesNatively: true, interrupts: true, toolGate: .observeOnly)
+        streamsText: true,
+        reportsToolCalls: true,
+        resumesNatively: true,
+        interrupts: true,
+        toolGate: .observeOnly
+    )
 
-    static func provider(_ steps: [ProviderScript.Step], capabilities: ProviderCapabilities = holding, name: String = "claude")
+    static func provider(
+        _ steps: [ProviderScript.Step],
+        capabilities: ProviderCapabilities = holding,
+        name: String = "claude"
+    )
         -> ScriptedProvider
     {
         ScriptedProvider(name: name, capabilities: capabilities) { _ in
@@ -40,17 +55,33 @@ struct PolicyExecutionTests {
         try await withHarness([provider]) { h in
             let session = try await h.manager.startSession(agentID: "a")
             let org = Policy(name: "org", limits: PolicyLimits(maxCostUSD: 0.05), onViolation: .cancel)
-            let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [org]))
+            let result = try await h.manager.run(
+                "x",
+                in: session,
+                options: RunOptions(provider: "claude", policies: [org])
+            )
             #expect(result.status == .failed)
-            #expect(result.failure == RunFailure(kind: .policyViolation, message: "org: the run cost $0.1050, over the limit of $0.0500 set by org"))
+            #expect(
+                result.failure
+                    == RunFailure(
+                        kind: .policyViolation,
+                        message: "org: the run cost $0.1050, over the limit of $0.0500 set by org"
+                    )
+            )
             #expect(result.policy.summary == "cancelled" && result.policy.violations.map(\.rule) == ["max_cost_usd"])
             let types = try await h.types(of: result.runID)
-            #expect(Array(types.prefix(5)) == ["run.requested", "message.received", "policy.evaluated", "continuation.applied", "run.started"])
+            #expect(
+                Array(types.prefix(5)) == [
+                    "run.requested", "message.received", "policy.evaluated", "continuation.applied", "run.started",
+                ]
+            )
             #expect(terminals(types) == ["run.failed"])
-            let violation = try #require(try await h.events(of: result.runID).compactMap { envelope -> PolicyViolated? in
-                if case .policyViolated(let violated) = envelope.event { return violated }
-                return nil
-            }.first)
+            let violation = try #require(
+                try await h.events(of: result.runID).compactMap { envelope -> PolicyViolated? in
+                    if case .policyViolated(let violated) = envelope.event { return violated }
+                    return nil
+                }.first
+            )
             #expect(violation.stackHash == (try PolicyStack([org])).hash)
             #expect(violation.counters.costNanoUSD == 105_000_000 && violation.counters.totalTokens == 15_000)
             #expect(try await h.manager.run(result.runID)?.failureKind == .policyViolation)
@@ -62,8 +93,13 @@ struct PolicyExecutionTests {
         try await withHarness([Self.provider([Self.bigUsage, .text("done")])]) { h in
             let session = try await h.manager.startSession(agentID: "a")
             let result = try await h.manager.run(
-                "x", in: session,
-                options: RunOptions(provider: "claude", policies: [Policy(name: "p", limits: PolicyLimits(maxTotalTokens: 1000))]))
+                "x",
+                in: session,
+                options: RunOptions(
+                    provider: "claude",
+                    policies: [Policy(name: "p", limits: PolicyLimits(maxTotalTokens: 1000))]
+                )
+            )
             #expect(result.status == .failed && result.failure?.kind == .policyViolation)
             #expect(terminals(try await h.types(of: result.runID)) == ["run.failed"])
         }
@@ -73,11 +109,16 @@ struct PolicyExecutionTests {
     func warn(holds: Bool) async throws {
         let provider = Self.provider(
             [.toolCall(name: "Bash", input: ["command": "rm -rf build"], output: ""), .text("done")],
-            capabilities: holds ? Self.holding : Self.observing)
+            capabilities: holds ? Self.holding : Self.observing
+        )
         try await withHarness([provider]) { h in
             let session = try await h.manager.startSession(agentID: "a")
             let team = Policy(name: "team", toolRules: [.deny([Self.pattern("Bash(rm *)")])], onViolation: .warn)
-            let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [team]))
+            let result = try await h.manager.run(
+                "x",
+                in: session,
+                options: RunOptions(provider: "claude", policies: [team])
+            )
             #expect(result.status == .completed && result.policy.summary == "warned")
             let violation = try #require(result.policy.violations.first)
             #expect(violation.rule == "deny:Bash(rm *)" && violation.action == "warn" && violation.canBlock == holds)
@@ -90,12 +131,22 @@ struct PolicyExecutionTests {
     @Test("on a lane that holds tools, an approval lets the tool run and a denial keeps it from running")
     func approvalHeld() async throws {
         for approve in [true, false] {
-            let provider = Self.provider([.toolCall(name: "Bash", input: ["command": "make deploy"], output: "ok"), .text("done")])
+            let provider = Self.provider([
+                .toolCall(name: "Bash", input: ["command": "make deploy"], output: "ok"), .text("done"),
+            ])
             try await withHarness([provider]) { h in
                 let session = try await h.manager.startSession(agentID: "a")
-                let team = Policy(name: "team", toolRules: [.deny([Self.pattern("Bash(make deploy*)")])], onViolation: .requestApproval)
+                let team = Policy(
+                    name: "team",
+                    toolRules: [.deny([Self.pattern("Bash(make deploy*)")])],
+                    onViolation: .requestApproval
+                )
                 let manager = h.manager
-                let result = try await manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [team])) { event in
+                let result = try await manager.run(
+                    "x",
+                    in: session,
+                    options: RunOptions(provider: "claude", policies: [team])
+                ) { event in
                     if case .toolApprovalRequested(let requested) = event {
                         #expect(requested.canBlock && requested.tool == "Bash" && requested.callID == "call_1")
                         Task { try await manager.resolveApproval(requested.approvalID, approved: approve, by: "ana") }
@@ -120,19 +171,37 @@ struct PolicyExecutionTests {
     @Test("on a lane that can only observe, the approval says so, and a denial cancels the run")
     func approvalObserved() async throws {
         let provider = Self.provider(
-            [.toolCall(name: "Bash", input: ["command": "make deploy"], output: "ok"), .text("waiting"), .hang], capabilities: Self.observing)
+            [.toolCall(name: "Bash", input: ["command": "make deploy"], output: "ok"), .text("waiting"), .hang],
+            capabilities: Self.observing
+        )
         try await withHarness([provider]) { h in
             let session = try await h.manager.startSession(agentID: "a")
-            let team = Policy(name: "team", toolRules: [.deny([Self.pattern("Bash(make *)")])], onViolation: .requestApproval)
+            let team = Policy(
+                name: "team",
+                toolRules: [.deny([Self.pattern("Bash(make *)")])],
+                onViolation: .requestApproval
+            )
             let manager = h.manager
-            let result = try await manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [team])) { event in
+            let result = try await manager.run(
+                "x",
+                in: session,
+                options: RunOptions(provider: "claude", policies: [team])
+            ) { event in
                 if case .toolApprovalRequested(let requested) = event {
                     #expect(!requested.canBlock)
-                    Task { try await manager.resolveApproval(requested.approvalID, approved: false, reason: "not today") }
+                    Task {
+                        try await manager.resolveApproval(requested.approvalID, approved: false, reason: "not today")
+                    }
                 }
             }
             #expect(result.status == .failed)
-            #expect(result.failure == RunFailure(kind: .policyViolation, message: "team: deny:Bash(make *) was not approved: not today"))
+            #expect(
+                result.failure
+                    == RunFailure(
+                        kind: .policyViolation,
+                        message: "team: deny:Bash(make *) was not approved: not today"
+                    )
+            )
             // An answer to an approval that is no longer open is refused.
             let id = try #require(result.policy.approvalsRequested.first?.approvalID)
             await #expect(throws: SessionManagerError.self) { try await manager.resolveApproval(id, approved: true) }
@@ -141,11 +210,22 @@ struct PolicyExecutionTests {
 
     @Test("a denied tool the CLI ran anyway, flags or not, is a violation and cancels the run")
     func reactiveEnforcement() async throws {
-        let provider = Self.provider([.toolCall(name: "Bash", input: ["command": "curl x | sh"], output: ""), .hang], capabilities: Self.observing)
+        let provider = Self.provider(
+            [.toolCall(name: "Bash", input: ["command": "curl x | sh"], output: ""), .hang],
+            capabilities: Self.observing
+        )
         try await withHarness([provider]) { h in
             let session = try await h.manager.startSession(agentID: "a")
-            let org = Policy(name: "org", toolRules: [.deny([Self.pattern("bash")]), .allow([Self.pattern("Read")])], onViolation: .cancel)
-            let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [org]))
+            let org = Policy(
+                name: "org",
+                toolRules: [.deny([Self.pattern("bash")]), .allow([Self.pattern("Read")])],
+                onViolation: .cancel
+            )
+            let result = try await h.manager.run(
+                "x",
+                in: session,
+                options: RunOptions(provider: "claude", policies: [org])
+            )
             #expect(result.status == .failed && result.failure?.kind == .policyViolation)
             #expect(result.policy.violations.first?.canBlock == false)
             // The stack was compiled into the provider's controls: denied, and allowed (pre-approved).
@@ -160,7 +240,9 @@ struct PolicyExecutionTests {
         try await withHarness([Self.provider([.text("thinking"), .hang])], clock: clock) { h in
             let session = try await h.manager.startSession(agentID: "a")
             let run = Policy(name: "run", limits: PolicyLimits(maxDuration: .seconds(80)))
-            let running = Task { try await h.manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [run])) }
+            let running = Task {
+                try await h.manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [run]))
+            }
             await clock.waitForSleepers(1)  // the policy's tick
             clock.advance(by: .seconds(81))
             let result = try await running.value
@@ -169,28 +251,47 @@ struct PolicyExecutionTests {
         }
     }
 
-    @Test("stacked policies: the later limit, its policy's name and the strictest action; the tool is blocked before it runs")
+    @Test(
+        "stacked policies: the later limit, its policy's name and the strictest action; the tool is blocked before it runs"
+    )
     func stacked() async throws {
         let provider = Self.provider([
-            .toolCall(name: "Read", input: ["file_path": "a"], output: "1"), .toolCall(name: "Read", input: ["file_path": "b"], output: "2"),
+            .toolCall(name: "Read", input: ["file_path": "a"], output: "1"),
+            .toolCall(name: "Read", input: ["file_path": "b"], output: "2"),
             .text("done"),
         ])
         try await withHarness([provider]) { h in
             let session = try await h.manager.startSession(agentID: "a")
-            let org = Policy(name: "org", limits: PolicyLimits(maxTotalTokens: 1_000_000, maxToolCalls: 10), onViolation: .warn)
+            let org = Policy(
+                name: "org",
+                limits: PolicyLimits(maxTotalTokens: 1_000_000, maxToolCalls: 10),
+                onViolation: .warn
+            )
             let team = Policy(name: "team", limits: PolicyLimits(maxToolCalls: 1), onViolation: .cancel)
-            let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "claude", policies: [org, team]))
+            let result = try await h.manager.run(
+                "x",
+                in: session,
+                options: RunOptions(provider: "claude", policies: [org, team])
+            )
             #expect(result.status == .failed)
             let violation = try #require(result.policy.violations.first)
-            #expect(violation.policy == "team" && violation.rule == "max_tool_calls" && violation.action == "cancel" && violation.canBlock)
+            #expect(
+                violation.policy == "team" && violation.rule == "max_tool_calls" && violation.action == "cancel"
+                    && violation.canBlock
+            )
             #expect(violation.stackHash == (try PolicyStack([org, team])).hash)
-            #expect(try await h.types(of: result.runID).filter { $0 == "tool_call.started" }.count == 1, "the second call never ran")
+            #expect(
+                try await h.types(of: result.runID).filter { $0 == "tool_call.started" }.count == 1,
+                "the second call never ran"
+            )
         }
     }
 
     @Test("without policies nothing is evaluated and no tool is held")
     func noPolicies() async throws {
-        let provider = Self.provider([.toolCall(name: "Bash", input: ["command": "rm -rf /"], output: ""), .text("done")])
+        let provider = Self.provider([
+            .toolCall(name: "Bash", input: ["command": "rm -rf /"], output: ""), .text("done"),
+        ])
         try await withHarness([provider]) { h in
             let session = try await h.manager.startSession(agentID: "a")
             let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "claude"))

@@ -19,7 +19,10 @@ struct RouterExecutionTests {
 
     /// A router over `providers` in a manager, on a temporary store.
     func withRouter(
-        _ providers: [any ProviderAdapter], config: RouterConfig, seed: UInt64 = 1, clock: ManualClock = ManualClock(),
+        _ providers: [any ProviderAdapter],
+        config: RouterConfig,
+        seed: UInt64 = 1,
+        clock: ManualClock = ManualClock(),
         _ body: (Harness, ProviderRouter) async throws -> Void
     ) async throws {
         try await withTemporaryStore { store in
@@ -43,9 +46,13 @@ struct RouterExecutionTests {
         #expect(report.isConsistent, "\(report.mismatches)")
     }
 
-    @Test("a retryable failure before output fails over to the next provider, and the run completes there", arguments: [
-        (FailureKind.rateLimited, nil as Int?), (.overloaded, 529), (.apiError, 503), (.timeout, nil), (.processExited, nil), (.missingBinary, nil),
-    ])
+    @Test(
+        "a retryable failure before output fails over to the next provider, and the run completes there",
+        arguments: [
+            (FailureKind.rateLimited, nil as Int?), (.overloaded, 529), (.apiError, 503), (.timeout, nil),
+            (.processExited, nil), (.missingBinary, nil),
+        ]
+    )
     func failover(kind: FailureKind, status: Int?) async throws {
         let claude = Flaky("claude") { _ in Self.failing(kind, status: status) }
         let codex = Flaky("codex") { _ in Self.answer }
@@ -55,12 +62,21 @@ struct RouterExecutionTests {
             #expect(result.status == .completed && result.provider == "codex" && result.attempts == 2)
             let types = try await h.types(of: result.runID).filter { $0.hasPrefix("routing.") || $0.hasPrefix("run.") }
             // claude failed before it started (as a CLI that cannot reach its API does).
-            #expect(types == ["run.requested", "routing.decided", "routing.failed_over", "routing.decided", "run.started", "run.completed"])
-            let failed = try #require(try await routingEvents(h, result.runID).compactMap { event -> RoutingFailedOver? in
-                if case .routingFailedOver(let failed) = event { return failed }
-                return nil
-            }.first)
-            #expect(failed.from == "claude" && failed.to == "codex" && failed.failure.kind == kind && !failed.afterOutput)
+            #expect(
+                types == [
+                    "run.requested", "routing.decided", "routing.failed_over", "routing.decided", "run.started",
+                    "run.completed",
+                ]
+            )
+            let failed = try #require(
+                try await routingEvents(h, result.runID).compactMap { event -> RoutingFailedOver? in
+                    if case .routingFailedOver(let failed) = event { return failed }
+                    return nil
+                }.first
+            )
+            #expect(
+                failed.from == "claude" && failed.to == "codex" && failed.failure.kind == kind && !failed.afterOutput
+            )
             let started = try await h.events(of: result.runID).compactMap { envelope -> RunStarted? in
                 if case .runStarted(let started) = envelope.event { return started }
                 return nil
@@ -70,7 +86,10 @@ struct RouterExecutionTests {
         }
     }
 
-    @Test("no failover for authentication, invalid requests or policy violations", arguments: [FailureKind.authentication, .invalidRequest, .billing])
+    @Test(
+        "no failover for authentication, invalid requests or policy violations",
+        arguments: [FailureKind.authentication, .invalidRequest, .billing]
+    )
     func noFailover(kind: FailureKind) async throws {
         let claude = Flaky("claude") { _ in Self.failing(kind) }
         let codex = Flaky("codex") { _ in Self.answer }
@@ -91,7 +110,9 @@ struct RouterExecutionTests {
 
     @Test("a failover after output is recorded as such, and the transcript keeps both attempts")
     func failoverAfterOutput() async throws {
-        let claude = Flaky("claude") { _ in [.text("Half an answer"), .fail(RunFailure(kind: .overloaded, message: "529", httpStatus: 529))] }
+        let claude = Flaky("claude") { _ in
+            [.text("Half an answer"), .fail(RunFailure(kind: .overloaded, message: "529", httpStatus: 529))]
+        }
         let codex = Flaky("codex") { _ in Self.answer }
         try await withRouter([claude, codex], config: RouterConfig(prefer: ["claude", "codex"])) { h, _ in
             let session = try await h.manager.startSession(agentID: "a")
@@ -112,7 +133,9 @@ struct RouterExecutionTests {
     @Test("max attempts bounds the failovers; the last failure ends the run")
     func maxAttempts() async throws {
         let providers = ["claude", "codex", "amp"].map { name in Flaky(name) { _ in Self.failing(.overloaded) } }
-        try await withRouter(providers, config: RouterConfig(prefer: ["claude", "codex", "amp"], maxAttempts: 2)) { h, _ in
+        try await withRouter(providers, config: RouterConfig(prefer: ["claude", "codex", "amp"], maxAttempts: 2)) {
+            h,
+            _ in
             let session = try await h.manager.startSession(agentID: "a")
             let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
             #expect(result.status == .failed && result.attempts == 2 && providers[2].runs == 0)
@@ -142,7 +165,10 @@ struct RouterExecutionTests {
         // claude fails twice, then works; codex always works.
         let claude = Flaky("claude") { n in n <= 2 ? Self.failing(.overloaded) : Self.answer }
         let codex = Flaky("codex") { _ in Self.answer }
-        let config = RouterConfig(prefer: ["claude", "codex"], circuitBreaker: .init(failureThreshold: 2, cooldown: .milliseconds(300)))
+        let config = RouterConfig(
+            prefer: ["claude", "codex"],
+            circuitBreaker: .init(failureThreshold: 2, cooldown: .milliseconds(300))
+        )
         let clock = ManualClock()
         try await withRouter([claude, codex], config: config, clock: clock) { h, _ in
             let session = try await h.manager.startSession(agentID: "a")
@@ -150,12 +176,21 @@ struct RouterExecutionTests {
                 let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
                 #expect(result.provider == "codex")
             }
-            let health = try await h.store.events(from: .zero, limit: 1000, filter: EventFilter(types: [.providerHealthChanged])).events
-            let opened = try #require(health.last.flatMap { envelope -> ProviderHealthChanged? in
-                if case .providerHealthChanged(let changed) = envelope.event { return changed }
-                return nil
-            })
-            #expect(opened.provider == "claude" && opened.current == "open" && opened.consecutiveFailures == 2 && opened.until != nil)
+            let health = try await h.store.events(
+                from: .zero,
+                limit: 1000,
+                filter: EventFilter(types: [.providerHealthChanged])
+            ).events
+            let opened = try #require(
+                health.last.flatMap { envelope -> ProviderHealthChanged? in
+                    if case .providerHealthChanged(let changed) = envelope.event { return changed }
+                    return nil
+                }
+            )
+            #expect(
+                opened.provider == "claude" && opened.current == "open" && opened.consecutiveFailures == 2
+                    && opened.until != nil
+            )
 
             // While open: claude is not even tried.
             let skipped = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
@@ -187,7 +222,10 @@ struct RouterExecutionTests {
     func restartedRouterAgrees() async throws {
         let claude = Flaky("claude") { _ in Self.failing(.rateLimited) }
         let codex = Flaky("codex") { _ in Self.answer }
-        let config = RouterConfig(prefer: ["claude", "codex"], circuitBreaker: .init(failureThreshold: 1, cooldown: .seconds(600)))
+        let config = RouterConfig(
+            prefer: ["claude", "codex"],
+            circuitBreaker: .init(failureThreshold: 1, cooldown: .seconds(600))
+        )
         try await withTemporaryStore { store in
             let first = ProviderRouter(providers: [claude, codex], config: config)
             let manager = SessionManager(store: store, providers: [], routers: [first])
@@ -201,15 +239,20 @@ struct RouterExecutionTests {
         }
     }
 
-    @Test("a sticky session stays on its provider; when that provider's breaker opens it is rebound, and the rebinding is recorded")
+    @Test(
+        "a sticky session stays on its provider; when that provider's breaker opens it is rebound, and the rebinding is recorded"
+    )
     func sticky() async throws {
         let fail = Counter()
         let claude = Flaky("claude") { _ in fail.next() > 2 ? Self.failing(.overloaded) : Self.answer }
         let codex = Flaky("codex") { _ in Self.answer }
         let amp = Flaky("amp") { _ in Self.answer }
         let config = RouterConfig(
-            strategy: .weighted, weights: ["claude": 100, "codex": 1, "amp": 1], circuitBreaker: .init(failureThreshold: 1, cooldown: .seconds(600)),
-            stickyTTL: .seconds(600))
+            strategy: .weighted,
+            weights: ["claude": 100, "codex": 1, "amp": 1],
+            circuitBreaker: .init(failureThreshold: 1, cooldown: .seconds(600)),
+            stickyTTL: .seconds(600)
+        )
         try await withRouter([claude, codex, amp], config: config) { h, _ in
             let session = try await h.manager.startSession(agentID: "a")
             var providers: [String] = []
@@ -236,7 +279,10 @@ struct RouterExecutionTests {
     func capabilities() async throws {
         let codex = Flaky("codex", tools: ["command_execution"]) { _ in Self.answer }
         let claude = Flaky("claude") { _ in Self.answer }
-        let config = RouterConfig(prefer: ["codex", "claude"], requiredCapabilities: [CapabilityRequirement(type: "tool", name: "read")])
+        let config = RouterConfig(
+            prefer: ["codex", "claude"],
+            requiredCapabilities: [CapabilityRequirement(type: "tool", name: "read")]
+        )
         try await withRouter([codex, claude], config: config) { h, _ in
             let session = try await h.manager.startSession(agentID: "a")
             let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
@@ -254,7 +300,13 @@ struct RouterExecutionTests {
             let free = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
             #expect(free.provider == "codex")
             let needsRead = try await h.manager.run(
-                "y", in: session, options: RunOptions(provider: "router", requiredCapabilities: [CapabilityRequirement(type: "tool", name: "read")]))
+                "y",
+                in: session,
+                options: RunOptions(
+                    provider: "router",
+                    requiredCapabilities: [CapabilityRequirement(type: "tool", name: "read")]
+                )
+            )
             #expect(needsRead.provider == "claude")
             try await verify(h)
         }
@@ -284,7 +336,10 @@ struct RouterExecutionTests {
         try await withRouter([codex], config: RouterConfig(exclude: ["codex"])) { h, _ in
             let session = try await h.manager.startSession(agentID: "a")
             let result = try await h.manager.run("x", in: session, options: RunOptions(provider: "router"))
-            #expect(result.failure == RunFailure(kind: .noProviderAvailable, message: "no provider is available: codex excluded"))
+            #expect(
+                result.failure
+                    == RunFailure(kind: .noProviderAvailable, message: "no provider is available: codex excluded")
+            )
             try await verify(h)
         }
     }

@@ -7,21 +7,35 @@ import Testing
 
 /// The run machine step by step: one input per line, the exact actions it returns.
 struct RunMachineTests {
-    static let run = RunID("01a20ff0-5540-7061-b2b1-94ba85f05a07")!
-    static let session = SessionID("01a20ff0-5540-7061-b2b1-94ba85f05a08")!
+    static let run = RunID(uuid: UUIDValue(high: 0x01a2_0ff0_5540_7061, low: 0xb2b1_94ba_85f0_5a07))
+    static let session = SessionID(uuid: UUIDValue(high: 0x01a2_0ff0_5540_7061, low: 0xb2b1_94ba_85f0_5a08))
     static let t0 = Timestamp(microseconds: 1_767_225_600_000_000)
-    static let opening = SessionEvent.continuationApplied(ContinuationApplied(requested: "auto", applied: "off", reason: "first run"))
+    static let opening = SessionEvent.continuationApplied(
+        ContinuationApplied(requested: "auto", applied: "off", reason: "first run")
+    )
 
     static func at(_ milliseconds: Int64) -> Timestamp { t0.adding(microseconds: milliseconds * 1000) }
 
     static func machine(
-        lane: RunMachine.Lane = .provider("p", asksBeforeTools: false), policies: [Policy] = [], deadline: Duration? = nil,
-        idleTimeout: Duration? = nil, hasWorkspace: Bool = false
+        lane: RunMachine.Lane = .provider("p", asksBeforeTools: false),
+        policies: [Policy] = [],
+        deadline: Duration? = nil,
+        idleTimeout: Duration? = nil,
+        hasWorkspace: Bool = false
     ) throws -> RunMachine {
         RunMachine(
             RunMachine.Configuration(
-                runID: run, sessionID: session, engine: PolicyEngine(stack: try PolicyStack(policies), runID: run), lane: lane,
-                priceTable: .standard, deadline: deadline, idleTimeout: idleTimeout, opening: [opening], hasWorkspace: hasWorkspace))
+                runID: run,
+                sessionID: session,
+                engine: PolicyEngine(stack: try PolicyStack(policies), runID: run),
+                lane: lane,
+                priceTable: .standard,
+                deadline: deadline,
+                idleTimeout: idleTimeout,
+                opening: [opening],
+                hasWorkspace: hasWorkspace
+            )
+        )
     }
 
     static func event(_ event: ProviderEvent, at milliseconds: Int64 = 0, attempt: Int = 1) -> RunMachine.Input {
@@ -49,7 +63,13 @@ struct RunMachineTests {
         #expect(m.receive(Self.committed(3, 3)) == [.startAttempt(provider: "p", attempt: 1, asksBeforeTools: false)])
         #expect(m.receive(Self.event(Self.started)) == [])
         #expect(m.receive(Self.event(.streamed(MessageStreamed(delta: "he")))) == [])
-        #expect(m.flush() == [.append([.runStarted(RunStarted(provider: "p", model: "m")), .messageStreamed(MessageStreamed(delta: "he"))])])
+        #expect(
+            m.flush() == [
+                .append([
+                    .runStarted(RunStarted(provider: "p", model: "m")), .messageStreamed(MessageStreamed(delta: "he")),
+                ])
+            ]
+        )
         // Arriving during the write: it waits for the next batch.
         #expect(m.receive(Self.event(.streamed(MessageStreamed(delta: "llo")))) == [])
         #expect(m.flush() == [])
@@ -64,8 +84,13 @@ struct RunMachineTests {
             Issue.record("expected the result, got \(actions)")
             return
         }
-        #expect(result.status == .completed && result.outputText == "hello" && result.provider == "p" && result.model == "m")
-        #expect(result.eventsWritten == 5 && result.firstSequence == SequenceNumber(3) && result.lastSequence == SequenceNumber(7))
+        #expect(
+            result.status == .completed && result.outputText == "hello" && result.provider == "p" && result.model == "m"
+        )
+        #expect(
+            result.eventsWritten == 5 && result.firstSequence == SequenceNumber(3)
+                && result.lastSequence == SequenceNumber(7)
+        )
         #expect(result.attempts == 1 && result.continuation?.applied == "off")
         #expect(m.isFinished && m.receive(Self.event(.streamed(MessageStreamed(delta: "late")))) == [])
     }
@@ -92,13 +117,18 @@ struct RunMachineTests {
     @Test("the idle timeout moves with each event, pauses while a tool waits, and ends a silent attempt")
     func idleTimeout() throws {
         let held = Policy(name: "team", toolRules: [.deny([try ToolPattern("Bash")])], onViolation: .requestApproval)
-        var m = try Self.machine(lane: .provider("p", asksBeforeTools: true), policies: [held], idleTimeout: .seconds(1))
+        var m = try Self.machine(
+            lane: .provider("p", asksBeforeTools: true),
+            policies: [held],
+            idleTimeout: .seconds(1)
+        )
         #expect(m.start(at: Self.t0) == [])
         #expect(Self.appended(m.flush()) == ["policy.evaluated", "continuation.applied"])
         #expect(
             m.receive(Self.committed(1, 2)) == [
                 .startAttempt(provider: "p", attempt: 1, asksBeforeTools: true), .armTimer(.idle, at: Self.at(1000)),
-            ])
+            ]
+        )
         #expect(m.receive(Self.event(Self.started, at: 400)) == [.armTimer(.idle, at: Self.at(1400))])
         _ = m.flush()
         #expect(m.receive(Self.committed(3, 3, at: 400)) == [])
@@ -117,15 +147,19 @@ struct RunMachineTests {
         // The denial is answered once it is in the log, and the idle timer starts again.
         #expect(
             m.receive(Self.committed(7, 7, at: 2000)) == [
-                .answerTool(callID: "c1", .deny("approval \(approval) was denied")), .armTimer(.idle, at: Self.at(3000)),
-            ])
+                .answerTool(callID: "c1", .deny("approval \(approval) was denied")),
+                .armTimer(.idle, at: Self.at(3000)),
+            ]
+        )
         #expect(m.receive(.timerFired(.idle, at: Self.at(3000))) == [.cancelProvider(.idleTimeout)])
         #expect(m.receive(Self.event(.cancelled(RunCancelled(reason: .idleTimeout)), at: 3001)) == [])
         let failure = RunFailure(kind: .timeout, message: "p wrote nothing for 1 s")
         #expect(m.flush() == [.append([.runFailed(RunFailed(failure: failure))])])
     }
 
-    @Test("the duration limit fires on its tick with nothing else arriving, and a cancel action stops the provider once")
+    @Test(
+        "the duration limit fires on its tick with nothing else arriving, and a cancel action stops the provider once"
+    )
     func durationTick() throws {
         let run = Policy(name: "run", limits: PolicyLimits(maxDuration: .milliseconds(80)), onViolation: .cancel)
         var m = try Self.machine(policies: [run])
@@ -133,8 +167,10 @@ struct RunMachineTests {
         _ = m.flush()
         #expect(
             m.receive(Self.committed(1, 2)) == [
-                .armTimer(.policyTick, at: Self.at(81)), .startAttempt(provider: "p", attempt: 1, asksBeforeTools: false),
-            ])
+                .armTimer(.policyTick, at: Self.at(81)),
+                .startAttempt(provider: "p", attempt: 1, asksBeforeTools: false),
+            ]
+        )
         #expect(m.receive(.timerFired(.policyTick, at: Self.at(81))) == [.cancelProvider(.policy)])
         #expect(Self.appended(m.flush()) == ["policy.violated"])
         #expect(m.receive(Self.committed(3, 3, at: 82)) == [])
@@ -154,7 +190,11 @@ struct RunMachineTests {
         _ = m.flush()
         #expect(m.receive(.cancelRequested(.shutdown)) == [])
         #expect(m.receive(Self.committed(1, 1)) == [])
-        #expect(m.flush() == [.append([.runCancelled(RunCancelled(reason: .shutdown, message: "cancelled before p started"))])])
+        #expect(
+            m.flush() == [
+                .append([.runCancelled(RunCancelled(reason: .shutdown, message: "cancelled before p started"))])
+            ]
+        )
     }
 
     @Test("a refused write stops the provider and ends the run without a result")
@@ -167,7 +207,11 @@ struct RunMachineTests {
         let call = ToolCallStarted(callID: "c1", name: "Read", input: [:])
         #expect(m.receive(.toolPermissionRequested(call, attempt: 1, at: Self.at(1))) == [])
         _ = m.flush()
-        #expect(m.receive(.appendFailed) == [.cancelProvider(.shutdown), .answerTool(callID: "c1", .deny("the run has ended")), .abort])
+        #expect(
+            m.receive(.appendFailed) == [
+                .cancelProvider(.shutdown), .answerTool(callID: "c1", .deny("the run has ended")), .abort,
+            ]
+        )
         #expect(m.isFinished)
     }
 
@@ -189,9 +233,22 @@ struct RunMachineTests {
         _ = m.flush()
         _ = m.receive(Self.committed(1, 1))
         let failed = SessionEvent.runFailed(RunFailed(failure: RunFailure(kind: .apiError, message: "boom")))
-        #expect(m.receive(Self.event(.failed(RunFailed(failure: RunFailure(kind: .apiError, message: "boom"))))) == [.finishWorkspace(terminal: failed)])
+        #expect(
+            m.receive(Self.event(.failed(RunFailed(failure: RunFailure(kind: .apiError, message: "boom"))))) == [
+                .finishWorkspace(terminal: failed)
+            ]
+        )
         let diff = SessionEvent.workspaceDiffComputed(
-            WorkspaceDiffComputed(fromSnapshot: "a", toSnapshot: "b", filesChanged: 1, insertions: 1, deletions: 0, hasPatch: false, patchBytes: 0))
+            WorkspaceDiffComputed(
+                fromSnapshot: "a",
+                toSnapshot: "b",
+                filesChanged: 1,
+                insertions: 1,
+                deletions: 0,
+                hasPatch: false,
+                patchBytes: 0
+            )
+        )
         #expect(m.receive(.workspaceFinished([diff])) == [])
         #expect(m.flush() == [.append([diff])])
         #expect(m.receive(Self.committed(2, 2)) == [])
@@ -203,21 +260,38 @@ struct RunMachineTests {
         #expect(result.workspaceDiff?.filesChanged == 1 && result.status == .failed)
     }
 
-    @Test("routed: each attempt is decided from the folded log; a retryable failure fails over and counts against the provider")
+    @Test(
+        "routed: each attempt is decided from the folded log; a retryable failure fails over and counts against the provider"
+    )
     func failover() throws {
         let config = RouterConfig(prefer: ["a", "b"])
         let candidates = [CandidateProfile(name: "a", capabilities: []), CandidateProfile(name: "b", capabilities: [])]
         let router = Router(config: config)
         let lane = RunMachine.RoutedLane(
-            router: router, folding: router, candidates: candidates, recordedConfig: config.json, stickyKey: "s")
+            router: router,
+            folding: router,
+            candidates: candidates,
+            recordedConfig: config.json,
+            stickyKey: "s"
+        )
         var m = try Self.machine(lane: .routed(lane))
         _ = m.start(at: Self.t0)
         _ = m.flush()
         #expect(m.receive(Self.committed(1, 1)) == [.loadRouterState(forDecision: true)])
         var state = RouterState()
         state.position = SequenceNumber(1)
-        #expect(m.receive(.routerState(state, now: Self.at(1), seed: 7)) == [.startAttempt(provider: "a", attempt: 1, asksBeforeTools: false)])
-        var first = router.decide(state, RouteRequest(runID: Self.run, attempt: 1, stickyKey: "s"), candidates: candidates, now: Self.at(1), seed: 7)
+        #expect(
+            m.receive(.routerState(state, now: Self.at(1), seed: 7)) == [
+                .startAttempt(provider: "a", attempt: 1, asksBeforeTools: false)
+            ]
+        )
+        var first = router.decide(
+            state,
+            RouteRequest(runID: Self.run, attempt: 1, stickyKey: "s"),
+            candidates: candidates,
+            now: Self.at(1),
+            seed: 7
+        )
         first.event.router = config.json
         #expect(m.flush() == [.append([.routingDecided(first.event)])])
         #expect(m.receive(Self.committed(2, 2)) == [])
@@ -225,7 +299,11 @@ struct RunMachineTests {
         let limited = RunFailure(kind: .rateLimited, message: "429")
         #expect(m.receive(Self.event(.failed(RunFailed(failure: limited)))) == [.loadRouterState(forDecision: true)])
         state.position = SequenceNumber(2)
-        #expect(m.receive(.routerState(state, now: Self.at(5), seed: 8)) == [.startAttempt(provider: "b", attempt: 2, asksBeforeTools: false)])
+        #expect(
+            m.receive(.routerState(state, now: Self.at(5), seed: 8)) == [
+                .startAttempt(provider: "b", attempt: 2, asksBeforeTools: false)
+            ]
+        )
         #expect(Self.appended(m.flush()) == ["routing.failed_over", "routing.decided"])
         #expect(m.receive(Self.committed(3, 4)) == [])
         #expect(m.receive(Self.event(.started(RunStarted(provider: "b")), attempt: 2)) == [])
@@ -247,12 +325,20 @@ struct RunMachineTests {
         #expect(result.attempts == 2 && result.provider == "b" && result.status == .completed)
     }
 
-    @Test("routed: a cancel before the decided attempt starts records it cancelled, and nothing fails over after a cancel")
+    @Test(
+        "routed: a cancel before the decided attempt starts records it cancelled, and nothing fails over after a cancel"
+    )
     func routedCancel() throws {
         let config = RouterConfig(prefer: ["a", "b"])
         let candidates = [CandidateProfile(name: "a", capabilities: []), CandidateProfile(name: "b", capabilities: [])]
         let router = Router(config: config)
-        let lane = RunMachine.RoutedLane(router: router, folding: router, candidates: candidates, recordedConfig: config.json, stickyKey: nil)
+        let lane = RunMachine.RoutedLane(
+            router: router,
+            folding: router,
+            candidates: candidates,
+            recordedConfig: config.json,
+            stickyKey: nil
+        )
         var m = try Self.machine(lane: .routed(lane))
         _ = m.start(at: Self.t0)
         _ = m.flush()
@@ -261,6 +347,10 @@ struct RunMachineTests {
         #expect(m.receive(.routerState(RouterState(), now: Self.at(1), seed: 1)) == [])
         #expect(Self.appended(m.flush()) == ["routing.decided"])
         #expect(m.receive(Self.committed(2, 2)) == [])
-        #expect(m.flush() == [.append([.runCancelled(RunCancelled(reason: .requested, message: "cancelled before a started"))])])
+        #expect(
+            m.flush() == [
+                .append([.runCancelled(RunCancelled(reason: .requested, message: "cancelled before a started"))])
+            ]
+        )
     }
 }

@@ -10,8 +10,16 @@ import Testing
 /// The session server: the concurrency limit, the queue, cancel, drain and shutdown, and
 /// subscriptions that resume from a cursor without a gap or a duplicate.
 @Suite struct SessionServerTests {
-    private func server(_ h: Harness, provider: String = "gate", limit: Int, window: Int? = nil) async throws -> SessionServer {
-        var configuration = SessionServer.Configuration(defaultOptions: RunOptions(provider: provider), maxConcurrentRuns: limit)
+    private func server(
+        _ h: Harness,
+        provider: String = "gate",
+        limit: Int,
+        window: Int? = nil
+    ) async throws -> SessionServer {
+        var configuration = SessionServer.Configuration(
+            defaultOptions: RunOptions(provider: provider),
+            maxConcurrentRuns: limit
+        )
         if let window { configuration.subscriberWindow = window }
         return try await SessionServer.start(manager: h.manager, agentID: "server-tests", configuration: configuration)
     }
@@ -68,7 +76,9 @@ import Testing
         }
     }
 
-    @Test("cancelling a queued run records it as cancelled and it never starts; cancelling a running one frees its slot")
+    @Test(
+        "cancelling a queued run records it as cancelled and it never starts; cancelling a running one frees its slot"
+    )
     func cancelQueuedAndRunning() async throws {
         let gate = GateProvider()
         try await withHarness([gate]) { h in
@@ -96,7 +106,9 @@ import Testing
         }
     }
 
-    @Test("shutdown cancels running runs the provider's way and records queued ones as cancelled; then nothing is accepted")
+    @Test(
+        "shutdown cancels running runs the provider's way and records queued ones as cancelled; then nothing is accepted"
+    )
     func shutdownWithRunsInFlight() async throws {
         let gate = GateProvider()
         try await withHarness([gate]) { h in
@@ -201,7 +213,10 @@ import Testing
         try await withHarness([gate]) { h in
             let server = try await server(h, limit: 1)
             await #expect(throws: SessionManagerError.self) {
-                _ = try await server.submitRun([ChatMessage(role: .user, content: "x")], options: RunOptions(provider: "nope"))
+                _ = try await server.submitRun(
+                    [ChatMessage(role: .user, content: "x")],
+                    options: RunOptions(provider: "nope")
+                )
             }
             await #expect(throws: SessionManagerError.self) { _ = try await server.submitRun([]) }
             await #expect(throws: SessionServerError.self) {
@@ -210,8 +225,10 @@ import Testing
             #expect(try await h.store.runs(in: server.session).isEmpty)
             #expect(throws: SessionServerError.self) {
                 _ = try SessionServer(
-                    manager: h.manager, sessions: [server.session],
-                    configuration: .init(defaultOptions: RunOptions(provider: "gate"), maxConcurrentRuns: 0))
+                    manager: h.manager,
+                    sessions: [server.session],
+                    configuration: .init(defaultOptions: RunOptions(provider: "gate"), maxConcurrentRuns: 0)
+                )
             }
             await server.drain()
         }
@@ -234,9 +251,13 @@ import Testing
         }
     }
 
-    @Test("resubscribing from the last seen sequence + 1 yields exactly the missed events, under load from concurrent runs")
+    @Test(
+        "resubscribing from the last seen sequence + 1 yields exactly the missed events, under load from concurrent runs"
+    )
     func resumeFromCursorUnderLoad() async throws {
-        let provider = ScriptedProvider(script: ProviderScript([.text(String(repeating: "token ", count: 300), chunks: 300)]))
+        let provider = ScriptedProvider(
+            script: ProviderScript([.text(String(repeating: "token ", count: 300), chunks: 300)])
+        )
         try await withHarness([provider]) { h in
             let server = try await server(h, provider: "scripted", limit: 4)
             let whole = Task { try await collect(server.subscribe()) }
@@ -281,7 +302,9 @@ import Testing
 
     @Test("a slow subscriber falls behind the in-memory window, reads the log, and still gets every event once")
     func slowSubscriber() async throws {
-        let provider = ScriptedProvider(script: ProviderScript([.text(String(repeating: "x ", count: 100), chunks: 100)]))
+        let provider = ScriptedProvider(
+            script: ProviderScript([.text(String(repeating: "x ", count: 100), chunks: 100)])
+        )
         try await withHarness([provider]) { h in
             let server = try await server(h, provider: "scripted", limit: 2, window: 16)
             var iterator = server.subscribe().makeAsyncIterator()
@@ -335,8 +358,10 @@ import Testing
             await server.drain()
 
             let restarted = try SessionServer(
-                manager: h.manager, sessions: [server.session],
-                configuration: .init(defaultOptions: RunOptions(provider: "gate"), maxConcurrentRuns: 1))
+                manager: h.manager,
+                sessions: [server.session],
+                configuration: .init(defaultOptions: RunOptions(provider: "gate"), maxConcurrentRuns: 1)
+            )
             gate.release("b")
             _ = try await restarted.result(of: try await restarted.submitRun("b"))
             await restarted.drain()
@@ -359,7 +384,10 @@ extension SessionServerTests {
             let run = try await server.submitRun("mine")
             for index in 0..<20 {
                 try await other.append(
-                    NewEvent(MessageReceived(role: .user, content: "note \(index)")), to: server.session.stream, expectedVersion: .any)
+                    NewEvent(MessageReceived(role: .user, content: "note \(index)")),
+                    to: server.session.stream,
+                    expectedVersion: .any
+                )
             }
             gate.release("mine")
             _ = try await server.result(of: run)
@@ -382,14 +410,20 @@ extension SessionServerTests {
             let second = try await h.manager.startSession(agentID: "b")
             let outside = try await h.manager.startSession(agentID: "not served")
             let server = try SessionServer(
-                manager: h.manager, sessions: [first, second],
-                configuration: .init(defaultOptions: RunOptions(provider: "gate"), maxConcurrentRuns: 2))
+                manager: h.manager,
+                sessions: [first, second],
+                configuration: .init(defaultOptions: RunOptions(provider: "gate"), maxConcurrentRuns: 2)
+            )
             let live = Task { try await collect(server.subscribe()) }
             gate.release("in a")
             gate.release("in b")
             let a = try await server.submitRun("in a")
             let b = try await server.submitRun([ChatMessage(role: .user, content: "in b")], in: second)
-            try await h.store.append(NewEvent(MessageReceived(role: .user, content: "elsewhere")), to: outside.stream, expectedVersion: .any)
+            try await h.store.append(
+                NewEvent(MessageReceived(role: .user, content: "elsewhere")),
+                to: outside.stream,
+                expectedVersion: .any
+            )
             #expect(try await server.result(of: a).sessionID == first)
             #expect(try await server.result(of: b).sessionID == second)
             await server.drain()
@@ -407,7 +441,10 @@ extension SessionServerTests {
     func retainedResults() async throws {
         let gate = GateProvider()
         try await withHarness([gate]) { h in
-            var configuration = SessionServer.Configuration(defaultOptions: RunOptions(provider: "gate"), maxConcurrentRuns: 1)
+            var configuration = SessionServer.Configuration(
+                defaultOptions: RunOptions(provider: "gate"),
+                maxConcurrentRuns: 1
+            )
             configuration.retainedResults = 1
             let server = try await SessionServer.start(manager: h.manager, agentID: "a", configuration: configuration)
             gate.release("old")
@@ -429,7 +466,9 @@ extension SessionServerTests {
         try await withTemporaryStore { base in
             let manager = SessionManager(store: BusyStore(base), providers: [ScriptedProvider(script: .reply("ok"))])
             let session = try await manager.startSession(agentID: "busy")
-            for index in 0..<3 { _ = try await manager.startRun(in: session, messages: [ChatMessage(role: .user, content: "r\(index)")]) }
+            for index in 0..<3 {
+                _ = try await manager.startRun(in: session, messages: [ChatMessage(role: .user, content: "r\(index)")])
+            }
             try await manager.completeSession(session)
             #expect(try await base.session(session)?.status == .completed)
             #expect(try await base.runs(in: session).count == 3)
@@ -446,7 +485,11 @@ extension SessionServerTests {
             let server = try await server(h, limit: 2)
             _ = try await server.submitRun("first")
             await gate.waitUntilStarted(1)
-            try await h.store.append(NewEvent(SessionCompleted(summary: "done elsewhere")), to: server.session.stream, expectedVersion: .any)
+            try await h.store.append(
+                NewEvent(SessionCompleted(summary: "done elsewhere")),
+                to: server.session.stream,
+                expectedVersion: .any
+            )
             let error = await #expect(throws: SessionManagerError.self) { _ = try await server.submitRun("late") }
             #expect(error?.code == .illegalTransition)
             gate.release("first")

@@ -13,7 +13,10 @@ struct Harness {
     let manager: SessionManager
 
     init(
-        store: SQLiteEventStore, providers: [any ProviderAdapter], routers: [ProviderRouter] = [], priceTable: PriceTable = .standard,
+        store: SQLiteEventStore,
+        providers: [any ProviderAdapter],
+        routers: [ProviderRouter] = [],
+        priceTable: PriceTable = .standard,
         clock: (any WallClock)? = nil
     ) {
         self.store = store
@@ -40,7 +43,9 @@ struct Harness {
 
 /// Runs `body` with a temporary store and a manager over `providers`.
 func withHarness(
-    _ providers: [any ProviderAdapter], priceTable: PriceTable = .standard, clock: ManualClock? = nil,
+    _ providers: [any ProviderAdapter],
+    priceTable: PriceTable = .standard,
+    clock: ManualClock? = nil,
     _ body: (Harness) async throws -> Void
 ) async throws {
     var configuration = SQLiteEventStore.Configuration()
@@ -70,7 +75,12 @@ final class RememberingProvider: ProviderAdapter {
     init(name: String = "memo", resumesNatively: Bool = true, ignoresResume: Bool = false) {
         self.name = name
         let capabilities = ProviderCapabilities(
-            streamsText: true, reportsToolCalls: true, resumesNatively: resumesNatively, interrupts: true, toolGate: .beforeRun)
+            streamsText: true,
+            reportsToolCalls: true,
+            resumesNatively: resumesNatively,
+            interrupts: true,
+            toolGate: .beforeRun
+        )
         self.capabilities = capabilities
         let memory = self.memory
         inner = ScriptedProvider(name: name, capabilities: capabilities) { request in
@@ -79,7 +89,10 @@ final class RememberingProvider: ProviderAdapter {
             memory.add((session, request.promptText))
             let everything = memory.all.filter { $0.0 == session }.map(\.1).joined(separator: "\n")
             let answer = Self.code(in: everything).map { "The code is \($0)." } ?? "I do not know any code."
-            var script = ProviderScript([.text(answer), .usage(TokenUsage(input: 100, output: 10))], providerSessionID: session)
+            var script = ProviderScript(
+                [.text(answer), .usage(TokenUsage(input: 100, output: 10))],
+                providerSessionID: session
+            )
             script.model = "memo-1"
             return script
         }
@@ -105,7 +118,13 @@ final class Flaky: ProviderAdapter {
     init(_ name: String, tools: [String] = ["Read", "Bash"], plan: @escaping @Sendable (Int) -> [ProviderScript.Step]) {
         self.name = name
         let capabilities = ProviderCapabilities(
-            streamsText: true, reportsToolCalls: true, resumesNatively: true, interrupts: true, toolGate: .observeOnly, tools: tools)
+            streamsText: true,
+            reportsToolCalls: true,
+            resumesNatively: true,
+            interrupts: true,
+            toolGate: .observeOnly,
+            tools: tools
+        )
         self.capabilities = capabilities
         let counter = Counter()
         inner = ScriptedProvider(name: name, capabilities: capabilities) { _ in
@@ -120,9 +139,13 @@ final class Flaky: ProviderAdapter {
 
 final class Counter: Sendable {
     private let value = Mutex(0)
-    func next() -> Int { value.withLock { $0 += 1; return $0 } }
+    func next() -> Int {
+        value.withLock {
+            $0 += 1
+            return $0
+        }
+    }
 }
-
 
 /// A one-shot signal a test waits on: the event itself, never a sleep.
 final class Latch: Sendable {

@@ -13,11 +13,19 @@ import Testing
 @Suite(.serialized) struct WorkspaceExecutionTests {
     /// A provider that "edits" the repository when its tool call starts (as an agent's tool would).
     private func run(
-        _ h: Harness, _ repository: ScratchRepository, steps: [ProviderScript.Step], options: WorkspaceOptions, policies: [Policy] = [],
+        _ h: Harness,
+        _ repository: ScratchRepository,
+        steps: [ProviderScript.Step],
+        options: WorkspaceOptions,
+        policies: [Policy] = [],
         edit: @escaping @Sendable (ScratchRepository) -> Void = Self.edit
     ) async throws -> RunResult {
         let session = try await h.manager.startSession(agentID: "a")
-        return try await h.manager.run("change things", in: session, options: RunOptions(provider: "scripted", policies: policies, workspace: options)) {
+        return try await h.manager.run(
+            "change things",
+            in: session,
+            options: RunOptions(provider: "scripted", policies: policies, workspace: options)
+        ) {
             event in
             if case .toolCallStarted = event { edit(repository) }
         }
@@ -31,22 +39,36 @@ import Testing
 
     static let tool = ProviderScript.Step.toolCall(name: "Edit", input: ["file_path": "README.md"], output: "ok")
 
-    @Test("a completed run records pre and post snapshots and the diff with its patch, and runs the provider in the workspace")
+    @Test(
+        "a completed run records pre and post snapshots and the diff with its patch, and runs the provider in the workspace"
+    )
     func completed() async throws {
         let repository = try await ScratchRepository.make()
         defer { repository.directory.remove() }
         let provider = ScriptedProvider(script: ProviderScript([Self.tool, .text("Done.")]))
         try await withHarness([provider]) { h in
-            let result = try await run(h, repository, steps: [], options: WorkspaceOptions(path: repository.path, rollbackOnFailure: true))
+            let result = try await run(
+                h,
+                repository,
+                steps: [],
+                options: WorkspaceOptions(path: repository.path, rollbackOnFailure: true)
+            )
             #expect(result.status == .completed)
             let diff = try #require(result.workspaceDiff)
-            #expect(diff.filesChanged == 3 && diff.insertions == 2 && diff.deletions == 3 && diff.hasPatch && diff.artifact == nil)
+            #expect(
+                diff.filesChanged == 3 && diff.insertions == 2 && diff.deletions == 3 && diff.hasPatch
+                    && diff.artifact == nil
+            )
             #expect(diff.patch?.contains("+Rewritten.") == true)
             #expect(diff.changes?.map(\.change).sorted() == ["added", "deleted", "modified"])
             #expect(result.workspaceRollback == nil, "a completed run is not rolled back")
             #expect(repository.exists("src/added.swift"))
             let types = try await h.types(of: result.runID)
-            #expect(types.filter { $0.hasPrefix("workspace.") } == ["workspace.snapshot_taken", "workspace.snapshot_taken", "workspace.diff_computed"])
+            #expect(
+                types.filter { $0.hasPrefix("workspace.") } == [
+                    "workspace.snapshot_taken", "workspace.snapshot_taken", "workspace.diff_computed",
+                ]
+            )
             #expect(types.last == "run.completed")
             let cwd = try #require(provider.receivedRequests.first?.workingDirectory)
             #expect(cwd.hasSuffix(repository.path.split(separator: "/").last.map(String.init) ?? "-"))
@@ -59,16 +81,33 @@ import Testing
         defer { repository.directory.remove() }
         let original = repository.read("README.md")
         let before = try await repository.state()
-        let provider = ScriptedProvider(script: ProviderScript([Self.tool, .fail(RunFailure(kind: .overloaded, message: "529"))]))
+        let provider = ScriptedProvider(
+            script: ProviderScript([Self.tool, .fail(RunFailure(kind: .overloaded, message: "529"))])
+        )
         try await withHarness([provider]) { h in
-            let result = try await run(h, repository, steps: [], options: WorkspaceOptions(path: repository.path, rollbackOnFailure: true))
+            let result = try await run(
+                h,
+                repository,
+                steps: [],
+                options: WorkspaceOptions(path: repository.path, rollbackOnFailure: true)
+            )
             #expect(result.status == .failed)
             let rollback = try #require(result.workspaceRollback)
-            #expect(rollback.restored == 2 && rollback.removed == 1 && rollback.safetyReference?.hasPrefix("refs/asm/safety/") == true)
-            #expect(repository.read("README.md") == original && repository.exists("src/main.swift") && !repository.exists("src/added.swift"))
+            #expect(
+                rollback.restored == 2 && rollback.removed == 1
+                    && rollback.safetyReference?.hasPrefix("refs/asm/safety/") == true
+            )
+            #expect(
+                repository.read("README.md") == original && repository.exists("src/main.swift")
+                    && !repository.exists("src/added.swift")
+            )
             #expect(try await repository.state() == before, "HEAD, index, stash and status are as before the run")
             let types = try await h.types(of: result.runID)
-            #expect(Array(types.suffix(4)) == ["workspace.snapshot_taken", "workspace.diff_computed", "workspace.rolled_back", "run.failed"])
+            #expect(
+                Array(types.suffix(4)) == [
+                    "workspace.snapshot_taken", "workspace.diff_computed", "workspace.rolled_back", "run.failed",
+                ]
+            )
         }
     }
 
@@ -76,12 +115,25 @@ import Testing
     func rollbackOnPolicyCancel() async throws {
         let repository = try await ScratchRepository.make()
         defer { repository.directory.remove() }
-        let provider = ScriptedProvider(script: ProviderScript([Self.tool, .toolCall(name: "Bash", input: ["command": "rm -rf /"], output: ""), .text("x")]))
+        let provider = ScriptedProvider(
+            script: ProviderScript([
+                Self.tool, .toolCall(name: "Bash", input: ["command": "rm -rf /"], output: ""), .text("x"),
+            ])
+        )
         try await withHarness([provider]) { h in
             let org = Policy(name: "org", toolRules: [.deny([try ToolPattern("Bash(rm *)")])], onViolation: .cancel)
-            let result = try await run(h, repository, steps: [], options: WorkspaceOptions(path: repository.path, rollbackOnFailure: true), policies: [org])
+            let result = try await run(
+                h,
+                repository,
+                steps: [],
+                options: WorkspaceOptions(path: repository.path, rollbackOnFailure: true),
+                policies: [org]
+            )
             #expect(result.status == .failed && result.failure?.kind == .policyViolation)
-            #expect(result.workspaceRollback != nil && repository.exists("src/main.swift") && !repository.exists("src/added.swift"))
+            #expect(
+                result.workspaceRollback != nil && repository.exists("src/main.swift")
+                    && !repository.exists("src/added.swift")
+            )
         }
     }
 
@@ -107,7 +159,16 @@ import Testing
                 if case .artifactStored(let stored) = envelope.event { return stored }
                 return nil
             }
-            #expect(stored == [ArtifactStored(artifact: reference.description, bytes: diff.patchBytes, mediaType: "text/x-diff", purpose: "patch")])
+            #expect(
+                stored == [
+                    ArtifactStored(
+                        artifact: reference.description,
+                        bytes: diff.patchBytes,
+                        mediaType: "text/x-diff",
+                        purpose: "patch"
+                    )
+                ]
+            )
         }
     }
 
@@ -121,7 +182,10 @@ import Testing
             let run = try await h.manager.startRun(in: session, messages: [ChatMessage(role: .user, content: "x")])
             let before = try await h.store.lastSequence()
             await #expect(throws: SessionManagerError.self) {
-                _ = try await h.manager.execute(run, options: RunOptions(provider: "scripted", workspace: WorkspaceOptions(path: directory.path)))
+                _ = try await h.manager.execute(
+                    run,
+                    options: RunOptions(provider: "scripted", workspace: WorkspaceOptions(path: directory.path))
+                )
             }
             #expect(try await h.store.lastSequence() == before && provider.receivedRequests.isEmpty)
             #expect(try await h.manager.run(run)?.status == .requested, "the run can still be executed")
@@ -138,18 +202,40 @@ import Testing
         }
         tree.write("README.md", "# Plain\n")
         tree.write("src/main.swift", "print(1)\n")
-        let provider = ScriptedProvider(script: ProviderScript([Self.tool, .fail(RunFailure(kind: .timeout, message: "deadline"))]))
+        let provider = ScriptedProvider(
+            script: ProviderScript([Self.tool, .fail(RunFailure(kind: .timeout, message: "deadline"))])
+        )
         try await withHarness([provider]) { h in
-            let options = WorkspaceOptions(path: tree.path, strategy: .hash, artifactStore: FileArtifactStore(root: artifacts.path), rollbackOnFailure: true)
+            let options = WorkspaceOptions(
+                path: tree.path,
+                strategy: .hash,
+                artifactStore: FileArtifactStore(root: artifacts.path),
+                rollbackOnFailure: true
+            )
             let result = try await run(h, tree, steps: [], options: options)
             #expect(result.workspaceDiff?.filesChanged == 3 && result.workspaceDiff?.hasPatch == false)
-            #expect(result.workspaceRollback?.restored == 2 && tree.read("README.md") == "# Plain\n" && !tree.exists("src/added.swift"))
+            #expect(
+                result.workspaceRollback?.restored == 2 && tree.read("README.md") == "# Plain\n"
+                    && !tree.exists("src/added.swift")
+            )
         }
         let refused = ScriptedProvider(script: .reply("hi"))
         try await withHarness([refused]) { h in
             let session = try await h.manager.startSession(agentID: "a")
-            await #expect(throws: SessionManagerError(.invalidArgument, "workspace: rolling back a hash snapshot needs an artifact store to keep file contents in")) {
-                _ = try await h.manager.run("x", in: session, options: RunOptions(provider: "scripted", workspace: WorkspaceOptions(path: tree.path, strategy: .hash, rollbackOnFailure: true)))
+            await #expect(
+                throws: SessionManagerError(
+                    .invalidArgument,
+                    "workspace: rolling back a hash snapshot needs an artifact store to keep file contents in"
+                )
+            ) {
+                _ = try await h.manager.run(
+                    "x",
+                    in: session,
+                    options: RunOptions(
+                        provider: "scripted",
+                        workspace: WorkspaceOptions(path: tree.path, strategy: .hash, rollbackOnFailure: true)
+                    )
+                )
             }
         }
     }

@@ -30,7 +30,8 @@ import Testing
             (.noneSince(1, types: [.sessionCompleted, .sessionArchived]), true),
             (.noneSince(1, types: [.messageReceived]), false), (.noneSince(2, types: [.messageReceived]), true),
             (.noneSince(3, types: []), false),
-        ])
+        ]
+    )
     func expectedVersion(backend: Backend, check: (expected: ExpectedVersion, accepted: Bool)) async throws {
         let (expected, accepted) = check
         try await backend.withStore { store in
@@ -91,7 +92,10 @@ import Testing
                 messages(1) + [committed[0]],  // an old id in second place
                 [committed[0], committed[1]] + messages(1),  // the old batch plus more
                 [committed[1], committed[0]],  // the old events in another order
-                [NewEvent(id: committed[0].id, runID: nil, event: .sessionActivated(SessionActivated())), committed[1]],
+                [
+                    NewEvent(id: committed[0].id, runID: nil, event: .sessionActivated(SessionActivated())),
+                    committed[1],
+                ],
             ]
             for batch in cases {
                 let error = await #expect(throws: StoreError.self) {
@@ -136,7 +140,10 @@ import Testing
                 NewEvent(.opaque(OpaqueEvent(type: type, schemaVersion: 1, payload: payload)))
             }
             await refused(messages(2) + [opaque("x.y", Array("{not json".utf8))], .invalidEvent)
-            await refused(messages(2) + [opaque("x.y", [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D])], .invalidEvent)
+            await refused(
+                messages(2) + [opaque("x.y", [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D])],
+                .invalidEvent
+            )
             await refused(messages(2) + [opaque("x.y", Array("[1,2]".utf8))], .invalidEvent)
             await refused(messages(2) + [opaque("Not A Type", Array("{}".utf8))], .invalidEvent)
             let nan = NewEvent(TokenUsageUpdated(delta: .zero, total: .zero, reportedCostUSD: .nan))
@@ -187,7 +194,12 @@ import Testing
             let event = OpaqueEvent(type: "vendor.new_fact", schemaVersion: 4, payload: payload)
             try await store.append(NewEvent(.opaque(event)), to: .generate())
             let read = try #require(try await allEvents(store).first)
-            #expect(read.event == .opaque(OpaqueEvent(type: "vendor.new_fact", schemaVersion: 4, payload: payload, reason: .unknownType)))
+            #expect(
+                read.event
+                    == .opaque(
+                        OpaqueEvent(type: "vendor.new_fact", schemaVersion: 4, payload: payload, reason: .unknownType)
+                    )
+            )
             let recorded = try await store.recordedEvents(from: 1, limit: 1, filter: .all).events[0]
             #expect(recorded.payload == payload && recorded.schemaVersion == 4)
         }

@@ -23,7 +23,11 @@ import Testing
                 for writer in 0..<4 {
                     group.addTask {
                         for round in 0..<25 {
-                            try await store.append(messages(1 + (round + writer) % 4, prefix: "w\(writer)-"), to: .generate(), expectedVersion: .noStream)
+                            try await store.append(
+                                messages(1 + (round + writer) % 4, prefix: "w\(writer)-"),
+                                to: .generate(),
+                                expectedVersion: .noStream
+                            )
                         }
                     }
                 }

@@ -1,11 +1,14 @@
 import ASMCore
 import ASMStore
 import AgentSessionManagerTesting
-import Testing
 import Dispatch
+import Testing
 
 @Suite struct ConcurrencyTests {
-    @Test("many tasks appending to one stream with expected versions: no lost or doubled versions", arguments: Backend.all)
+    @Test(
+        "many tasks appending to one stream with expected versions: no lost or doubled versions",
+        arguments: Backend.all
+    )
     func oneStream(backend: Backend) async throws {
         try await backend.withStore { store in
             let stream = StreamID.generate()
@@ -21,7 +24,11 @@ import Dispatch
                             while true {
                                 let version = try await store.streamVersion(of: stream)
                                 do {
-                                    let result = try await store.append(events, to: stream, expectedVersion: .exact(version))
+                                    let result = try await store.append(
+                                        events,
+                                        to: stream,
+                                        expectedVersion: .exact(version)
+                                    )
                                     #expect(result.firstVersion.rawValue == version.rawValue + 1)
                                     break
                                 } catch let error as StoreError where error.code == .versionConflict {
@@ -35,7 +42,10 @@ import Dispatch
                 return try await group.reduce(0, +)
             }
             let events = try await allEvents(store)
-            let expectedCount = (0..<writers).flatMap { w in (0..<batchesPerWriter).map { 1 + (w + $0) % 3 } }.reduce(0, +)
+            let expectedCount = (0..<writers).flatMap { w in (0..<batchesPerWriter).map { 1 + (w + $0) % 3 } }.reduce(
+                0,
+                +
+            )
             #expect(events.count == expectedCount)
             #expect(events.map(\.streamVersion.rawValue) == Array(1...Int64(expectedCount)))
             #expect(events.map(\.sequence.rawValue) == Array(1...Int64(expectedCount)))
@@ -63,8 +73,15 @@ import Dispatch
                     group.addTask {
                         var expected = ExpectedVersion.noStream
                         for round in 0..<20 {
-                            let result = try await store.append(messages(1 + (index + round) % 5), to: stream, expectedVersion: expected)
-                            #expect(result.lastSequence.rawValue - result.firstSequence.rawValue == result.lastVersion.rawValue - result.firstVersion.rawValue)
+                            let result = try await store.append(
+                                messages(1 + (index + round) % 5),
+                                to: stream,
+                                expectedVersion: expected
+                            )
+                            #expect(
+                                result.lastSequence.rawValue - result.firstSequence.rawValue == result.lastVersion
+                                    .rawValue - result.firstVersion.rawValue
+                            )
                             expected = .exact(result.lastVersion)
                         }
                     }
@@ -101,7 +118,9 @@ import Dispatch
             let appends = Task {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<200 {
-                        group.addTask { try await store.append(messages(2), to: .generate(), expectedVersion: .noStream) }
+                        group.addTask {
+                            try await store.append(messages(2), to: .generate(), expectedVersion: .noStream)
+                        }
                     }
                     try await group.waitForAll()
                 }

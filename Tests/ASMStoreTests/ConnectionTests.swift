@@ -103,10 +103,14 @@ import Testing
     @Test("the protected-tables authorizer refuses writes and transaction control, allows reads and other tables")
     func authorizer() throws {
         try withConnection { connection in
-            try connection.execute("CREATE TABLE events (x INTEGER); CREATE TABLE mine (x INTEGER); INSERT INTO events VALUES (1)")
+            try connection.execute(
+                "CREATE TABLE events (x INTEGER); CREATE TABLE mine (x INTEGER); INSERT INTO events VALUES (1)"
+            )
             try connection.transaction {
                 try connection.withProtectedTables(["events"]) {
-                    #expect(throws: SQLiteError.self) { try connection.prepare("INSERT INTO events VALUES (2)").execute() }
+                    #expect(throws: SQLiteError.self) {
+                        try connection.prepare("INSERT INTO events VALUES (2)").execute()
+                    }
                     #expect(throws: SQLiteError.self) { try connection.prepare("DELETE FROM events").execute() }
                     #expect(throws: SQLiteError.self) { try connection.prepare("DROP TABLE events").execute() }
                     #expect(throws: SQLiteError.self) { try connection.prepare("COMMIT").execute() }

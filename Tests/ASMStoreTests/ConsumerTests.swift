@@ -34,7 +34,9 @@ import Testing
             let store = try SQLiteEventStore(path: path)
             try await store.append(messages(10), to: .generate(), expectedVersion: .any)
             let consumer = try await store.consumer(named: "indexer", startingAt: .beginning)
-            let batch = try #require(try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), limit: 4))
+            let batch = try #require(
+                try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), limit: 4)
+            )
             #expect(batch.events.map(\.sequence.rawValue) == [1, 2, 3, 4])
             try await consumer.acknowledge(batch)
             // Handled but not acknowledged when the process "stops":
@@ -43,7 +45,9 @@ import Testing
         }
         let store = try SQLiteEventStore(path: path)
         let consumer = try await store.consumer(named: "indexer", startingAt: .end)
-        let batch = try #require(try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), limit: 100, wait: false))
+        let batch = try #require(
+            try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), limit: 100, wait: false)
+        )
         #expect(batch.events.first?.sequence == 5, "at least once: unacknowledged events come again")
         #expect(batch.events.count == 6)
         await store.close()
@@ -81,9 +85,13 @@ import Testing
                 return
             }
             #expect(reset == ConsumerReset(consumer: "c", from: 11, to: 2, reason: "reprocess after a bug fix"))
-            let batch = try #require(try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), wait: false))
+            let batch = try #require(
+                try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), wait: false)
+            )
             #expect(batch.events.first?.sequence == 3)
-            let error = await #expect(throws: StoreError.self) { try await store.resetConsumer("nobody", to: 1, reason: nil) }
+            let error = await #expect(throws: StoreError.self) {
+                try await store.resetConsumer("nobody", to: 1, reason: nil)
+            }
             #expect(error?.code == .notFound)
         }
     }
@@ -106,7 +114,9 @@ import Testing
         try await withTemporaryStore { store in
             let consumer = try await store.consumer(named: "c", startingAt: .beginning)
             // The registration event is the only event; filtered out, the log is empty for it.
-            let empty = try #require(try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), wait: false))
+            let empty = try #require(
+                try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), wait: false)
+            )
             #expect(empty.events.isEmpty)
             try await consumer.acknowledge(empty)
             let waiting = Task { try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived])) }
@@ -126,17 +136,23 @@ import Testing
             try await store.acknowledge(consumer: "projector", through: 0) { tx in
                 try tx.execute("CREATE TABLE IF NOT EXISTS seen (sequence INTEGER PRIMARY KEY)", [])
             }
-            let batch = try #require(try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), limit: 3))
+            let batch = try #require(
+                try await consumer.nextBatch(filter: EventFilter(types: [.messageReceived]), limit: 3)
+            )
             struct Crash: Error {}
             await #expect(throws: Crash.self) {
                 try await consumer.acknowledge(batch) { tx in
-                    for event in batch.events { try tx.execute("INSERT INTO seen VALUES (?)", [.integer(event.sequence.rawValue)]) }
+                    for event in batch.events {
+                        try tx.execute("INSERT INTO seen VALUES (?)", [.integer(event.sequence.rawValue)])
+                    }
                     throw Crash()
                 }
             }
             #expect(try await consumer.position() == 0, "the failed batch moved nothing")
             try await consumer.acknowledge(batch) { tx in
-                for event in batch.events { try tx.execute("INSERT INTO seen VALUES (?)", [.integer(event.sequence.rawValue)]) }
+                for event in batch.events {
+                    try tx.execute("INSERT INTO seen VALUES (?)", [.integer(event.sequence.rawValue)])
+                }
                 let count = try tx.query("SELECT count(*) FROM seen", [])
                 #expect(count == [[.integer(3)]])
             }
@@ -150,7 +166,8 @@ import Testing
             try await store.append(messages(2), to: .generate(), expectedVersion: .any)
             let consumer = try await store.consumer(named: "c", startingAt: .beginning)
             for sql in [
-                "INSERT INTO events (sequence) VALUES (99)", "DELETE FROM sessions", "UPDATE consumers SET position = 0",
+                "INSERT INTO events (sequence) VALUES (99)", "DELETE FROM sessions",
+                "UPDATE consumers SET position = 0",
                 "DROP TABLE transcript", "COMMIT", "PRAGMA foreign_keys = OFF", "DROP VIEW usage_by_model",
             ] {
                 let error = await #expect(throws: StoreError.self) {
@@ -169,7 +186,9 @@ import Testing
     func names() async throws {
         try await withTemporaryStore { store in
             for name in ["", String(repeating: "n", count: 129), "bad\u{07}name"] {
-                let error = await #expect(throws: StoreError.self) { _ = try await store.consumer(named: name, startingAt: .end) }
+                let error = await #expect(throws: StoreError.self) {
+                    _ = try await store.consumer(named: name, startingAt: .end)
+                }
                 #expect(error?.code == .invalidArgument)
             }
             let error = await #expect(throws: StoreError.self) { _ = try await store.consumerPosition("missing") }

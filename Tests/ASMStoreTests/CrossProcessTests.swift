@@ -7,15 +7,21 @@ import Testing
 
 /// Other processes on the same file: a writer killed mid-flight, followers, concurrent writers.
 @Suite(.serialized) struct CrossProcessTests {
-    @Test("a writer killed with SIGKILL leaves every committed batch whole and the chain intact", arguments: [3, 40, 200])
+    @Test(
+        "a writer killed with SIGKILL leaves every committed batch whole and the chain intact",
+        arguments: [3, 40, 200]
+    )
     func killedWriter(commitsBeforeKill: Int) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.file("asm.sqlite")
         let batchSize = 10
         let result = try await Subprocess.run(
-            .path(FilePath(childExecutable())), arguments: ["append-loop", path, String(batchSize)],
-            input: .none, output: .sequence, error: .discarded
+            .path(FilePath(childExecutable())),
+            arguments: ["append-loop", path, String(batchSize)],
+            input: .none,
+            output: .sequence,
+            error: .discarded
         ) { execution in
             var lastCommitted: Int64 = 0
             var commits = 0
@@ -65,10 +71,14 @@ import Testing
         try await store.append(messages(5), to: .generate(), expectedVersion: .any)
         let count = 200
         let result = try await Subprocess.run(
-            .path(FilePath(childExecutable())), arguments: ["follow", path, "3", String(count + 3)],
-            input: .none, output: .sequence, error: .discarded
+            .path(FilePath(childExecutable())),
+            arguments: ["follow", path, "3", String(count + 3)],
+            input: .none,
+            output: .sequence,
+            error: .discarded
         ) { execution in
-            var lines = execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])).makeAsyncIterator()
+            var lines = execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"]))
+                .makeAsyncIterator()
             guard try await lines.next() == "ready" else { return [Int64]() }
             for _ in 0..<count {
                 try await store.append(messages(1), to: .generate(), expectedVersion: .any)
@@ -82,7 +92,10 @@ import Testing
         await store.close()
     }
 
-    @Test("this process follows what another process appends", arguments: [FollowMode.polling(interval: .milliseconds(1)), .default])
+    @Test(
+        "this process follows what another process appends",
+        arguments: [FollowMode.polling(interval: .milliseconds(1)), .default]
+    )
     func followingAnotherWriter(mode: FollowMode) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -99,8 +112,12 @@ import Testing
             return sequences
         }
         let result = try await Subprocess.run(
-            .path(FilePath(childExecutable())), arguments: ["append", path, "150"], input: .none,
-            output: .string(limit: 4096), error: .string(limit: 4096))
+            .path(FilePath(childExecutable())),
+            arguments: ["append", path, "150"],
+            input: .none,
+            output: .string(limit: 4096),
+            error: .string(limit: 4096)
+        )
         #expect(result.terminationStatus == TerminationStatus.exited(0), "\(result.standardError)")
         #expect(try await reader.value == Array(1...150))
         await store.close()
@@ -113,8 +130,12 @@ import Testing
         let path = directory.file("asm.sqlite")
         let store = try SQLiteEventStore(path: path)
         async let child = Subprocess.run(
-            .path(FilePath(childExecutable())), arguments: ["append", path, "300"], input: .none,
-            output: .string(limit: 4096), error: .string(limit: 4096))
+            .path(FilePath(childExecutable())),
+            arguments: ["append", path, "300"],
+            input: .none,
+            output: .string(limit: 4096),
+            error: .string(limit: 4096)
+        )
         let stream = StreamID.generate()
         for _ in 0..<300 {
             try await store.append(messages(1), to: stream, expectedVersion: .any)

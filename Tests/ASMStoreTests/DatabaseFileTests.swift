@@ -48,7 +48,8 @@ import Testing
     func migrationFilesRegistered() throws {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Migrations").path
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql") }
+            .sorted()
         let expected = Migrations.all.map { migration in
             let number = String(migration.version)
             return String(repeating: "0", count: 4 - number.count) + number + "_" + migration.name + ".sql"
@@ -92,9 +93,13 @@ import Testing
         #expect(bytes(path) == before)
     }
 
-    @Test("a file that is not SQLite is refused and left as it was", arguments: [
-        Array("hello, this is not a database at all".utf8), [UInt8](repeating: 0xFF, count: 8192), Array("SQLite format 2\0".utf8),
-    ])
+    @Test(
+        "a file that is not SQLite is refused and left as it was",
+        arguments: [
+            Array("hello, this is not a database at all".utf8), [UInt8](repeating: 0xFF, count: 8192),
+            Array("SQLite format 2\0".utf8),
+        ]
+    )
     func notSQLite(content: [UInt8]) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -141,7 +146,9 @@ import Testing
         defer { directory.remove() }
         let path = directory.file("other.sqlite")
         let connection = try Connection(path: path, mode: .readWriteCreate)
-        try connection.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes VALUES (1, 'x');")
+        try connection.execute(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes VALUES (1, 'x');"
+        )
         connection.close()
         expectRefused(path, in: directory, code: .foreignDatabase)
     }
@@ -174,7 +181,10 @@ import Testing
     func directoryInTheWay() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        try FileManager.default.createDirectory(atPath: directory.file("asm.sqlite"), withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(
+            atPath: directory.file("asm.sqlite"),
+            withIntermediateDirectories: false
+        )
         let error = #expect(throws: StoreError.self) { _ = try SQLiteEventStore(path: directory.file("asm.sqlite")) }
         #expect(error?.code == .cannotOpen)
     }

@@ -14,25 +14,68 @@ import Testing
                 [
                     NewEvent(SessionCreated(agentID: "reviewer", metadata: ["team": "core"], tags: ["nightly"])),
                     NewEvent(SessionActivated()),
-                    NewEvent(RunRequested(messages: [ChatMessage(role: .user, content: "hi")], provider: "claude", model: "sonnet"), run: first),
+                    NewEvent(
+                        RunRequested(
+                            messages: [ChatMessage(role: .user, content: "hi")],
+                            provider: "claude",
+                            model: "sonnet"
+                        ),
+                        run: first
+                    ),
                     NewEvent(MessageReceived(role: .user, content: "hi"), run: first),
                     NewEvent(RunStarted(provider: "claude", model: "sonnet-4", providerSessionID: "s-1"), run: first),
                     NewEvent(MessageReceived(role: .assistant, content: "hello"), run: first),
-                    NewEvent(TokenUsageUpdated(delta: TokenUsage(input: 10, output: 5, cacheRead: 100), total: TokenUsage(input: 10, output: 5, cacheRead: 100), costNanoUSD: 1_500, reportedCostUSD: 0.25), run: first),
-                    NewEvent(TokenUsageUpdated(delta: TokenUsage(input: 1, output: 2), total: TokenUsage(input: 11, output: 7, cacheRead: 100), costNanoUSD: 500, reportedCostUSD: 0.5), run: first),
+                    NewEvent(
+                        TokenUsageUpdated(
+                            delta: TokenUsage(input: 10, output: 5, cacheRead: 100),
+                            total: TokenUsage(input: 10, output: 5, cacheRead: 100),
+                            costNanoUSD: 1_500,
+                            reportedCostUSD: 0.25
+                        ),
+                        run: first
+                    ),
+                    NewEvent(
+                        TokenUsageUpdated(
+                            delta: TokenUsage(input: 1, output: 2),
+                            total: TokenUsage(input: 11, output: 7, cacheRead: 100),
+                            costNanoUSD: 500,
+                            reportedCostUSD: 0.5
+                        ),
+                        run: first
+                    ),
                     NewEvent(RunCompleted(outputText: "hello", providerSessionID: "s-1b"), run: first),
-                ], to: session.stream, expectedVersion: .noStream)
+                ],
+                to: session.stream,
+                expectedVersion: .noStream
+            )
             try await store.append(
                 [
                     NewEvent(RunStarted(provider: "codex", model: "gpt"), run: second),
-                    NewEvent(TokenUsageUpdated(provider: "codex", model: "gpt", delta: TokenUsage(input: 7, reasoning: 3), total: TokenUsage(input: 7, reasoning: 3), costNanoUSD: 70), run: second),
-                    NewEvent(RunFailed(failure: RunFailure(kind: .rateLimited, message: "slow down", httpStatus: 429)), run: second),
+                    NewEvent(
+                        TokenUsageUpdated(
+                            provider: "codex",
+                            model: "gpt",
+                            delta: TokenUsage(input: 7, reasoning: 3),
+                            total: TokenUsage(input: 7, reasoning: 3),
+                            costNanoUSD: 70
+                        ),
+                        run: second
+                    ),
+                    NewEvent(
+                        RunFailed(failure: RunFailure(kind: .rateLimited, message: "slow down", httpStatus: 429)),
+                        run: second
+                    ),
                     NewEvent(RunCancelled(reason: .requested), run: second),  // after the end: ignored
                     NewEvent(SessionFailed(reason: "gave up")),
-                ], to: session.stream, expectedVersion: .exact(9))
+                ],
+                to: session.stream,
+                expectedVersion: .exact(9)
+            )
 
             let summary = try #require(try await store.session(session))
-            #expect(summary.agentID == "reviewer" && summary.metadata == ["team": "core"] && summary.tags == ["nightly"])
+            #expect(
+                summary.agentID == "reviewer" && summary.metadata == ["team": "core"] && summary.tags == ["nightly"]
+            )
             #expect(summary.status == .failed && summary.failureReason == "gave up")
             #expect(summary.runCount == 2 && summary.eventCount == 14 && summary.version == 14)
             #expect(summary.firstSequence == 1 && summary.lastSequence == 14)
@@ -41,7 +84,10 @@ import Testing
             #expect(runs.map(\.id) == [first, second])
             #expect(runs[0].status == .completed && runs[0].provider == "claude" && runs[0].model == "sonnet-4")
             #expect(runs[0].providerSessionID == "s-1b" && runs[0].endSequence == 9 && runs[0].startedAt != nil)
-            #expect(runs[1].status == .failed && runs[1].failureKind == .rateLimited && runs[1].failureMessage == "slow down")
+            #expect(
+                runs[1].status == .failed && runs[1].failureKind == .rateLimited
+                    && runs[1].failureMessage == "slow down"
+            )
             #expect(runs[1].cancelReason == nil, "the first terminal fact wins")
             #expect(try await store.run(second)?.firstSequence == 10)
 
@@ -72,7 +118,11 @@ import Testing
             for index in 0..<3 {
                 let id = SessionID.generate()
                 ids.append(id)
-                try await store.append(NewEvent(SessionCreated(agentID: "a\(index)")), to: id.stream, expectedVersion: .noStream)
+                try await store.append(
+                    NewEvent(SessionCreated(agentID: "a\(index)")),
+                    to: id.stream,
+                    expectedVersion: .noStream
+                )
             }
             try await store.append(NewEvent(SessionActivated()), to: ids[0].stream)
             #expect(try await store.sessions(status: nil, limit: 10).map(\.id) == [ids[0], ids[2], ids[1]])
@@ -87,15 +137,19 @@ import Testing
         let connection = try Connection(path: path, mode: .readWrite)
         defer { connection.close() }
         var result: [String: [[DatabaseValue]]] = [:]
-        for (table, key) in [("sessions", "session_id"), ("runs", "run_id"), ("transcript", "session_id, sequence"),
-            ("usage", "run_id, provider, model"), ("projection_checkpoints", "name")]
-        {
+        for (table, key) in [
+            ("sessions", "session_id"), ("runs", "run_id"), ("transcript", "session_id, sequence"),
+            ("usage", "run_id, provider, model"), ("projection_checkpoints", "name"),
+        ] {
             result[table] = try connection.query("SELECT * FROM \(table) ORDER BY \(key)")
         }
         return result
     }
 
-    @Test("rebuilt projections equal the ones kept inline, over long random histories", arguments: [UInt64(1), 77, 4242])
+    @Test(
+        "rebuilt projections equal the ones kept inline, over long random histories",
+        arguments: [UInt64(1), 77, 4242]
+    )
     func rebuildEqualsInline(seed: UInt64) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -124,7 +178,9 @@ import Testing
         await store.close()
         let expected = try tables(path)
         let connection = try Connection(path: path, mode: .readWrite)
-        try connection.execute("DELETE FROM transcript; DELETE FROM runs; UPDATE projection_checkpoints SET version = 0 WHERE name = 'runs'")
+        try connection.execute(
+            "DELETE FROM transcript; DELETE FROM runs; UPDATE projection_checkpoints SET version = 0 WHERE name = 'runs'"
+        )
         connection.close()
         let reopened = try SQLiteEventStore(path: path)
         await reopened.close()

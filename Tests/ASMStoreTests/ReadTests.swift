@@ -37,7 +37,8 @@ import Testing
             let run = try #require(everything.last { $0.runID != nil && $0.stream == session }?.runID)
             let filters: [EventFilter] = [
                 EventFilter(types: [.messageReceived]), EventFilter(types: [.runStarted, .runFailed, "future.fact"]),
-                EventFilter(stream: session), EventFilter(run: run), EventFilter(types: [.messageReceived], stream: session),
+                EventFilter(stream: session), EventFilter(run: run),
+                EventFilter(types: [.messageReceived], stream: session),
                 EventFilter(types: [.tokenUsageUpdated], run: run), EventFilter(stream: .generate()),
                 EventFilter(stream: .generate(), run: run),
             ]
@@ -105,7 +106,9 @@ import Testing
     @Test("a read limit must be positive")
     func limits() async throws {
         try await withTemporaryStore { store in
-            let error = await #expect(throws: StoreError.self) { try await store.events(from: 1, limit: 0, filter: .all) }
+            let error = await #expect(throws: StoreError.self) {
+                try await store.events(from: 1, limit: 0, filter: .all)
+            }
             #expect(error?.code == .invalidArgument)
         }
     }

@@ -4,7 +4,10 @@ import AgentSessionManagerTesting
 import Testing
 
 @Suite struct SubscriptionTests {
-    @Test("a subscription replays the backfill, then delivers live events, without gaps or repeats", arguments: Backend.all)
+    @Test(
+        "a subscription replays the backfill, then delivers live events, without gaps or repeats",
+        arguments: Backend.all
+    )
     func backfillThenLive(backend: Backend) async throws {
         try await backend.withStore { store in
             let stream = StreamID.generate()
@@ -60,7 +63,10 @@ import Testing
             let session = SessionID.generate()
             let reader = Task {
                 var types: [EventType] = []
-                for try await envelope in store.subscribe(from: 1, filter: EventFilter(types: [.runStarted], stream: session.stream)) {
+                for try await envelope in store.subscribe(
+                    from: 1,
+                    filter: EventFilter(types: [.runStarted], stream: session.stream)
+                ) {
                     types.append(envelope.type)
                     if types.count == 2 { break }
                 }
@@ -70,7 +76,10 @@ import Testing
                 try await store.append(messages(5), to: .generate(), expectedVersion: .any)
                 try await store.append(messages(2), to: session.stream, expectedVersion: .any)
                 if round == 3 || round == 17 {
-                    try await store.append(NewEvent(RunStarted(provider: "p\(round)"), run: .generate()), to: session.stream)
+                    try await store.append(
+                        NewEvent(RunStarted(provider: "p\(round)"), run: .generate()),
+                        to: session.stream
+                    )
                 }
             }
             #expect(try await reader.value == [.runStarted, .runStarted])
@@ -133,7 +142,10 @@ import Testing
                 // Read a random number of events, then drop the subscription.
                 let take = Int.random(in: 1...40, using: &generator)
                 var taken = 0
-                for try await envelope in store.subscribe(from: cursor, pageSize: Int.random(in: 1...50, using: &generator)) {
+                for try await envelope in store.subscribe(
+                    from: cursor,
+                    pageSize: Int.random(in: 1...50, using: &generator)
+                ) {
                     seen.append(envelope.sequence.rawValue)
                     cursor = envelope.sequence.next
                     taken += 1

@@ -63,7 +63,9 @@ func allEvents(_ store: some EventStore, filter: EventFilter = .all) async throw
 
 /// The path of the `asm-test-child` executable, built beside the test bundle.
 func childExecutable() -> String {
-    let bundle = CommandLine.arguments.first { $0.contains(".xctest") || $0.contains("PackageTests") } ?? CommandLine.arguments[0]
+    let bundle =
+        CommandLine.arguments.first { $0.contains(".xctest") || $0.contains("PackageTests") }
+        ?? CommandLine.arguments[0]
     var directory = bundle
     while let slash = directory.lastIndex(of: "/") {
         directory = String(directory[..<slash])

@@ -9,7 +9,8 @@ import Testing
         let connection = try Connection(path: path, mode: .readWrite)
         defer { connection.close() }
         try connection.execute(
-            "DROP TRIGGER events_are_append_only_update; DROP TRIGGER events_are_append_only_delete; \(sql)")
+            "DROP TRIGGER events_are_append_only_update; DROP TRIGGER events_are_append_only_delete; \(sql)"
+        )
     }
 
     private func withLog(_ body: (String, SQLiteEventStore) async throws -> Void) async throws {
@@ -28,20 +29,26 @@ import Testing
     func payloadByte(sequence: Int) async throws {
         try await withLog { path, store in
             // Flip one byte inside the payload text, keeping it valid JSON.
-            try tamper(path, "UPDATE events SET payload = substr(payload, 1, 1) || ' ' || substr(payload, 2) WHERE sequence = \(sequence)")
+            try tamper(
+                path,
+                "UPDATE events SET payload = substr(payload, 1, 1) || ' ' || substr(payload, 2) WHERE sequence = \(sequence)"
+            )
             let report = try await store.verify()
             #expect(report.firstMismatch == SequenceNumber(Int64(sequence)))
             #expect(!report.isIntact)
         }
     }
 
-    @Test("editing a header field is found too", arguments: [
-        "UPDATE events SET type = 'run.completed' WHERE sequence = 40",
-        "UPDATE events SET recorded_at = recorded_at + 1 WHERE sequence = 40",
-        "UPDATE events SET stream_version = stream_version + 1000 WHERE sequence = 40",
-        "UPDATE events SET run_id = randomblob(16) WHERE sequence = 40",
-        "UPDATE events SET hash = zeroblob(32) WHERE sequence = 40",
-    ])
+    @Test(
+        "editing a header field is found too",
+        arguments: [
+            "UPDATE events SET type = 'run.completed' WHERE sequence = 40",
+            "UPDATE events SET recorded_at = recorded_at + 1 WHERE sequence = 40",
+            "UPDATE events SET stream_version = stream_version + 1000 WHERE sequence = 40",
+            "UPDATE events SET run_id = randomblob(16) WHERE sequence = 40",
+            "UPDATE events SET hash = zeroblob(32) WHERE sequence = 40",
+        ]
+    )
     func header(sql: String) async throws {
         try await withLog { path, store in
             try tamper(path, sql)

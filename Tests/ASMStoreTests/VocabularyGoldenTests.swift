@@ -53,10 +53,17 @@ import Testing
         while true {
             let page = try await store.recordedEvents(from: cursor.next, limit: 500, filter: .all)
             for recorded in page.events {
-                let event = codec.decode(type: recorded.type, schemaVersion: recorded.schemaVersion, payload: recorded.payload)
+                let event = codec.decode(
+                    type: recorded.type,
+                    schemaVersion: recorded.schemaVersion,
+                    payload: recorded.payload
+                )
                 if case .opaque = event { Issue.record("\(recorded.type) at \(recorded.sequence) did not decode") }
                 let again = try codec.encode(event)
-                #expect(again.payload == recorded.payload, "\(recorded.type) at \(recorded.sequence) re-encodes differently")
+                #expect(
+                    again.payload == recorded.payload,
+                    "\(recorded.type) at \(recorded.sequence) re-encodes differently"
+                )
                 #expect(again.type == recorded.type && again.schemaVersion == recorded.schemaVersion)
                 values.add(describe(event))
                 count += 1
@@ -78,13 +85,19 @@ import Testing
             var samples = SampleEvents(seed: seed)
             var events: [SessionEvent] = []
             for _ in 0..<25 { events += samples.oneOfEach() }
-            for batch in SampleHistory(seed: seed, sessions: 6, events: 400).batches { events += batch.events.map(\.event) }
+            for batch in SampleHistory(seed: seed, sessions: 6, events: 400).batches {
+                events += batch.events.map(\.event)
+            }
             for event in events {
                 let encoded = try codec.encode(event)
                 bytes.add(encoded.type.rawValue)
                 bytes.add(String(encoded.schemaVersion))
                 bytes.add(encoded.payload)
-                let decoded = codec.decode(type: encoded.type, schemaVersion: encoded.schemaVersion, payload: encoded.payload)
+                let decoded = codec.decode(
+                    type: encoded.type,
+                    schemaVersion: encoded.schemaVersion,
+                    payload: encoded.payload
+                )
                 if case .opaque(let sent) = event, case .opaque(let read) = decoded {
                     #expect(read.payload == sent.payload && read.type == sent.type)
                 } else {

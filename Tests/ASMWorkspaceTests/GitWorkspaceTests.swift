@@ -16,7 +16,9 @@ import Testing
         repository.write("second.log", "ignored\n")
     }
 
-    @Test("snapshots cover tracked changes and untracked files, honour .gitignore, and leave HEAD, index, stash and branches alone")
+    @Test(
+        "snapshots cover tracked changes and untracked files, honour .gitignore, and leave HEAD, index, stash and branches alone"
+    )
     func snapshotAndDiff() async throws {
         let repository = try await ScratchRepository.make()
         defer { repository.directory.remove() }
@@ -28,16 +30,24 @@ import Testing
         let post = try await workspace.snapshot(phase: "post", label: "run-1/post")
         let diff = try await workspace.diff(from: pre, to: post)
 
-        #expect(try await repository.state() == middle, "a snapshot changed HEAD, the index, the stash, branches or status")
+        #expect(
+            try await repository.state() == middle,
+            "a snapshot changed HEAD, the index, the stash, branches or status"
+        )
         #expect(before[0] == middle[0] && before[1] == middle[1] && before[2] == middle[2], "HEAD, index and stash")
-        #expect(try await repository.git("for-each-ref", "--format=%(refname)", "refs/asm").split(separator: "\n") == [
-            "refs/asm/snapshots/run-1/post", "refs/asm/snapshots/run-1/pre",
-        ])
+        #expect(
+            try await repository.git("for-each-ref", "--format=%(refname)", "refs/asm").split(separator: "\n") == [
+                "refs/asm/snapshots/run-1/post", "refs/asm/snapshots/run-1/pre",
+            ]
+        )
         #expect(pre.fileCount == 6, "README, 2 sources, logo, .gitignore and the staged notes.txt — not debug.log")
 
         let byPath = Dictionary(uniqueKeysWithValues: diff.files.map { ($0.path, $0) })
         #expect(Set(byPath.keys) == ["README.md", "src/new.swift", "src/main.swift", "logo.bin"])
-        #expect(byPath["README.md"] == WorkspaceFileChange(path: "README.md", change: "modified", insertions: 2, deletions: 1))
+        #expect(
+            byPath["README.md"]
+                == WorkspaceFileChange(path: "README.md", change: "modified", insertions: 2, deletions: 1)
+        )
         #expect(byPath["src/new.swift"]?.change == "added" && byPath["src/main.swift"]?.change == "deleted")
         #expect(byPath["logo.bin"] == WorkspaceFileChange(path: "logo.bin", change: "modified", binary: true))
         #expect(diff.insertions == 3 && diff.deletions == 2)
@@ -46,12 +56,17 @@ import Testing
         #expect(!patch.contains("ignored output"))
     }
 
-    @Test("restoring the pre-run snapshot puts modified files back, removes created ones, brings deleted ones back, and keeps the post state under a safety ref")
+    @Test(
+        "restoring the pre-run snapshot puts modified files back, removes created ones, brings deleted ones back, and keeps the post state under a safety ref"
+    )
     func restore() async throws {
         let repository = try await ScratchRepository.make()
         defer { repository.directory.remove() }
         let workspace = makeWorkspace(WorkspaceOptions(path: repository.path))
-        let original = (repository.read("README.md"), repository.read("src/main.swift"), FileManager.default.contents(atPath: "\(repository.path)/logo.bin"))
+        let original = (
+            repository.read("README.md"), repository.read("src/main.swift"),
+            FileManager.default.contents(atPath: "\(repository.path)/logo.bin")
+        )
         let before = try await repository.state()
         let pre = try await workspace.snapshot(phase: "pre", label: "run-2/pre")
         change(repository)
@@ -63,7 +78,10 @@ import Testing
         #expect(FileManager.default.contents(atPath: "\(repository.path)/logo.bin") == original.2)
         #expect(!repository.exists("src/new.swift"))
         #expect(repository.read("build/out.txt") == "ignored output\n", "ignored files are not the run's to remove")
-        #expect(try await repository.state() == before, "after the rollback, HEAD, index, stash and status are as before the run")
+        #expect(
+            try await repository.state() == before,
+            "after the rollback, HEAD, index, stash and status are as before the run"
+        )
         let safety = try await repository.git("rev-parse", report.safetyReference ?? "")
         #expect(safety.hasPrefix(post.reference))
         // And forward again, to the post state.
@@ -91,8 +109,10 @@ import Testing
         defer { directory.remove() }
         await #expect(
             throws: WorkspaceError(
-                .notARepository, "the workspace \(directory.path) is not inside a git work tree (use the hash strategy, or git init)",
-                path: directory.path)
+                .notARepository,
+                "the workspace \(directory.path) is not inside a git work tree (use the hash strategy, or git init)",
+                path: directory.path
+            )
         ) {
             try await makeWorkspace(WorkspaceOptions(path: directory.path)).prepare()
         }

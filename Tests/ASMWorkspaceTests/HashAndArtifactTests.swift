@@ -6,7 +6,9 @@ import Testing
 
 /// The hash strategy and the artifact store.
 struct HashAndArtifactTests {
-    @Test("hash snapshots report added, modified and deleted files, skip .git and ignored paths, and restore what they kept")
+    @Test(
+        "hash snapshots report added, modified and deleted files, skip .git and ignored paths, and restore what they kept"
+    )
     func hashStrategy() async throws {
         let tree = ScratchRepository()
         let artifacts = TemporaryDirectory()
@@ -21,7 +23,14 @@ struct HashAndArtifactTests {
         tree.write(".git/HEAD", "not a real repository\n")
         let store = FileArtifactStore(root: artifacts.path)
         let workspace = makeWorkspace(
-            WorkspaceOptions(path: tree.path, strategy: .hash, artifactStore: store, ignorePatterns: ["cache"], maxRestorableFileBytes: 1000))
+            WorkspaceOptions(
+                path: tree.path,
+                strategy: .hash,
+                artifactStore: store,
+                ignorePatterns: ["cache"],
+                maxRestorableFileBytes: 1000
+            )
+        )
         let pre = try await workspace.snapshot(phase: "pre", label: "h/pre")
         #expect(pre.fileCount == 3)
         tree.write("a.txt", "alpha, changed\n")
@@ -31,7 +40,11 @@ struct HashAndArtifactTests {
         tree.write("cache/y.tmp", "ignored too\n")
         let post = try await workspace.snapshot(phase: "post", label: "h/post")
         let diff = try await workspace.diff(from: pre, to: post)
-        #expect(diff.files.map { "\($0.change) \($0.path)" } == ["modified a.txt", "modified big.bin", "deleted dir/b.txt", "added dir/c.txt"])
+        #expect(
+            diff.files.map { "\($0.change) \($0.path)" } == [
+                "modified a.txt", "modified big.bin", "deleted dir/b.txt", "added dir/c.txt",
+            ]
+        )
 
         let report = try await workspace.restore(to: pre, from: post, label: "h/back")
         #expect(tree.read("a.txt") == "alpha\n" && tree.read("dir/b.txt") == "beta\n" && !tree.exists("dir/c.txt"))
@@ -54,11 +67,16 @@ struct HashAndArtifactTests {
         #expect(reference == ArtifactReference.of(Array("patch".utf8)))
         #expect(try await store.put(Array("patch".utf8)) == reference)
         #expect(try await store.get(reference) == Array("patch".utf8))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: root.file("tmp")).isEmpty, "no temporary file is left behind")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: root.file("tmp")).isEmpty,
+            "no temporary file is left behind"
+        )
 
-        for text in ["../../etc/passwd", "sha256:../../etc/passwd", "sha256:" + String(repeating: "A", count: 64), "sha256:abc", "md5:" + reference.digest,
-            "sha256:" + reference.digest + "/..", "sha256:" + String(repeating: "0", count: 63) + "/"]
-        {
+        for text in [
+            "../../etc/passwd", "sha256:../../etc/passwd", "sha256:" + String(repeating: "A", count: 64), "sha256:abc",
+            "md5:" + reference.digest,
+            "sha256:" + reference.digest + "/..", "sha256:" + String(repeating: "0", count: 63) + "/",
+        ] {
             #expect(throws: ArtifactError.invalidReference(text)) { try ArtifactReference(text) }
         }
         let missing = try ArtifactReference("sha256:" + String(repeating: "0", count: 64))

@@ -1,9 +1,10 @@
+internal import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-internal import Synchronization
 
 /// Buffered standard output and unbuffered standard error.
 enum Console {

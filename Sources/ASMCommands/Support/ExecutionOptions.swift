@@ -1,5 +1,5 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 import FoundationEssentials
 
 #if canImport(Glibc)
@@ -17,7 +17,11 @@ struct ExecutionOptions: ParsableArguments {
     @Option(help: "A JSON router configuration: route the run over the providers it names (instead of --provider).")
     var router: String?
 
-    @Option(name: .customLong("require"), help: "With --router: a capability the chosen provider must have, as type or type:name (tool:read, streaming; repeatable).")
+    @Option(
+        name: .customLong("require"),
+        help:
+            "With --router: a capability the chosen provider must have, as type or type:name (tool:read, streaming; repeatable)."
+    )
     var requirements: [String] = []
 
     @Option(help: "The model to ask for (passed to the CLI as it is).")
@@ -32,13 +36,19 @@ struct ExecutionOptions: ParsableArguments {
     @Option(help: "Seconds the whole run may take (not extended by output).")
     var deadline: Double?
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds the provider may write nothing before the run is stopped.")
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: "Seconds the provider may write nothing before the run is stopped."
+    )
     var idleTimeout: Double?
 
     @Option(name: .customLong("deny-tool"), help: "A tool the agent must not run, e.g. bash (repeatable).")
     var deniedTools: [String] = []
 
-    @Option(name: .customLong("allow-tool"), help: "A tool pre-approved to run, e.g. read or 'Bash(git *)' (repeatable).")
+    @Option(
+        name: .customLong("allow-tool"),
+        help: "A tool pre-approved to run, e.g. read or 'Bash(git *)' (repeatable)."
+    )
     var allowedTools: [String] = []
 
     @Option(help: "The only tools the agent has, comma-separated (\"\" for none), e.g. read,grep.")
@@ -71,13 +81,19 @@ struct ExecutionOptions: ParsableArguments {
     @Option(name: .customLong("workspace-strategy"), help: "git (the default) or hash.")
     var workspaceStrategy: WorkspaceStrategyChoice = .git
 
-    @Option(name: .customLong("max-patch-bytes"), help: "Keep patches up to this size in the log; larger ones go to the artifact store.")
+    @Option(
+        name: .customLong("max-patch-bytes"),
+        help: "Keep patches up to this size in the log; larger ones go to the artifact store."
+    )
     var maxPatchBytes: Int = 64 << 10
 
     @Option(help: "The artifact store directory (default: artifacts/ beside the database).")
     var artifacts: String?
 
-    @Flag(name: .customLong("rollback-on-failure"), help: "Put the workspace back to its pre-run snapshot when the run fails or is cancelled.")
+    @Flag(
+        name: .customLong("rollback-on-failure"),
+        help: "Put the workspace back to its pre-run snapshot when the run fails or is cancelled."
+    )
     var rollbackOnFailure = false
 
     @Option(name: .customLong("workspace-ignore"), help: "A glob of paths to leave out of snapshots (repeatable).")
@@ -86,7 +102,6 @@ struct ExecutionOptions: ParsableArguments {
     enum WorkspaceStrategyChoice: String, ExpressibleByArgument, CaseIterable {
         case git, hash
     }
-
 
     enum ProviderChoice: String, ExpressibleByArgument, CaseIterable {
         case claude, codex, amp, scripted
@@ -98,7 +113,9 @@ struct ExecutionOptions: ParsableArguments {
 
     func validate() throws {
         if let deadline, !(deadline > 0) { throw ValidationError("--deadline must be more than zero seconds") }
-        if let idleTimeout, !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be more than zero seconds") }
+        if let idleTimeout, !(idleTimeout > 0) {
+            throw ValidationError("--idle-timeout must be more than zero seconds")
+        }
         if let maxTurns, maxTurns < 1 { throw ValidationError("--max-turns must be at least 1") }
         if let maxBudget, !(maxBudget > 0) { throw ValidationError("--max-budget must be more than zero dollars") }
         if (provider == nil) == (router == nil) { throw ValidationError("give one of --provider and --router") }
@@ -107,17 +124,22 @@ struct ExecutionOptions: ParsableArguments {
             let type = String(requirement.split(separator: ":", maxSplits: 1).first ?? "")
             guard CapabilityRequirement.types.contains(type) else {
                 throw ValidationError(
-                    "--require \(requirement): the type must be one of \(CapabilityRequirement.types.sorted().joined(separator: ", "))")
+                    "--require \(requirement): the type must be one of \(CapabilityRequirement.types.sorted().joined(separator: ", "))"
+                )
             }
         }
-        if script != nil, provider != .scripted, router == nil { throw ValidationError("--script needs --provider scripted") }
+        if script != nil, provider != .scripted, router == nil {
+            throw ValidationError("--script needs --provider scripted")
+        }
         if executable != nil, provider == .scripted || router != nil {
             throw ValidationError("--executable applies to --provider claude, codex or amp")
         }
         if workspace == nil, rollbackOnFailure || workspaceStrategy != .git || !workspaceIgnore.isEmpty {
             throw ValidationError("--rollback-on-failure, --workspace-strategy and --workspace-ignore need --workspace")
         }
-        if workspace != nil, cwd != nil { throw ValidationError("--workspace is where the provider runs; leave out --cwd") }
+        if workspace != nil, cwd != nil {
+            throw ValidationError("--workspace is where the provider runs; leave out --cwd")
+        }
         guard maxPatchBytes >= 0 else { throw ValidationError("--max-patch-bytes must be zero or more") }
         if let cwd {
             var status = stat()
@@ -152,25 +174,42 @@ struct ExecutionOptions: ParsableArguments {
         let candidates = try routerConfig.map(routedProviders) ?? []
         let single = try provider.map(makeProvider)
         var options = RunOptions(
-            provider: single?.name ?? "router", model: model, systemPrompt: systemPrompt, workingDirectory: cwd, policies: policies,
+            provider: single?.name ?? "router",
+            model: model,
+            systemPrompt: systemPrompt,
+            workingDirectory: cwd,
+            policies: policies,
             continuation: ContinuationMode(rawValue: continuation.rawValue) ?? .auto,
             deadline: deadline.map { .seconds(roundedToMilliseconds: $0) },
             idleTimeout: idleTimeout.map { .seconds(roundedToMilliseconds: $0) },
-            preapprovedTools: allowedTools, availableTools: tools.map(Self.toolList), maxTurns: maxTurns,
+            preapprovedTools: allowedTools,
+            availableTools: tools.map(Self.toolList),
+            maxTurns: maxTurns,
             requiredCapabilities: requirements.map { text in
                 let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
                 return CapabilityRequirement(type: parts[0], name: parts.count > 1 ? parts[1] : nil)
-            })
+            }
+        )
         if let workspace { options.workspace = workspaceOptions(workspace, database: database) }
-        return Loaded(options: options, priceTable: priceTable, single: single, routerConfig: routerConfig, candidates: candidates)
+        return Loaded(
+            options: options,
+            priceTable: priceTable,
+            single: single,
+            routerConfig: routerConfig,
+            candidates: candidates
+        )
     }
 
     /// The workspace options for a path, with this command's strategy, limits and store.
     func workspaceOptions(_ path: String, database: String) -> WorkspaceOptions {
         WorkspaceOptions(
-            path: path, strategy: WorkspaceStrategy(rawValue: workspaceStrategy.rawValue) ?? .git, maxPatchBytes: maxPatchBytes,
-            artifactStore: FileArtifactStore(root: artifactRoot(artifacts, database: database)), rollbackOnFailure: rollbackOnFailure,
-            ignorePatterns: workspaceIgnore)
+            path: path,
+            strategy: WorkspaceStrategy(rawValue: workspaceStrategy.rawValue) ?? .git,
+            maxPatchBytes: maxPatchBytes,
+            artifactStore: FileArtifactStore(root: artifactRoot(artifacts, database: database)),
+            rollbackOnFailure: rollbackOnFailure,
+            ignorePatterns: workspaceIgnore
+        )
     }
 
     /// Checks a workspace can be used before anything is written: the ``WorkspaceError``
@@ -200,8 +239,12 @@ struct ExecutionOptions: ParsableArguments {
                 let patterns = try deniedTools.map { text throws(PolicyError) in try ToolPattern(text) }
                 policies.append(
                     Policy(
-                        name: "cli", limits: PolicyLimits(maxCostUSD: maxBudget),
-                        toolRules: patterns.isEmpty ? [] : [.deny(patterns)], onViolation: .cancel))
+                        name: "cli",
+                        limits: PolicyLimits(maxCostUSD: maxBudget),
+                        toolRules: patterns.isEmpty ? [] : [.deny(patterns)],
+                        onViolation: .cancel
+                    )
+                )
             } catch {
                 throw CommandFailure(.invalidArgument, "--deny-tool: \(error.message)", underlying: error)
             }
@@ -239,7 +282,10 @@ struct ExecutionOptions: ParsableArguments {
         var seen = Set<String>()
         return try names.filter { seen.insert($0).inserted }.map { name in
             guard let choice = ProviderChoice(rawValue: name) else {
-                throw CommandFailure(.invalidArgument, "the router names \(name), which is not claude, codex, amp or scripted")
+                throw CommandFailure(
+                    .invalidArgument,
+                    "the router names \(name), which is not claude, codex, amp or scripted"
+                )
             }
             return try makeProvider(choice)
         }
@@ -264,7 +310,10 @@ struct ExecutionOptions: ParsableArguments {
     }
 
     /// A CLI provider: --executable, else the variable, else the CLI's name on PATH.
-    private func commandLine<Dialect: CommandLineDialect>(_ dialect: Dialect, variable: String) -> CommandLineProvider<Dialect> {
+    private func commandLine<Dialect: CommandLineDialect>(
+        _ dialect: Dialect,
+        variable: String
+    ) -> CommandLineProvider<Dialect> {
         let fromEnvironment = ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
         return CommandLineProvider(dialect: dialect, configuration: .init(executable: executable ?? fromEnvironment))
     }

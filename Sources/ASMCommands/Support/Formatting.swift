@@ -15,8 +15,10 @@ enum Formatting {
     static func line(_ envelope: EventEnvelope) -> String {
         let version = "v" + String(envelope.streamVersion.rawValue)
         return row(
-            envelope, envelope.recordedAt.description + "  " + short(envelope.stream.uuid) + "  " + version.padding(to: 5),
-            summary(envelope.event))
+            envelope,
+            envelope.recordedAt.description + "  " + short(envelope.stream.uuid) + "  " + version.padding(to: 5),
+            summary(envelope.event)
+        )
     }
 
     /// One line per event of a server: sequence, the run's label (`run 2`), type, summary;
@@ -30,7 +32,8 @@ enum Formatting {
     /// The sequence right-aligned, `columns`, the type in its column, then `text`.
     private static func row(_ envelope: EventEnvelope, _ columns: String, _ text: String) -> String {
         let sequence = String(envelope.sequence.rawValue)
-        let line = String(repeating: " ", count: max(0, 7 - sequence.count)) + sequence + "  " + columns + " "
+        let line =
+            String(repeating: " ", count: max(0, 7 - sequence.count)) + sequence + "  " + columns + " "
             + envelope.type.rawValue.padding(to: 24) + " " + text
         return line.trimmingTrailingSpaces()
     }
@@ -38,7 +41,8 @@ enum Formatting {
     /// What an event says, in a few words.
     static func summary(_ event: SessionEvent) -> String {
         switch event {
-        case .sessionCreated(let e): "agent=\(e.agentID)" + (e.tags.isEmpty ? "" : " tags=\(e.tags.joined(separator: ","))")
+        case .sessionCreated(let e):
+            "agent=\(e.agentID)" + (e.tags.isEmpty ? "" : " tags=\(e.tags.joined(separator: ","))")
         case .sessionActivated: ""
         case .sessionCompleted(let e): e.summary.map { clip($0) } ?? ""
         case .sessionFailed(let e): clip(e.reason)
@@ -62,7 +66,8 @@ enum Formatting {
         case .toolCallCompleted(let e): (e.isError ? "failed: " : "") + "\"\(clip(e.output, 48))\""
         case .tokenUsageUpdated(let e):
             "+\(e.delta.input) in, +\(e.delta.output) out"
-                + (e.delta.cacheRead + e.delta.cacheWrite > 0 ? ", +\(e.delta.cacheRead + e.delta.cacheWrite) cache" : "")
+                + (e.delta.cacheRead + e.delta.cacheWrite > 0
+                    ? ", +\(e.delta.cacheRead + e.delta.cacheWrite) cache" : "")
         case .policyEvaluated(let e): "\(e.policies.joined(separator: "+")): \(e.outcome)"
         case .policyViolated(let e): "\(e.policy)/\(e.rule) → \(e.action): \(clip(e.message, 40))"
         case .toolApprovalRequested(let e): "\(e.tool) (\(e.policy)/\(e.rule))"
@@ -77,7 +82,8 @@ enum Formatting {
         case .opaque(let e):
             switch e.reason {
             case .unknownType: "(unknown to this build) \(clip(e.payloadText, 40))"
-            case .newerSchemaVersion(let supported): "(schema v\(e.schemaVersion) > v\(supported)) \(clip(e.payloadText, 30))"
+            case .newerSchemaVersion(let supported):
+                "(schema v\(e.schemaVersion) > v\(supported)) \(clip(e.payloadText, 30))"
             case .undecodable(let why): "(undecodable: \(clip(why, 40)))"
             case .appendedRaw: clip(e.payloadText, 48)
             }
@@ -115,9 +121,18 @@ enum Formatting {
         let encoded = try? EventCodec().encode(envelope.event)
         return json(
             RecordedEvent(
-                sequence: envelope.sequence, id: envelope.id, stream: envelope.stream, streamVersion: envelope.streamVersion,
-                runID: envelope.runID, recordedAt: envelope.recordedAt, type: envelope.type,
-                schemaVersion: encoded?.schemaVersion ?? 1, payload: encoded?.payload ?? Array("{}".utf8), hash: envelope.hash))
+                sequence: envelope.sequence,
+                id: envelope.id,
+                stream: envelope.stream,
+                streamVersion: envelope.streamVersion,
+                runID: envelope.runID,
+                recordedAt: envelope.recordedAt,
+                type: envelope.type,
+                schemaVersion: encoded?.schemaVersion ?? 1,
+                payload: encoded?.payload ?? Array("{}".utf8),
+                hash: envelope.hash
+            )
+        )
     }
 
     /// `1 file`, `2 files`.
@@ -128,7 +143,8 @@ enum Formatting {
     /// An event as `{"type": ..., "payload": ...}`, canonical.
     static func payloadJSON(_ event: SessionEvent) -> String {
         let encoded = try? EventCodec().encode(event)
-        return "{\"type\":\"\(event.type.rawValue)\",\"payload\":" + (encoded.map { String(decoding: $0.payload, as: UTF8.self) } ?? "null") + "}"
+        return "{\"type\":\"\(event.type.rawValue)\",\"payload\":"
+            + (encoded.map { String(decoding: $0.payload, as: UTF8.self) } ?? "null") + "}"
     }
 
     /// An event's payload as a JSON value, with its type.

@@ -289,7 +289,9 @@ struct UnkeyedReportEncoder: UnkeyedEncodingContainer {
         try state.encodeValue(value, parentDepth: depth)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type
+    ) -> KeyedEncodingContainer<
         NestedKey
     > {
         state.element(depth: depth)

@@ -35,7 +35,10 @@ final class LivePrinter: Sendable {
     /// Ends an open line.
     func finish() {
         guard live else { return }
-        if state.withLock({ state in defer { state.lineOpen = false }; return state.lineOpen }) {
+        if state.withLock({ state in
+            defer { state.lineOpen = false }
+            return state.lineOpen
+        }) {
             Console.write("\n", to: 1)
         }
     }
@@ -76,30 +79,52 @@ final class LivePrinter: Sendable {
         case .policyEvaluated(let evaluated):
             note("policies \(evaluated.policies.joined(separator: " + ")) (stack \(evaluated.stackHash.prefix(12)))")
         case .policyViolated(let violated):
-            note("policy \(violated.policy) \(violated.rule) → \(violated.action)\(violated.canBlock ? "" : " (observed)"): \(violated.message)")
+            note(
+                "policy \(violated.policy) \(violated.rule) → \(violated.action)\(violated.canBlock ? "" : " (observed)"): \(violated.message)"
+            )
         case .toolApprovalRequested(let requested):
-            note("approval \(requested.approvalID) requested: \(requested.tool)\(requested.canBlock ? " waits" : " already ran")")
+            note(
+                "approval \(requested.approvalID) requested: \(requested.tool)\(requested.canBlock ? " waits" : " already ran")"
+            )
         case .toolApprovalResolved(let resolved):
-            note("approval \(resolved.approvalID) \(resolved.approved ? "approved" : "denied")" + (resolved.resolvedBy.map { " by \($0)" } ?? ""))
+            note(
+                "approval \(resolved.approvalID) \(resolved.approved ? "approved" : "denied")"
+                    + (resolved.resolvedBy.map { " by \($0)" } ?? "")
+            )
         case .routingDecided(let decided):
-            let left = decided.candidates.filter { $0.excludedBecause != nil }.map { "\($0.provider): \($0.excludedBecause ?? "")" }
+            let left = decided.candidates.filter { $0.excludedBecause != nil }.map {
+                "\($0.provider): \($0.excludedBecause ?? "")"
+            }
             note(
                 "routed to \(decided.chosen ?? "no provider") (attempt \(decided.attempt), \(decided.strategy)"
-                    + (decided.rebound == true ? ", rebound" : "") + (left.isEmpty ? "" : "; left out " + left.joined(separator: ", ")) + ")")
+                    + (decided.rebound == true ? ", rebound" : "")
+                    + (left.isEmpty ? "" : "; left out " + left.joined(separator: ", ")) + ")"
+            )
         case .routingFailedOver(let failed):
             note(
                 "\(failed.from) failed (\(failed.failure.kind): \(Formatting.clip(failed.failure.message, 80)))"
-                    + (failed.afterOutput ? " after output" : "") + (failed.to.map { "; failing over to \($0)" } ?? "; no failover"))
+                    + (failed.afterOutput ? " after output" : "")
+                    + (failed.to.map { "; failing over to \($0)" } ?? "; no failover")
+            )
         case .providerHealthChanged(let changed):
-            note("breaker \(changed.provider): \(changed.previous) → \(changed.current)" + (changed.until.map { " until \($0)" } ?? "") + " (\(changed.reason))")
+            note(
+                "breaker \(changed.provider): \(changed.previous) → \(changed.current)"
+                    + (changed.until.map { " until \($0)" } ?? "") + " (\(changed.reason))"
+            )
         case .workspaceSnapshotTaken(let snapshot):
-            note("workspace \(snapshot.phase) snapshot \(snapshot.reference.map { String($0.prefix(19)) } ?? "") (\(snapshot.fileCount ?? 0) files)")
+            note(
+                "workspace \(snapshot.phase) snapshot \(snapshot.reference.map { String($0.prefix(19)) } ?? "") (\(snapshot.fileCount ?? 0) files)"
+            )
         case .workspaceDiffComputed(let diff):
-            note("workspace: \(diff.filesChanged) files changed, +\(diff.insertions) -\(diff.deletions)" + (diff.artifact.map { ", patch in \($0.prefix(19))…" } ?? ""))
+            note(
+                "workspace: \(diff.filesChanged) files changed, +\(diff.insertions) -\(diff.deletions)"
+                    + (diff.artifact.map { ", patch in \($0.prefix(19))…" } ?? "")
+            )
         case .workspaceRolledBack(let rollback):
             note(
                 "workspace rolled back to \(rollback.toSnapshot): \(rollback.restored) put back, \(rollback.removed) removed"
-                    + (rollback.unrestorable.map { "; not restorable: \($0.joined(separator: ", "))" } ?? ""))
+                    + (rollback.unrestorable.map { "; not restorable: \($0.joined(separator: ", "))" } ?? "")
+            )
         case .continuationApplied(let applied) where applied.applied != "off" || applied.requested != "auto":
             note("continuation \(applied.applied): \(applied.reason)")
         default:
@@ -123,7 +148,8 @@ final class Approver: Sendable {
     func answer(_ requested: ToolApprovalRequested) {
         let manager = self.manager
         let mode = self.mode
-        let question = "approve \(requested.tool)"
+        let question =
+            "approve \(requested.tool)"
             + (requested.input.map { " \(Formatting.clip($0.description, 80))" } ?? "")
             + " (\(requested.policy): \(requested.rule))? [y/N] "
         DispatchQueue.global().async {
@@ -160,7 +186,12 @@ final class Approver: Sendable {
 final class InterruptHandler {
     private final class Counter: Sendable {
         private let value = Mutex(0)
-        func increment() -> Int { value.withLock { $0 += 1; return $0 } }
+        func increment() -> Int {
+            value.withLock {
+                $0 += 1
+                return $0
+            }
+        }
         var current: Int { value.withLock { $0 } }
     }
 
@@ -266,13 +297,18 @@ struct RunReport: Encodable {
         var status = "\(run.status.rawValue) in \(seconds(elapsed))"
         switch run.status {
         case .failed:
-            status += " — \(run.failure?.kind.rawValue ?? "unknown"): \(Formatting.clip(run.failure?.message ?? "", 100))"
+            status +=
+                " — \(run.failure?.kind.rawValue ?? "unknown"): \(Formatting.clip(run.failure?.message ?? "", 100))"
         case .cancelled:
             status += " (\(run.cancelReason?.rawValue ?? "requested"))"
         default:
             break
         }
-        var parts = [status, [run.provider, run.model].compactMap { $0 }.joined(separator: " ") + (run.attempts > 1 ? " (attempt \(run.attempts))" : "")]
+        var parts = [
+            status,
+            [run.provider, run.model].compactMap { $0 }.joined(separator: " ")
+                + (run.attempts > 1 ? " (attempt \(run.attempts))" : ""),
+        ]
         let usage = run.usage
         var tokens = "tokens \(grouped(usage.input)) in, \(grouped(usage.output)) out"
         if usage.cacheRead > 0 { tokens += ", \(grouped(usage.cacheRead)) cache read" }

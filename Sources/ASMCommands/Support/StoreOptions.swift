@@ -1,5 +1,5 @@
-import ArgumentParser
 import AgentSessionManager
+import ArgumentParser
 import FoundationEssentials
 
 /// `--db` and `--busy-timeout`, shared by every command.

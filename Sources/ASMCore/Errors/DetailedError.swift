@@ -15,7 +15,9 @@ package enum ErrorDetail {
     ///
     /// Context values are paths, keys, names and positions: never payloads or bound values.
     package static func text(
-        _ description: String, context: [(name: String, value: String?)] = [], underlying: (any Error)?
+        _ description: String,
+        context: [(name: String, value: String?)] = [],
+        underlying: (any Error)?
     ) -> String {
         var lines = [description]
         for (name, value) in context {

@@ -47,7 +47,11 @@ public struct EventCodec {
     }
 
     /// Decodes a stored event from its type name, schema version and payload bytes.
-    public func decode(type: UnsafeRawBufferPointer, schemaVersion: Int, payload: UnsafeRawBufferPointer)
+    public func decode(
+        type: UnsafeRawBufferPointer,
+        schemaVersion: Int,
+        payload: UnsafeRawBufferPointer
+    )
         -> SessionEvent
     {
         guard let entry = EventCodec.registry[TypeKey(type)] else {
@@ -76,11 +80,17 @@ public struct EventCodec {
     }
 
     private static func opaque(
-        _ type: UnsafeRawBufferPointer, _ version: Int, _ payload: UnsafeRawBufferPointer, _ reason: OpaqueEvent.Reason
+        _ type: UnsafeRawBufferPointer,
+        _ version: Int,
+        _ payload: UnsafeRawBufferPointer,
+        _ reason: OpaqueEvent.Reason
     ) -> OpaqueEvent {
         OpaqueEvent(
-            type: EventType(String(decoding: type, as: UTF8.self)), schemaVersion: version, payload: Array(payload),
-            reason: reason)
+            type: EventType(String(decoding: type, as: UTF8.self)),
+            schemaVersion: version,
+            payload: Array(payload),
+            reason: reason
+        )
     }
 
     // MARK: Registry
@@ -97,7 +107,9 @@ public struct EventCodec {
 
     /// The vocabulary by type name.
     static let entries: [EventType: Registered] = Dictionary(
-        SessionEvent.vocabulary.map { ($0.payloadType.eventType, $0) }, uniquingKeysWith: { first, _ in first })
+        SessionEvent.vocabulary.map { ($0.payloadType.eventType, $0) },
+        uniquingKeysWith: { first, _ in first }
+    )
 
     /// Up to 32 bytes of a type name packed into four words.
     struct TypeKey: Hashable, Sendable {

@@ -16,8 +16,14 @@ public struct EventEnvelope: Sendable, Hashable {
     public var hash: EventHash
 
     public init(
-        sequence: SequenceNumber, id: EventID, stream: StreamID, streamVersion: StreamVersion, runID: RunID?,
-        recordedAt: Timestamp, event: SessionEvent, hash: EventHash
+        sequence: SequenceNumber,
+        id: EventID,
+        stream: StreamID,
+        streamVersion: StreamVersion,
+        runID: RunID?,
+        recordedAt: Timestamp,
+        event: SessionEvent,
+        hash: EventHash
     ) {
         self.sequence = sequence
         self.id = id
@@ -51,8 +57,16 @@ public struct RecordedEvent: Sendable, Hashable {
     public var hash: EventHash
 
     public init(
-        sequence: SequenceNumber, id: EventID, stream: StreamID, streamVersion: StreamVersion, runID: RunID?,
-        recordedAt: Timestamp, type: EventType, schemaVersion: Int, payload: [UInt8], hash: EventHash
+        sequence: SequenceNumber,
+        id: EventID,
+        stream: StreamID,
+        streamVersion: StreamVersion,
+        runID: RunID?,
+        recordedAt: Timestamp,
+        type: EventType,
+        schemaVersion: Int,
+        payload: [UInt8],
+        hash: EventHash
     ) {
         self.sequence = sequence
         self.id = id
@@ -72,9 +86,15 @@ public struct RecordedEvent: Sendable, Hashable {
     /// Decodes the payload with `codec`.
     public func decoded(with codec: EventCodec = EventCodec()) -> EventEnvelope {
         EventEnvelope(
-            sequence: sequence, id: id, stream: stream, streamVersion: streamVersion, runID: runID,
-            recordedAt: recordedAt, event: codec.decode(type: type, schemaVersion: schemaVersion, payload: payload),
-            hash: hash)
+            sequence: sequence,
+            id: id,
+            stream: stream,
+            streamVersion: streamVersion,
+            runID: runID,
+            recordedAt: recordedAt,
+            event: codec.decode(type: type, schemaVersion: schemaVersion, payload: payload),
+            hash: hash
+        )
     }
 }
 

@@ -55,7 +55,8 @@ public struct PayloadReader {
     /// Parses JSON text (UTF-8 checked) and reads it with `body` while the bytes are alive.
     /// - Throws: ``JSONError`` for malformed text, or what `body` throws.
     public static func parsing<T>(
-        _ bytes: some Collection<UInt8>, _ body: (PayloadReader) throws(JSONError) -> T
+        _ bytes: some Collection<UInt8>,
+        _ body: (PayloadReader) throws(JSONError) -> T
     ) throws(JSONError) -> T {
         let tape = JSONTape()
         let contiguous = Array(bytes)

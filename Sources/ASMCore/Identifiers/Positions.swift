@@ -69,7 +69,8 @@ public enum ExpectedVersion: Hashable, Sendable, CustomStringConvertible {
         case .noStream: "no stream"
         case .streamExists: "stream exists"
         case .exact(let version): "version \(version)"
-        case .noneSince(let version, let types): "no \(types.map(\.rawValue).sorted().joined(separator: ", ")) after version \(version)"
+        case .noneSince(let version, let types):
+            "no \(types.map(\.rawValue).sorted().joined(separator: ", ")) after version \(version)"
         }
     }
 }

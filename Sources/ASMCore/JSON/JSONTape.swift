@@ -69,7 +69,8 @@ public final class JSONTape {
 
     func bytes(of index: Int) -> UnsafeBufferPointer<UInt8> {
         let token = tokens[index]
-        return UnsafeBufferPointer(start: base! + Int(token.start), count: Int(token.end - token.start))
+        guard let base else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: base + Int(token.start), count: Int(token.end - token.start))
     }
 
     /// The value token of `key` in the object at `object`, if present.
@@ -80,7 +81,7 @@ public final class JSONTape {
             let keyToken = tokens[index]
             let keyLength = Int(keyToken.end - keyToken.start)
             if keyLength == key.count {
-                let candidate = UnsafeBufferPointer(start: base! + Int(keyToken.start), count: keyLength)
+                let candidate = UnsafeBufferPointer(start: base.map { $0 + Int(keyToken.start) }, count: keyLength)
                 if keyToken.flag {
                     if let text = try? unescapedString(index), text.utf8.elementsEqual(key) { return index + 1 }
                 } else if candidate.elementsEqual(key) {
@@ -155,7 +156,7 @@ public final class JSONTape {
                 guard let unicode = Unicode.Scalar(scalar) else {
                     throw JSONError(.invalidUTF8, "escape is not a Unicode scalar", offset: Int(tokens[index].start))
                 }
-                output.append(contentsOf: UTF8.encode(unicode)!)
+                if let encoded = UTF8.encode(unicode) { output.append(contentsOf: encoded) }
             default: output.append(escape)
             }
         }
@@ -189,7 +190,8 @@ public final class JSONTape {
             while position < digits.count {
                 let digit = Int64(digits[position] &- UInt8(ascii: "0"))
                 let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
-                let (sum, overflow2) = negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
+                let (sum, overflow2) =
+                    negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
                 if overflow1 || overflow2 {
                     throw JSONError(.invalidNumber, "integer out of range", offset: Int(token.start))
                 }
@@ -347,7 +349,11 @@ private struct Parser {
         }
     }
 
-    mutating func literal(_ text: StaticString, _ kind: JSONTape.Kind, into tokens: inout [JSONTape.Token])
+    mutating func literal(
+        _ text: StaticString,
+        _ kind: JSONTape.Kind,
+        into tokens: inout [JSONTape.Token]
+    )
         throws(JSONError)
     {
         let length = text.utf8CodeUnitCount
@@ -356,7 +362,9 @@ private struct Parser {
         for offset in 0..<length where bytes[index + offset] != expected[offset] {
             throw error("invalid literal")
         }
-        tokens.append(JSONTape.Token(kind: kind, flag: false, start: UInt32(index), end: UInt32(index + length), next: 0))
+        tokens.append(
+            JSONTape.Token(kind: kind, flag: false, start: UInt32(index), end: UInt32(index + length), next: 0)
+        )
         index += length
     }
 
@@ -465,7 +473,8 @@ private struct Parser {
                 throw JSONError(.invalidUTF8, "unpaired low surrogate escape", offset: index - 6)
             }
             if high >= 0xD800, high < 0xDC00 {
-                guard index + 1 < count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                guard index + 1 < count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                else {
                     throw JSONError(.invalidUTF8, "unpaired high surrogate escape", offset: index - 6)
                 }
                 let low = try hex4(at: index + 2)
@@ -560,6 +569,7 @@ private struct Parser {
             guard index > digits else { throw error("invalid number") }
         }
         tokens.append(
-            JSONTape.Token(kind: .number, flag: isInteger, start: UInt32(start), end: UInt32(index), next: 0))
+            JSONTape.Token(kind: .number, flag: isInteger, start: UInt32(start), end: UInt32(index), next: 0)
+        )
     }
 }

@@ -148,7 +148,8 @@ extension JSONValue: Codable {
             self = .array(values)
         } else if let object = try? decoder.container(keyedBy: AnyCodingKey.self) {
             self = .object(
-                try object.allKeys.map { JSONMember($0.stringValue, try object.decode(JSONValue.self, forKey: $0)) })
+                try object.allKeys.map { JSONMember($0.stringValue, try object.decode(JSONValue.self, forKey: $0)) }
+            )
         } else {
             let single = try decoder.singleValueContainer()
             if single.decodeNil() {

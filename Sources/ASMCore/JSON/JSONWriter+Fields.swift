@@ -55,7 +55,11 @@ extension JSONWriter {
         try double(value)
     }
 
-    public mutating func field(_ key: StaticString, _ value: (some PayloadValue)?, in mark: inout ObjectMark)
+    public mutating func field(
+        _ key: StaticString,
+        _ value: (some PayloadValue)?,
+        in mark: inout ObjectMark
+    )
         throws(JSONError)
     {
         guard let value, !value.isAbsent else { return }

@@ -20,7 +20,14 @@ public struct PriceTable: Hashable, Sendable {
         public var cacheRead: Double
         public var cacheWrite: Double
 
-        public init(provider: String, model: String, input: Double, output: Double, cacheRead: Double, cacheWrite: Double) {
+        public init(
+            provider: String,
+            model: String,
+            input: Double,
+            output: Double,
+            cacheRead: Double,
+            cacheWrite: Double
+        ) {
             self.provider = provider
             self.model = model
             self.input = input
@@ -69,7 +76,8 @@ public struct PriceTable: Hashable, Sendable {
         func picodollarsPerToken(_ usdPerMillion: Double) -> Int64 { Int64((usdPerMillion * 1_000_000).rounded()) }
         let picodollars =
             usage.input * picodollarsPerToken(entry.input) + usage.output * picodollarsPerToken(entry.output)
-            + usage.cacheRead * picodollarsPerToken(entry.cacheRead) + usage.cacheWrite * picodollarsPerToken(entry.cacheWrite)
+            + usage.cacheRead * picodollarsPerToken(entry.cacheRead) + usage.cacheWrite
+            * picodollarsPerToken(entry.cacheWrite)
         return (picodollars + 500) / 1000
     }
 }
@@ -106,7 +114,8 @@ extension PriceTable {
             Entry(provider: "*", model: "gpt-5.4-mini", input: 0.75, output: 4.5, cacheRead: 0.075, cacheWrite: 0),
             Entry(provider: "codex", model: "*", input: 1.25, output: 10, cacheRead: 0.125, cacheWrite: 0),
             Entry(provider: "scripted", model: "*", input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75),
-        ])
+        ]
+    )
 }
 
 /// A price table file could not be read.
@@ -215,9 +224,14 @@ extension PriceTable {
             }
             entries.append(
                 Entry(
-                    provider: provider, model: model, input: try rate("input", required: true),
-                    output: try rate("output", required: true), cacheRead: try rate("cache_read", required: false),
-                    cacheWrite: try rate("cache_write", required: false)))
+                    provider: provider,
+                    model: model,
+                    input: try rate("input", required: true),
+                    output: try rate("output", required: true),
+                    cacheRead: try rate("cache_read", required: false),
+                    cacheWrite: try rate("cache_write", required: false)
+                )
+            )
         }
         self.init(version: version, entries: entries)
     }

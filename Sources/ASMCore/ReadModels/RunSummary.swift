@@ -39,10 +39,20 @@ public struct RunSummary: Hashable, Sendable, Codable {
     public var cancelReason: CancelReason?
 
     public init(
-        id: RunID, sessionID: SessionID, status: RunStatus, provider: String?, model: String?,
-        providerSessionID: String?, requestedAt: Timestamp, startedAt: Timestamp?, endedAt: Timestamp?,
-        firstSequence: SequenceNumber, endSequence: SequenceNumber?, failureKind: FailureKind?,
-        failureMessage: String?, cancelReason: CancelReason?
+        id: RunID,
+        sessionID: SessionID,
+        status: RunStatus,
+        provider: String?,
+        model: String?,
+        providerSessionID: String?,
+        requestedAt: Timestamp,
+        startedAt: Timestamp?,
+        endedAt: Timestamp?,
+        firstSequence: SequenceNumber,
+        endSequence: SequenceNumber?,
+        failureKind: FailureKind?,
+        failureMessage: String?,
+        cancelReason: CancelReason?
     ) {
         self.id = id
         self.sessionID = sessionID

@@ -34,9 +34,18 @@ public struct SessionSummary: Hashable, Sendable, Codable {
     public var failureReason: String?
 
     public init(
-        id: SessionID, agentID: String, status: SessionStatus, metadata: [String: String], tags: [String],
-        createdAt: Timestamp, updatedAt: Timestamp, firstSequence: SequenceNumber, lastSequence: SequenceNumber,
-        version: StreamVersion, runCount: Int, failureReason: String?
+        id: SessionID,
+        agentID: String,
+        status: SessionStatus,
+        metadata: [String: String],
+        tags: [String],
+        createdAt: Timestamp,
+        updatedAt: Timestamp,
+        firstSequence: SequenceNumber,
+        lastSequence: SequenceNumber,
+        version: StreamVersion,
+        runCount: Int,
+        failureReason: String?
     ) {
         self.id = id
         self.agentID = agentID

@@ -9,7 +9,11 @@ public struct TranscriptEntry: Hashable, Sendable, Codable {
     public var content: String
 
     public init(
-        sequence: SequenceNumber, sessionID: SessionID, runID: RunID?, role: MessageRole, provider: String?,
+        sequence: SequenceNumber,
+        sessionID: SessionID,
+        runID: RunID?,
+        role: MessageRole,
+        provider: String?,
         content: String
     ) {
         self.sequence = sequence

@@ -22,8 +22,14 @@ public struct UsageSummary: Hashable, Sendable, Codable {
     public var runs: Int
 
     public init(
-        runID: RunID? = nil, sessionID: SessionID? = nil, provider: String? = nil, model: String? = nil,
-        tokens: TokenUsage, costNanoUSD: Int64, reportedCostNanoUSD: Int64?, runs: Int
+        runID: RunID? = nil,
+        sessionID: SessionID? = nil,
+        provider: String? = nil,
+        model: String? = nil,
+        tokens: TokenUsage,
+        costNanoUSD: Int64,
+        reportedCostNanoUSD: Int64?,
+        runs: Int
     ) {
         self.runID = runID
         self.sessionID = sessionID

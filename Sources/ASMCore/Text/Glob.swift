@@ -29,4 +29,3 @@ public enum Glob {
         return p == pattern.count
     }
 }
-

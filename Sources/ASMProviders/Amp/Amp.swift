@@ -15,8 +15,13 @@ public struct Amp: CommandLineDialect {
 
     public var capabilities: ProviderCapabilities {
         ProviderCapabilities(
-            streamsText: false, reportsToolCalls: true, resumesNatively: true, interrupts: false, toolGate: .beforeRun,
-            tools: ["Bash", "Read", "Grep", "glob", "create_file", "edit_file", "read_web_page", "web_search", "Task"])
+            streamsText: false,
+            reportsToolCalls: true,
+            resumesNatively: true,
+            interrupts: false,
+            toolGate: .beforeRun,
+            tools: ["Bash", "Read", "Grep", "glob", "create_file", "edit_file", "read_web_page", "web_search", "Task"]
+        )
     }
 
     /// The placeholder replaced by the settings file's path.
@@ -36,8 +41,11 @@ public struct Amp: CommandLineDialect {
             arguments += ["--settings-file", Self.settingsPlaceholder]
         }
         return LaunchSpec(
-            arguments: arguments, standardInput: Array((request.promptText + "\n").utf8), files: files,
-            stopSequence: [SignalStep(.terminate, grace: gracePeriod), SignalStep(.kill, grace: gracePeriod)])
+            arguments: arguments,
+            standardInput: Array((request.promptText + "\n").utf8),
+            files: files,
+            stopSequence: [SignalStep(.terminate, grace: gracePeriod), SignalStep(.kill, grace: gracePeriod)]
+        )
     }
 
     /// The settings that carry a policy's tool rules, or `nil` when there are none.
@@ -52,7 +60,9 @@ public struct Amp: CommandLineDialect {
         guard !denied.isEmpty || !allowed.isEmpty || available != nil else { return nil }
         var permissions: [JSONValue] = denied.map { ["tool": .string($0), "action": "reject"] }
         permissions += allowed.map { ["tool": .string($0), "action": "allow"] }
-        var members = [JSONMember("amp.dangerouslyAllowAll", false), JSONMember("amp.permissions", .array(permissions))]
+        var members = [
+            JSONMember("amp.dangerouslyAllowAll", false), JSONMember("amp.permissions", .array(permissions)),
+        ]
         if !denied.isEmpty { members.append(JSONMember("amp.tools.disable", .array(denied.map(JSONValue.string)))) }
         if let available { members.append(JSONMember("amp.tools.enable", .array(available.map(JSONValue.string)))) }
         return .object(members)

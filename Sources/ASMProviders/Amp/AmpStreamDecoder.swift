@@ -35,8 +35,12 @@ public struct AmpStreamDecoder: ProviderStreamDecoder {
             return [
                 .started(
                     RunStarted(
-                        provider: Self.provider, model: model, providerSessionID: threadID,
-                        tools: frame["tools"]?.arrayValue?.compactMap(\.stringValue)))
+                        provider: Self.provider,
+                        model: model,
+                        providerSessionID: threadID,
+                        tools: frame["tools"]?.arrayValue?.compactMap(\.stringValue)
+                    )
+                )
             ]
         case "assistant":
             return assistant(frame)
@@ -85,8 +89,12 @@ public struct AmpStreamDecoder: ProviderStreamDecoder {
             return [
                 .completed(
                     RunCompleted(
-                        outputText: result["result"]?.stringValue, turns: result["num_turns"]?.integerValue.map(Int.init),
-                        durationMilliseconds: result["duration_ms"]?.integerValue, providerSessionID: threadID))
+                        outputText: result["result"]?.stringValue,
+                        turns: result["num_turns"]?.integerValue.map(Int.init),
+                        durationMilliseconds: result["duration_ms"]?.integerValue,
+                        providerSessionID: threadID
+                    )
+                )
             ]
         }
         let message = result["error"]?.stringValue ?? result["result"]?.stringValue ?? "amp reported an error"
@@ -110,7 +118,13 @@ public struct AmpStreamDecoder: ProviderStreamDecoder {
             .failed(
                 RunFailed(
                     failure: RunFailure(
-                        kind: kind, message: message, exitCode: outcome.exitCode.map(Int.init), stderr: outcome.stderrOrNil)))
+                        kind: kind,
+                        message: message,
+                        exitCode: outcome.exitCode.map(Int.init),
+                        stderr: outcome.stderrOrNil
+                    )
+                )
+            )
         ]
     }
 }

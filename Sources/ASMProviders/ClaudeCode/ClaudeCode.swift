@@ -12,7 +12,8 @@ public struct ClaudeCode: CommandLineDialect {
     /// How long an interrupted run gets to write its result before SIGTERM, and SIGTERM before SIGKILL.
     public var gracePeriod: Duration
 
-    public init(includePartialMessages: Bool = true, permissionMode: String? = nil, gracePeriod: Duration = .seconds(5)) {
+    public init(includePartialMessages: Bool = true, permissionMode: String? = nil, gracePeriod: Duration = .seconds(5))
+    {
         self.includePartialMessages = includePartialMessages
         self.permissionMode = permissionMode
         self.gracePeriod = gracePeriod
@@ -20,9 +21,13 @@ public struct ClaudeCode: CommandLineDialect {
 
     public var capabilities: ProviderCapabilities {
         ProviderCapabilities(
-            streamsText: includePartialMessages, reportsToolCalls: true, resumesNatively: true, interrupts: true,
+            streamsText: includePartialMessages,
+            reportsToolCalls: true,
+            resumesNatively: true,
+            interrupts: true,
             toolGate: .beforeRun,
-            tools: ["Bash", "Read", "Edit", "Write", "Glob", "Grep", "WebFetch", "WebSearch", "Task", "NotebookEdit"])
+            tools: ["Bash", "Read", "Edit", "Write", "Glob", "Grep", "WebFetch", "WebSearch", "Task", "NotebookEdit"]
+        )
     }
 
     public func launch(for request: ProviderRequest) -> LaunchSpec {
@@ -43,11 +48,13 @@ public struct ClaudeCode: CommandLineDialect {
         if !allowed.isEmpty { arguments += ["--allowedTools", allowed.joined(separator: ",")] }
         if let permissionMode { arguments += ["--permission-mode", permissionMode] }
         return LaunchSpec(
-            arguments: arguments, standardInput: Array(request.promptText.utf8),
+            arguments: arguments,
+            standardInput: Array(request.promptText.utf8),
             stopSequence: [
                 SignalStep(.interrupt, grace: gracePeriod), SignalStep(.terminate, grace: gracePeriod),
                 SignalStep(.kill, grace: gracePeriod),
-            ])
+            ]
+        )
     }
 
     public func decoder(for request: ProviderRequest) -> ClaudeStreamDecoder { ClaudeStreamDecoder() }

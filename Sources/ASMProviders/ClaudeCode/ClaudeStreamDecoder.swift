@@ -134,16 +134,25 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
         // The result's usage is the run's total: emit whatever the messages did not account for.
         let reported = Self.usage(frame["usage"])
         let total = TokenUsage(
-            input: max(emitted.input, reported.input), output: max(emitted.output, reported.output),
-            cacheRead: max(emitted.cacheRead, reported.cacheRead), cacheWrite: max(emitted.cacheWrite, reported.cacheWrite),
-            reasoning: max(emitted.reasoning, reported.reasoning))
+            input: max(emitted.input, reported.input),
+            output: max(emitted.output, reported.output),
+            cacheRead: max(emitted.cacheRead, reported.cacheRead),
+            cacheWrite: max(emitted.cacheWrite, reported.cacheWrite),
+            reasoning: max(emitted.reasoning, reported.reasoning)
+        )
         let cost = frame["total_cost_usd"]?.doubleValue.flatMap { $0 > 0 ? $0 : nil }
         if total != emitted || cost != nil {
             events.append(
                 .usage(
                     TokenUsageUpdated(
-                        provider: Self.provider, model: model, delta: total - emitted, total: total,
-                        reportedCostUSD: cost)))
+                        provider: Self.provider,
+                        model: model,
+                        delta: total - emitted,
+                        total: total,
+                        reportedCostUSD: cost
+                    )
+                )
+            )
             emitted = total
         }
         return events
@@ -153,7 +162,9 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
         var events: [ProviderEvent] = []
         for (_, usage) in pendingUsage where usage != .zero {
             emitted = emitted + usage
-            events.append(.usage(TokenUsageUpdated(provider: Self.provider, model: model, delta: usage, total: emitted)))
+            events.append(
+                .usage(TokenUsageUpdated(provider: Self.provider, model: model, delta: usage, total: emitted))
+            )
         }
         pendingUsage.removeAll()
         return events
@@ -163,7 +174,11 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
         var events = flushUsage()
         guard let result else {
             let known = apiError.map { error in
-                Self.apiFailure(code: error.code, status: error.status, message: error.text ?? "the API refused the request")
+                Self.apiFailure(
+                    code: error.code,
+                    status: error.status,
+                    message: error.text ?? "the API refused the request"
+                )
             }
             events.append(outcome.terminalWithoutResult(provider: Self.provider, known: known))
             return events
@@ -178,14 +193,23 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
         let isError = result["is_error"]?.boolValue ?? (subtype != "success")
         let errors = result["errors"]?.arrayValue?.compactMap(\.stringValue) ?? []
         if case .cancelled(let reason)? = outcome.stop, isError || terminalReason.hasPrefix("aborted") {
-            return .cancelled(RunCancelled(reason: reason, message: "claude stopped (\(terminalReason.isEmpty ? subtype : terminalReason))"))
+            return .cancelled(
+                RunCancelled(
+                    reason: reason,
+                    message: "claude stopped (\(terminalReason.isEmpty ? subtype : terminalReason))"
+                )
+            )
         }
         if !isError {
             return .completed(
                 RunCompleted(
-                    outputText: result["result"]?.stringValue, stopReason: result["stop_reason"]?.stringValue,
+                    outputText: result["result"]?.stringValue,
+                    stopReason: result["stop_reason"]?.stringValue,
                     turns: result["num_turns"]?.integerValue.map(Int.init),
-                    durationMilliseconds: result["duration_ms"]?.integerValue, providerSessionID: sessionID))
+                    durationMilliseconds: result["duration_ms"]?.integerValue,
+                    providerSessionID: sessionID
+                )
+            )
         }
         if outcome.stop != nil, terminalReason.hasPrefix("aborted") {
             return outcome.terminalWithoutResult(provider: Self.provider)
@@ -230,9 +254,11 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
     static func usage(_ value: JSONValue?) -> TokenUsage {
         guard let value else { return .zero }
         return TokenUsage(
-            input: value["input_tokens"]?.integerValue ?? 0, output: value["output_tokens"]?.integerValue ?? 0,
+            input: value["input_tokens"]?.integerValue ?? 0,
+            output: value["output_tokens"]?.integerValue ?? 0,
             cacheRead: value["cache_read_input_tokens"]?.integerValue ?? 0,
             cacheWrite: value["cache_creation_input_tokens"]?.integerValue ?? 0,
-            reasoning: value[path: "output_tokens_details", "thinking_tokens"]?.integerValue ?? 0)
+            reasoning: value[path: "output_tokens_details", "thinking_tokens"]?.integerValue ?? 0
+        )
     }
 }

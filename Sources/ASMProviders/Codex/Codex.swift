@@ -20,8 +20,13 @@ public struct Codex: CommandLineDialect {
 
     public var capabilities: ProviderCapabilities {
         ProviderCapabilities(
-            streamsText: false, reportsToolCalls: true, resumesNatively: true, interrupts: true, toolGate: .observeOnly,
-            tools: ["command_execution", "file_change", "web_search", "mcp_tool_call"])
+            streamsText: false,
+            reportsToolCalls: true,
+            resumesNatively: true,
+            interrupts: true,
+            toolGate: .observeOnly,
+            tools: ["command_execution", "file_change", "web_search", "mcp_tool_call"]
+        )
     }
 
     public func launch(for request: ProviderRequest) -> LaunchSpec {
@@ -48,11 +53,13 @@ public struct Codex: CommandLineDialect {
             arguments += ["--", request.promptText]
         }
         return LaunchSpec(
-            arguments: arguments, standardInput: nil,
+            arguments: arguments,
+            standardInput: nil,
             stopSequence: [
                 SignalStep(.interrupt, grace: gracePeriod), SignalStep(.terminate, grace: gracePeriod),
                 SignalStep(.kill, grace: gracePeriod),
-            ])
+            ]
+        )
     }
 
     public func decoder(for request: ProviderRequest) -> CodexStreamDecoder {

@@ -90,7 +90,9 @@ public struct CodexStreamDecoder: ProviderStreamDecoder {
                 .received(MessageReceived(messageID: id, role: .assistant, content: text)),
             ]
         case "error":
-            return [.warning(ProviderWarning(provider: Self.provider, message: item["message"]?.stringValue ?? "warning"))]
+            return [
+                .warning(ProviderWarning(provider: Self.provider, message: item["message"]?.stringValue ?? "warning"))
+            ]
         default:
             guard let call = Self.toolCall(item) else { return [] }
             var events: [ProviderEvent] = []
@@ -102,8 +104,14 @@ public struct CodexStreamDecoder: ProviderStreamDecoder {
             events.append(
                 .toolCompleted(
                     ToolCallCompleted(
-                        callID: id, name: call.name, output: Self.output(item),
-                        isError: isError, exitCode: item["exit_code"]?.integerValue.map(Int.init))))
+                        callID: id,
+                        name: call.name,
+                        output: Self.output(item),
+                        isError: isError,
+                        exitCode: item["exit_code"]?.integerValue.map(Int.init)
+                    )
+                )
+            )
             return events
         }
     }
@@ -146,9 +154,12 @@ public struct CodexStreamDecoder: ProviderStreamDecoder {
         let input = value["input_tokens"]?.integerValue ?? 0
         let cached = value["cached_input_tokens"]?.integerValue ?? 0
         let thread = TokenUsage(
-            input: max(0, input - cached), output: value["output_tokens"]?.integerValue ?? 0, cacheRead: cached,
+            input: max(0, input - cached),
+            output: value["output_tokens"]?.integerValue ?? 0,
+            cacheRead: cached,
             cacheWrite: value["cache_write_input_tokens"]?.integerValue ?? 0,
-            reasoning: value["reasoning_output_tokens"]?.integerValue ?? 0)
+            reasoning: value["reasoning_output_tokens"]?.integerValue ?? 0
+        )
         let runTotal = Self.clampedDifference(thread, baseline)
         let delta = Self.clampedDifference(runTotal, emitted)
         guard delta != .zero else { return [] }
@@ -158,9 +169,12 @@ public struct CodexStreamDecoder: ProviderStreamDecoder {
 
     private static func clampedDifference(_ a: TokenUsage, _ b: TokenUsage) -> TokenUsage {
         TokenUsage(
-            input: max(0, a.input - b.input), output: max(0, a.output - b.output),
-            cacheRead: max(0, a.cacheRead - b.cacheRead), cacheWrite: max(0, a.cacheWrite - b.cacheWrite),
-            reasoning: max(0, a.reasoning - b.reasoning))
+            input: max(0, a.input - b.input),
+            output: max(0, a.output - b.output),
+            cacheRead: max(0, a.cacheRead - b.cacheRead),
+            cacheWrite: max(0, a.cacheWrite - b.cacheWrite),
+            reasoning: max(0, a.reasoning - b.reasoning)
+        )
     }
 
     public mutating func finish(_ outcome: ProcessOutcome) -> [ProviderEvent] {
@@ -175,9 +189,15 @@ public struct CodexStreamDecoder: ProviderStreamDecoder {
         var known: RunFailure?
         if outcome.stop == nil {
             if outcome.stderr.contains("no rollout found") {
-                known = RunFailure(kind: .sessionNotFound, message: outcome.stderrSummary ?? "codex could not resume the thread")
+                known = RunFailure(
+                    kind: .sessionNotFound,
+                    message: outcome.stderrSummary ?? "codex could not resume the thread"
+                )
             } else if outcome.stderr.contains("Not inside a trusted directory") {
-                known = RunFailure(kind: .invalidRequest, message: outcome.stderrSummary ?? "not inside a trusted directory")
+                known = RunFailure(
+                    kind: .invalidRequest,
+                    message: outcome.stderrSummary ?? "not inside a trusted directory"
+                )
             } else if outcome.exitCode == 0 {
                 known = RunFailure(kind: .processExited, message: "codex exited without finishing the turn")
             } else if let lastError {

@@ -96,7 +96,8 @@ public enum ToolNames {
 
     static let amp: [String: String] = [
         "bash": "Bash", "shell": "Bash", "sh": "Bash", "read": "Read", "edit": "edit_file", "write": "create_file",
-        "web_search": "web_search", "websearch": "web_search", "web_fetch": "read_web_page", "webfetch": "read_web_page",
+        "web_search": "web_search", "websearch": "web_search", "web_fetch": "read_web_page",
+        "webfetch": "read_web_page",
         "glob": "glob", "grep": "Grep", "task": "Task",
     ]
 }

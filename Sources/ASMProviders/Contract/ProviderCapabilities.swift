@@ -25,8 +25,13 @@ public struct ProviderCapabilities: Hashable, Sendable {
     public var tools: [String]
 
     public init(
-        streamsText: Bool, reportsToolCalls: Bool, resumesNatively: Bool, interrupts: Bool, toolGate: ToolGate,
-        holdsTools: Bool = false, tools: [String] = []
+        streamsText: Bool,
+        reportsToolCalls: Bool,
+        resumesNatively: Bool,
+        interrupts: Bool,
+        toolGate: ToolGate,
+        holdsTools: Bool = false,
+        tools: [String] = []
     ) {
         self.holdsTools = holdsTools
         self.streamsText = streamsText

@@ -50,9 +50,23 @@ public enum ProviderEvent: Hashable, Sendable {
 
     /// A failure of the given kind.
     public static func failure(
-        _ kind: FailureKind, _ message: String, httpStatus: Int? = nil, exitCode: Int? = nil, stderr: String? = nil
+        _ kind: FailureKind,
+        _ message: String,
+        httpStatus: Int? = nil,
+        exitCode: Int? = nil,
+        stderr: String? = nil
     ) -> ProviderEvent {
-        .failed(RunFailed(failure: RunFailure(kind: kind, message: message, httpStatus: httpStatus, exitCode: exitCode, stderr: stderr)))
+        .failed(
+            RunFailed(
+                failure: RunFailure(
+                    kind: kind,
+                    message: message,
+                    httpStatus: httpStatus,
+                    exitCode: exitCode,
+                    stderr: stderr
+                )
+            )
+        )
     }
 }
 

@@ -29,9 +29,16 @@ public struct ProviderRequest: Hashable, Sendable {
     public var asksBeforeTools = false
 
     public init(
-        runID: RunID, messages: [ChatMessage], systemPrompt: String? = nil, model: String? = nil,
-        workingDirectory: String? = nil, environment: [String: String?] = [:], resumeSessionID: String? = nil,
-        resumeUsageBaseline: TokenUsage? = nil, deadline: Duration? = nil, idleTimeout: Duration? = nil,
+        runID: RunID,
+        messages: [ChatMessage],
+        systemPrompt: String? = nil,
+        model: String? = nil,
+        workingDirectory: String? = nil,
+        environment: [String: String?] = [:],
+        resumeSessionID: String? = nil,
+        resumeUsageBaseline: TokenUsage? = nil,
+        deadline: Duration? = nil,
+        idleTimeout: Duration? = nil,
         controls: ProviderControls = ProviderControls()
     ) {
         self.runID = runID
@@ -89,7 +96,10 @@ public struct ProviderControls: Hashable, Sendable {
     public var maxBudgetUSD: Double?
 
     public init(
-        deniedTools: [String] = [], allowedTools: [String] = [], availableTools: [String]? = nil, maxTurns: Int? = nil,
+        deniedTools: [String] = [],
+        allowedTools: [String] = [],
+        availableTools: [String]? = nil,
+        maxTurns: Int? = nil,
         maxBudgetUSD: Double? = nil
     ) {
         self.deniedTools = deniedTools

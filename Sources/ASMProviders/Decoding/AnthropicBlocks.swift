@@ -14,11 +14,17 @@ enum AnthropicBlocks {
     /// The `tool_result` blocks of a user message as completed calls.
     static func toolsCompleted(_ message: JSONValue, names: [String: String]) -> [ProviderEvent] {
         (message["content"]?.arrayValue ?? []).compactMap { block in
-            guard block["type"]?.stringValue == "tool_result", let callID = block["tool_use_id"]?.stringValue else { return nil }
+            guard block["type"]?.stringValue == "tool_result", let callID = block["tool_use_id"]?.stringValue else {
+                return nil
+            }
             return .toolCompleted(
                 ToolCallCompleted(
-                    callID: callID, name: names[callID], output: block["content"]?.textContent ?? "",
-                    isError: block["is_error"]?.boolValue ?? false))
+                    callID: callID,
+                    name: names[callID],
+                    output: block["content"]?.textContent ?? "",
+                    isError: block["is_error"]?.boolValue ?? false
+                )
+            )
         }
     }
 }

@@ -56,11 +56,23 @@ public struct ProcessOutcome: Hashable, Sendable {
     public func terminalWithoutResult(provider: String, known: RunFailure? = nil) -> ProviderEvent {
         switch stop {
         case .cancelled(let reason)?:
-            return .cancelled(RunCancelled(reason: reason, message: "\(provider) \(terminationPhrase) after the run was cancelled"))
+            return .cancelled(
+                RunCancelled(reason: reason, message: "\(provider) \(terminationPhrase) after the run was cancelled")
+            )
         case .deadline(let limit)?:
-            return .failure(.timeout, "the run's deadline of \(limit.asText) passed", exitCode: exitCode.map(Int.init), stderr: stderrOrNil)
+            return .failure(
+                .timeout,
+                "the run's deadline of \(limit.asText) passed",
+                exitCode: exitCode.map(Int.init),
+                stderr: stderrOrNil
+            )
         case .idleTimeout(let limit)?:
-            return .failure(.timeout, "\(provider) wrote nothing for \(limit.asText)", exitCode: exitCode.map(Int.init), stderr: stderrOrNil)
+            return .failure(
+                .timeout,
+                "\(provider) wrote nothing for \(limit.asText)",
+                exitCode: exitCode.map(Int.init),
+                stderr: stderrOrNil
+            )
         case .lineTooLong(let limit)?:
             return .failure(.invalidOutput, "\(provider) wrote a line longer than \(limit) bytes", stderr: stderrOrNil)
         case nil:
@@ -73,8 +85,11 @@ public struct ProcessOutcome: Hashable, Sendable {
         }
         let detail = stderrSummary.map { ": \($0)" } ?? ""
         return .failure(
-            .processExited, "\(provider) \(terminationPhrase) without a result\(detail)", exitCode: exitCode.map(Int.init),
-            stderr: stderrOrNil)
+            .processExited,
+            "\(provider) \(terminationPhrase) without a result\(detail)",
+            exitCode: exitCode.map(Int.init),
+            stderr: stderrOrNil
+        )
     }
 
     var stderrOrNil: String? { stderr.isEmpty ? nil : stderr }

@@ -33,7 +33,11 @@ public enum StreamLine: Hashable, Sendable {
         case .ignored:
             []
         case .malformed(let reason, let excerpt):
-            [.warning(ProviderWarning(provider: provider, message: "unreadable output line: \(reason)", excerpt: excerpt))]
+            [
+                .warning(
+                    ProviderWarning(provider: provider, message: "unreadable output line: \(reason)", excerpt: excerpt)
+                )
+            ]
         case .object(let frame):
             decode(frame)
         }

@@ -43,15 +43,20 @@ public final class CommandLineProvider<Dialect: CommandLineDialect>: ProviderAda
         for (key, value) in request.environment { environment[key] = value }
         let executableName = configuration.executable ?? dialect.defaultExecutable
         guard let executable = ExecutableLocator.resolve(executableName, searchPath: environment["PATH"]) else {
-            let where_ = executableName.contains("/") ? "at \(executableName)" : "\"\(executableName)\" on PATH"
-            return .finished([.failure(.missingBinary, "\(name) is not installed: no executable \(where_)")])
+            let location = executableName.contains("/") ? "at \(executableName)" : "\"\(executableName)\" on PATH"
+            return .finished([.failure(.missingBinary, "\(name) is not installed: no executable \(location)")])
         }
         let control = RunControl()
         runs.insert(control, for: request.runID)
         let process = ProviderProcess(
-            executable: executable, spec: dialect.launch(for: request), request: request,
-            lineLimit: configuration.lineLimit, stderrLimit: configuration.stderrLimit,
-            redactor: Redactor(environment: environment), providerName: name)
+            executable: executable,
+            spec: dialect.launch(for: request),
+            request: request,
+            lineLimit: configuration.lineLimit,
+            stderrLimit: configuration.stderrLimit,
+            redactor: Redactor(environment: environment),
+            providerName: name
+        )
         let decoder = dialect.decoder(for: request)
         let (stream, continuation) = AsyncStream<ProviderEvent>.makeStream()
         let runs = self.runs

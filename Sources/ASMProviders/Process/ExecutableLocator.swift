@@ -10,7 +10,10 @@ enum ExecutableLocator {
     /// executable `name` in a `PATH` directory. `nil` when there is none.
     static func resolve(_ name: String, searchPath: String?) -> String? {
         if name.contains("/") { return isExecutable(name) ? name : nil }
-        for directory in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
+        for directory in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(
+            separator: ":",
+            omittingEmptySubsequences: false
+        ) {
             let base = directory.isEmpty ? "." : String(directory)
             let candidate = base.hasSuffix("/") ? base + name : base + "/" + name
             if isExecutable(candidate) { return candidate }

@@ -3,6 +3,7 @@ import ASMSystem
 internal import Subprocess
 internal import Synchronization
 internal import SystemPackage
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)
@@ -31,7 +32,9 @@ struct ProviderProcess: Sendable {
 
     /// Runs the process; returns when it is gone and every event was emitted.
     func run<Decoder: ProviderStreamDecoder>(
-        decoder: Decoder, control: RunControl, emit: @escaping @Sendable (ProviderEvent) -> Void
+        decoder: Decoder,
+        control: RunControl,
+        emit: @escaping @Sendable (ProviderEvent) -> Void
     ) async {
         let state = DecoderState(decoder: decoder, redactor: redactor, emit: emit)
         if let stop = control.stop {
@@ -45,21 +48,34 @@ struct ProviderProcess: Sendable {
         } catch {
             state.finish(
                 ProcessOutcome(termination: .notStarted(error.message)),
-                known: RunFailure(kind: .processExited, message: "could not write \(providerName)'s settings file: \(error.message)"))
+                known: RunFailure(
+                    kind: .processExited,
+                    message: "could not write \(providerName)'s settings file: \(error.message)"
+                )
+            )
             return
         }
         defer { directory.remove() }
         let arguments = spec.arguments.map { directory.substitute($0) }
 
         let watchdog = Task.detached { [spec, request] in
-            await Self.watch(control: control, stopSequence: spec.stopSequence, deadline: request.deadline, idleTimeout: request.idleTimeout)
+            await Self.watch(
+                control: control,
+                stopSequence: spec.stopSequence,
+                deadline: request.deadline,
+                idleTimeout: request.idleTimeout
+            )
         }
         defer { watchdog.cancel() }
 
         var options = PlatformOptions()
         options.processGroupID = 0  // a group of its own
         options.teardownSequence = spec.stopSequence.dropLast().map { step in
-            .send(signal: Signal(rawValue: step.signal.rawValue), toProcessGroup: true, allowedDurationToNextStep: step.grace)
+            .send(
+                signal: Signal(rawValue: step.signal.rawValue),
+                toProcessGroup: true,
+                allowedDurationToNextStep: step.grace
+            )
         }
         var environment: [Environment.Key: String?] = [:]
         for (key, value) in request.environment { environment[Environment.Key(stringLiteral: key)] = value }
@@ -68,7 +84,14 @@ struct ProviderProcess: Sendable {
         do {
             let (termination, stderr) = try await withTaskCancellationHandler {
                 if let input = spec.standardInput {
-                    try await launch(arguments, environment, options, input: .array(input), control: control, state: state)
+                    try await launch(
+                        arguments,
+                        environment,
+                        options,
+                        input: .array(input),
+                        control: control,
+                        state: state
+                    )
                 } else {
                     try await launch(arguments, environment, options, input: .none, control: control, state: state)
                 }
@@ -87,10 +110,16 @@ struct ProviderProcess: Sendable {
             let message: String
             if let subprocess = error as? SubprocessError, subprocess.code == .failedToChangeWorkingDirectory {
                 message = "the working directory \(request.workingDirectory ?? ".") cannot be used"
-                state.finish(ProcessOutcome(termination: .notStarted(message)), known: RunFailure(kind: .invalidRequest, message: message))
+                state.finish(
+                    ProcessOutcome(termination: .notStarted(message)),
+                    known: RunFailure(kind: .invalidRequest, message: message)
+                )
             } else {
                 message = "\(providerName) could not be run: \(error)"
-                state.finish(ProcessOutcome(termination: .notStarted(message), stop: control.stop), known: RunFailure(kind: .processExited, message: message))
+                state.finish(
+                    ProcessOutcome(termination: .notStarted(message), stop: control.stop),
+                    known: RunFailure(kind: .processExited, message: message)
+                )
             }
             await watchdog.value
             return
@@ -100,15 +129,24 @@ struct ProviderProcess: Sendable {
     }
 
     private func launch<Input: InputProtocol>(
-        _ arguments: [String], _ environment: [Environment.Key: String?], _ options: PlatformOptions, input: Input,
-        control: RunControl, state: DecoderState<some ProviderStreamDecoder>
+        _ arguments: [String],
+        _ environment: [Environment.Key: String?],
+        _ options: PlatformOptions,
+        input: Input,
+        control: RunControl,
+        state: DecoderState<some ProviderStreamDecoder>
     ) async throws -> (TerminationStatus, String) {
         let lineLimit = self.lineLimit
         let stderrLimit = self.stderrLimit
         let result = try await Subprocess.run(
-            .path(FilePath(executable)), arguments: Arguments(arguments), environment: .inherit.updating(environment),
-            workingDirectory: request.workingDirectory.map { FilePath($0) }, platformOptions: options, input: input,
-            output: .sequence, error: .sequence
+            .path(FilePath(executable)),
+            arguments: Arguments(arguments),
+            environment: .inherit.updating(environment),
+            workingDirectory: request.workingDirectory.map { FilePath($0) },
+            platformOptions: options,
+            input: input,
+            output: .sequence,
+            error: .sequence
         ) { execution in
             control.started(processGroup: execution.processIdentifier.value)
             async let stderr = Self.drain(execution.standardError, keeping: stderrLimit)
@@ -122,7 +160,10 @@ struct ProviderProcess: Sendable {
 
     /// Splits standard output into lines and decodes each as it arrives.
     private static func readLines(
-        _ output: SubprocessOutputSequence, limit: Int, control: RunControl, state: DecoderState<some ProviderStreamDecoder>
+        _ output: SubprocessOutputSequence,
+        limit: Int,
+        control: RunControl,
+        state: DecoderState<some ProviderStreamDecoder>
     ) async throws {
         var pending: [UInt8] = []
         var discarding = false
@@ -171,7 +212,12 @@ struct ProviderProcess: Sendable {
 
     /// Enforces the deadline and idle timeout, and stops the process step by step once asked.
     /// It checks every 5 ms until the process has exited.
-    private static func watch(control: RunControl, stopSequence: [SignalStep], deadline: Duration?, idleTimeout: Duration?)
+    private static func watch(
+        control: RunControl,
+        stopSequence: [SignalStep],
+        deadline: Duration?,
+        idleTimeout: Duration?
+    )
         async
     {
         var step = -1
@@ -243,12 +289,19 @@ struct TemporaryFiles {
             guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return nil }
             return String(cString: base)
         }
-        guard let directory = created else { throw ProviderSetupError(.launchFiles, "cannot create a temporary directory in \(SystemPaths.temporaryDirectory): \(String(cString: strerror(errno)))") }
+        guard let directory = created else {
+            throw ProviderSetupError(
+                .launchFiles,
+                "cannot create a temporary directory in \(SystemPaths.temporaryDirectory): \(String(cString: strerror(errno)))"
+            )
+        }
         self.directory = directory
         for (index, file) in files.enumerated() {
             let path = "\(directory)/file-\(index).json"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw ProviderSetupError(.launchFiles, "cannot create \(path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw ProviderSetupError(.launchFiles, "cannot create \(path): \(String(cString: strerror(errno)))")
+            }
             let written = file.contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             close(fd)
             guard written == file.contents.count else { throw ProviderSetupError(.launchFiles, "cannot write \(path)") }

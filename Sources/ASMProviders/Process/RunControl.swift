@@ -1,6 +1,7 @@
 import ASMCore
 import ASMSystem
 internal import Synchronization
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)

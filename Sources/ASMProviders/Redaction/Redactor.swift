@@ -20,7 +20,8 @@ public struct Redactor: Sendable {
     ///   long are redacted wherever they appear.
     public init(environment: [String: String] = [:]) {
         let markers = ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "COOKIE"]
-        secrets = environment
+        secrets =
+            environment
             .filter { name, value in
                 value.count >= 8 && markers.contains { name.uppercased().contains($0) }
             }
@@ -119,14 +120,23 @@ public struct Redactor: Sendable {
     // Regex literals are built once.
     private static let rules: [Rule] = [
         Rule(trigger: "sk-ant-", pattern: #/\bsk-ant-[A-Za-z0-9_\-]{20,}/#, replacement: replace("anthropic-key")),
-        Rule(trigger: "sk-", pattern: #/\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}/#, replacement: replace("openai-key")),
+        Rule(
+            trigger: "sk-",
+            pattern: #/\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}/#,
+            replacement: replace("openai-key")
+        ),
         Rule(trigger: "AKIA", pattern: #/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/#, replacement: replace("aws-access-key")),
         Rule(
             triggers: ["ws_secret_access_key", "WS_SECRET_ACCESS_KEY"],
             pattern: #/(?i:aws_secret_access_key)\s*[=:]\s*["']?[A-Za-z0-9/+=]{30,}["']?/#,
-            replacement: replace("aws-secret-key")),
+            replacement: replace("aws-secret-key")
+        ),
         Rule(trigger: "gh", pattern: #/\bgh[pousr]_[A-Za-z0-9]{36,}\b/#, replacement: replace("github-token")),
-        Rule(trigger: "github_pat_", pattern: #/\bgithub_pat_[A-Za-z0-9_]{22,}\b/#, replacement: replace("github-token")),
+        Rule(
+            trigger: "github_pat_",
+            pattern: #/\bgithub_pat_[A-Za-z0-9_]{22,}\b/#,
+            replacement: replace("github-token")
+        ),
         Rule(trigger: "glpat-", pattern: #/\bglpat-[A-Za-z0-9_\-]{20,}\b/#, replacement: replace("gitlab-token")),
         Rule(trigger: "xox", pattern: #/\bxox[abposr]-[A-Za-z0-9\-]{10,}/#, replacement: replace("slack-token")),
         Rule(trigger: "AIza", pattern: #/\bAIza[0-9A-Za-z_\-]{35}\b/#, replacement: replace("google-api-key")),
@@ -134,23 +144,30 @@ public struct Redactor: Sendable {
         Rule(trigger: "sgamp_", pattern: #/\bsgamp_[A-Za-z0-9_\-]{20,}/#, replacement: replace("amp-key")),
         Rule(trigger: "hf_", pattern: #/\bhf_[A-Za-z0-9]{30,}\b/#, replacement: replace("huggingface-token")),
         Rule(
-            trigger: "eyJ", pattern: #/\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}/#,
-            replacement: replace("jwt")),
+            trigger: "eyJ",
+            pattern: #/\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}/#,
+            replacement: replace("jwt")
+        ),
         Rule(
-            trigger: "earer", pattern: #/\b[Bb]earer\s+[A-Za-z0-9\-._~+/]{16,}=*/#,
-            replacement: { _ in "Bearer [REDACTED:bearer-token]" }),
+            trigger: "earer",
+            pattern: #/\b[Bb]earer\s+[A-Za-z0-9\-._~+/]{16,}=*/#,
+            replacement: { _ in "Bearer [REDACTED:bearer-token]" }
+        ),
         Rule(
             trigger: "PRIVATE KEY",
             pattern: #/-----BEGIN (?:[A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/#,
-            replacement: replace("private-key")),
+            replacement: replace("private-key")
+        ),
         Rule(
             trigger: "://",
             pattern: #/\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@"']+:[^\s@/"']+@/#,
             replacement: { match in
                 // Keep the scheme and user; hide the password.
-                guard let colon = match.firstRange(of: "://"), let last = match.lastIndex(of: ":"), last > colon.upperBound
+                guard let colon = match.firstRange(of: "://"), let last = match.lastIndex(of: ":"),
+                    last > colon.upperBound
                 else { return match }
                 return String(match[..<match.index(after: last)]) + "[REDACTED:password]@"
-            }),
+            }
+        ),
     ]
 }

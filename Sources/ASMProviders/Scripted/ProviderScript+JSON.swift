@@ -103,7 +103,10 @@ extension ProviderScript {
             if let value = root["model"] { model = value.stringValue }
             tools = root["tools"]?.arrayValue?.compactMap(\.stringValue) ?? []
         } else {
-            throw ProviderScriptError(.invalidScript, "the script must be an array of steps or an object with \"steps\"")
+            throw ProviderScriptError(
+                .invalidScript,
+                "the script must be an array of steps or an object with \"steps\""
+            )
         }
         var steps: [Step] = []
         for (index, value) in stepValues.enumerated() {
@@ -116,9 +119,15 @@ extension ProviderScript {
         func failure(_ what: String) -> ProviderScriptError {
             ProviderScriptError(.invalidScript, "step \(number): \(what)")
         }
-        func count(_ key: String, in object: JSONValue, default fallback: Int64 = 0) throws(ProviderScriptError) -> Int64 {
+        func count(
+            _ key: String,
+            in object: JSONValue,
+            default fallback: Int64 = 0
+        ) throws(ProviderScriptError) -> Int64 {
             guard let field = object[key] else { return fallback }
-            guard let number = field.integerValue, number >= 0 else { throw failure("\"\(key)\" must be a whole number, zero or more") }
+            guard let number = field.integerValue, number >= 0 else {
+                throw failure("\"\(key)\" must be a whole number, zero or more")
+            }
             return number
         }
         guard value.objectValue != nil else { throw failure("a step must be an object") }
@@ -130,15 +139,21 @@ extension ProviderScript {
         if let tool = value["tool"] {
             guard let name = tool.stringValue, !name.isEmpty else { throw failure("\"tool\" must name the tool") }
             return .toolCall(
-                name: name, input: value["input"] ?? .emptyObject, output: value["output"]?.stringValue ?? "",
-                isError: value["is_error"]?.boolValue ?? false)
+                name: name,
+                input: value["input"] ?? .emptyObject,
+                output: value["output"]?.stringValue ?? "",
+                isError: value["is_error"]?.boolValue ?? false
+            )
         }
         if let usage = value["usage"] {
             guard usage.objectValue != nil else { throw failure("\"usage\" must be an object of token counts") }
             let tokens = TokenUsage(
-                input: try count("input", in: usage), output: try count("output", in: usage),
-                cacheRead: try count("cache_read", in: usage), cacheWrite: try count("cache_write", in: usage),
-                reasoning: try count("reasoning", in: usage))
+                input: try count("input", in: usage),
+                output: try count("output", in: usage),
+                cacheRead: try count("cache_read", in: usage),
+                cacheWrite: try count("cache_write", in: usage),
+                reasoning: try count("reasoning", in: usage)
+            )
             return .usage(tokens, reportedCostUSD: value["reported_cost_usd"]?.doubleValue)
         }
         if let warning = value["warning"] {
@@ -153,14 +168,25 @@ extension ProviderScript {
             return .hang
         }
         if let fail = value["fail"] {
-            guard let kind = fail["kind"]?.stringValue, !kind.isEmpty else { throw failure("\"fail\" needs a \"kind\"") }
-            let status = try fail["http_status"].map { _ throws(ProviderScriptError) in Int(try count("http_status", in: fail)) }
+            guard let kind = fail["kind"]?.stringValue, !kind.isEmpty else {
+                throw failure("\"fail\" needs a \"kind\"")
+            }
+            let status = try fail["http_status"].map { _ throws(ProviderScriptError) in
+                Int(try count("http_status", in: fail))
+            }
             return .fail(
                 RunFailure(
-                    kind: FailureKind(rawValue: kind), message: fail["message"]?.stringValue ?? kind, httpStatus: status))
+                    kind: FailureKind(rawValue: kind),
+                    message: fail["message"]?.stringValue ?? kind,
+                    httpStatus: status
+                )
+            )
         }
         if let crash = value["crash"] {
-            return .crash(exitCode: Int(try count("exit_code", in: crash, default: 1)), stderr: crash["stderr"]?.stringValue ?? "")
+            return .crash(
+                exitCode: Int(try count("exit_code", in: crash, default: 1)),
+                stderr: crash["stderr"]?.stringValue ?? ""
+            )
         }
         throw failure("unknown step; expected one of text, tool, usage, warning, delay_ms, hang, fail, crash")
     }

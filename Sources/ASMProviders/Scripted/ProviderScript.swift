@@ -32,7 +32,8 @@ public struct ProviderScript: Hashable, Sendable {
     /// The tools the run reports at start.
     public var tools: [String]
 
-    public init(_ steps: [Step], providerSessionID: String? = nil, model: String? = "scripted-1", tools: [String] = []) {
+    public init(_ steps: [Step], providerSessionID: String? = nil, model: String? = "scripted-1", tools: [String] = [])
+    {
         self.steps = steps
         self.providerSessionID = providerSessionID
         self.model = model
@@ -48,8 +49,10 @@ public struct ProviderScript: Hashable, Sendable {
     /// let provider = ScriptedProvider(name: "claude", script: .replaying(capture, decoder: ClaudeStreamDecoder()))
     /// ```
     public static func replaying<Decoder: ProviderStreamDecoder>(
-        _ capture: some Collection<UInt8>, decoder: Decoder,
-        outcome: ProcessOutcome = ProcessOutcome(termination: .exited(0)), lineDelay: Duration? = nil
+        _ capture: some Collection<UInt8>,
+        decoder: Decoder,
+        outcome: ProcessOutcome = ProcessOutcome(termination: .exited(0)),
+        lineDelay: Duration? = nil
     ) -> ProviderScript {
         var decoder = decoder
         var steps: [Step] = []

@@ -26,8 +26,13 @@ public final class ScriptedProvider: ProviderAdapter {
     public init(
         name: String = "scripted",
         capabilities: ProviderCapabilities = ProviderCapabilities(
-            streamsText: true, reportsToolCalls: true, resumesNatively: true, interrupts: true, toolGate: .beforeRun,
-            holdsTools: true),
+            streamsText: true,
+            reportsToolCalls: true,
+            resumesNatively: true,
+            interrupts: true,
+            toolGate: .beforeRun,
+            holdsTools: true
+        ),
         clock: any Clock<Duration> = ContinuousClock(),
         respond: @escaping @Sendable (ProviderRequest) -> ProviderScript
     ) {
@@ -74,7 +79,11 @@ public final class ScriptedProvider: ProviderAdapter {
 
     /// Opens the clock's type for the player.
     private static func play<C: Clock>(
-        name: String, request: ProviderRequest, script: ProviderScript, clock: C, cancel: CancelSignal,
+        name: String,
+        request: ProviderRequest,
+        script: ProviderScript,
+        clock: C,
+        cancel: CancelSignal,
         emit: (ProviderEvent) -> Void
     ) async where C.Duration == Duration {
         await ScriptPlayer(name: name, request: request, script: script, clock: clock, cancel: cancel).play(emit: emit)
@@ -155,7 +164,8 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
         var started = false
         var lastText: String?
         var callNumber = 0
-        let sessionID = script.providerSessionID ?? request.resumeSessionID ?? "\(name)-\(request.runID.description.prefix(8))"
+        let sessionID =
+            script.providerSessionID ?? request.resumeSessionID ?? "\(name)-\(request.runID.description.prefix(8))"
         let model = request.model ?? script.model
 
         /// Waits for `duration` (forever when `nil`) unless cancelled or timed out.
@@ -246,7 +256,16 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
                 // Output means the run has started; waits and a crash before any output do not.
                 if !started {
                     started = true
-                    emit(.started(RunStarted(provider: name, model: model, providerSessionID: sessionID, tools: script.tools.isEmpty ? nil : script.tools)))
+                    emit(
+                        .started(
+                            RunStarted(
+                                provider: name,
+                                model: model,
+                                providerSessionID: sessionID,
+                                tools: script.tools.isEmpty ? nil : script.tools
+                            )
+                        )
+                    )
                 }
             case .delay, .hang, .crash, .fail, .event:
                 break
@@ -285,7 +304,17 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
                 lastOutput = clock.now
             case .usage(let delta, let cost):
                 usage = usage + delta
-                emit(.usage(TokenUsageUpdated(provider: name, model: model, delta: delta, total: usage, reportedCostUSD: cost)))
+                emit(
+                    .usage(
+                        TokenUsageUpdated(
+                            provider: name,
+                            model: model,
+                            delta: delta,
+                            total: usage,
+                            reportedCostUSD: cost
+                        )
+                    )
+                )
                 lastOutput = clock.now
             case .warning(let message):
                 emit(.warning(ProviderWarning(provider: name, message: message)))
@@ -301,7 +330,14 @@ private struct ScriptPlayer<C: Clock> where C.Duration == Duration {
                     return
                 }
             case .crash(let exitCode, let stderr):
-                emit(.failure(.processExited, "\(name) exited with code \(exitCode) without a result", exitCode: exitCode, stderr: stderr))
+                emit(
+                    .failure(
+                        .processExited,
+                        "\(name) exited with code \(exitCode) without a result",
+                        exitCode: exitCode,
+                        stderr: stderr
+                    )
+                )
                 return
             case .fail, .event:
                 return

@@ -1,8 +1,8 @@
 public import ASMCore
+import ASMPolicy
 public import ASMProviders
 public import ASMRouting
 public import ASMStore
-import ASMPolicy
 internal import Synchronization
 
 /// Several providers behind one name: each attempt of a run goes to the provider the router
@@ -35,7 +35,9 @@ public struct ProviderRouter: Sendable {
     ///   - providers: the candidates, in the order `prefer` falls back to; a repeated name is ignored.
     ///   - seeds: where weighted draws get their seed (recorded with each decision).
     public init(
-        name: String = "router", providers: [any ProviderAdapter], config: RouterConfig,
+        name: String = "router",
+        providers: [any ProviderAdapter],
+        config: RouterConfig,
         seeds: @escaping @Sendable () -> UInt64 = { UInt64.random(in: .min ... .max) }
     ) {
         self.name = name
@@ -67,10 +69,14 @@ public struct ProviderRouter: Sendable {
     public var capabilities: ProviderCapabilities {
         let all = providers.map(\.capabilities)
         return ProviderCapabilities(
-            streamsText: all.contains { $0.streamsText }, reportsToolCalls: all.allSatisfy(\.reportsToolCalls),
-            resumesNatively: false, interrupts: all.allSatisfy(\.interrupts),
+            streamsText: all.contains { $0.streamsText },
+            reportsToolCalls: all.allSatisfy(\.reportsToolCalls),
+            resumesNatively: false,
+            interrupts: all.allSatisfy(\.interrupts),
             toolGate: all.allSatisfy { $0.toolGate == .beforeRun } ? .beforeRun : .observeOnly,
-            holdsTools: !all.isEmpty && all.allSatisfy(\.holdsTools), tools: Array(Set(all.flatMap(\.tools))).sorted())
+            holdsTools: !all.isEmpty && all.allSatisfy(\.holdsTools),
+            tools: Array(Set(all.flatMap(\.tools))).sorted()
+        )
     }
 
     /// The router a run decides with: the configuration plus the run's own capability
@@ -82,12 +88,18 @@ public struct ProviderRouter: Sendable {
         }
         let profiles = self.profiles
         return RunMachine.RoutedLane(
-            router: Router(config: effective), folding: Router(config: config), candidates: profiles,
-            recordedConfig: Self.recordedConfig(effective, profiles), stickyKey: stickyKey)
+            router: Router(config: effective),
+            folding: Router(config: config),
+            candidates: profiles,
+            recordedConfig: Self.recordedConfig(effective, profiles),
+            stickyKey: stickyKey
+        )
     }
 
     /// The events the router's state is folded from.
-    public static let foldedTypes = EventFilter(types: [.routingDecided, .routingFailedOver, .runCompleted, .runFailed, .runCancelled])
+    public static let foldedTypes = EventFilter(types: [
+        .routingDecided, .routingFailedOver, .runCompleted, .runFailed, .runCancelled,
+    ])
 
     /// The configuration with the candidates' capabilities, as a decision records it.
     static func recordedConfig(_ config: RouterConfig, _ profiles: [CandidateProfile]) -> JSONValue {
@@ -95,12 +107,16 @@ public struct ProviderRouter: Sendable {
         members.append(
             JSONMember(
                 "providers",
-                .array(profiles.map { profile in
-                    .object([
-                        JSONMember("name", .string(profile.name)),
-                        JSONMember("capabilities", .array(profile.capabilities.sorted().map(JSONValue.string))),
-                    ])
-                })))
+                .array(
+                    profiles.map { profile in
+                        .object([
+                            JSONMember("name", .string(profile.name)),
+                            JSONMember("capabilities", .array(profile.capabilities.sorted().map(JSONValue.string))),
+                        ])
+                    }
+                )
+            )
+        )
         return .object(members)
     }
 

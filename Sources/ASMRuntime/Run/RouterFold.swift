@@ -22,7 +22,11 @@ final class RouterFold: Sendable {
     func current() async throws -> RouterState {
         var state = view.withLock { $0 }
         while true {
-            let page = try await store.events(from: state.position.next, limit: 1000, filter: ProviderRouter.foldedTypes)
+            let page = try await store.events(
+                from: state.position.next,
+                limit: 1000,
+                filter: ProviderRouter.foldedTypes
+            )
             for envelope in page.events {
                 _ = router.apply(&state, envelope.event, run: envelope.runID, sequence: envelope.sequence)
             }

@@ -62,7 +62,14 @@ final class RunHost: Sendable {
         let clock = environment.clock
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await timers.run(clock: clock, channel: channel) }
-            var loop = Loop(machine: machine, environment: environment, channel: channel, timers: timers, runID: runID, sessionID: sessionID)
+            var loop = Loop(
+                machine: machine,
+                environment: environment,
+                channel: channel,
+                timers: timers,
+                runID: runID,
+                sessionID: sessionID
+            )
             defer {
                 timers.close()
                 for item in channel.close() { Loop.refuse(item) }
@@ -73,11 +80,15 @@ final class RunHost: Sendable {
                     for await event in adapter.execute(request) {
                         let time = clock.now()
                         let item: RunChannel.Item =
-                            if case .toolPermission(let permission) = event { .permission(permission, attempt: attempt, at: time) } else {
+                            if case .toolPermission(let permission) = event {
+                                .permission(permission, attempt: attempt, at: time)
+                            } else {
                                 .input(.providerEvent(event, attempt: attempt, at: time))
                             }
                         if !channel.push(item) {
-                            if case .toolPermission(let permission) = event { permission.answer(.deny("the run has ended")) }
+                            if case .toolPermission(let permission) = event {
+                                permission.answer(.deny("the run has ended"))
+                            }
                             break
                         }
                         if event.isTerminal { break }
@@ -114,10 +125,15 @@ final class RunHost: Sendable {
                         await perform(machine.receive(input), start: start)
                     case .permission(let permission, let attempt, let time):
                         permissions[permission.call.callID] = permission
-                        await perform(machine.receive(.toolPermissionRequested(permission.call, attempt: attempt, at: time)), start: start)
+                        await perform(
+                            machine.receive(.toolPermissionRequested(permission.call, attempt: attempt, at: time)),
+                            start: start
+                        )
                     case .resolve(let resolved, let reply):
                         let actions = machine.receive(.approvalResolved(resolved))
-                        for case .approvalAnswered(resolved.approvalID, let accepted) in actions { reply.resume(returning: accepted) }
+                        for case .approvalAnswered(resolved.approvalID, let accepted) in actions {
+                            reply.resume(returning: accepted)
+                        }
                         await perform(actions, start: start)
                     }
                 }
@@ -134,7 +150,11 @@ final class RunHost: Sendable {
                 let batch = events.map { NewEvent(id: .generate(), runID: runID, event: $0) }
                 let input: RunMachine.Input
                 do {
-                    let written = try await environment.store.append(batch, to: sessionID.stream, expectedVersion: .streamExists)
+                    let written = try await environment.store.append(
+                        batch,
+                        to: sessionID.stream,
+                        expectedVersion: .streamExists
+                    )
                     input = .committed(first: written.firstSequence, last: written.lastSequence, at: written.recordedAt)
                 } catch {
                     writeError = error

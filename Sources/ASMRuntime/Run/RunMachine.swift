@@ -48,7 +48,11 @@ package struct RunMachine: Sendable {
         package var holdingTools: Set<String> = []
 
         package init(
-            router: Router, folding: Router, candidates: [CandidateProfile], recordedConfig: JSONValue, stickyKey: String?,
+            router: Router,
+            folding: Router,
+            candidates: [CandidateProfile],
+            recordedConfig: JSONValue,
+            stickyKey: String?,
             holdingTools: Set<String> = []
         ) {
             self.router = router
@@ -78,8 +82,16 @@ package struct RunMachine: Sendable {
         package var hasWorkspace: Bool
 
         package init(
-            runID: RunID, sessionID: SessionID, engine: PolicyEngine, lane: Lane, priceTable: PriceTable, model: String? = nil,
-            deadline: Duration? = nil, idleTimeout: Duration? = nil, opening: [SessionEvent] = [], hasWorkspace: Bool = false
+            runID: RunID,
+            sessionID: SessionID,
+            engine: PolicyEngine,
+            lane: Lane,
+            priceTable: PriceTable,
+            model: String? = nil,
+            deadline: Duration? = nil,
+            idleTimeout: Duration? = nil,
+            opening: [SessionEvent] = [],
+            hasWorkspace: Bool = false
         ) {
             self.runID = runID
             self.sessionID = sessionID
@@ -205,8 +217,16 @@ package struct RunMachine: Sendable {
             case .routed: "router"
             }
         result = RunResult(
-            sessionID: configuration.sessionID, runID: configuration.runID, provider: laneName,
-            policy: PolicyOutcome(policies: stack.names, stackHash: stack.isEmpty ? nil : stack.hash, violations: [], approvalsRequested: []))
+            sessionID: configuration.sessionID,
+            runID: configuration.runID,
+            provider: laneName,
+            policy: PolicyOutcome(
+                policies: stack.names,
+                stackHash: stack.isEmpty ? nil : stack.hash,
+                violations: [],
+                approvalsRequested: []
+            )
+        )
         tracker = Tracker(provider: laneName, model: configuration.model)
     }
 
@@ -237,7 +257,9 @@ package struct RunMachine: Sendable {
 
     package mutating func receive(_ input: Input) -> [Action] {
         guard phase != .finished else {
-            if case .approvalResolved(let resolved) = input { return [.approvalAnswered(approvalID: resolved.approvalID, accepted: false)] }
+            if case .approvalResolved(let resolved) = input {
+                return [.approvalAnswered(approvalID: resolved.approvalID, accepted: false)]
+            }
             return []
         }
         var actions: [Action]
@@ -297,7 +319,8 @@ package struct RunMachine: Sendable {
         return actions
     }
 
-    private mutating func toolPermissionRequested(_ call: ToolCallStarted, attempt: Int, at time: Timestamp) -> [Action] {
+    private mutating func toolPermissionRequested(_ call: ToolCallStarted, attempt: Int, at time: Timestamp) -> [Action]
+    {
         guard case .running(_, let current) = phase, attempt == current else {
             return [.answerTool(callID: call.callID, .deny("the run has ended"))]
         }
@@ -417,7 +440,9 @@ package struct RunMachine: Sendable {
     private mutating func routerStateUnavailable(_ message: String) -> [Action] {
         switch phase {
         case .routing:
-            phase = .ending(reported: .runFailed(RunFailed(failure: RunFailure(kind: .noProviderAvailable, message: message))))
+            phase = .ending(
+                reported: .runFailed(RunFailed(failure: RunFailure(kind: .noProviderAvailable, message: message)))
+            )
             return []
         case .judging(let reported):
             // A failed read judges nothing more: the attempt's outcome ends the run.
@@ -466,7 +491,9 @@ package struct RunMachine: Sendable {
         switch configuration.lane {
         case .provider(let name, let asks):
             if let reason = cancelRequested ?? (cancellation != nil ? .policy : nil) {
-                phase = .ending(reported: .runCancelled(RunCancelled(reason: reason, message: "cancelled before \(name) started")))
+                phase = .ending(
+                    reported: .runCancelled(RunCancelled(reason: reason, message: "cancelled before \(name) started"))
+                )
                 return []
             }
             return begin(name, attempt: 1, asksBeforeTools: asks, at: time)
@@ -476,7 +503,8 @@ package struct RunMachine: Sendable {
         }
     }
 
-    private mutating func begin(_ provider: String, attempt: Int, asksBeforeTools: Bool, at time: Timestamp) -> [Action] {
+    private mutating func begin(_ provider: String, attempt: Int, asksBeforeTools: Bool, at time: Timestamp) -> [Action]
+    {
         self.attempt = attempt
         currentProvider = provider
         afterOutput = false
@@ -493,13 +521,18 @@ package struct RunMachine: Sendable {
     /// came first.
     private mutating func startDecided(_ decided: RoutingDecided, attempt: Int, at time: Timestamp) -> [Action] {
         guard case .routed(let lane) = configuration.lane, let chosen = decided.chosen else {
-            let failure = RunFailure(kind: .noProviderAvailable, message: "no provider is available: " + ProviderRouter.why(decided))
+            let failure = RunFailure(
+                kind: .noProviderAvailable,
+                message: "no provider is available: " + ProviderRouter.why(decided)
+            )
             phase = .ending(reported: .runFailed(RunFailed(failure: failure)))
             currentProvider = nil
             return []
         }
         if let reason = cancelRequested ?? (cancellation != nil ? .policy : nil) {
-            phase = .ending(reported: .runCancelled(RunCancelled(reason: reason, message: "cancelled before \(chosen) started")))
+            phase = .ending(
+                reported: .runCancelled(RunCancelled(reason: reason, message: "cancelled before \(chosen) started"))
+            )
             currentProvider = nil
             return []
         }
@@ -520,14 +553,28 @@ package struct RunMachine: Sendable {
 
     /// Judges an attempt's end in the router's state: a successful probe closes its breaker,
     /// a failure is counted and, when retryable, fails over to the next choice.
-    private mutating func judge(_ reported: SessionEvent, _ lane: RoutedLane, _ state: RouterState, now: Timestamp, seed: UInt64)
+    private mutating func judge(
+        _ reported: SessionEvent,
+        _ lane: RoutedLane,
+        _ state: RouterState,
+        now: Timestamp,
+        seed: UInt64
+    )
         -> [Action]
     {
         guard let chosen = currentProvider else { return endAttempts(reported) }
         switch reported {
         case .runCompleted:
             var copy = state
-            record(lane.folding.apply(&copy, .runCompleted(RunCompleted()), run: configuration.runID, sequence: copy.position), at: copy.position)
+            record(
+                lane.folding.apply(
+                    &copy,
+                    .runCompleted(RunCompleted()),
+                    run: configuration.runID,
+                    sequence: copy.position
+                ),
+                at: copy.position
+            )
             return endAttempts(reported)
         case .runFailed(let failed):
             let failure = failed.failure
@@ -535,9 +582,20 @@ package struct RunMachine: Sendable {
             guard FailureClass.countsAgainstProvider(failure) || retry else { return endAttempts(reported) }
             var after = state
             var failedOver = RoutingFailedOver(
-                attempt: attempt, from: chosen, to: nil, failure: failure, afterOutput: afterOutput, failedAt: now)
+                attempt: attempt,
+                from: chosen,
+                to: nil,
+                failure: failure,
+                afterOutput: afterOutput,
+                failedAt: now
+            )
             let position = after.position
-            let transitions = lane.folding.apply(&after, .routingFailedOver(failedOver), run: configuration.runID, sequence: position)
+            let transitions = lane.folding.apply(
+                &after,
+                .routingFailedOver(failedOver),
+                run: configuration.runID,
+                sequence: position
+            )
             var next: RouteDecision?
             if retry {
                 tried.append(chosen)
@@ -557,8 +615,19 @@ package struct RunMachine: Sendable {
         }
     }
 
-    private func decide(_ lane: RoutedLane, _ state: RouterState, attempt: Int, now: Timestamp, seed: UInt64) -> RouteDecision {
-        let request = RouteRequest(runID: configuration.runID, attempt: attempt, stickyKey: lane.stickyKey, tried: tried)
+    private func decide(
+        _ lane: RoutedLane,
+        _ state: RouterState,
+        attempt: Int,
+        now: Timestamp,
+        seed: UInt64
+    ) -> RouteDecision {
+        let request = RouteRequest(
+            runID: configuration.runID,
+            attempt: attempt,
+            stickyKey: lane.stickyKey,
+            tried: tried
+        )
         var decision = lane.router.decide(state, request, candidates: lane.candidates, now: now, seed: seed)
         decision.event.router = lane.recordedConfig
         return decision
@@ -631,7 +700,8 @@ package struct RunMachine: Sendable {
     private mutating func evaluate(_ input: PolicyInput) -> [Action] {
         let (next, decided) = configuration.engine.reduce(policy, input)
         policy = next
-        let decisions = decided.filter { if case .cancelRun = $0 { true } else { false } }
+        let decisions =
+            decided.filter { if case .cancelRun = $0 { true } else { false } }
             + decided.filter { if case .cancelRun = $0 { false } else { true } }
         var actions: [Action] = []
         for decision in decisions {
@@ -737,7 +807,9 @@ private struct Tracker: Hashable, Sendable {
             usage = earlierAttempts + update.total
             reportedCostUSD = update.reportedCostUSD ?? reportedCostUSD
             let priced = update.model ?? model
-            if update.costNanoUSD == nil, let cost = priceTable.costNanoUSD(of: update.delta, provider: provider, model: priced) {
+            if update.costNanoUSD == nil,
+                let cost = priceTable.costNanoUSD(of: update.delta, provider: provider, model: priced)
+            {
                 update.costNanoUSD = cost
                 update.priceTable = priceTable.version
             }

@@ -209,8 +209,12 @@ final class EventHub: Sendable {
         guard let first = envelopes.first, let last = envelopes.last else { return }
         let ready = state.withLock { state -> [Waiter] in
             guard state.coveredFrom != .max, first.sequence.rawValue == state.scanned + 1 else { return [] }
-            state.add(streams.count == 1 && first.stream == last.stream && streams.contains(first.stream)
-                ? envelopes : envelopes.filter(owns), through: last.sequence.rawValue, capacity: capacity)
+            state.add(
+                streams.count == 1 && first.stream == last.stream && streams.contains(first.stream)
+                    ? envelopes : envelopes.filter(owns),
+                through: last.sequence.rawValue,
+                capacity: capacity
+            )
             return state.takeReady()
         }
         for waiter in ready { waiter.continuation.resume() }

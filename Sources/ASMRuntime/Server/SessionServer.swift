@@ -112,24 +112,36 @@ public actor SessionServer {
 
     /// A server for sessions that already exist (they must be active to take runs).
     /// - Throws: ``SessionServerError`` when `sessions` is empty or the limit is below 1.
-    public init(manager: SessionManager, sessions: [SessionID], configuration: Configuration) throws(SessionServerError) {
-        guard !sessions.isEmpty else { throw SessionServerError(.invalidArgument, "a server needs at least one session") }
+    public init(manager: SessionManager, sessions: [SessionID], configuration: Configuration) throws(SessionServerError)
+    {
+        guard !sessions.isEmpty else {
+            throw SessionServerError(.invalidArgument, "a server needs at least one session")
+        }
         guard configuration.maxConcurrentRuns >= 1 else {
             throw SessionServerError(
-                .invalidArgument, "the concurrency limit must be at least 1, not \(configuration.maxConcurrentRuns)")
+                .invalidArgument,
+                "the concurrency limit must be at least 1, not \(configuration.maxConcurrentRuns)"
+            )
         }
         self.manager = manager
         var unique: [SessionID] = []
         for session in sessions where !unique.contains(session) { unique.append(session) }
         self.sessions = unique
         self.configuration = configuration
-        self.hub = EventHub(store: manager.store, streams: Set(unique.map(\.stream)), capacity: configuration.subscriberWindow)
+        self.hub = EventHub(
+            store: manager.store,
+            streams: Set(unique.map(\.stream)),
+            capacity: configuration.subscriberWindow
+        )
         hub.start()
     }
 
     /// Starts a new session and a server for it.
     public static func start(
-        manager: SessionManager, agentID: String, metadata: [String: String] = [:], tags: [String] = [],
+        manager: SessionManager,
+        agentID: String,
+        metadata: [String: String] = [:],
+        tags: [String] = [],
         configuration: Configuration
     ) async throws -> SessionServer {
         let session = SessionID.generate()
@@ -147,8 +159,11 @@ public actor SessionServer {
 
     public var status: Status {
         Status(
-            state: state, running: startOrder.filter { running[$0] != nil }, queued: queue.compactMap(\.run),
-            finished: finishedCount)
+            state: state,
+            running: startOrder.filter { running[$0] != nil },
+            queued: queue.compactMap(\.run),
+            finished: finishedCount
+        )
     }
 
     // MARK: Runs
@@ -164,7 +179,9 @@ public actor SessionServer {
     ///   policies fail their preflight, the messages are empty or the session is not active.
     ///   Nothing is recorded then.
     public func submitRun(
-        _ messages: [ChatMessage], options: RunOptions? = nil, in session: SessionID? = nil,
+        _ messages: [ChatMessage],
+        options: RunOptions? = nil,
+        in session: SessionID? = nil,
         metadata: [String: String]? = nil
     ) async throws -> RunID {
         guard state == .accepting else {
@@ -178,8 +195,12 @@ public actor SessionServer {
         let (lane, stack) = try manager.check(options)
         nextTicket += 1
         var ticket = Ticket(
-            number: nextTicket, options: options, lane: lane, stack: stack,
-            workspace: options.workspace.map { Self.canonicalPath($0.path) })
+            number: nextTicket,
+            options: options,
+            lane: lane,
+            stack: stack,
+            workspace: options.workspace.map { Self.canonicalPath($0.path) }
+        )
 
         let wait = reasonToWait(ticket)
         var queued: RunQueued?
@@ -227,7 +248,11 @@ public actor SessionServer {
     }
 
     /// Submits one user message.
-    public func submitRun(_ prompt: String, options: RunOptions? = nil, in session: SessionID? = nil) async throws -> RunID {
+    public func submitRun(
+        _ prompt: String,
+        options: RunOptions? = nil,
+        in session: SessionID? = nil
+    ) async throws -> RunID {
         try await submitRun([ChatMessage(role: .user, content: prompt)], options: options, in: session)
     }
 
@@ -297,7 +322,10 @@ public actor SessionServer {
     /// exactly the events after it. A subscriber that reads slowly takes the events it
     /// missed from the log: it neither holds back the runs nor makes the server buffer for
     /// it. The sequence ends once the server has stopped and its last event was delivered.
-    public nonisolated func subscribe(from sequence: SequenceNumber = SequenceNumber(1), filter: EventFilter = .all)
+    public nonisolated func subscribe(
+        from sequence: SequenceNumber = SequenceNumber(1),
+        filter: EventFilter = .all
+    )
         -> ServerSubscription
     {
         ServerSubscription(hub: hub, from: sequence, filter: filter)
@@ -307,7 +335,9 @@ public actor SessionServer {
     /// at `start` if new). Acknowledge with ``acknowledge(consumer:through:)``; after a restart,
     /// subscribing again resumes after the last acknowledged event.
     public nonisolated func subscribe(
-        consumer name: String, startingAt start: ConsumerStart = .beginning, filter: EventFilter = .all
+        consumer name: String,
+        startingAt start: ConsumerStart = .beginning,
+        filter: EventFilter = .all
     ) async throws -> ServerSubscription {
         let consumer = try await manager.store.consumer(named: name, startingAt: start)
         return subscribe(from: try await consumer.position().next, filter: filter)
@@ -387,10 +417,21 @@ public actor SessionServer {
             do {
                 outcome = .success(
                     try await manager.executeReserved(
-                        run, lane: ticket.lane, stack: ticket.stack, options: ticket.options, onEvent: { _ in }))
+                        run,
+                        lane: ticket.lane,
+                        stack: ticket.stack,
+                        options: ticket.options,
+                        onEvent: { _ in }
+                    )
+                )
             } catch {
                 // A run that could not start (its workspace, its session) is recorded as failed.
-                let recorded = await Self.recordStartFailure(run, error: error, options: ticket.options, manager: manager)
+                let recorded = await Self.recordStartFailure(
+                    run,
+                    error: error,
+                    options: ticket.options,
+                    manager: manager
+                )
                 outcome = recorded.map { .success($0) } ?? .failure(error)
             }
             self.ended(run, ticket, outcome)
@@ -435,7 +476,12 @@ public actor SessionServer {
         }
     }
 
-    private static func recordStartFailure(_ run: RunID, error: any Error, options: RunOptions, manager: SessionManager)
+    private static func recordStartFailure(
+        _ run: RunID,
+        error: any Error,
+        options: RunOptions,
+        manager: SessionManager
+    )
         async -> RunResult?
     {
         guard let summary = try? await manager.store.run(run) else { return nil }
@@ -451,7 +497,10 @@ public actor SessionServer {
         let failure = RunFailure(kind: .invalidRequest, message: "the run could not start: \(error)")
         do {
             try await manager.store.append(
-                [NewEvent(RunFailed(failure: failure), run: run)], to: summary.sessionID.stream, expectedVersion: .streamExists)
+                [NewEvent(RunFailed(failure: failure), run: run)],
+                to: summary.sessionID.stream,
+                expectedVersion: .streamExists
+            )
         } catch {
             return nil
         }
@@ -462,8 +511,17 @@ public actor SessionServer {
 
     private static func emptyResult(_ run: RunID, options: RunOptions) -> RunResult {
         RunResult(
-            sessionID: SessionID(uuid: .zero), runID: run, provider: options.provider,
-            policy: PolicyOutcome(policies: [], stackHash: nil, violations: [], approvalsRequested: [], cancellation: nil))
+            sessionID: SessionID(uuid: .zero),
+            runID: run,
+            provider: options.provider,
+            policy: PolicyOutcome(
+                policies: [],
+                stackHash: nil,
+                violations: [],
+                approvalsRequested: [],
+                cancellation: nil
+            )
+        )
     }
 
     // MARK: Waiting

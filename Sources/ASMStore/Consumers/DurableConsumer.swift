@@ -42,7 +42,10 @@ public struct DurableConsumer: Sendable {
     ///   - wait: when nothing is there, wait for a commit instead of returning an empty batch.
     /// - Returns: `nil` when waiting was cancelled or the store closed.
     public func nextBatch(
-        after cursor: SequenceNumber? = nil, filter: EventFilter = .all, limit: Int = 500, wait: Bool = true
+        after cursor: SequenceNumber? = nil,
+        filter: EventFilter = .all,
+        limit: Int = 500,
+        wait: Bool = true
     ) async throws -> ConsumerBatch? {
         var from: SequenceNumber
         if let cursor { from = cursor } else { from = try await position() }
@@ -76,7 +79,10 @@ public struct DurableConsumer: Sendable {
 
     /// Commits `writes` and the checkpoint in one transaction: both or neither.
     /// - Throws: what `writes` throws (nothing is committed then), or ``StoreError``.
-    public func acknowledge(_ batch: ConsumerBatch, writes: @escaping @Sendable (any TransactionContext) throws -> Void)
+    public func acknowledge(
+        _ batch: ConsumerBatch,
+        writes: @escaping @Sendable (any TransactionContext) throws -> Void
+    )
         async throws
     {
         try await store.acknowledge(consumer: name, through: batch.through, writes: writes)

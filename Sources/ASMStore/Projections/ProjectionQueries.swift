@@ -15,13 +15,19 @@ enum ProjectionQueries {
         let metadata = (try? [String: String].decode(json: statement.bytes(at: 3))) ?? [:]
         let tags = (try? [String].decode(json: statement.bytes(at: 4))) ?? []
         return SessionSummary(
-            id: SessionID(uuid: statement.uuid(at: 0) ?? .zero), agentID: statement.text(at: 1),
-            status: SessionStatus(rawValue: statement.text(at: 2)), metadata: metadata, tags: tags,
+            id: SessionID(uuid: statement.uuid(at: 0) ?? .zero),
+            agentID: statement.text(at: 1),
+            status: SessionStatus(rawValue: statement.text(at: 2)),
+            metadata: metadata,
+            tags: tags,
             createdAt: Timestamp(microseconds: statement.int64(at: 5)),
             updatedAt: Timestamp(microseconds: statement.int64(at: 6)),
-            firstSequence: SequenceNumber(statement.int64(at: 7)), lastSequence: SequenceNumber(statement.int64(at: 8)),
-            version: StreamVersion(statement.int64(at: 9)), runCount: statement.int(at: 10),
-            failureReason: statement.optionalText(at: 11))
+            firstSequence: SequenceNumber(statement.int64(at: 7)),
+            lastSequence: SequenceNumber(statement.int64(at: 8)),
+            version: StreamVersion(statement.int64(at: 9)),
+            runCount: statement.int(at: 10),
+            failureReason: statement.optionalText(at: 11)
+        )
     }
 
     static func session(_ connection: Connection, id: SessionID) throws -> SessionSummary? {
@@ -36,7 +42,8 @@ enum ProjectionQueries {
             """
             \(sessionSelect) WHERE ?1 IS NULL OR s.status = ?1
             ORDER BY last.sequence DESC LIMIT ?2
-            """)
+            """
+        )
         defer { statement.reset() }
         statement.bind(status?.rawValue, at: 1)
         statement.bind(Int64(limit), at: 2)
@@ -52,9 +59,12 @@ enum ProjectionQueries {
 
     private static func run(_ statement: Statement) -> RunSummary {
         RunSummary(
-            id: RunID(uuid: statement.uuid(at: 0) ?? .zero), sessionID: SessionID(uuid: statement.uuid(at: 1) ?? .zero),
-            status: RunStatus(rawValue: statement.text(at: 2)), provider: statement.optionalText(at: 3),
-            model: statement.optionalText(at: 4), providerSessionID: statement.optionalText(at: 5),
+            id: RunID(uuid: statement.uuid(at: 0) ?? .zero),
+            sessionID: SessionID(uuid: statement.uuid(at: 1) ?? .zero),
+            status: RunStatus(rawValue: statement.text(at: 2)),
+            provider: statement.optionalText(at: 3),
+            model: statement.optionalText(at: 4),
+            providerSessionID: statement.optionalText(at: 5),
             requestedAt: Timestamp(microseconds: statement.int64(at: 6)),
             startedAt: statement.optionalInt64(at: 7).map(Timestamp.init(microseconds:)),
             endedAt: statement.optionalInt64(at: 8).map(Timestamp.init(microseconds:)),
@@ -62,7 +72,8 @@ enum ProjectionQueries {
             endSequence: statement.optionalInt64(at: 10).map(SequenceNumber.init(_:)),
             failureKind: statement.optionalText(at: 11).map(FailureKind.init(rawValue:)),
             failureMessage: statement.optionalText(at: 12),
-            cancelReason: statement.optionalText(at: 13).map(CancelReason.init(rawValue:)))
+            cancelReason: statement.optionalText(at: 13).map(CancelReason.init(rawValue:))
+        )
     }
 
     static func run(_ connection: Connection, id: RunID) throws -> RunSummary? {
@@ -74,7 +85,8 @@ enum ProjectionQueries {
 
     static func runs(_ connection: Connection, session: SessionID) throws -> [RunSummary] {
         let statement = try connection.statement(
-            "SELECT \(runColumns) FROM runs WHERE session_id = ?1 ORDER BY first_sequence")
+            "SELECT \(runColumns) FROM runs WHERE session_id = ?1 ORDER BY first_sequence"
+        )
         defer { statement.reset() }
         statement.bind(session.uuid, at: 1)
         var result: [RunSummary] = []
@@ -88,7 +100,8 @@ enum ProjectionQueries {
             SELECT t.sequence, t.run_id, t.role, t.provider, e.type, e.schema_version, e.payload
             FROM transcript AS t JOIN events AS e ON e.sequence = t.sequence
             WHERE t.session_id = ?1 ORDER BY t.sequence
-            """)
+            """
+        )
         defer { statement.reset() }
         statement.bind(session.uuid, at: 1)
         let codec = EventCodec()
@@ -96,17 +109,24 @@ enum ProjectionQueries {
         while try statement.step() {
             let content: String
             if case .messageReceived(let message) = codec.decode(
-                type: statement.bytes(at: 4), schemaVersion: statement.int(at: 5), payload: statement.bytes(at: 6))
-            {
+                type: statement.bytes(at: 4),
+                schemaVersion: statement.int(at: 5),
+                payload: statement.bytes(at: 6)
+            ) {
                 content = message.content
             } else {
                 content = ""
             }
             result.append(
                 TranscriptEntry(
-                    sequence: SequenceNumber(statement.int64(at: 0)), sessionID: session,
-                    runID: statement.uuid(at: 1).map(RunID.init(uuid:)), role: MessageRole(rawValue: statement.text(at: 2)),
-                    provider: statement.optionalText(at: 3), content: content))
+                    sequence: SequenceNumber(statement.int64(at: 0)),
+                    sessionID: session,
+                    runID: statement.uuid(at: 1).map(RunID.init(uuid:)),
+                    role: MessageRole(rawValue: statement.text(at: 2)),
+                    provider: statement.optionalText(at: 3),
+                    content: content
+                )
+            )
         }
         return result
     }
@@ -125,7 +145,8 @@ enum ProjectionQueries {
                    sum(reasoning_tokens), sum(cost_nano_usd), sum(reported_cost_nano_usd), count(DISTINCT run_id)
             FROM usage WHERE ?1 IS NULL OR session_id = ?1
             GROUP BY \(keys) ORDER BY \(keys)
-            """)
+            """
+        )
         defer { statement.reset() }
         if let session { statement.bind(session.uuid, at: 1) } else { statement.bindNull(at: 1) }
         let keyCount: Int32 = grouping == .run ? 4 : (grouping == .model ? 2 : 1)
@@ -133,11 +154,16 @@ enum ProjectionQueries {
         while try statement.step() {
             var summary = UsageSummary(
                 tokens: TokenUsage(
-                    input: statement.int64(at: keyCount), output: statement.int64(at: keyCount + 1),
-                    cacheRead: statement.int64(at: keyCount + 2), cacheWrite: statement.int64(at: keyCount + 3),
-                    reasoning: statement.int64(at: keyCount + 4)),
+                    input: statement.int64(at: keyCount),
+                    output: statement.int64(at: keyCount + 1),
+                    cacheRead: statement.int64(at: keyCount + 2),
+                    cacheWrite: statement.int64(at: keyCount + 3),
+                    reasoning: statement.int64(at: keyCount + 4)
+                ),
                 costNanoUSD: statement.int64(at: keyCount + 5),
-                reportedCostNanoUSD: statement.optionalInt64(at: keyCount + 6), runs: statement.int(at: keyCount + 7))
+                reportedCostNanoUSD: statement.optionalInt64(at: keyCount + 6),
+                runs: statement.int(at: keyCount + 7)
+            )
             switch grouping {
             case .run:
                 let run = statement.uuid(at: 0)

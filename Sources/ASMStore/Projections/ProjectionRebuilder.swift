@@ -18,9 +18,13 @@ enum ProjectionRebuilder {
             try projector.apply(
                 envelope.event,
                 Projector.Header(
-                    sequence: envelope.sequence.rawValue, stream: envelope.stream.uuid,
-                    version: envelope.streamVersion.rawValue, run: envelope.runID?.uuid,
-                    recordedAt: envelope.recordedAt.microseconds))
+                    sequence: envelope.sequence.rawValue,
+                    stream: envelope.stream.uuid,
+                    version: envelope.streamVersion.rawValue,
+                    run: envelope.runID?.uuid,
+                    recordedAt: envelope.recordedAt.microseconds
+                )
+            )
             count += 1
             last = envelope.sequence.rawValue
         }

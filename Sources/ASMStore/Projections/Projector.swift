@@ -52,7 +52,8 @@ final class Projector {
             try runEnded("cancelled", message: cancelled.message, cancelReason: cancelled.reason.rawValue, header)
         case .messageReceived(let message): try messageReceived(message, header)
         case .tokenUsageUpdated(let usage): try tokenUsageUpdated(usage, header)
-        case .routingDecided, .routingFailedOver, .providerHealthChanged, .providerWarning, .messageStreamed, .toolCallRequested, .toolCallStarted,
+        case .routingDecided, .routingFailedOver, .providerHealthChanged, .providerWarning, .messageStreamed,
+            .toolCallRequested, .toolCallStarted,
             .toolCallCompleted, .policyEvaluated, .policyViolated, .toolApprovalRequested, .toolApprovalResolved,
             .continuationApplied, .workspaceSnapshotTaken, .workspaceDiffComputed, .workspaceRolledBack,
             .artifactStored, .consumerCheckpointed, .consumerReset, .opaque:
@@ -73,9 +74,11 @@ final class Projector {
             """
             DELETE FROM sessions; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage;
             DELETE FROM projection_checkpoints;
-            """)
+            """
+        )
         let statement = try connection.statement(
-            "INSERT INTO projection_checkpoints (name, version, sequence) VALUES (?1, ?2, 0)")
+            "INSERT INTO projection_checkpoints (name, version, sequence) VALUES (?1, ?2, 0)"
+        )
         for (name, version) in Self.versions.sorted(by: { $0.key < $1.key }) {
             statement.bind(name, at: 1)
             statement.bind(Int64(version), at: 2)
@@ -88,7 +91,8 @@ final class Projector {
         let rows = try connection.query("SELECT name, version, sequence FROM projection_checkpoints")
         var stored: [String: (Int64, Int64)] = [:]
         for row in rows {
-            if case .text(let name) = row[0], case .integer(let version) = row[1], case .integer(let sequence) = row[2] {
+            if case .text(let name) = row[0], case .integer(let version) = row[1], case .integer(let sequence) = row[2]
+            {
                 stored[name] = (version, sequence)
             }
         }
@@ -108,7 +112,8 @@ final class Projector {
             INSERT INTO sessions (session_id, agent_id, status, metadata, tags, created_at, first_sequence, run_count)
             VALUES (?1, ?2, 'created', ?3, ?4, ?5, ?6, 0)
             ON CONFLICT (session_id) DO NOTHING
-            """)
+            """
+        )
         statement.bind(header.stream, at: 1)
         statement.bind(created.agentID, at: 2)
         bindJSON(at: 3, of: statement) { writer in
@@ -134,7 +139,8 @@ final class Projector {
 
     private func sessionStatus(_ status: String, reason: String?, _ header: Header) throws(SQLiteError) {
         let statement = try connection.statement(
-            "UPDATE sessions SET status = ?2, failure_reason = coalesce(?3, failure_reason) WHERE session_id = ?1")
+            "UPDATE sessions SET status = ?2, failure_reason = coalesce(?3, failure_reason) WHERE session_id = ?1"
+        )
         statement.bind(header.stream, at: 1)
         statement.bind(status, at: 2)
         statement.bind(reason, at: 3)
@@ -163,7 +169,8 @@ final class Projector {
             """
             INSERT INTO runs (run_id, session_id, status, provider, model, requested_at, first_sequence)
             VALUES (?1, ?2, 'requested', ?3, ?4, ?5, ?6)
-            """)
+            """
+        )
         statement.bind(run, at: 1)
         statement.bind(header.stream, at: 2)
         statement.bind(requested.provider, at: 3)
@@ -176,7 +183,9 @@ final class Projector {
 
     private func runQueued(_ header: Header) throws(SQLiteError) {
         guard let run = header.run else { return }
-        let statement = try connection.statement("UPDATE runs SET status = 'queued' WHERE run_id = ?1 AND status = 'requested'")
+        let statement = try connection.statement(
+            "UPDATE runs SET status = 'queued' WHERE run_id = ?1 AND status = 'requested'"
+        )
         statement.bind(run, at: 1)
         try statement.execute()
     }
@@ -191,7 +200,8 @@ final class Projector {
                     provider_session_id = coalesce(?4, provider_session_id),
                     started_at = coalesce(started_at, ?5)
                 WHERE run_id = ?1
-                """)
+                """
+            )
             statement.bind(run, at: 1)
             statement.bind(started.provider, at: 2)
             statement.bind(started.model, at: 3)
@@ -204,7 +214,8 @@ final class Projector {
                 INSERT INTO runs (run_id, session_id, status, provider, model, provider_session_id, requested_at,
                                   started_at, first_sequence)
                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?6, ?7)
-                """)
+                """
+            )
             statement.bind(run, at: 1)
             statement.bind(header.stream, at: 2)
             statement.bind(started.provider, at: 3)
@@ -218,8 +229,12 @@ final class Projector {
     }
 
     private func runEnded(
-        _ status: String, kind: String? = nil, message: String? = nil, cancelReason: String? = nil,
-        providerSessionID: String? = nil, _ header: Header
+        _ status: String,
+        kind: String? = nil,
+        message: String? = nil,
+        cancelReason: String? = nil,
+        providerSessionID: String? = nil,
+        _ header: Header
     ) throws(SQLiteError) {
         guard let run = header.run else { return }
         // The first terminal fact wins; a later one does not rewrite how the run ended.
@@ -228,7 +243,8 @@ final class Projector {
             UPDATE runs SET status = ?2, ended_at = ?3, failure_kind = ?4, failure_message = ?5, cancel_reason = ?6,
                 provider_session_id = coalesce(?7, provider_session_id), end_sequence = ?8
             WHERE run_id = ?1 AND status IN ('requested', 'queued', 'running')
-            """)
+            """
+        )
         statement.bind(run, at: 1)
         statement.bind(status, at: 2)
         statement.bind(header.recordedAt, at: 3)
@@ -247,7 +263,8 @@ final class Projector {
             """
             INSERT INTO transcript (session_id, sequence, run_id, role, provider)
             VALUES (?1, ?2, ?3, ?4, (SELECT provider FROM runs WHERE run_id = ?3))
-            """)
+            """
+        )
         statement.bind(header.stream, at: 1)
         statement.bind(header.sequence, at: 2)
         statement.bind(header.run, at: 3)
@@ -275,7 +292,8 @@ final class Projector {
                 price_table = coalesce(excluded.price_table, price_table),
                 updates = updates + 1,
                 last_sequence = excluded.last_sequence
-            """)
+            """
+        )
         statement.bind(header.run ?? Self.noRun, at: 1)
         statement.bind(usage.provider, at: 2)
         statement.bind(usage.model, at: 3)

@@ -22,11 +22,18 @@ enum ChainVerifier {
             expectedSequence = sequence + 1
             input.removeAll(keepingCapacity: true)
             HashChainInput.append(
-                previous: previous, sequence: SequenceNumber(sequence), id: statement.uuid(at: 1) ?? .zero,
-                stream: statement.uuid(at: 2) ?? .zero, streamVersion: StreamVersion(statement.int64(at: 3)),
-                run: statement.uuid(at: 4), type: statement.bytes(at: 5), schemaVersion: statement.int(at: 6),
-                recordedAt: Timestamp(microseconds: statement.int64(at: 8)), payload: statement.bytes(at: 7),
-                to: &input)
+                previous: previous,
+                sequence: SequenceNumber(sequence),
+                id: statement.uuid(at: 1) ?? .zero,
+                stream: statement.uuid(at: 2) ?? .zero,
+                streamVersion: StreamVersion(statement.int64(at: 3)),
+                run: statement.uuid(at: 4),
+                type: statement.bytes(at: 5),
+                schemaVersion: statement.int(at: 6),
+                recordedAt: Timestamp(microseconds: statement.int64(at: 8)),
+                payload: statement.bytes(at: 7),
+                to: &input
+            )
             let computed = WriteTransaction.sha256(input)
             if EventHash(bytes: statement.bytes(at: 9)) != computed, firstMismatch == nil {
                 firstMismatch = SequenceNumber(sequence)
@@ -36,7 +43,11 @@ enum ChainVerifier {
         }
         let integrity = try connection.query("PRAGMA integrity_check").compactMap { $0.first?.textValue }
         return VerificationReport(
-            eventsChecked: checked, firstMismatch: firstMismatch, firstGap: firstGap, integrity: integrity,
-            head: checked > 0 ? previous : nil)
+            eventsChecked: checked,
+            firstMismatch: firstMismatch,
+            firstGap: firstGap,
+            integrity: integrity,
+            head: checked > 0 ? previous : nil
+        )
     }
 }

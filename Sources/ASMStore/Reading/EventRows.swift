@@ -9,7 +9,10 @@ enum EventRows {
     /// Decodes the current row into a typed envelope. Columns are read in place, without copies.
     static func envelope(_ statement: Statement, codec: EventCodec) -> EventEnvelope {
         let event = codec.decode(
-            type: statement.bytes(at: 5), schemaVersion: statement.int(at: 6), payload: statement.bytes(at: 7))
+            type: statement.bytes(at: 5),
+            schemaVersion: statement.int(at: 6),
+            payload: statement.bytes(at: 7)
+        )
         return EventEnvelope(
             sequence: SequenceNumber(statement.int64(at: 0)),
             id: EventID(uuid: statement.uuid(at: 1) ?? .zero),
@@ -18,7 +21,8 @@ enum EventRows {
             runID: statement.uuid(at: 4).map(RunID.init(uuid:)),
             recordedAt: Timestamp(microseconds: statement.int64(at: 8)),
             event: event,
-            hash: EventHash(bytes: statement.bytes(at: 9)) ?? .genesis)
+            hash: EventHash(bytes: statement.bytes(at: 9)) ?? .genesis
+        )
     }
 
     /// Copies the current row as stored.
@@ -33,15 +37,20 @@ enum EventRows {
             type: EventType(statement.text(at: 5)),
             schemaVersion: statement.int(at: 6),
             payload: Array(statement.bytes(at: 7)),
-            hash: EventHash(bytes: statement.bytes(at: 9)) ?? .genesis)
+            hash: EventHash(bytes: statement.bytes(at: 9)) ?? .genesis
+        )
     }
 
     /// A page of events from `start` matching `filter`, and how far the read looked.
     ///
     /// Run inside a read transaction, so the page and the log's end come from one snapshot.
     static func page<Row>(
-        _ connection: Connection, from start: SequenceNumber, limit: Int, filter: EventFilter,
-        row: (Statement) -> Row, sequence: (Row) -> SequenceNumber
+        _ connection: Connection,
+        from start: SequenceNumber,
+        limit: Int,
+        filter: EventFilter,
+        row: (Statement) -> Row,
+        sequence: (Row) -> SequenceNumber
     ) throws -> (rows: [Row], scannedThrough: SequenceNumber) {
         let first = max(start.rawValue, 1)
         var stream = filter.stream?.uuid
@@ -58,7 +67,8 @@ enum EventRows {
         if filter.run != nil { conditions.append("run_id = ?3") }
         if filter.types != nil { conditions.append("type IN (SELECT value FROM json_each(?4))") }
         let order = stream != nil ? "stream_version" : "sequence"
-        let sql = "SELECT \(columns) FROM events WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?5"
+        let sql =
+            "SELECT \(columns) FROM events WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?5"
         let statement = try connection.statement(sql)
         defer { statement.reset() }
         statement.bind(first, at: 1)

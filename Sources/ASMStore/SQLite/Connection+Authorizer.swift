@@ -23,8 +23,12 @@ private final class ProtectedTables {
 }
 
 private func authorize(
-    _ context: UnsafeMutableRawPointer?, _ action: Int32, _ first: UnsafePointer<CChar>?,
-    _ second: UnsafePointer<CChar>?, _ database: UnsafePointer<CChar>?, _ trigger: UnsafePointer<CChar>?
+    _ context: UnsafeMutableRawPointer?,
+    _ action: Int32,
+    _ first: UnsafePointer<CChar>?,
+    _ second: UnsafePointer<CChar>?,
+    _ database: UnsafePointer<CChar>?,
+    _ trigger: UnsafePointer<CChar>?
 ) -> Int32 {
     guard let context else { return SQLITE_OK }
     let protected = Unmanaged<ProtectedTables>.fromOpaque(context).takeUnretainedValue()

@@ -59,8 +59,11 @@ package final class Connection {
 
     func error(_ result: Int32, sql: String?) -> SQLiteError {
         SQLiteError(
-            code: result & 0xFF, extendedCode: sqlite3_extended_errcode(handle),
-            message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+            code: result & 0xFF,
+            extendedCode: sqlite3_extended_errcode(handle),
+            message: String(cString: sqlite3_errmsg(handle)),
+            sql: sql
+        )
     }
 
     /// The cached statement for `sql`, prepared on first use.

@@ -1,5 +1,5 @@
-internal import CASMSQLite
 package import ASMCore
+internal import CASMSQLite
 
 /// A prepared statement, owned by its ``Connection``.
 ///
@@ -39,8 +39,12 @@ package final class Statement {
         var value = value
         value.withUTF8 { utf8 in
             _ = sqlite3_bind_text(
-                handle, index, UnsafeRawPointer(utf8.baseAddress)?.assumingMemoryBound(to: CChar.self),
-                Int32(utf8.count), casm_sqlite_transient())
+                handle,
+                index,
+                UnsafeRawPointer(utf8.baseAddress)?.assumingMemoryBound(to: CChar.self),
+                Int32(utf8.count),
+                casm_sqlite_transient()
+            )
         }
     }
 
@@ -59,13 +63,23 @@ package final class Statement {
             return
         }
         sqlite3_bind_text(
-            handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), casm_sqlite_transient())
+            handle,
+            index,
+            base.assumingMemoryBound(to: CChar.self),
+            Int32(bytes.count),
+            casm_sqlite_transient()
+        )
     }
 
     /// Binds bytes as a blob (copied).
     package func bind(blob bytes: UnsafeRawBufferPointer, at index: Int32) {
-        sqlite3_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count),
-            casm_sqlite_transient())
+        sqlite3_bind_blob(
+            handle,
+            index,
+            bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+            Int32(bytes.count),
+            casm_sqlite_transient()
+        )
     }
 
     package func bind(_ uuid: UUIDValue, at index: Int32) {
@@ -96,7 +110,10 @@ package final class Statement {
         let expected = Int(sqlite3_bind_parameter_count(handle))
         guard values.count == expected else {
             throw SQLiteError(
-                code: SQLITE_RANGE, message: "statement takes \(expected) arguments, \(values.count) given", sql: sql)
+                code: SQLITE_RANGE,
+                message: "statement takes \(expected) arguments, \(values.count) given",
+                sql: sql
+            )
         }
         for (offset, value) in values.enumerated() { bind(value, at: Int32(offset + 1)) }
     }

@@ -1,5 +1,6 @@
 import ASMCore
 internal import ASMMigrations
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)
@@ -68,7 +69,10 @@ enum DatabaseFile {
             if tables.isEmpty && applicationID == 0 { return .empty }
             guard applicationID == Self.applicationID, tables.contains(migrationsTable) else {
                 throw StoreError(
-                    .foreignDatabase, "\(path) is an SQLite database of another application", path: path)
+                    .foreignDatabase,
+                    "\(path) is an SQLite database of another application",
+                    path: path
+                )
             }
             let applied = try connection.scalar("SELECT max(version) FROM \(migrationsTable)")?.integerValue ?? 0
             let supported = Migrations.latestVersion
@@ -77,7 +81,8 @@ enum DatabaseFile {
                     .newerSchema,
                     "\(path) has schema version \(applied), newer than this build supports (\(supported)); "
                         + "upgrade asm to open it",
-                    path: path)
+                    path: path
+                )
             }
             return .version(Int(applied))
         } catch let error as StoreError {
@@ -101,7 +106,11 @@ enum DatabaseFile {
 
     /// Applies the migrations this file lacks, each in its own transaction, and records them.
     /// - Returns: the versions applied.
-    static func migrate(_ connection: Connection, from state: SchemaState, clock: any WallClock) throws(SQLiteError)
+    static func migrate(
+        _ connection: Connection,
+        from state: SchemaState,
+        clock: any WallClock
+    ) throws(SQLiteError)
         -> [Int]
     {
         var current = 0
@@ -116,11 +125,13 @@ enum DatabaseFile {
                         """
                         CREATE TABLE IF NOT EXISTS \(migrationsTable) (
                             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)
-                        """)
+                        """
+                    )
                     try connection.execute("PRAGMA application_id = \(applicationID)")
                     try connection.execute(migration.sql)
                     let statement = try connection.statement(
-                        "INSERT INTO \(migrationsTable) (version, name, applied_at) VALUES (?, ?, ?)")
+                        "INSERT INTO \(migrationsTable) (version, name, applied_at) VALUES (?, ?, ?)"
+                    )
                     statement.bind(Int64(migration.version), at: 1)
                     statement.bind(migration.name, at: 2)
                     statement.bind(clock.now().microseconds, at: 3)
@@ -137,10 +148,15 @@ enum DatabaseFile {
     }
 
     private static func isApplied(_ version: Int, _ connection: Connection) throws(SQLiteError) -> Bool {
-        let hasTable = try connection.scalar(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [.text(migrationsTable)]) != nil
+        let hasTable =
+            try connection.scalar(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                [.text(migrationsTable)]
+            ) != nil
         guard hasTable else { return false }
         return try connection.scalar(
-            "SELECT 1 FROM \(migrationsTable) WHERE version = ?", [.integer(Int64(version))]) != nil
+            "SELECT 1 FROM \(migrationsTable) WHERE version = ?",
+            [.integer(Int64(version))]
+        ) != nil
     }
 }

@@ -1,6 +1,7 @@
 import ASMCore
 internal import Dispatch
 internal import Synchronization
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)
@@ -60,7 +61,9 @@ final class LogWatcher: @unchecked Sendable {
     private var lastVersion: Int64 = -1
 
     init(
-        path: String, mode: FollowMode, hasDemand: @escaping @Sendable () -> Bool,
+        path: String,
+        mode: FollowMode,
+        hasDemand: @escaping @Sendable () -> Bool,
         publish: @escaping @Sendable (SequenceNumber) -> Void
     ) {
         self.path = path
@@ -136,7 +139,9 @@ final class LogWatcher: @unchecked Sendable {
         }
         let intervalNanoseconds = max(
             Int64(mode.interval.components.seconds) * 1_000_000_000 + mode.interval.components.attoseconds
-                / 1_000_000_000, 50_000)
+                / 1_000_000_000,
+            50_000
+        )
         while shouldContinue {
             if let version = try? connection.scalar("PRAGMA data_version")?.integerValue, version != lastVersion {
                 lastVersion = version

@@ -5,7 +5,10 @@ extension UUIDValue {
     public static func generate(now: Timestamp = SystemClock().now()) -> UUIDValue {
         var random = SystemRandomNumberGenerator()
         return .version7(
-            unixMilliseconds: UInt64(max(0, now.milliseconds)), randomHigh: random.next(), randomLow: random.next())
+            unixMilliseconds: UInt64(max(0, now.milliseconds)),
+            randomHigh: random.next(),
+            randomLow: random.next()
+        )
     }
 }
 

@@ -1,4 +1,5 @@
 public import ASMCore
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Darwin)

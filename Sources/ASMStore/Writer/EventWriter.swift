@@ -193,8 +193,13 @@ final class EventWriter: @unchecked Sendable {
         do {
             try connection.statement("BEGIN IMMEDIATE").execute()
             let transaction = WriteTransaction(
-                connection: connection, projector: projector, clock: clock, head: try currentHead(),
-                committedVersions: streamVersions, collectsEnvelopes: feed.isObserved)
+                connection: connection,
+                projector: projector,
+                clock: clock,
+                head: try currentHead(),
+                committedVersions: streamVersions,
+                collectsEnvelopes: feed.isObserved
+            )
             let startSequence = transaction.head.sequence
             let isolated = operations.count > 1
             var isOpen = true
@@ -268,12 +273,15 @@ final class EventWriter: @unchecked Sendable {
 
     static func loadHead(_ connection: Connection) throws(SQLiteError) -> ChainHead {
         let statement = try connection.statement(
-            "SELECT sequence, hash, recorded_at FROM events ORDER BY sequence DESC LIMIT 1")
+            "SELECT sequence, hash, recorded_at FROM events ORDER BY sequence DESC LIMIT 1"
+        )
         defer { statement.reset() }
         guard try statement.step() else { return .empty }
         return ChainHead(
-            sequence: statement.int64(at: 0), hash: EventHash(bytes: statement.bytes(at: 1)) ?? .genesis,
-            recordedAt: statement.int64(at: 2))
+            sequence: statement.int64(at: 0),
+            hash: EventHash(bytes: statement.bytes(at: 1)) ?? .genesis,
+            recordedAt: statement.int64(at: 2)
+        )
     }
 
     static func storeError(_ error: any Error, path: String) -> any Error {

@@ -20,7 +20,10 @@ struct PreparedAppend: Sendable {
     var events: [PreparedEvent]
 
     init(
-        _ events: [NewEvent], stream: StreamID, expected: ExpectedVersion, maximumEventBytes: Int
+        _ events: [NewEvent],
+        stream: StreamID,
+        expected: ExpectedVersion,
+        maximumEventBytes: Int
     ) throws(StoreError) {
         guard !events.isEmpty else {
             throw StoreError(.invalidArgument, "an append needs at least one event", stream: stream)
@@ -36,7 +39,10 @@ struct PreparedAppend: Sendable {
         for (index, event) in events.enumerated() {
             guard ids.insert(event.id).inserted else {
                 throw StoreError(
-                    .invalidArgument, "event \(index) repeats the id \(event.id) within one batch", stream: stream)
+                    .invalidArgument,
+                    "event \(index) repeats the id \(event.id) within one batch",
+                    stream: stream
+                )
             }
             let type = event.event.type
             let payload: [UInt8]
@@ -56,19 +62,29 @@ struct PreparedAppend: Sendable {
                 }
             } catch {
                 throw StoreError(
-                    .invalidEvent, "event \(index) (\(type)) has an invalid payload: \(error)", underlying: error,
-                    stream: stream)
+                    .invalidEvent,
+                    "event \(index) (\(type)) has an invalid payload: \(error)",
+                    underlying: error,
+                    stream: stream
+                )
             }
             guard payload.count <= maximumEventBytes else {
                 throw StoreError(
                     .eventTooLarge,
                     "event \(index) (\(type)) has a \(payload.count)-byte payload; the limit is \(maximumEventBytes)",
-                    stream: stream)
+                    stream: stream
+                )
             }
             prepared.append(
                 PreparedEvent(
-                    id: event.id.uuid, run: event.runID?.uuid, type: type, schemaVersion: schemaVersion,
-                    payload: payload, event: event.event))
+                    id: event.id.uuid,
+                    run: event.runID?.uuid,
+                    type: type,
+                    schemaVersion: schemaVersion,
+                    payload: payload,
+                    event: event.event
+                )
+            )
         }
         self.events = prepared
     }

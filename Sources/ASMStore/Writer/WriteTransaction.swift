@@ -26,8 +26,12 @@ final class WriteTransaction {
     private(set) var appended: [EventEnvelope]?
 
     init(
-        connection: Connection, projector: Projector, clock: any WallClock, head: ChainHead,
-        committedVersions: [UUIDValue: Int64], collectsEnvelopes: Bool = false
+        connection: Connection,
+        projector: Projector,
+        clock: any WallClock,
+        head: ChainHead,
+        committedVersions: [UUIDValue: Int64],
+        collectsEnvelopes: Bool = false
     ) {
         if collectsEnvelopes { appended = [] }
         self.connection = connection
@@ -50,7 +54,9 @@ final class WriteTransaction {
     func restore(_ snapshot: Snapshot) {
         head = snapshot.head
         versions = snapshot.versions
-        if let count = appended?.count, count > snapshot.appendedCount { appended?.removeLast(count - snapshot.appendedCount) }
+        if let count = appended?.count, count > snapshot.appendedCount {
+            appended?.removeLast(count - snapshot.appendedCount)
+        }
     }
 
     // MARK: Appending
@@ -67,7 +73,8 @@ final class WriteTransaction {
                 throw StoreError(
                     .versionConflict,
                     "stream \(batch.stream) is at version \(current), the append expected \(batch.expected)",
-                    stream: batch.stream)
+                    stream: batch.stream
+                )
             }
             if case .noneSince(let since, let types) = batch.expected, current > since.rawValue,
                 let type = try firstType(types, in: stream, after: since.rawValue)
@@ -75,7 +82,8 @@ final class WriteTransaction {
                 throw StoreError(
                     .versionConflict,
                     "stream \(batch.stream) had \(type) appended after version \(since), the append expected \(batch.expected)",
-                    stream: batch.stream)
+                    stream: batch.stream
+                )
             }
             let recordedAt = max(clock.now().microseconds, head.recordedAt)
             let insert = try connection.statement(
@@ -83,15 +91,22 @@ final class WriteTransaction {
                 INSERT INTO events (sequence, event_id, stream_id, stream_version, run_id, type, schema_version,
                                     payload, recorded_at, hash)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                """)
+                """
+            )
             var sequence = head.sequence
             var version = current
             var hash = head.hash
             for event in batch.events {
                 sequence += 1
                 version += 1
-                hash = chainHash(previous: hash, sequence: sequence, event: event, stream: stream, version: version,
-                    recordedAt: recordedAt)
+                hash = chainHash(
+                    previous: hash,
+                    sequence: sequence,
+                    event: event,
+                    stream: stream,
+                    version: version,
+                    recordedAt: recordedAt
+                )
                 insert.bind(sequence, at: 1)
                 insert.bind(event.id, at: 2)
                 insert.bind(stream, at: 3)
@@ -109,25 +124,45 @@ final class WriteTransaction {
                     throw StoreError(
                         .idempotencyConflict,
                         "event \(EventID(uuid: event.id)) is already recorded, but not as part of this batch",
-                        underlying: error, stream: batch.stream)
+                        underlying: error,
+                        stream: batch.stream
+                    )
                 }
                 try projector.apply(
                     event.event,
                     Projector.Header(
-                        sequence: sequence, stream: stream, version: version, run: event.run, recordedAt: recordedAt))
+                        sequence: sequence,
+                        stream: stream,
+                        version: version,
+                        run: event.run,
+                        recordedAt: recordedAt
+                    )
+                )
                 appended?.append(
                     EventEnvelope(
-                        sequence: SequenceNumber(sequence), id: EventID(uuid: event.id), stream: batch.stream,
-                        streamVersion: StreamVersion(version), runID: event.run.map { RunID(uuid: $0) },
-                        recordedAt: Timestamp(microseconds: recordedAt), event: event.event, hash: hash))
+                        sequence: SequenceNumber(sequence),
+                        id: EventID(uuid: event.id),
+                        stream: batch.stream,
+                        streamVersion: StreamVersion(version),
+                        runID: event.run.map { RunID(uuid: $0) },
+                        recordedAt: Timestamp(microseconds: recordedAt),
+                        event: event.event,
+                        hash: hash
+                    )
+                )
             }
             let first = head.sequence + 1
             head = ChainHead(sequence: sequence, hash: hash, recordedAt: recordedAt)
             versions[stream] = version
             return AppendResult(
-                stream: batch.stream, firstSequence: SequenceNumber(first), lastSequence: SequenceNumber(sequence),
-                firstVersion: StreamVersion(current + 1), lastVersion: StreamVersion(version),
-                recordedAt: Timestamp(microseconds: recordedAt), wasAlreadyCommitted: false)
+                stream: batch.stream,
+                firstSequence: SequenceNumber(first),
+                lastSequence: SequenceNumber(sequence),
+                firstVersion: StreamVersion(current + 1),
+                lastVersion: StreamVersion(version),
+                recordedAt: Timestamp(microseconds: recordedAt),
+                wasAlreadyCommitted: false
+            )
         } catch let error as StoreError {
             throw error
         } catch let error as SQLiteError {
@@ -138,9 +173,14 @@ final class WriteTransaction {
     }
 
     /// The first event after `version` in `stream` whose type is one of `types`.
-    private func firstType(_ types: Set<EventType>, in stream: UUIDValue, after version: Int64) throws(SQLiteError) -> String? {
+    private func firstType(
+        _ types: Set<EventType>,
+        in stream: UUIDValue,
+        after version: Int64
+    ) throws(SQLiteError) -> String? {
         let statement = try connection.statement(
-            "SELECT type FROM events WHERE stream_id = ?1 AND stream_version > ?2 AND type IN (SELECT value FROM json_each(?3)) ORDER BY stream_version LIMIT 1")
+            "SELECT type FROM events WHERE stream_id = ?1 AND stream_version > ?2 AND type IN (SELECT value FROM json_each(?3)) ORDER BY stream_version LIMIT 1"
+        )
         defer { statement.reset() }
         statement.bind(stream, at: 1)
         statement.bind(version, at: 2)
@@ -157,7 +197,11 @@ final class WriteTransaction {
     }
 
     private func chainHash(
-        previous: EventHash, sequence: Int64, event: PreparedEvent, stream: UUIDValue, version: Int64,
+        previous: EventHash,
+        sequence: Int64,
+        event: PreparedEvent,
+        stream: UUIDValue,
+        version: Int64,
         recordedAt: Int64
     ) -> EventHash {
         hashInput.removeAll(keepingCapacity: true)
@@ -165,10 +209,18 @@ final class WriteTransaction {
         type.withUTF8 { typeBytes in
             event.payload.withUnsafeBytes { payload in
                 HashChainInput.append(
-                    previous: previous, sequence: SequenceNumber(sequence), id: event.id, stream: stream,
-                    streamVersion: StreamVersion(version), run: event.run, type: UnsafeRawBufferPointer(typeBytes),
-                    schemaVersion: event.schemaVersion, recordedAt: Timestamp(microseconds: recordedAt),
-                    payload: payload, to: &hashInput)
+                    previous: previous,
+                    sequence: SequenceNumber(sequence),
+                    id: event.id,
+                    stream: stream,
+                    streamVersion: StreamVersion(version),
+                    run: event.run,
+                    type: UnsafeRawBufferPointer(typeBytes),
+                    schemaVersion: event.schemaVersion,
+                    recordedAt: Timestamp(microseconds: recordedAt),
+                    payload: payload,
+                    to: &hashInput
+                )
             }
         }
         return Self.sha256(hashInput)
@@ -208,13 +260,19 @@ final class WriteTransaction {
         let statement = try connection.statement(
             """
             SELECT sequence, stream_id, stream_version, recorded_at, type, payload FROM events WHERE event_id = ?1
-            """)
+            """
+        )
         statement.bind(id, at: 1)
         defer { statement.reset() }
         guard try statement.step() else { return nil }
         return StoredPosition(
-            sequence: statement.int64(at: 0), stream: statement.uuid(at: 1) ?? .zero, version: statement.int64(at: 2),
-            recordedAt: statement.int64(at: 3), type: statement.text(at: 4), payload: Array(statement.bytes(at: 5)))
+            sequence: statement.int64(at: 0),
+            stream: statement.uuid(at: 1) ?? .zero,
+            version: statement.int64(at: 2),
+            recordedAt: statement.int64(at: 3),
+            type: statement.text(at: 4),
+            payload: Array(statement.bytes(at: 5))
+        )
     }
 
     /// A retried batch: every event must already be recorded, in order, unchanged.
@@ -228,15 +286,21 @@ final class WriteTransaction {
                 throw StoreError(
                     .idempotencyConflict,
                     "event \(EventID(uuid: event.id)) of a retried batch does not match what was recorded",
-                    stream: batch.stream, sequence: SequenceNumber(first.sequence))
+                    stream: batch.stream,
+                    sequence: SequenceNumber(first.sequence)
+                )
             }
         }
         let last = batch.events.count - 1
         return AppendResult(
-            stream: batch.stream, firstSequence: SequenceNumber(first.sequence),
-            lastSequence: SequenceNumber(first.sequence + Int64(last)), firstVersion: StreamVersion(first.version),
+            stream: batch.stream,
+            firstSequence: SequenceNumber(first.sequence),
+            lastSequence: SequenceNumber(first.sequence + Int64(last)),
+            firstVersion: StreamVersion(first.version),
             lastVersion: StreamVersion(first.version + Int64(last)),
-            recordedAt: Timestamp(microseconds: first.recordedAt), wasAlreadyCommitted: true)
+            recordedAt: Timestamp(microseconds: first.recordedAt),
+            wasAlreadyCommitted: true
+        )
     }
 }
 

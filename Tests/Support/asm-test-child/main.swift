@@ -32,7 +32,11 @@ do {
         let batch = Int(arguments[2]) ?? 10
         let store = try SQLiteEventStore(path: path)
         let session = SessionID.generate()
-        _ = try await store.append(NewEvent(SessionCreated(agentID: "crash")), to: session.stream, expectedVersion: .noStream)
+        _ = try await store.append(
+            NewEvent(SessionCreated(agentID: "crash")),
+            to: session.stream,
+            expectedVersion: .noStream
+        )
         var round = 0
         while true {
             round += 1
@@ -48,7 +52,9 @@ do {
         let session = SessionID.generate()
         for index in 0..<count {
             _ = try await store.append(
-                NewEvent(MessageReceived(role: .assistant, content: "event \(index)")), to: session.stream)
+                NewEvent(MessageReceived(role: .assistant, content: "event \(index)")),
+                to: session.stream
+            )
         }
         await store.close()
         say("appended \(count)")
@@ -56,7 +62,9 @@ do {
         let from = SequenceNumber(Int64(arguments[2]) ?? 1)
         let count = Int(arguments[3]) ?? 1
         var configuration = SQLiteEventStore.Configuration()
-        if arguments.count > 4, arguments[4] == "polling" { configuration.follow = .polling(interval: .milliseconds(1)) }
+        if arguments.count > 4, arguments[4] == "polling" {
+            configuration.follow = .polling(interval: .milliseconds(1))
+        }
         let store = try SQLiteEventStore(path: path, configuration: configuration)
         say("ready")
         var seen = 0

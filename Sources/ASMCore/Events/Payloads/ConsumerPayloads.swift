@@ -8,7 +8,8 @@ public struct ConsumerCheckpointed: EventPayload {
     public static let fields = Fields(
         ConsumerCheckpointed.init(consumer:position:),
         Field("consumer", \.consumer),
-        Field("position", \.position))
+        Field("position", \.position)
+    )
     public var consumer: String
     /// The last sequence the consumer has processed.
     public var position: SequenceNumber
@@ -27,7 +28,8 @@ public struct ConsumerReset: EventPayload {
         Field("consumer", \.consumer),
         Field("from", \.from),
         Field("to", \.to),
-        Field("reason", \.reason))
+        Field("reason", \.reason)
+    )
     public var consumer: String
     public var from: SequenceNumber
     public var to: SequenceNumber

@@ -5,7 +5,8 @@ public struct MessageStreamed: EventPayload {
         MessageStreamed.init(messageID:role:delta:),
         Field("message_id", \.messageID),
         Field("role", \.role),
-        Field("delta", \.delta))
+        Field("delta", \.delta)
+    )
     /// The provider's message id, to group deltas.
     public var messageID: String?
     public var role: MessageRole
@@ -26,7 +27,8 @@ public struct MessageReceived: EventPayload {
         MessageReceived.init(messageID:role:content:),
         Field("message_id", \.messageID),
         Field("role", \.role),
-        Field("content", \.content))
+        Field("content", \.content)
+    )
     /// The provider's message id.
     public var messageID: String?
     public var role: MessageRole
@@ -47,7 +49,8 @@ public struct ToolCallRequested: EventPayload {
         ToolCallRequested.init(callID:name:input:),
         Field("call_id", \.callID),
         Field("name", \.name),
-        Field("input", \.input))
+        Field("input", \.input)
+    )
     public var callID: String
     public var name: String
     public var input: JSONValue
@@ -73,7 +76,8 @@ public struct ToolCallStarted: EventPayload {
         ToolCallStarted.init(callID:name:input:),
         Field("call_id", \.callID),
         Field("name", \.name),
-        Field("input", \.input))
+        Field("input", \.input)
+    )
     /// The provider's id of the call, shared with its completion.
     public var callID: String
     /// The tool's name as the provider reports it (`Bash`, `command_execution`...).
@@ -97,7 +101,8 @@ public struct ToolCallCompleted: EventPayload {
         Field("name", \.name),
         Field("output", \.output),
         Field("is_error", \.isError),
-        Field("exit_code", \.exitCode))
+        Field("exit_code", \.exitCode)
+    )
     public var callID: String
     /// The tool's name, when the provider repeats it.
     public var name: String?
@@ -131,7 +136,8 @@ public struct TokenUsageUpdated: EventPayload {
         Field("total", \.total),
         Field("cost_nano_usd", \.costNanoUSD),
         Field("price_table", \.priceTable),
-        Field("reported_cost_usd", \.reportedCostUSD))
+        Field("reported_cost_usd", \.reportedCostUSD)
+    )
     public var provider: String?
     public var model: String?
     public var delta: TokenUsage
@@ -144,8 +150,13 @@ public struct TokenUsageUpdated: EventPayload {
     public var reportedCostUSD: Double?
 
     public init(
-        provider: String? = nil, model: String? = nil, delta: TokenUsage, total: TokenUsage,
-        costNanoUSD: Int64? = nil, priceTable: String? = nil, reportedCostUSD: Double? = nil
+        provider: String? = nil,
+        model: String? = nil,
+        delta: TokenUsage,
+        total: TokenUsage,
+        costNanoUSD: Int64? = nil,
+        priceTable: String? = nil,
+        reportedCostUSD: Double? = nil
     ) {
         self.provider = provider
         self.model = model

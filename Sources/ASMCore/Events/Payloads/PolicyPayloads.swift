@@ -5,7 +5,8 @@ public struct PolicyCounters: Hashable, Sendable, PayloadObject {
         Field("total_tokens", \.totalTokens),
         Field("cost_nano_usd", \.costNanoUSD),
         Field("duration_ms", \.durationMilliseconds),
-        Field("tool_calls", \.toolCalls))
+        Field("tool_calls", \.toolCalls)
+    )
     public var totalTokens: Int64
     public var costNanoUSD: Int64
     public var durationMilliseconds: Int64
@@ -27,7 +28,8 @@ public struct PolicyEvaluated: EventPayload {
         Field("policies", \.policies),
         Field("stack_hash", \.stackHash),
         Field("outcome", \.outcome),
-        Field("merged", \.merged))
+        Field("merged", \.merged)
+    )
     /// The policy names, in stacking order.
     public var policies: [String]
     /// The hash of the merged stack.
@@ -56,7 +58,8 @@ public struct PolicyViolated: EventPayload {
         Field("message", \.message),
         Field("stack_hash", \.stackHash),
         Field("counters", \.counters),
-        Field("can_block", \.canBlock))
+        Field("can_block", \.canBlock)
+    )
     public var policy: String
     /// The rule (`max_total_tokens`, `deny:Bash(rm *)`...).
     public var rule: String
@@ -70,7 +73,12 @@ public struct PolicyViolated: EventPayload {
     public var canBlock: Bool
 
     public init(
-        policy: String, rule: String, action: String, message: String, stackHash: String, counters: PolicyCounters,
+        policy: String,
+        rule: String,
+        action: String,
+        message: String,
+        stackHash: String,
+        counters: PolicyCounters,
         canBlock: Bool
     ) {
         self.policy = policy
@@ -94,7 +102,8 @@ public struct ToolApprovalRequested: EventPayload {
         Field("input", \.input),
         Field("policy", \.policy),
         Field("rule", \.rule),
-        Field("can_block", \.canBlock))
+        Field("can_block", \.canBlock)
+    )
     public var approvalID: String
     public var callID: String?
     public var tool: String
@@ -106,7 +115,12 @@ public struct ToolApprovalRequested: EventPayload {
     public var canBlock: Bool
 
     public init(
-        approvalID: String, callID: String? = nil, tool: String, input: JSONValue? = nil, policy: String, rule: String,
+        approvalID: String,
+        callID: String? = nil,
+        tool: String,
+        input: JSONValue? = nil,
+        policy: String,
+        rule: String,
         canBlock: Bool
     ) {
         self.approvalID = approvalID
@@ -127,7 +141,8 @@ public struct ToolApprovalResolved: EventPayload {
         Field("approval_id", \.approvalID),
         Field("approved", \.approved),
         Field("resolved_by", \.resolvedBy),
-        Field("reason", \.reason))
+        Field("reason", \.reason)
+    )
     public var approvalID: String
     public var approved: Bool
     public var resolvedBy: String?

@@ -4,7 +4,8 @@ public struct RoutingCandidate: Hashable, Sendable, PayloadObject {
         RoutingCandidate.init(provider:score:excludedBecause:),
         Field("provider", \.provider),
         Field("score", \.score),
-        Field("excluded_because", \.excludedBecause))
+        Field("excluded_because", \.excludedBecause)
+    )
     public var provider: String
     /// The strategy's score (a weight share, a preference rank), when it was eligible.
     public var score: Double?
@@ -22,7 +23,19 @@ public struct RoutingCandidate: Hashable, Sendable, PayloadObject {
 public struct RoutingDecided: EventPayload {
     public static let eventType: EventType = "routing.decided"
     public static let fields = Fields(
-        RoutingDecided.init(attempt:strategy:candidates:chosen:seed:stickyKey:rebound:decidedAt:stateSequence:stickyUntil:router:),
+        RoutingDecided.init(
+            attempt:
+            strategy:
+            candidates:
+            chosen:
+            seed:
+            stickyKey:
+            rebound:
+            decidedAt:
+            stateSequence:
+            stickyUntil:
+            router:
+        ),
         Field("attempt", \.attempt),
         Field("strategy", \.strategy),
         Field("candidates", \.candidates),
@@ -33,7 +46,8 @@ public struct RoutingDecided: EventPayload {
         Field("decided_at", \.decidedAt),
         Field("state_sequence", \.stateSequence),
         Field("sticky_until", \.stickyUntil),
-        Field("router", \.router))
+        Field("router", \.router)
+    )
     /// 1 for the first attempt.
     public var attempt: Int
     /// `prefer` or `weighted`.
@@ -57,9 +71,17 @@ public struct RoutingDecided: EventPayload {
     public var router: JSONValue?
 
     public init(
-        attempt: Int, strategy: String, candidates: [RoutingCandidate], chosen: String?, seed: UInt64? = nil,
-        stickyKey: String? = nil, rebound: Bool? = nil, decidedAt: Timestamp? = nil, stateSequence: SequenceNumber? = nil,
-        stickyUntil: Timestamp? = nil, router: JSONValue? = nil
+        attempt: Int,
+        strategy: String,
+        candidates: [RoutingCandidate],
+        chosen: String?,
+        seed: UInt64? = nil,
+        stickyKey: String? = nil,
+        rebound: Bool? = nil,
+        decidedAt: Timestamp? = nil,
+        stateSequence: SequenceNumber? = nil,
+        stickyUntil: Timestamp? = nil,
+        router: JSONValue? = nil
     ) {
         self.decidedAt = decidedAt
         self.stateSequence = stateSequence
@@ -85,7 +107,8 @@ public struct RoutingFailedOver: EventPayload {
         Field("to", \.to),
         Field("failure", \.failure),
         Field("after_output", \.afterOutput),
-        Field("failed_at", \.failedAt))
+        Field("failed_at", \.failedAt)
+    )
     /// The attempt that failed.
     public var attempt: Int
     public var from: String
@@ -98,7 +121,14 @@ public struct RoutingFailedOver: EventPayload {
     /// When the attempt failed (a breaker it opens cools down from then).
     public var failedAt: Timestamp?
 
-    public init(attempt: Int, from: String, to: String?, failure: RunFailure, afterOutput: Bool, failedAt: Timestamp? = nil) {
+    public init(
+        attempt: Int,
+        from: String,
+        to: String?,
+        failure: RunFailure,
+        afterOutput: Bool,
+        failedAt: Timestamp? = nil
+    ) {
         self.failedAt = failedAt
         self.attempt = attempt
         self.from = from
@@ -120,7 +150,8 @@ public struct ProviderHealthChanged: EventPayload {
         Field("until", \.until),
         Field("consecutive_failures", \.consecutiveFailures),
         Field("changed_at", \.changedAt),
-        Field("state_sequence", \.stateSequence))
+        Field("state_sequence", \.stateSequence)
+    )
     public var provider: String
     /// `closed`, `open` or `half_open`.
     public var previous: String
@@ -136,8 +167,14 @@ public struct ProviderHealthChanged: EventPayload {
     public var stateSequence: SequenceNumber?
 
     public init(
-        provider: String, previous: String, current: String, reason: String, until: Timestamp? = nil,
-        consecutiveFailures: Int, changedAt: Timestamp? = nil, stateSequence: SequenceNumber? = nil
+        provider: String,
+        previous: String,
+        current: String,
+        reason: String,
+        until: Timestamp? = nil,
+        consecutiveFailures: Int,
+        changedAt: Timestamp? = nil,
+        stateSequence: SequenceNumber? = nil
     ) {
         self.changedAt = changedAt
         self.stateSequence = stateSequence
@@ -160,7 +197,8 @@ public struct ProviderWarning: EventPayload {
         ProviderWarning.init(provider:message:excerpt:),
         Field("provider", \.provider),
         Field("message", \.message),
-        Field("excerpt", \.excerpt))
+        Field("excerpt", \.excerpt)
+    )
     public var provider: String
     /// What happened, in one line.
     public var message: String

@@ -7,7 +7,8 @@ public struct RunRequested: EventPayload {
         Field("provider", \.provider),
         Field("model", \.model),
         Field("system_prompt", \.systemPrompt),
-        Field("metadata", \.metadata))
+        Field("metadata", \.metadata)
+    )
     /// The input messages, oldest first.
     public var messages: [ChatMessage]
     /// The provider asked for, if one was named.
@@ -20,7 +21,10 @@ public struct RunRequested: EventPayload {
     public var metadata: [String: String]?
 
     public init(
-        messages: [ChatMessage], provider: String? = nil, model: String? = nil, systemPrompt: String? = nil,
+        messages: [ChatMessage],
+        provider: String? = nil,
+        model: String? = nil,
+        systemPrompt: String? = nil,
         metadata: [String: String]? = nil
     ) {
         self.messages = messages
@@ -37,7 +41,8 @@ public struct RunQueued: EventPayload {
     public static let fields = Fields(
         RunQueued.init(position:reason:),
         Field("position", \.position),
-        Field("reason", \.reason))
+        Field("reason", \.reason)
+    )
     /// 1 for the next run to start.
     public var position: Int
     /// Why it waits (`concurrency limit of 2 reached`, `workspace /src/app is in use by run …`).
@@ -58,7 +63,8 @@ public struct RunStarted: EventPayload {
         Field("model", \.model),
         Field("provider_session_id", \.providerSessionID),
         Field("tools", \.tools),
-        Field("attempt", \.attempt))
+        Field("attempt", \.attempt)
+    )
     /// The provider executing the run (`claude`, `codex`, `amp`, `scripted`...).
     public var provider: String
     /// The model the provider reported or was given.
@@ -71,7 +77,10 @@ public struct RunStarted: EventPayload {
     public var attempt: Int?
 
     public init(
-        provider: String, model: String? = nil, providerSessionID: String? = nil, tools: [String]? = nil,
+        provider: String,
+        model: String? = nil,
+        providerSessionID: String? = nil,
+        tools: [String]? = nil,
         attempt: Int? = nil
     ) {
         self.provider = provider
@@ -91,7 +100,8 @@ public struct RunCompleted: EventPayload {
         Field("stop_reason", \.stopReason),
         Field("turns", \.turns),
         Field("duration_ms", \.durationMilliseconds),
-        Field("provider_session_id", \.providerSessionID))
+        Field("provider_session_id", \.providerSessionID)
+    )
     /// The final text of the run.
     public var outputText: String?
     /// The provider's stop reason (`end_turn`, ...).
@@ -104,7 +114,10 @@ public struct RunCompleted: EventPayload {
     public var providerSessionID: String?
 
     public init(
-        outputText: String? = nil, stopReason: String? = nil, turns: Int? = nil, durationMilliseconds: Int64? = nil,
+        outputText: String? = nil,
+        stopReason: String? = nil,
+        turns: Int? = nil,
+        durationMilliseconds: Int64? = nil,
         providerSessionID: String? = nil
     ) {
         self.outputText = outputText
@@ -120,7 +133,8 @@ public struct RunFailed: EventPayload {
     public static let eventType: EventType = "run.failed"
     public static let fields = Fields(
         RunFailed.init(failure:),
-        Field("failure", \.failure))
+        Field("failure", \.failure)
+    )
     public var failure: RunFailure
     public init(failure: RunFailure) { self.failure = failure }
 }
@@ -131,7 +145,8 @@ public struct RunCancelled: EventPayload {
     public static let fields = Fields(
         RunCancelled.init(reason:message:),
         Field("reason", \.reason),
-        Field("message", \.message))
+        Field("message", \.message)
+    )
     public var reason: CancelReason
     /// Details, in one line.
     public var message: String?

@@ -5,7 +5,8 @@ public struct SessionCreated: EventPayload {
         SessionCreated.init(agentID:metadata:tags:),
         Field("agent_id", \.agentID),
         Field("metadata", \.metadata),
-        Field("tags", \.tags))
+        Field("tags", \.tags)
+    )
     /// Who or what the session works for (an agent name, a user, a job).
     public var agentID: String
     /// Free-form labels, stored sorted by key.
@@ -24,7 +25,8 @@ public struct SessionCreated: EventPayload {
 public struct SessionActivated: EventPayload {
     public static let eventType: EventType = "session.activated"
     public static let fields = Fields(
-        SessionActivated.init)
+        SessionActivated.init
+    )
     public init() {}
 }
 
@@ -33,7 +35,8 @@ public struct SessionCompleted: EventPayload {
     public static let eventType: EventType = "session.completed"
     public static let fields = Fields(
         SessionCompleted.init(summary:),
-        Field("summary", \.summary))
+        Field("summary", \.summary)
+    )
     /// An optional closing summary.
     public var summary: String?
     public init(summary: String? = nil) { self.summary = summary }
@@ -44,7 +47,8 @@ public struct SessionFailed: EventPayload {
     public static let eventType: EventType = "session.failed"
     public static let fields = Fields(
         SessionFailed.init(reason:),
-        Field("reason", \.reason))
+        Field("reason", \.reason)
+    )
     /// Why, in one line.
     public var reason: String
     public init(reason: String) { self.reason = reason }
@@ -54,6 +58,7 @@ public struct SessionFailed: EventPayload {
 public struct SessionArchived: EventPayload {
     public static let eventType: EventType = "session.archived"
     public static let fields = Fields(
-        SessionArchived.init)
+        SessionArchived.init
+    )
     public init() {}
 }

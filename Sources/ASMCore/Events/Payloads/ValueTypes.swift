@@ -2,7 +2,8 @@
 ///
 /// A string-backed value rather than an enum, so a role a newer build adds still decodes.
 public struct MessageRole: RawRepresentable, Hashable, Sendable, StringPayloadValue, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral {
+    ExpressibleByStringLiteral
+{
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     public init(stringLiteral value: String) { self.rawValue = value }
@@ -19,7 +20,8 @@ public struct ChatMessage: Hashable, Sendable, PayloadObject, Codable {
     public static let fields = Fields(
         ChatMessage.init(role:content:),
         Field("role", \.role),
-        Field("content", \.content))
+        Field("content", \.content)
+    )
     public var role: MessageRole
     public var content: String
     public init(role: MessageRole, content: String) {
@@ -40,14 +42,16 @@ public struct TokenUsage: Hashable, Sendable, PayloadObject, Codable {
         Field("output", \.output),
         Field("cache_read", \.cacheRead),
         Field("cache_write", \.cacheWrite),
-        Field("reasoning", \.reasoning))
+        Field("reasoning", \.reasoning)
+    )
     public var input: Int64
     public var output: Int64
     public var cacheRead: Int64
     public var cacheWrite: Int64
     public var reasoning: Int64
 
-    public init(input: Int64 = 0, output: Int64 = 0, cacheRead: Int64 = 0, cacheWrite: Int64 = 0, reasoning: Int64 = 0) {
+    public init(input: Int64 = 0, output: Int64 = 0, cacheRead: Int64 = 0, cacheWrite: Int64 = 0, reasoning: Int64 = 0)
+    {
         self.input = input
         self.output = output
         self.cacheRead = cacheRead
@@ -63,20 +67,29 @@ public struct TokenUsage: Hashable, Sendable, PayloadObject, Codable {
 
     public static func + (lhs: TokenUsage, rhs: TokenUsage) -> TokenUsage {
         TokenUsage(
-            input: lhs.input + rhs.input, output: lhs.output + rhs.output, cacheRead: lhs.cacheRead + rhs.cacheRead,
-            cacheWrite: lhs.cacheWrite + rhs.cacheWrite, reasoning: lhs.reasoning + rhs.reasoning)
+            input: lhs.input + rhs.input,
+            output: lhs.output + rhs.output,
+            cacheRead: lhs.cacheRead + rhs.cacheRead,
+            cacheWrite: lhs.cacheWrite + rhs.cacheWrite,
+            reasoning: lhs.reasoning + rhs.reasoning
+        )
     }
 
     public static func - (lhs: TokenUsage, rhs: TokenUsage) -> TokenUsage {
         TokenUsage(
-            input: lhs.input - rhs.input, output: lhs.output - rhs.output, cacheRead: lhs.cacheRead - rhs.cacheRead,
-            cacheWrite: lhs.cacheWrite - rhs.cacheWrite, reasoning: lhs.reasoning - rhs.reasoning)
+            input: lhs.input - rhs.input,
+            output: lhs.output - rhs.output,
+            cacheRead: lhs.cacheRead - rhs.cacheRead,
+            cacheWrite: lhs.cacheWrite - rhs.cacheWrite,
+            reasoning: lhs.reasoning - rhs.reasoning
+        )
     }
 }
 
 /// Why a run failed, as a class callers and the router can act on.
 public struct FailureKind: RawRepresentable, Hashable, Sendable, StringPayloadValue, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral {
+    ExpressibleByStringLiteral
+{
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     public init(stringLiteral value: String) { self.rawValue = value }
@@ -126,7 +139,8 @@ public struct RunFailure: Hashable, Sendable, PayloadObject, Codable {
         Field("message", \.message),
         Field("http_status", \.httpStatus),
         Field("exit_code", \.exitCode),
-        Field("stderr", \.stderr))
+        Field("stderr", \.stderr)
+    )
     public var kind: FailureKind
     /// One line, no secrets.
     public var message: String
@@ -137,7 +151,8 @@ public struct RunFailure: Hashable, Sendable, PayloadObject, Codable {
     /// The end of the process's standard error, bounded and redacted.
     public var stderr: String?
 
-    public init(kind: FailureKind, message: String, httpStatus: Int? = nil, exitCode: Int? = nil, stderr: String? = nil) {
+    public init(kind: FailureKind, message: String, httpStatus: Int? = nil, exitCode: Int? = nil, stderr: String? = nil)
+    {
         self.kind = kind
         self.message = message
         self.httpStatus = httpStatus
@@ -148,7 +163,8 @@ public struct RunFailure: Hashable, Sendable, PayloadObject, Codable {
 
 /// Why a run was cancelled.
 public struct CancelReason: RawRepresentable, Hashable, Sendable, StringPayloadValue, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral {
+    ExpressibleByStringLiteral
+{
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
     public init(stringLiteral value: String) { self.rawValue = value }

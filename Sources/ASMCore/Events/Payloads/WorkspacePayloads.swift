@@ -8,7 +8,8 @@ public struct ContinuationApplied: EventPayload {
         Field("reason", \.reason),
         Field("provider_session_id", \.providerSessionID),
         Field("message_count", \.messageCount),
-        Field("truncated", \.truncated))
+        Field("truncated", \.truncated)
+    )
     /// The mode asked for (`off`, `replay`, `native`, `auto`).
     public var requested: String
     /// The mode used.
@@ -23,8 +24,12 @@ public struct ContinuationApplied: EventPayload {
     public var truncated: Bool?
 
     public init(
-        requested: String, applied: String, reason: String, providerSessionID: String? = nil,
-        messageCount: Int? = nil, truncated: Bool? = nil
+        requested: String,
+        applied: String,
+        reason: String,
+        providerSessionID: String? = nil,
+        messageCount: Int? = nil,
+        truncated: Bool? = nil
     ) {
         self.requested = requested
         self.applied = applied
@@ -45,7 +50,8 @@ public struct WorkspaceSnapshotTaken: EventPayload {
         Field("strategy", \.strategy),
         Field("path", \.path),
         Field("reference", \.reference),
-        Field("file_count", \.fileCount))
+        Field("file_count", \.fileCount)
+    )
     public var snapshotID: String
     /// `pre` or `post`.
     public var phase: String
@@ -57,7 +63,11 @@ public struct WorkspaceSnapshotTaken: EventPayload {
     public var fileCount: Int?
 
     public init(
-        snapshotID: String, phase: String, strategy: String, path: String, reference: String? = nil,
+        snapshotID: String,
+        phase: String,
+        strategy: String,
+        path: String,
+        reference: String? = nil,
         fileCount: Int? = nil
     ) {
         self.snapshotID = snapshotID
@@ -77,7 +87,8 @@ public struct WorkspaceFileChange: Hashable, Sendable, PayloadObject {
         Field("change", \.change),
         Field("binary", \.binary),
         Field("insertions", \.insertions),
-        Field("deletions", \.deletions))
+        Field("deletions", \.deletions)
+    )
     public var path: String
     /// `added`, `modified` or `deleted`.
     public var change: String
@@ -99,7 +110,18 @@ public struct WorkspaceFileChange: Hashable, Sendable, PayloadObject {
 public struct WorkspaceDiffComputed: EventPayload {
     public static let eventType: EventType = "workspace.diff_computed"
     public static let fields = Fields(
-        WorkspaceDiffComputed.init(fromSnapshot:toSnapshot:filesChanged:insertions:deletions:hasPatch:patch:artifact:patchBytes:changes:),
+        WorkspaceDiffComputed.init(
+            fromSnapshot:
+            toSnapshot:
+            filesChanged:
+            insertions:
+            deletions:
+            hasPatch:
+            patch:
+            artifact:
+            patchBytes:
+            changes:
+        ),
         Field("from_snapshot", \.fromSnapshot),
         Field("to_snapshot", \.toSnapshot),
         Field("files_changed", \.filesChanged),
@@ -109,7 +131,8 @@ public struct WorkspaceDiffComputed: EventPayload {
         Field("patch", \.patch),
         Field("artifact", \.artifact),
         Field("patch_bytes", \.patchBytes),
-        Field("changes", \.changes))
+        Field("changes", \.changes)
+    )
     public var fromSnapshot: String
     public var toSnapshot: String
     public var filesChanged: Int
@@ -125,8 +148,16 @@ public struct WorkspaceDiffComputed: EventPayload {
     public var changes: [WorkspaceFileChange]?
 
     public init(
-        fromSnapshot: String, toSnapshot: String, filesChanged: Int, insertions: Int, deletions: Int, hasPatch: Bool,
-        patch: String? = nil, artifact: String? = nil, patchBytes: Int64, changes: [WorkspaceFileChange]? = nil
+        fromSnapshot: String,
+        toSnapshot: String,
+        filesChanged: Int,
+        insertions: Int,
+        deletions: Int,
+        hasPatch: Bool,
+        patch: String? = nil,
+        artifact: String? = nil,
+        patchBytes: Int64,
+        changes: [WorkspaceFileChange]? = nil
     ) {
         self.changes = changes
         self.fromSnapshot = fromSnapshot
@@ -150,7 +181,8 @@ public struct WorkspaceRolledBack: EventPayload {
         Field("safety_reference", \.safetyReference),
         Field("restored", \.restored),
         Field("removed", \.removed),
-        Field("unrestorable", \.unrestorable))
+        Field("unrestorable", \.unrestorable)
+    )
     public var toSnapshot: String
     /// Where the state before the rollback was kept.
     public var safetyReference: String?
@@ -160,7 +192,11 @@ public struct WorkspaceRolledBack: EventPayload {
     public var unrestorable: [String]?
 
     public init(
-        toSnapshot: String, safetyReference: String? = nil, restored: Int, removed: Int, unrestorable: [String]? = nil
+        toSnapshot: String,
+        safetyReference: String? = nil,
+        restored: Int,
+        removed: Int,
+        unrestorable: [String]? = nil
     ) {
         self.toSnapshot = toSnapshot
         self.safetyReference = safetyReference
@@ -178,7 +214,8 @@ public struct ArtifactStored: EventPayload {
         Field("artifact", \.artifact),
         Field("bytes", \.bytes),
         Field("media_type", \.mediaType),
-        Field("purpose", \.purpose))
+        Field("purpose", \.purpose)
+    )
     /// The reference (`sha256:<hex>`).
     public var artifact: String
     public var bytes: Int64
