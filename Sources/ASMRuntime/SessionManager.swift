@@ -270,24 +270,24 @@ public final class SessionManager: Sendable {
     ) async throws -> RunResult {
         defer { _ = executions.withLock { $0.removeValue(forKey: run) } }
 
-        guard let summary = try await store.run(run) else {
-            throw SessionManagerError(.runNotFound, "no run \(run)")
-        }
+        // One snapshot for everything the run starts from, so the pieces agree with each other.
+        let start = try await store.read { snapshot in try RunStart(run, in: snapshot) }
+        let summary = start.summary
         guard summary.status == .requested || summary.status == .queued else {
             throw SessionManagerError(.illegalTransition, "run \(run) is \(summary.status); a run executes once")
         }
         let session = summary.sessionID
-        _ = try await activeSession(session, for: "execute a run")
-        let requested = try await requestedMessages(run, from: summary.firstSequence)
+        try Self.requireActive(start.session, session, for: "execute a run")
+        let requested = start.requested
 
         // Continuation, from the transcript and the runs before this one that ran and ended:
         // runs still executing alongside it, waiting, or ended before they started (cancelled
         // in a queue) are not part of its conversation.
         let usage = Dictionary(
-            try await store.usage(by: .run, session: session).compactMap { row in row.runID.map { ($0, row.tokens) } },
+            start.usage.compactMap { row in row.runID.map { ($0, row.tokens) } },
             uniquingKeysWith: +
         )
-        let runs = try await store.runs(in: session)
+        let runs = start.runs
         let unfinished = Set(runs.filter { !$0.status.isTerminal || $0.startedAt == nil }.map(\.id))
         let prior =
             runs
@@ -300,7 +300,7 @@ public final class SessionManager: Sendable {
                     usage: usage[$0.id] ?? .zero
                 )
             }
-        let transcript = try await store.transcript(of: session).filter { entry in
+        let transcript = start.transcript.filter { entry in
             entry.runID.map { $0 == run || !unfinished.contains($0) } ?? true
         }
         let capabilities = lane.capabilities
@@ -507,7 +507,16 @@ public final class SessionManager: Sendable {
     }
 
     private func activeSession(_ session: SessionID, for action: String) async throws -> SessionSummary {
-        guard let summary = try await store.session(session) else {
+        try Self.requireActive(try await store.session(session), session, for: action)
+    }
+
+    @discardableResult
+    private static func requireActive(
+        _ summary: SessionSummary?,
+        _ session: SessionID,
+        for action: String
+    ) throws(SessionManagerError) -> SessionSummary {
+        guard let summary else {
             throw SessionManagerError(.sessionNotFound, "no session \(session)")
         }
         guard summary.status == .active else {
@@ -579,17 +588,36 @@ public final class SessionManager: Sendable {
             }
         }
     }
+}
 
-    private func requestedMessages(_ run: RunID, from sequence: SequenceNumber) async throws -> RunRequested {
-        let page = try await store.events(
-            from: sequence,
+/// What a run starts from, read in one snapshot: its row, its session, its request, and the
+/// session's runs, usage and transcript.
+private struct RunStart: Sendable {
+    var summary: RunSummary
+    var session: SessionSummary?
+    var requested: RunRequested
+    var runs: [RunSummary]
+    var usage: [UsageSummary]
+    var transcript: [TranscriptEntry]
+
+    init(_ run: RunID, in snapshot: any LogSnapshot) throws {
+        guard let summary = try snapshot.run(run) else {
+            throw SessionManagerError(.runNotFound, "no run \(run)")
+        }
+        let page = try snapshot.events(
+            from: summary.firstSequence,
             limit: 1,
             filter: EventFilter(types: [.runRequested], run: run)
         )
         guard case .runRequested(let requested)? = page.events.first?.event else {
             throw SessionManagerError(.runNotFound, "run \(run) has no request in the log")
         }
-        return requested
+        self.summary = summary
+        self.requested = requested
+        session = try snapshot.session(summary.sessionID)
+        runs = try snapshot.runs(in: summary.sessionID)
+        usage = try snapshot.usage(by: .run, session: summary.sessionID)
+        transcript = try snapshot.transcript(of: summary.sessionID)
     }
 }
 

@@ -79,6 +79,11 @@ public protocol EventStore: Sendable {
     /// Usage and cost rolled up; optionally only for one session.
     func usage(by grouping: UsageGrouping, session: SessionID?) async throws -> [UsageSummary]
 
+    /// Runs `body` against one consistent view of the log and its projections: every read
+    /// it makes sees the same commits, whatever is appended meanwhile. Keep it short; it
+    /// runs off Swift's cooperative threads and holds a reader while it runs.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any LogSnapshot) throws -> T) async throws -> T
+
     /// Re-derives every projection from the log alone, in one transaction.
     func rebuildProjections() async throws -> RebuildReport
 
@@ -103,6 +108,23 @@ public protocol EventStore: Sendable {
 
     /// Stops accepting work, finishes what was submitted and closes the file.
     func close() async
+}
+
+/// The log and its projections at one point in time, for reads that must agree with each
+/// other (a run's row, its session, its request and the transcript before it). Valid only
+/// inside ``EventStore/read(_:)``.
+public protocol LogSnapshot {
+    /// The last committed sequence, 0 for an empty log.
+    func lastSequence() throws -> SequenceNumber
+    /// Events from `sequence` on, as ``EventStore/events(from:limit:filter:)``.
+    func events(from sequence: SequenceNumber, limit: Int, filter: EventFilter) throws -> EventPage
+    /// A stream's events from `version` on, as ``EventStore/stream(_:fromVersion:limit:)``.
+    func stream(_ stream: StreamID, fromVersion version: StreamVersion, limit: Int) throws -> [EventEnvelope]
+    func session(_ id: SessionID) throws -> SessionSummary?
+    func run(_ id: RunID) throws -> RunSummary?
+    func runs(in session: SessionID) throws -> [RunSummary]
+    func transcript(of session: SessionID) throws -> [TranscriptEntry]
+    func usage(by grouping: UsageGrouping, session: SessionID?) throws -> [UsageSummary]
 }
 
 extension EventStore {

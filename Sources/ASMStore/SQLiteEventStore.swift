@@ -193,34 +193,17 @@ public final class SQLiteEventStore: EventStore {
     // MARK: Reading
 
     public func lastSequence() async throws -> SequenceNumber {
-        try readers.withConnection { connection in
-            SequenceNumber(try connection.scalar("SELECT coalesce(max(sequence), 0) FROM events")?.integerValue ?? 0)
-        }
+        try await readers.read { try SQLiteSnapshot(connection: $0).lastSequence() }
     }
 
     public func streamVersion(of stream: StreamID) async throws -> StreamVersion {
-        try readers.withConnection { connection in
-            let value = try connection.scalar(
-                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = ?",
-                [.blob(stream.uuid.bytes)]
-            )
-            return StreamVersion(value?.integerValue ?? 0)
-        }
+        try await readers.read { try SQLiteSnapshot(connection: $0).streamVersion(of: stream) }
     }
 
     public func events(from sequence: SequenceNumber, limit: Int, filter: EventFilter) async throws -> EventPage {
-        try validate(limit: limit)
-        return try readers.read { connection in
-            let codec = EventCodec()
-            let page = try EventRows.page(
-                connection,
-                from: sequence,
-                limit: limit,
-                filter: filter,
-                row: { EventRows.envelope($0, codec: codec) },
-                sequence: \.sequence
-            )
-            return EventPage(events: page.rows, scannedThrough: page.scannedThrough)
+        try SQLiteSnapshot.validate(limit: limit)
+        return try await readers.read {
+            try SQLiteSnapshot(connection: $0).events(from: sequence, limit: limit, filter: filter)
         }
     }
 
@@ -231,17 +214,9 @@ public final class SQLiteEventStore: EventStore {
     ) async throws
         -> RecordedPage
     {
-        try validate(limit: limit)
-        return try readers.read { connection in
-            let page = try EventRows.page(
-                connection,
-                from: sequence,
-                limit: limit,
-                filter: filter,
-                row: EventRows.recorded,
-                sequence: \.sequence
-            )
-            return RecordedPage(events: page.rows, scannedThrough: page.scannedThrough)
+        try SQLiteSnapshot.validate(limit: limit)
+        return try await readers.read {
+            try SQLiteSnapshot(connection: $0).recordedEvents(from: sequence, limit: limit, filter: filter)
         }
     }
 
@@ -252,23 +227,14 @@ public final class SQLiteEventStore: EventStore {
     ) async throws
         -> [EventEnvelope]
     {
-        try validate(limit: limit)
-        return try readers.withConnection { connection in
-            let statement = try connection.statement(
-                """
-                SELECT \(EventRows.columns) FROM events WHERE stream_id = ?1 AND stream_version >= ?2
-                ORDER BY stream_version LIMIT ?3
-                """
-            )
-            defer { statement.reset() }
-            statement.bind(stream.uuid, at: 1)
-            statement.bind(version.rawValue, at: 2)
-            statement.bind(Int64(limit), at: 3)
-            let codec = EventCodec()
-            var result: [EventEnvelope] = []
-            while try statement.step() { result.append(EventRows.envelope(statement, codec: codec)) }
-            return result
+        try SQLiteSnapshot.validate(limit: limit)
+        return try await readers.read {
+            try SQLiteSnapshot(connection: $0).stream(stream, fromVersion: version, limit: limit)
         }
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any LogSnapshot) throws -> T) async throws -> T {
+        try await readers.read { try body(SQLiteSnapshot(connection: $0)) }
     }
 
     public func waitForCommit(after sequence: SequenceNumber) async -> Bool {
@@ -281,35 +247,31 @@ public final class SQLiteEventStore: EventStore {
         return CommitObservation { feed.remove(id) }
     }
 
-    private func validate(limit: Int) throws {
-        guard limit > 0 else { throw StoreError(.invalidArgument, "a read limit must be positive, not \(limit)") }
-    }
-
     // MARK: Projections
 
     public func session(_ id: SessionID) async throws -> SessionSummary? {
-        try readers.withConnection { try ProjectionQueries.session($0, id: id) }
+        try await readers.read { try SQLiteSnapshot(connection: $0).session(id) }
     }
 
     public func sessions(status: SessionStatus? = nil, limit: Int = 100) async throws -> [SessionSummary] {
-        try validate(limit: limit)
-        return try readers.withConnection { try ProjectionQueries.sessions($0, status: status, limit: limit) }
+        try SQLiteSnapshot.validate(limit: limit)
+        return try await readers.read { try SQLiteSnapshot(connection: $0).sessions(status: status, limit: limit) }
     }
 
     public func run(_ id: RunID) async throws -> RunSummary? {
-        try readers.withConnection { try ProjectionQueries.run($0, id: id) }
+        try await readers.read { try SQLiteSnapshot(connection: $0).run(id) }
     }
 
     public func runs(in session: SessionID) async throws -> [RunSummary] {
-        try readers.withConnection { try ProjectionQueries.runs($0, session: session) }
+        try await readers.read { try SQLiteSnapshot(connection: $0).runs(in: session) }
     }
 
     public func transcript(of session: SessionID) async throws -> [TranscriptEntry] {
-        try readers.read { try ProjectionQueries.transcript($0, session: session) }
+        try await readers.read { try SQLiteSnapshot(connection: $0).transcript(of: session) }
     }
 
     public func usage(by grouping: UsageGrouping, session: SessionID? = nil) async throws -> [UsageSummary] {
-        try readers.withConnection { try ProjectionQueries.usage($0, grouping: grouping, session: session) }
+        try await readers.read { try SQLiteSnapshot(connection: $0).usage(by: grouping, session: session) }
     }
 
     public func rebuildProjections() async throws -> RebuildReport {
@@ -321,13 +283,7 @@ public final class SQLiteEventStore: EventStore {
     // MARK: Integrity
 
     public func verify() async throws -> VerificationReport {
-        let readers = self.readers
-        return try await withCheckedThrowingContinuation { continuation in
-            // A walk over the whole file: keep it off Swift's cooperative threads.
-            DispatchQueue.global(qos: .utility).async {
-                continuation.resume(with: Result { try readers.read { try ChainVerifier.verify($0) } })
-            }
-        }
+        try await readers.read { try ChainVerifier.verify($0) }
     }
 
     // MARK: Consumers
@@ -364,7 +320,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func consumers() async throws -> [ConsumerStatus] {
-        try readers.read { connection in
+        try await readers.read { connection in
             let last = try connection.scalar("SELECT coalesce(max(sequence), 0) FROM events")?.integerValue ?? 0
             return try connection.query("SELECT name, position, created_at, updated_at FROM consumers ORDER BY name")
                 .map { row in
@@ -381,7 +337,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func consumerPosition(_ name: String) async throws -> SequenceNumber {
-        let position = try readers.withConnection { connection in
+        let position = try await readers.read { connection in
             try connection.scalar("SELECT position FROM consumers WHERE name = ?", [.text(name)])?.integerValue
         }
         guard let position else { throw StoreError(.notFound, "no consumer named \"\(name)\"", path: path) }
@@ -455,7 +411,7 @@ public final class SQLiteEventStore: EventStore {
 
     /// The schema version of the file (the last migration applied).
     public func schemaVersion() async throws -> Int {
-        try readers.withConnection { connection in
+        try await readers.read { connection in
             Int(try connection.scalar("SELECT max(version) FROM \(DatabaseFile.migrationsTable)")?.integerValue ?? 0)
         }
     }
@@ -466,14 +422,16 @@ public final class SQLiteEventStore: EventStore {
     /// it costs one index range scan.
     /// - Throws: ``StoreError`` with code `invalidArgument` when `prefix` is not hexadecimal.
     public func sessionIDs(withPrefix prefix: String, limit: Int = 2) async throws -> [SessionID] {
-        try idsWithPrefix(prefix, kind: "session", table: "sessions", column: "session_id", limit: limit).map(
+        try await idsWithPrefix(prefix, kind: "session", table: "sessions", column: "session_id", limit: limit).map(
             SessionID.init(uuid:)
         )
     }
 
     /// Run ids that start with `prefix` (hex digits, dashes ignored), at most `limit`.
     public func runIDs(withPrefix prefix: String, limit: Int = 2) async throws -> [RunID] {
-        try idsWithPrefix(prefix, kind: "run", table: "runs", column: "run_id", limit: limit).map(RunID.init(uuid:))
+        try await idsWithPrefix(prefix, kind: "run", table: "runs", column: "run_id", limit: limit).map(
+            RunID.init(uuid:)
+        )
     }
 
     private func idsWithPrefix(
@@ -482,14 +440,14 @@ public final class SQLiteEventStore: EventStore {
         table: String,
         column: String,
         limit: Int
-    ) throws -> [UUIDValue] {
+    ) async throws -> [UUIDValue] {
         let digits = prefix.lowercased().filter { $0 != "-" }
         guard !digits.isEmpty, digits.count <= 32, digits.allSatisfy(\.isHexDigit) else {
             throw StoreError(.invalidArgument, "\"\(prefix)\" is not a \(kind) id or a prefix of one")
         }
         let low = UUIDValue(digits + String(repeating: "0", count: 32 - digits.count)) ?? .zero
         let high = UUIDValue(digits + String(repeating: "f", count: 32 - digits.count)) ?? .zero
-        return try readers.withConnection { connection in
+        return try await readers.read { connection in
             try connection.query(
                 "SELECT \(column) FROM \(table) WHERE \(column) BETWEEN ? AND ? ORDER BY \(column) LIMIT ?",
                 [.blob(low.bytes), .blob(high.bytes), .integer(Int64(limit))]

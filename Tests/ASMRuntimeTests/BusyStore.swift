@@ -44,6 +44,9 @@ final class BusyStore: EventStore {
         try await base.sessions(status: status, limit: limit)
     }
     func run(_ id: RunID) async throws -> RunSummary? { try await base.run(id) }
+    func read<T: Sendable>(_ body: @escaping @Sendable (any LogSnapshot) throws -> T) async throws -> T {
+        try await base.read(body)
+    }
     func runs(in session: SessionID) async throws -> [RunSummary] { try await base.runs(in: session) }
     func transcript(of session: SessionID) async throws -> [TranscriptEntry] { try await base.transcript(of: session) }
     func usage(by grouping: UsageGrouping, session: SessionID?) async throws -> [UsageSummary] {

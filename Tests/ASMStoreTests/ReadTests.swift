@@ -1,6 +1,7 @@
 import ASMCore
 import ASMStore
 import AgentSessionManagerTesting
+import Dispatch
 import Testing
 
 @Suite struct ReadTests {
@@ -48,6 +49,48 @@ import Testing
                 #expect(pagedSmall.map(\.sequence) == expected.map(\.sequence), "\(filter)")
                 #expect(try await allEvents(store, filter: filter).map(\.sequence) == expected.map(\.sequence))
             }
+        }
+    }
+
+    @Test("a snapshot read sees one point of the log while others append", arguments: Backend.all)
+    func snapshot(backend: Backend) async throws {
+        try await backend.withStore { store in
+            let history = SampleHistory(seed: 7, sessions: 2, events: 60)
+            try await history.append(to: store)
+            let session = try #require(try await allEvents(store).last?.stream)
+            let firstRead = DispatchSemaphore(value: 0)
+            let appended = DispatchSemaphore(value: 0)
+            // The body runs on the readers' queue, so it may block while the test appends.
+            let reading = Task {
+                try await store.read { snapshot in
+                    let before = try snapshot.lastSequence()
+                    let streamBefore = try snapshot.stream(session, fromVersion: StreamVersion(1), limit: 1000).count
+                    firstRead.signal()
+                    appended.wait()
+                    let after = try snapshot.lastSequence()
+                    let page = try snapshot.events(from: before.next, limit: 10, filter: .all)
+                    let streamAfter = try snapshot.stream(session, fromVersion: StreamVersion(1), limit: 1000).count
+                    return (before, after, page.events.count, streamBefore, streamAfter)
+                }
+            }
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    firstRead.wait()
+                    continuation.resume()
+                }
+            }
+            let landed = try await store.append(
+                NewEvent(MessageReceived(role: .user, content: "later")),
+                to: session,
+                expectedVersion: .any
+            )
+            appended.signal()
+            let (before, after, newer, streamBefore, streamAfter) = try await reading.value
+            #expect(after == before)
+            #expect(newer == 0)
+            #expect(streamAfter == streamBefore)
+            #expect(landed.lastSequence > before)
+            #expect(try await store.lastSequence() == landed.lastSequence)
         }
     }
 

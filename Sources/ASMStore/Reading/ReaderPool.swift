@@ -1,3 +1,4 @@
+internal import Dispatch
 internal import Synchronization
 
 /// Reader connections, each lent to one caller at a time.
@@ -14,6 +15,9 @@ final class ReaderPool: Sendable {
     private let busyTimeoutMilliseconds: Int32
     private let idleLimit: Int
     private let idle = Mutex<(slots: [Slot], closed: Bool)>(([], false))
+    /// Where async reads run: concurrent, one thread per read in flight, like a
+    /// dispatch-queue-per-reader pool.
+    private let queue = DispatchQueue(label: "asm.store.readers", qos: .userInitiated, attributes: .concurrent)
 
     init(path: String, busyTimeoutMilliseconds: Int32, idleLimit: Int) {
         self.path = path
@@ -56,9 +60,19 @@ final class ReaderPool: Sendable {
     }
 
     /// Runs `body` in one read transaction, so every statement sees the same snapshot.
-    func read<T>(_ body: (Connection) throws -> T) throws -> T {
+    func readNow<T>(_ body: (Connection) throws -> T) throws -> T {
         try withConnection { connection in
             try connection.transaction(.deferred) { try body(connection) }
+        }
+    }
+
+    /// Runs `body` in one read transaction on the readers' queue, off Swift's cooperative
+    /// threads: SQLite's reads block on I/O and a long walk would hold a pool thread.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try self.readNow(body) })
+            }
         }
     }
 
