@@ -7,7 +7,7 @@ public struct ASM: AsyncParsableCommand {
         commandName: "asm",
         abstract: "Run agent sessions and inspect, follow and verify their event log.",
         discussion: """
-            Every command works on one SQLite file: --db PATH, else $ASM_DB, else .asm/asm.sqlite.
+            Every command works on one SQLite file: --db PATH, else $ASM_DB, else .asm/asm.sqlite. \
             Commands that only read refuse a file that does not exist.
             """,
         version: "0.1.0",

@@ -8,8 +8,8 @@ extension ASM {
         static let configuration = CommandConfiguration(
             abstract: "Show token usage and cost rolled up by session, provider and model.",
             discussion: """
-                Costs are the ones recorded with each usage update (with the price table named in the log); the
-                provider's own report is shown beside them where it gives one. --prices FILE recomputes every cost
+                Costs are the ones recorded with each usage update (with the price table named in the log); the \
+                provider's own report is shown beside them where it gives one. --prices FILE recomputes every cost \
                 with another price table, without changing the log.
                 """
         )

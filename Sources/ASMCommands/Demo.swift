@@ -9,13 +9,13 @@ extension ASM {
         static let configuration = CommandConfiguration(
             abstract: "Run a three-run session under stacked policies, live, then show its audit trail.",
             discussion: """
-                Creates the database if needed (--db honoured). One session, two policies stacked (org warns, team
-                cancels, so the stack cancels): run 1 establishes a fact and uses a tool, run 2 asks for the fact and
-                continues the conversation, run 3 tries a tool the org policy denies and is cancelled before the tool
-                runs. A live subscription prints each event as it commits; then the runs, the policy decisions, the
+                Creates the database if needed (--db honoured). One session, two policies stacked (org warns, team \
+                cancels, so the stack cancels): run 1 establishes a fact and uses a tool, run 2 asks for the fact and \
+                continues the conversation, run 3 tries a tool the org policy denies and is cancelled before the tool \
+                runs. A live subscription prints each event as it commits; then the runs, the policy decisions, the \
                 continuation, cost and the verified chain are shown.
 
-                --provider scripted (the default) needs no CLI; claude, codex or amp run the same prompts on the real
+                --provider scripted (the default) needs no CLI; claude, codex or amp run the same prompts on the real \
                 CLI (what run 3 does is then up to the model).
                 """
         )

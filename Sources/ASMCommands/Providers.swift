@@ -9,8 +9,8 @@ extension ASM {
             abstract:
                 "Show each provider's circuit breaker, cooldown deadline and sticky sessions, as derived from the log.",
             discussion: """
-                The router's state is a fold of the log: breakers from recorded failures and routed runs' outcomes,
-                cooldowns from failure times, sticky bindings from routing decisions. --at N shows it as it was at
+                The router's state is a fold of the log: breakers from recorded failures and routed runs' outcomes, \
+                cooldowns from failure times, sticky bindings from routing decisions. --at N shows it as it was at \
                 sequence N. Thresholds and cooldowns are the last recorded router configuration's, or --router FILE's.
                 """
         )

@@ -11,7 +11,11 @@ extension ASM {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            let report = try await withStore(try store.openExisting()) { try await $0.rebuildProjections() }
+            let progress = ProgressLine("rebuilding from", json: false)
+            let report = try await withStore(try store.openExisting()) {
+                try await $0.rebuildProjections(progress: progress.report)
+            }
+            progress.finish()
             let names = report.projections.keys.sorted().joined(separator: ", ")
             Console.line("rebuilt \(names) from \(report.events) events (through sequence \(report.throughSequence))")
         }

@@ -7,9 +7,9 @@ extension ASM {
         static let configuration = CommandConfiguration(
             abstract: "Re-derive every routing and policy decision from the log and compare it with the recorded one.",
             discussion: """
-                Each run's policy stack is read back from its policy.evaluated and its events fed to the evaluator; each
-                routing decision is made again from the log folded through its recorded state position, with its
-                recorded time and seed; breaker changes are checked against their causes. With --verify, a mismatch
+                Each run's policy stack is read back from its policy.evaluated and its events fed to the evaluator; each \
+                routing decision is made again from the log folded through its recorded state position, with its \
+                recorded time and seed; breaker changes are checked against their causes. With --verify, a mismatch \
                 exits 1; each one prints the sequence, what the reducers derive and what the log recorded.
                 """
         )

@@ -15,18 +15,18 @@ extension ASM {
         static let configuration = CommandConfiguration(
             abstract: "Execute one run (in a new session, or --session to continue one), print it live and record it.",
             discussion: """
-                The provider's CLI is started exactly as a user would start it (claude, codex or amp, found on PATH
-                or given by --executable, $ASM_CLAUDE_BIN, $ASM_CODEX_BIN, $ASM_AMP_BIN); its output is normalized,
-                redacted and appended to the log as it arrives. `scripted` needs no CLI: it answers from a built-in
+                The provider's CLI is started exactly as a user would start it (claude, codex or amp, found on PATH \
+                or given by --executable, $ASM_CLAUDE_BIN, $ASM_CODEX_BIN, $ASM_AMP_BIN); its output is normalized, \
+                redacted and appended to the log as it arrives. `scripted` needs no CLI: it answers from a built-in \
                 script or from --script FILE.
 
-                --policy FILE (repeatable) stacks JSON policies in order; --deny-tool and --max-budget add a last
-                policy named "cli" that cancels. --continuation says how a --session run continues the conversation:
+                --policy FILE (repeatable) stacks JSON policies in order; --deny-tool and --max-budget add a last \
+                policy named "cli" that cancels. --continuation says how a --session run continues the conversation: \
                 off, replay (send the transcript), native (resume the provider's own session) or auto (the default).
 
-                Streamed text goes to standard output; tool calls, policy decisions, warnings and the closing summary
-                to standard error. Ctrl-C cancels the run the provider's way (the run is recorded as cancelled) and
-                exits 130. Exit status: 0 completed, 1 failed (a policy's cancel included), 130 cancelled, 64 usage
+                Streamed text goes to standard output; tool calls, policy decisions, warnings and the closing summary \
+                to standard error. Ctrl-C cancels the run the provider's way (the run is recorded as cancelled) and \
+                exits 130. Exit status: 0 completed, 1 failed (a policy's cancel included), 130 cancelled, 64 usage \
                 or a bad policy, 66 a missing session, policy, price table or script.
                 """
         )

@@ -17,17 +17,17 @@ extension ASM {
             abstract:
                 "Run a session server: read run requests (one JSON object per line), run them concurrently, print their events.",
             discussion: """
-                Each input line is a run request: {"messages": [{"role": "user", "content": "Add tests"}]}, optionally with
-                "options": {"model", "system_prompt", "continuation", "deadline_seconds", "idle_timeout_seconds",
-                "max_turns", "workspace", "metadata"} overriding this command's options for that run. Runs start at once up
-                to --max-concurrent; the rest wait in a first-in, first-out queue (recorded as run.queued). Runs on the same
+                Each input line is a run request: {"messages": [{"role": "user", "content": "Add tests"}]}, optionally with \
+                "options": {"model", "system_prompt", "continuation", "deadline_seconds", "idle_timeout_seconds", \
+                "max_turns", "workspace", "metadata"} overriding this command's options for that run. Runs start at once up \
+                to --max-concurrent; the rest wait in a first-in, first-out queue (recorded as run.queued). Runs on the same \
                 workspace are serialized.
 
-                Every event of the session is printed as it commits (--json: one object per line, as asm tail --json);
-                `asm tail --follow` in another process sees the same events. The server exits when the input ends and
-                every run has finished. A line that is not a valid request is reported (asm: input line N: ...) and
-                skipped. Ctrl-C shuts the server down: queued runs are recorded as cancelled, running ones are cancelled
-                the provider's way. Exit status: 0 every request was accepted and every run completed, 1 otherwise,
+                Every event of the session is printed as it commits (--json: one object per line, as asm tail --json); \
+                `asm tail --follow` in another process sees the same events. The server exits when the input ends and \
+                every run has finished. A line that is not a valid request is reported (asm: input line N: ...) and \
+                skipped. Ctrl-C shuts the server down: queued runs are recorded as cancelled, running ones are cancelled \
+                the provider's way. Exit status: 0 every request was accepted and every run completed, 1 otherwise, \
                 130 after Ctrl-C, 64 usage, 66 a missing session or input file.
                 """
         )

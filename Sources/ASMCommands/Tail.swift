@@ -7,7 +7,7 @@ extension ASM {
         static let configuration = CommandConfiguration(
             abstract: "Show the last events; with --follow, keep printing new ones as they are committed.",
             discussion: """
-                Another process may be writing the same file: --follow sees its events within a millisecond or so.
+                Another process may be writing the same file: --follow sees its events within a millisecond or so. \
                 --from N starts at sequence N instead of the last --lines events.
                 """
         )

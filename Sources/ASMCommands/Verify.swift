@@ -29,7 +29,11 @@ extension ASM {
         }
 
         func run() async throws {
-            let report = try await withStore(try store.openExisting()) { try await $0.verify() }
+            let progress = ProgressLine("verifying", json: output.json)
+            let report = try await withStore(try store.openExisting()) {
+                try await $0.verify(progress: progress.report)
+            }
+            progress.finish()
             if output.json {
                 Console.line(
                     Formatting.json(

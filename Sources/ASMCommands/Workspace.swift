@@ -48,8 +48,8 @@ extension ASM {
         static let configuration = CommandConfiguration(
             abstract: "Print the patch a run made in its workspace.",
             discussion: """
-                The patch is printed from the log when it was kept inline, else from the artifact store (--artifacts,
-                default: artifacts/ beside the database), else re-made from the run's git snapshots. A hash-strategy
+                The patch is printed from the log when it was kept inline, else from the artifact store (--artifacts, \
+                default: artifacts/ beside the database), else re-made from the run's git snapshots. A hash-strategy \
                 run has no patch: its changed files are listed instead.
                 """
         )
@@ -123,8 +123,8 @@ extension ASM {
             static let configuration = CommandConfiguration(
                 abstract: "Put a run's workspace back to its pre- or post-run snapshot.",
                 discussion: """
-                    Refuses when the directory has changes not recorded in either of the run's snapshots, unless --force;
-                    the state before the restore is kept first (a git ref under refs/asm/safety/, or a manifest in the
+                    Refuses when the directory has changes not recorded in either of the run's snapshots, unless --force; \
+                    the state before the restore is kept first (a git ref under refs/asm/safety/, or a manifest in the \
                     artifact store). The restore is recorded as a workspace.rolled_back event of the run.
                     """
             )

@@ -85,10 +85,12 @@ public protocol EventStore: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any LogSnapshot) throws -> T) async throws -> T
 
     /// Re-derives every projection from the log alone, in one transaction.
-    func rebuildProjections() async throws -> RebuildReport
+    /// `progress`, when given, hears how far the walk has come every few thousand events.
+    func rebuildProjections(progress: (@Sendable (WorkProgress) -> Void)?) async throws -> RebuildReport
 
     /// Walks the hash chain and checks the file's integrity.
-    func verify() async throws -> VerificationReport
+    /// `progress`, when given, hears how far the walk has come every few thousand events.
+    func verify(progress: (@Sendable (WorkProgress) -> Void)?) async throws -> VerificationReport
 
     /// The durable consumer `name`, registered at `start` if it does not exist yet.
     func consumer(named name: String, startingAt start: ConsumerStart) async throws -> DurableConsumer
@@ -127,7 +129,28 @@ public protocol LogSnapshot {
     func usage(by grouping: UsageGrouping, session: SessionID?) throws -> [UsageSummary]
 }
 
+/// How far a walk over the log has come: `done` of `total` events (the log's length when the
+/// walk began).
+public struct WorkProgress: Hashable, Sendable {
+    public var done: Int
+    public var total: Int
+
+    public init(done: Int, total: Int) {
+        self.done = done
+        self.total = total
+    }
+
+    /// How many events pass between two reports.
+    public static let interval = 4096
+}
+
 extension EventStore {
+    /// Re-derives every projection from the log alone, in one transaction.
+    public func rebuildProjections() async throws -> RebuildReport { try await rebuildProjections(progress: nil) }
+
+    /// Walks the hash chain and checks the file's integrity.
+    public func verify() async throws -> VerificationReport { try await verify(progress: nil) }
+
     public func observeCommits(_ observer: @escaping @Sendable ([EventEnvelope]) -> Void) -> CommitObservation? { nil }
 
     /// Events from `sequence` on: the log's backfill, then live events as they commit.

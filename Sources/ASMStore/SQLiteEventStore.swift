@@ -274,16 +274,20 @@ public final class SQLiteEventStore: EventStore {
         try await readers.read { try SQLiteSnapshot(connection: $0).usage(by: grouping, session: session) }
     }
 
-    public func rebuildProjections() async throws -> RebuildReport {
+    public func rebuildProjections(progress: (@Sendable (WorkProgress) -> Void)?) async throws -> RebuildReport {
         try await writer.perform { transaction in
-            try ProjectionRebuilder.rebuild(transaction.connection, projector: transaction.projector)
+            try ProjectionRebuilder.rebuild(
+                transaction.connection,
+                projector: transaction.projector,
+                progress: progress
+            )
         }
     }
 
     // MARK: Integrity
 
-    public func verify() async throws -> VerificationReport {
-        try await readers.read { try ChainVerifier.verify($0) }
+    public func verify(progress: (@Sendable (WorkProgress) -> Void)?) async throws -> VerificationReport {
+        try await readers.read { try ChainVerifier.verify($0, progress: progress) }
     }
 
     // MARK: Consumers

@@ -56,6 +56,19 @@ struct Bench {
                 let suite = try Suite(arguments: [])
                 let figures = try await suite.appendRate(count: count, batch: batch)
                 print("append \(batch)/commit: \(Int(figures.rate)) ev/s, \(Int(figures.bytesPerEvent)) B/ev")
+            case "read":
+                // For profiling the read path: asm-bench read COUNT SECONDS
+                let count = Int(arguments.dropFirst().first ?? "") ?? 200_000
+                let seconds = Double(arguments.dropFirst(2).first ?? "") ?? 5
+                let suite = try Suite(arguments: [])
+                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
+                let path = suite.directory + "/read-profile.sqlite"
+                removeDatabase(path)
+                let workload = try await suite.fill(path: path, count: count, batch: 1000)
+                let global = try await suite.readGlobal(path: path, seconds: seconds)
+                let perSession = try await suite.readSessions(path: path, workload: workload, seconds: seconds)
+                print("paged global read: \(Int(global)) ev/s; per-session read: \(Int(perSession)) ev/s")
+                removeDatabase(path)
             default:
                 try await Suite(arguments: arguments).run()
             }

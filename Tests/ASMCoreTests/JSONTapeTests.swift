@@ -93,4 +93,25 @@ import Testing
             #expect(value.description == text)
         }
     }
+
+    /// Strings are scanned eight bytes at a time; whatever needs a look must be found at any
+    /// offset from the opening quote, across word boundaries.
+    @Test("every special byte is found at every offset of a long string")
+    func wordScanning() throws {
+        let filler = Array(repeating: UInt8(ascii: "a"), count: 24)
+        for offset in 0..<18 {
+            func text(_ middle: [UInt8]) -> [UInt8] {
+                [UInt8(ascii: "\"")] + filler[..<offset] + middle + filler[..<5] + [UInt8(ascii: "\"")]
+            }
+            let plain = String(repeating: "a", count: offset)
+            #expect(try parse(text(Array(#"\""#.utf8))) == .string(plain + "\"aaaaa"), "offset \(offset)")
+            #expect(try parse(text(Array(#"\\"#.utf8))) == .string(plain + "\\aaaaa"))
+            #expect(try parse(text(Array("é日🙂".utf8))) == .string(plain + "é日🙂aaaaa"))
+            #expect(throws: JSONError.self, "a control character at \(offset)") { try parse(text([0x0A])) }
+            #expect(throws: JSONError.self, "invalid UTF-8 at \(offset)") { try parse(text([0xC3, 0x28])) }
+            // A quote ends the string wherever it falls: the rest is text after the value.
+            #expect(throws: JSONError.self) { try parse(text([UInt8(ascii: "\"")])) }
+        }
+        #expect(throws: JSONError.self) { try parse(Array(("\"" + String(repeating: "a", count: 40)).utf8)) }
+    }
 }

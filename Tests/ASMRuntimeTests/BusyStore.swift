@@ -52,8 +52,12 @@ final class BusyStore: EventStore {
     func usage(by grouping: UsageGrouping, session: SessionID?) async throws -> [UsageSummary] {
         try await base.usage(by: grouping, session: session)
     }
-    func rebuildProjections() async throws -> RebuildReport { try await base.rebuildProjections() }
-    func verify() async throws -> VerificationReport { try await base.verify() }
+    func rebuildProjections(progress: (@Sendable (WorkProgress) -> Void)?) async throws -> RebuildReport {
+        try await base.rebuildProjections(progress: progress)
+    }
+    func verify(progress: (@Sendable (WorkProgress) -> Void)?) async throws -> VerificationReport {
+        try await base.verify(progress: progress)
+    }
     func consumer(named name: String, startingAt start: ConsumerStart) async throws -> DurableConsumer {
         try await base.consumer(named: name, startingAt: start)
     }

@@ -127,11 +127,13 @@ public struct Field<Root, Value: PayloadValue>: Sendable {
 
     var isOptional: Bool { Value.isOptional }
 
+    @inline(__always)
     func read(_ object: PayloadReader) throws(JSONError) -> Value {
         guard let member = try object.member(key) else { return try Value.absent(key) }
         return try Value.read(member)
     }
 
+    @inline(__always)
     func write(_ root: Root, to writer: inout JSONWriter, in mark: inout JSONWriter.ObjectMark) throws(JSONError) {
         let value = get(root)
         guard !value.isAbsent else { return }

@@ -27,7 +27,9 @@ public final class JSONTape {
     /// The nesting limit; deeper texts are refused.
     public static let maximumDepth = 256
 
-    private(set) var tokens: [Token] = []
+    // The tape is used by one thread at a time (it is not Sendable); the dynamic
+    // exclusivity check on every token read costs more than the read itself.
+    @exclusivity(unchecked) private(set) var tokens: [Token] = []
     private(set) var base: UnsafePointer<UInt8>?
     private(set) var length = 0
 
@@ -81,10 +83,9 @@ public final class JSONTape {
             let keyToken = tokens[index]
             let keyLength = Int(keyToken.end - keyToken.start)
             if keyLength == key.count {
-                let candidate = UnsafeBufferPointer(start: base.map { $0 + Int(keyToken.start) }, count: keyLength)
                 if keyToken.flag {
                     if let text = try? unescapedString(index), text.utf8.elementsEqual(key) { return index + 1 }
-                } else if candidate.elementsEqual(key) {
+                } else if let base, Self.equal(base + Int(keyToken.start), key) {
                     return index + 1
                 }
             } else if keyToken.flag, let text = try? unescapedString(index), text.utf8.elementsEqual(key) {
@@ -93,6 +94,18 @@ public final class JSONTape {
             index = after(index + 1)
         }
         return nil
+    }
+
+    /// Whether `count(key)` bytes at `text` equal `key`.
+    @inline(__always)
+    private static func equal(_ text: UnsafePointer<UInt8>, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let keyBase = key.baseAddress else { return key.isEmpty }
+        var offset = 0
+        while offset < key.count {
+            if text[offset] != keyBase[offset] { return false }
+            offset += 1
+        }
+        return true
     }
 
     /// The keys and value tokens of the object at `object`, in document order.
@@ -441,6 +454,13 @@ private struct Parser {
         let start = index
         var escaped = false
         while true {
+            // Eight bytes at a time while none of them needs a look: no quote, backslash,
+            // control character, or (when validating) byte of a multi-byte sequence.
+            while index + 8 <= count {
+                let word = UnsafeRawPointer(bytes + index).loadUnaligned(as: UInt64.self)
+                if Self.needsLook(word, validateUTF8: validateUTF8) { break }
+                index += 8
+            }
             guard index < count else { throw error("unterminated string") }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") { break }
@@ -458,6 +478,18 @@ private struct Parser {
         }
         tokens.append(JSONTape.Token(kind: .string, flag: escaped, start: UInt32(start), end: UInt32(index), next: 0))
         index += 1
+    }
+
+    /// Whether any byte of `word` is `"`, `\`, below 0x20, or (when validating) 0x80 or above.
+    @inline(__always)
+    static func needsLook(_ word: UInt64, validateUTF8: Bool) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        var found = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
+        if validateUTF8 { found |= word }
+        return found & highs != 0
     }
 
     mutating func escape() throws(JSONError) {

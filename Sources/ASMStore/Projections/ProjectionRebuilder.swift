@@ -7,7 +7,12 @@ enum ProjectionRebuilder {
     /// Runs inside the caller's write transaction, so readers see either the old tables or
     /// the rebuilt ones.
     /// - Complexity: O(events).
-    static func rebuild(_ connection: Connection, projector: Projector) throws -> RebuildReport {
+    static func rebuild(
+        _ connection: Connection,
+        projector: Projector,
+        progress: (@Sendable (WorkProgress) -> Void)? = nil
+    ) throws -> RebuildReport {
+        let total = progress == nil ? 0 : try SQLiteSnapshot(connection: connection).lastSequence().rawValue
         try projector.clear()
         let statement = try connection.prepare("SELECT \(EventRows.columns) FROM events ORDER BY sequence")
         let codec = EventCodec()
@@ -27,7 +32,11 @@ enum ProjectionRebuilder {
             )
             count += 1
             last = envelope.sequence.rawValue
+            if let progress, count % WorkProgress.interval == 0 {
+                progress(WorkProgress(done: count, total: Int(total)))
+            }
         }
+        progress?(WorkProgress(done: count, total: Int(total)))
         try projector.setCheckpoints(last)
         return RebuildReport(events: count, projections: Projector.versions, throughSequence: SequenceNumber(last))
     }

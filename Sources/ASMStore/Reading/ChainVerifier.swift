@@ -7,7 +7,11 @@ enum ChainVerifier {
     /// The first event whose stored hash differs is reported: an edited payload, header
     /// or hash shows up at exactly its own sequence. A missing sequence is reported as a gap.
     /// - Complexity: O(events), plus SQLite's `integrity_check` of the whole file.
-    static func verify(_ connection: Connection) throws -> VerificationReport {
+    static func verify(
+        _ connection: Connection,
+        progress: (@Sendable (WorkProgress) -> Void)? = nil
+    ) throws -> VerificationReport {
+        let total = progress == nil ? 0 : try SQLiteSnapshot(connection: connection).lastSequence().rawValue
         let statement = try connection.prepare("SELECT \(EventRows.columns) FROM events ORDER BY sequence")
         var previous = EventHash.genesis
         var expectedSequence: Int64 = 1
@@ -40,7 +44,11 @@ enum ChainVerifier {
             }
             previous = computed
             checked += 1
+            if let progress, checked % WorkProgress.interval == 0 {
+                progress(WorkProgress(done: checked, total: Int(total)))
+            }
         }
+        progress?(WorkProgress(done: checked, total: Int(total)))
         let integrity = try connection.query("PRAGMA integrity_check").compactMap { $0.first?.textValue }
         return VerificationReport(
             eventsChecked: checked,
