@@ -177,41 +177,69 @@ public protocol ObjectShape<Root>: Sendable {
 ///     RunQueued.init(position:reason:), Field("position", \.position), Field("reason", \.reason))
 /// ```
 public struct Fields<Root, each Value: PayloadValue>: ObjectShape {
-    let make: @Sendable (repeat each Value) -> Root
-    let fields: (repeat Field<Root, each Value>)
+    /// The work, as closures made once from the declaration: the shape is read through
+    /// `Self.fields` on every event, so it stays one reference to copy.
+    private let box: FieldsBox<Root>
 
     public init(_ make: @escaping @Sendable (repeat each Value) -> Root, _ fields: repeat Field<Root, each Value>) {
-        self.make = make
-        self.fields = (repeat each fields)
+        let fields = (repeat each fields)
+        var keys: [(key: String, isOptional: Bool)] = []
+        for field in repeat each fields { keys.append((field.key.description, field.isOptional)) }
+        box = FieldsBox(
+            keys: keys,
+            read: { reader throws(JSONError) in make(repeat try (each fields).read(reader)) },
+            write: { value, writer throws(JSONError) in
+                var object = writer.beginObject()
+                for field in repeat each fields { try field.write(value, to: &writer, in: &object) }
+                writer.endObject(object)
+            },
+            encode: { value, encoder in
+                var container = encoder.container(keyedBy: AnyCodingKey.self)
+                for field in repeat each fields { try field.encode(value, to: &container) }
+            },
+            decode: { decoder in
+                let container = try decoder.container(keyedBy: AnyCodingKey.self)
+                return make(repeat try (each fields).decode(from: container))
+            }
+        )
     }
 
     public func read(_ reader: PayloadReader) throws(JSONError) -> Root {
         guard reader.tape.kind(reader.index) == .object else {
             throw reader.tape.mismatch(reader.index, expected: "an object")
         }
-        return make(repeat try (each fields).read(reader))
+        return try box.read(reader)
     }
 
-    public func write(_ value: Root, to writer: inout JSONWriter) throws(JSONError) {
-        var object = writer.beginObject()
-        for field in repeat each fields { try field.write(value, to: &writer, in: &object) }
-        writer.endObject(object)
-    }
+    public func write(_ value: Root, to writer: inout JSONWriter) throws(JSONError) { try box.write(value, &writer) }
 
-    public func encode(_ value: Root, to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: AnyCodingKey.self)
-        for field in repeat each fields { try field.encode(value, to: &container) }
-    }
+    public func encode(_ value: Root, to encoder: any Encoder) throws { try box.encode(value, encoder) }
 
-    public func decode(from decoder: any Decoder) throws -> Root {
-        let container = try decoder.container(keyedBy: AnyCodingKey.self)
-        return make(repeat try (each fields).decode(from: container))
-    }
+    public func decode(from decoder: any Decoder) throws -> Root { try box.decode(decoder) }
 
-    public var keys: [(key: String, isOptional: Bool)] {
-        var keys: [(key: String, isOptional: Bool)] = []
-        for field in repeat each fields { keys.append((field.key.description, field.isOptional)) }
-        return keys
+    public var keys: [(key: String, isOptional: Bool)] { box.keys }
+}
+
+/// The closures of one ``Fields`` declaration.
+private final class FieldsBox<Root>: Sendable {
+    let keys: [(key: String, isOptional: Bool)]
+    let read: @Sendable (PayloadReader) throws(JSONError) -> Root
+    let write: @Sendable (Root, inout JSONWriter) throws(JSONError) -> Void
+    let encode: @Sendable (Root, any Encoder) throws -> Void
+    let decode: @Sendable (any Decoder) throws -> Root
+
+    init(
+        keys: [(key: String, isOptional: Bool)],
+        read: @escaping @Sendable (PayloadReader) throws(JSONError) -> Root,
+        write: @escaping @Sendable (Root, inout JSONWriter) throws(JSONError) -> Void,
+        encode: @escaping @Sendable (Root, any Encoder) throws -> Void,
+        decode: @escaping @Sendable (any Decoder) throws -> Root
+    ) {
+        self.keys = keys
+        self.read = read
+        self.write = write
+        self.encode = encode
+        self.decode = decode
     }
 }
 

@@ -81,43 +81,52 @@ extension SessionEvent {
     /// The payload types of the vocabulary, in the order of the cases.
     public static let payloadTypes: [any EventPayload.Type] = vocabulary.map(\.payloadType)
 
-    /// The typed payload, or `nil` for an opaque event.
-    public var payload: (any EventPayload)? {
+    /// Calls `visitor` with the typed payload, as its own type (no existential box, no copy
+    /// to the heap); `nil` for an opaque event. The hot paths (encoding, type lookups) go
+    /// through here.
+    @inline(__always)
+    public func visit<V: PayloadVisitor>(_ visitor: inout V) throws(V.Failure) -> V.Result? {
         switch self {
-        case .sessionCreated(let payload): payload
-        case .sessionActivated(let payload): payload
-        case .sessionCompleted(let payload): payload
-        case .sessionFailed(let payload): payload
-        case .sessionArchived(let payload): payload
-        case .runRequested(let payload): payload
-        case .runQueued(let payload): payload
-        case .runStarted(let payload): payload
-        case .runCompleted(let payload): payload
-        case .runFailed(let payload): payload
-        case .runCancelled(let payload): payload
-        case .routingDecided(let payload): payload
-        case .routingFailedOver(let payload): payload
-        case .providerHealthChanged(let payload): payload
-        case .providerWarning(let payload): payload
-        case .messageStreamed(let payload): payload
-        case .messageReceived(let payload): payload
-        case .toolCallRequested(let payload): payload
-        case .toolCallStarted(let payload): payload
-        case .toolCallCompleted(let payload): payload
-        case .tokenUsageUpdated(let payload): payload
-        case .policyEvaluated(let payload): payload
-        case .policyViolated(let payload): payload
-        case .toolApprovalRequested(let payload): payload
-        case .toolApprovalResolved(let payload): payload
-        case .continuationApplied(let payload): payload
-        case .workspaceSnapshotTaken(let payload): payload
-        case .workspaceDiffComputed(let payload): payload
-        case .workspaceRolledBack(let payload): payload
-        case .artifactStored(let payload): payload
-        case .consumerCheckpointed(let payload): payload
-        case .consumerReset(let payload): payload
+        case .sessionCreated(let payload): try visitor.visit(payload)
+        case .sessionActivated(let payload): try visitor.visit(payload)
+        case .sessionCompleted(let payload): try visitor.visit(payload)
+        case .sessionFailed(let payload): try visitor.visit(payload)
+        case .sessionArchived(let payload): try visitor.visit(payload)
+        case .runRequested(let payload): try visitor.visit(payload)
+        case .runQueued(let payload): try visitor.visit(payload)
+        case .runStarted(let payload): try visitor.visit(payload)
+        case .runCompleted(let payload): try visitor.visit(payload)
+        case .runFailed(let payload): try visitor.visit(payload)
+        case .runCancelled(let payload): try visitor.visit(payload)
+        case .routingDecided(let payload): try visitor.visit(payload)
+        case .routingFailedOver(let payload): try visitor.visit(payload)
+        case .providerHealthChanged(let payload): try visitor.visit(payload)
+        case .providerWarning(let payload): try visitor.visit(payload)
+        case .messageStreamed(let payload): try visitor.visit(payload)
+        case .messageReceived(let payload): try visitor.visit(payload)
+        case .toolCallRequested(let payload): try visitor.visit(payload)
+        case .toolCallStarted(let payload): try visitor.visit(payload)
+        case .toolCallCompleted(let payload): try visitor.visit(payload)
+        case .tokenUsageUpdated(let payload): try visitor.visit(payload)
+        case .policyEvaluated(let payload): try visitor.visit(payload)
+        case .policyViolated(let payload): try visitor.visit(payload)
+        case .toolApprovalRequested(let payload): try visitor.visit(payload)
+        case .toolApprovalResolved(let payload): try visitor.visit(payload)
+        case .continuationApplied(let payload): try visitor.visit(payload)
+        case .workspaceSnapshotTaken(let payload): try visitor.visit(payload)
+        case .workspaceDiffComputed(let payload): try visitor.visit(payload)
+        case .workspaceRolledBack(let payload): try visitor.visit(payload)
+        case .artifactStored(let payload): try visitor.visit(payload)
+        case .consumerCheckpointed(let payload): try visitor.visit(payload)
+        case .consumerReset(let payload): try visitor.visit(payload)
         case .opaque: nil
         }
+    }
+
+    /// The typed payload, or `nil` for an opaque event.
+    public var payload: (any EventPayload)? {
+        var boxing = Boxing()
+        return visit(&boxing)
     }
 
     /// Wraps a typed payload.
@@ -130,19 +139,42 @@ extension SessionEvent {
 
     /// The stored type name.
     public var type: EventType {
-        guard let payload else {
-            guard case .opaque(let opaque) = self else { preconditionFailure("typed event without payload") }
-            return opaque.type
-        }
-        return Swift.type(of: payload).eventType
+        if case .opaque(let opaque) = self { return opaque.type }
+        var lookup = TypeLookup()
+        return visit(&lookup)?.type ?? "opaque"
     }
 
     /// The schema version the payload is (or was) written at.
     public var schemaVersion: Int {
-        guard let payload else {
-            guard case .opaque(let opaque) = self else { preconditionFailure("typed event without payload") }
-            return opaque.schemaVersion
-        }
-        return Swift.type(of: payload).schemaVersion
+        if case .opaque(let opaque) = self { return opaque.schemaVersion }
+        var lookup = TypeLookup()
+        return visit(&lookup)?.version ?? 1
+    }
+}
+
+/// Something done with a typed payload as its own type: see ``SessionEvent/visit(_:)``.
+public protocol PayloadVisitor {
+    associatedtype Result
+    associatedtype Failure: Error = Never
+    mutating func visit<P: EventPayload>(_ payload: P) throws(Failure) -> Result
+}
+
+private struct Boxing: PayloadVisitor {
+    func visit<P: EventPayload>(_ payload: P) -> any EventPayload { payload }
+}
+
+private struct TypeLookup: PayloadVisitor {
+    func visit<P: EventPayload>(_ payload: P) -> (type: EventType, version: Int) { (P.eventType, P.schemaVersion) }
+}
+
+/// Writes a payload's canonical JSON and says its type and version.
+public struct PayloadEncoding: PayloadVisitor {
+    public var writer: JSONWriter
+
+    public init(writer: JSONWriter) { self.writer = writer }
+
+    public mutating func visit<P: EventPayload>(_ payload: P) throws(JSONError) -> (type: EventType, version: Int) {
+        try payload.write(to: &writer)
+        return (P.eventType, P.schemaVersion)
     }
 }

@@ -35,7 +35,7 @@ struct PreparedAppend: Sendable {
         var ids = Set<EventID>()
         ids.reserveCapacity(events.count)
         let codec = events.contains { if case .opaque = $0.event { true } else { false } } ? EventCodec() : nil
-        var writer = JSONWriter(capacity: 512)
+        var encoding = PayloadEncoding(writer: JSONWriter(capacity: 512))
         for (index, event) in events.enumerated() {
             guard ids.insert(event.id).inserted else {
                 throw StoreError(
@@ -44,26 +44,28 @@ struct PreparedAppend: Sendable {
                     stream: stream
                 )
             }
-            let type = event.event.type
+            var type = EventType("opaque")
             let payload: [UInt8]
             let schemaVersion: Int
             do {
                 if let codec {
                     let encoded = try codec.encode(event.event)
+                    type = encoded.type
                     payload = encoded.payload
                     schemaVersion = encoded.schemaVersion
-                } else if let typed = event.event.payload {
-                    writer.bytes.removeAll(keepingCapacity: true)
-                    try typed.write(to: &writer)
-                    payload = writer.bytes
-                    schemaVersion = event.event.schemaVersion
                 } else {
-                    preconditionFailure("an opaque event without a codec")
+                    encoding.writer.bytes.removeAll(keepingCapacity: true)
+                    guard let written = try event.event.visit(&encoding) else {
+                        preconditionFailure("an opaque event without a codec")
+                    }
+                    type = written.type
+                    payload = encoding.writer.bytes
+                    schemaVersion = written.version
                 }
             } catch {
                 throw StoreError(
                     .invalidEvent,
-                    "event \(index) (\(type)) has an invalid payload: \(error)",
+                    "event \(index) (\(event.event.type)) has an invalid payload: \(error)",
                     underlying: error,
                     stream: stream
                 )
