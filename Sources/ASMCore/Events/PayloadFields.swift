@@ -119,10 +119,19 @@ public struct PayloadReader {
 public struct Field<Root, Value: PayloadValue>: Sendable {
     public let key: StaticString
     let get: @Sendable (Root) -> Value
+    /// Writes the member (or nothing, for an absent optional); made here, where the types
+    /// are the declaration's own, so it runs specialized whatever calls it.
+    let writeMember: @Sendable (Root, inout JSONWriter, inout JSONWriter.ObjectMark) throws(JSONError) -> Void
 
     public init(_ key: StaticString, _ get: @escaping @Sendable (Root) -> Value) {
         self.key = key
         self.get = get
+        writeMember = { root, writer, mark throws(JSONError) in
+            let value = get(root)
+            guard !value.isAbsent else { return }
+            writer.key(key, in: &mark)
+            try value.write(to: &writer)
+        }
     }
 
     var isOptional: Bool { Value.isOptional }
@@ -185,12 +194,17 @@ public struct Fields<Root, each Value: PayloadValue>: ObjectShape {
         let fields = (repeat each fields)
         var keys: [(key: String, isOptional: Bool)] = []
         for field in repeat each fields { keys.append((field.key.description, field.isOptional)) }
+        // Written in canonical (sorted) key order, so the writer never has to sort members.
+        typealias Writer = @Sendable (Root, inout JSONWriter, inout JSONWriter.ObjectMark) throws(JSONError) -> Void
+        var writers: [(key: String, write: Writer)] = []
+        for field in repeat each fields { writers.append((field.key.description, field.writeMember)) }
+        let ordered = writers.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { $0.write }
         box = FieldsBox(
             keys: keys,
             read: { reader throws(JSONError) in make(repeat try (each fields).read(reader)) },
             write: { value, writer throws(JSONError) in
                 var object = writer.beginObject()
-                for field in repeat each fields { try field.write(value, to: &writer, in: &object) }
+                for write in ordered { try write(value, &writer, &object) }
                 writer.endObject(object)
             },
             encode: { value, encoder in

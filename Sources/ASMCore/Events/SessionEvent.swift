@@ -123,6 +123,16 @@ extension SessionEvent {
         }
     }
 
+    /// Appends the typed payload's canonical JSON to `writer` and says its type and version;
+    /// `nil` (nothing written) for an opaque event. The append path's encoder: specialized
+    /// here, for each payload type, so callers in other modules pay no generic dispatch.
+    public func writePayload(to writer: inout JSONWriter) throws(JSONError) -> (type: EventType, version: Int)? {
+        var encoding = PayloadEncoding(writer: JSONWriter(capacity: 0))
+        swap(&encoding.writer, &writer)
+        defer { swap(&encoding.writer, &writer) }
+        return try visit(&encoding)
+    }
+
     /// The typed payload, or `nil` for an opaque event.
     public var payload: (any EventPayload)? {
         var boxing = Boxing()

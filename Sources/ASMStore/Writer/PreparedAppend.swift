@@ -35,7 +35,7 @@ struct PreparedAppend: Sendable {
         var ids = Set<EventID>()
         ids.reserveCapacity(events.count)
         let codec = events.contains { if case .opaque = $0.event { true } else { false } } ? EventCodec() : nil
-        var encoding = PayloadEncoding(writer: JSONWriter(capacity: 512))
+        var writer = JSONWriter(capacity: 512)
         for (index, event) in events.enumerated() {
             guard ids.insert(event.id).inserted else {
                 throw StoreError(
@@ -54,12 +54,12 @@ struct PreparedAppend: Sendable {
                     payload = encoded.payload
                     schemaVersion = encoded.schemaVersion
                 } else {
-                    encoding.writer.bytes.removeAll(keepingCapacity: true)
-                    guard let written = try event.event.visit(&encoding) else {
+                    writer.bytes.removeAll(keepingCapacity: true)
+                    guard let written = try event.event.writePayload(to: &writer) else {
                         preconditionFailure("an opaque event without a codec")
                     }
                     type = written.type
-                    payload = encoding.writer.bytes
+                    payload = writer.bytes
                     schemaVersion = written.version
                 }
             } catch {
