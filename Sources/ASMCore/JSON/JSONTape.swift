@@ -458,7 +458,12 @@ private struct Parser {
             // control character, or (when validating) byte of a multi-byte sequence.
             while index + 8 <= count {
                 let word = UnsafeRawPointer(bytes + index).loadUnaligned(as: UInt64.self)
-                if Self.needsLook(word, validateUTF8: validateUTF8) { break }
+                let marks = Self.marks(word, validateUTF8: validateUTF8)
+                // The lowest mark is exact: skip straight to that byte.
+                if marks != 0 {
+                    index += marks.trailingZeroBitCount >> 3
+                    break
+                }
                 index += 8
             }
             guard index < count else { throw error("unterminated string") }
@@ -480,16 +485,17 @@ private struct Parser {
         index += 1
     }
 
-    /// Whether any byte of `word` is `"`, `\`, below 0x20, or (when validating) 0x80 or above.
+    /// The high bit of each byte of `word` (little-endian) that is `"`, `\`, below 0x20, or
+    /// (when validating) 0x80 or above; the lowest one set is exact, higher ones may be false.
     @inline(__always)
-    static func needsLook(_ word: UInt64, validateUTF8: Bool) -> Bool {
+    static func marks(_ word: UInt64, validateUTF8: Bool) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quote = word ^ (ones &* 0x22)
         let backslash = word ^ (ones &* 0x5C)
         var found = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
         if validateUTF8 { found |= word }
-        return found & highs != 0
+        return found & highs
     }
 
     mutating func escape() throws(JSONError) {
