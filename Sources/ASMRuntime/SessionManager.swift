@@ -372,7 +372,8 @@ public final class SessionManager: Sendable {
                 deadline: options.deadline,
                 idleTimeout: options.idleTimeout,
                 opening: [.continuationApplied(plan.event)] + (workspace?.opening ?? []),
-                hasWorkspace: workspace != nil
+                hasWorkspace: workspace != nil,
+                redactor: Redactor(environment: options.environment.compactMapValues { $0 })
             )
         )
         let host = RunHost(runID: run, sessionID: session)

@@ -1,5 +1,6 @@
 public import ASMCore
 internal import Dispatch
+internal import FoundationEssentials
 internal import Synchronization
 
 /// The event log in one SQLite file: the default ``EventStore``.
@@ -54,6 +55,11 @@ public final class SQLiteEventStore: EventStore {
         /// while a commit is in flight are grouped on the writer's queue either way. Turn it
         /// off to keep every `fsync` off Swift's cooperative threads.
         public var inlineCommits = true
+        /// Removes secrets from every event before it is written: the one redaction step
+        /// every append passes through, whatever wrote the event. By default it knows the
+        /// secret formats of ``SecretRules`` and the values of this process's secret-named
+        /// environment variables.
+        public var redactor = Redactor(environment: ProcessInfo.processInfo.environment)
 
         public init() {}
     }
@@ -185,7 +191,8 @@ public final class SQLiteEventStore: EventStore {
             events,
             stream: stream,
             expected: expectedVersion,
-            maximumEventBytes: configuration.maximumEventBytes
+            maximumEventBytes: configuration.maximumEventBytes,
+            redactor: configuration.redactor
         )
         return try await writer.append(batch)
     }
@@ -301,6 +308,7 @@ public final class SQLiteEventStore: EventStore {
         try Self.validate(consumerName: name)
         let now = configuration.clock.now().microseconds
         let maximumEventBytes = configuration.maximumEventBytes
+        let redactor = configuration.redactor
         _ = try await writer.perform { transaction -> Bool in
             let connection = transaction.connection
             if try connection.scalar("SELECT 1 FROM consumers WHERE name = ?", [.text(name)]) != nil { return false }
@@ -312,7 +320,13 @@ public final class SQLiteEventStore: EventStore {
             }
             let registration = NewEvent(ConsumerCheckpointed(consumer: name, position: SequenceNumber(position)))
             _ = try transaction.append(
-                PreparedAppend([registration], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes)
+                PreparedAppend(
+                    [registration],
+                    stream: .consumers,
+                    expected: .any,
+                    maximumEventBytes: maximumEventBytes,
+                    redactor: redactor
+                )
             )
             try connection.execute(
                 "INSERT INTO consumers (name, position, created_at, updated_at) VALUES (?, ?, ?, ?)",
@@ -383,6 +397,7 @@ public final class SQLiteEventStore: EventStore {
         let now = configuration.clock.now().microseconds
         let path = self.path
         let maximumEventBytes = configuration.maximumEventBytes
+        let redactor = configuration.redactor
         try await writer.perform { transaction in
             let connection = transaction.connection
             guard
@@ -406,7 +421,13 @@ public final class SQLiteEventStore: EventStore {
                 ConsumerReset(consumer: name, from: SequenceNumber(current), to: sequence, reason: reason)
             )
             _ = try transaction.append(
-                PreparedAppend([event], stream: .consumers, expected: .any, maximumEventBytes: maximumEventBytes)
+                PreparedAppend(
+                    [event],
+                    stream: .consumers,
+                    expected: .any,
+                    maximumEventBytes: maximumEventBytes,
+                    redactor: redactor
+                )
             )
         }
     }

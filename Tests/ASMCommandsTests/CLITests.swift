@@ -92,8 +92,8 @@ struct ASMProcess {
         let db = directory.file("demo.sqlite")
         let demo = try await ASMProcess.run(["demo", "--db", db, "--pace", "0", "--part", "policies"])
         #expect(demo.exitCode == 0, "\(demo.stderr)")
-        #expect(demo.stdout.contains("verify: 46 events, chain intact, integrity ok"))
-        #expect(demo.stdout.contains("[19] assistant (scripted): There are 42 Swift files in Sources/."))
+        #expect(demo.stdout.contains("verify: 48 events, chain intact, integrity ok"))
+        #expect(demo.stdout.contains("[21] assistant (scripted): There are 42 Swift files in Sources/."))
         #expect(
             demo.stdout.contains(
                 "  2. completed · continuation native · policy accepted · $0.002370: The release code name is Aurora-7."
@@ -108,7 +108,7 @@ struct ASMProcess {
 
         let events = try await ASMProcess.run(["events", "--db", db, "--json"])
         #expect(events.exitCode == 0)
-        #expect(events.lines.count == 46)
+        #expect(events.lines.count == 48)
         let tape = JSONTape()
         for (index, line) in events.lines.enumerated() {
             #expect(line.hasPrefix(#"{"schema_version":1,"sequence":\#(index + 1),"#))
@@ -138,13 +138,13 @@ struct ASMProcess {
         ])
         #expect(filtered.lines.count == 5)
         #expect(try await ASMProcess.run(["tail", "--db", db, "-n", "3"]).lines.count == 3)
-        #expect(try await ASMProcess.run(["events", "--db", db, "--from", "12"]).lines.count == 35)
-        #expect(try await ASMProcess.run(["events", "--db", db, "--session", String(id.prefix(6))]).lines.count == 46)
+        #expect(try await ASMProcess.run(["events", "--db", db, "--from", "12"]).lines.count == 37)
+        #expect(try await ASMProcess.run(["events", "--db", db, "--session", String(id.prefix(6))]).lines.count == 48)
 
         let verify = try await ASMProcess.run(["verify", "--db", db])
         #expect(verify.exitCode == 0 && verify.stdout.contains("ok"))
         let rebuild = try await ASMProcess.run(["rebuild", "--db", db])
-        #expect(rebuild.stdout == "rebuilt runs, sessions, transcript, usage from 46 events (through sequence 46)\n")
+        #expect(rebuild.stdout == "rebuilt runs, sessions, transcript, usage from 48 events (through sequence 48)\n")
     }
 
     @Test("verify exits 1 and names the sequence when the log was tampered with")
@@ -155,14 +155,14 @@ struct ASMProcess {
         _ = try await ASMProcess.run(["demo", "--db", db, "--pace", "0", "--part", "policies"])
         let connection = try Connection(path: db, mode: .readWrite)
         try connection.execute(
-            "DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = replace(payload, '42', '43') WHERE sequence = 15"
+            "DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = replace(payload, '42', '43') WHERE sequence = 16"
         )
         connection.close()
         let verify = try await ASMProcess.run(["verify", "--db", db])
         #expect(verify.exitCode == 1)
         #expect(
             verify.stderr
-                == "asm: verification failed: hash mismatch at sequence 15: the event was changed after it was recorded\n"
+                == "asm: verification failed: hash mismatch at sequence 16: the event was changed after it was recorded\n"
         )
     }
 

@@ -36,7 +36,7 @@ import Testing
         #expect(summary.hasPrefix("completed in "))
         #expect(
             summary.contains(
-                " · scripted scripted-1 · tokens 27 in, 14 out · cost $0.000291 (standard-2026-11) · 22 events written · session "
+                " · scripted scripted-1 · tokens 27 in, 14 out · cost $0.000291 (standard-2026-11) · 20 events written · session "
             )
         )
 
@@ -73,7 +73,7 @@ import Testing
                 #""output_text":"This is the scripted provider: no model was called. You asked: Explain the log.""#
             )
         )
-        #expect(line.contains(#""events_written":23"#))
+        #expect(line.contains(#""events_written":21"#))
         #expect(line.contains(#""policy":"none","violations":[],"continuation":"off""#))
         #expect(line.split(separator: "\n").count == 1)
     }

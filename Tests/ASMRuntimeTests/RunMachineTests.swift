@@ -62,30 +62,32 @@ struct RunMachineTests {
         #expect(m.flush() == [])  // one batch in flight at a time
         #expect(m.receive(Self.committed(3, 3)) == [.startAttempt(provider: "p", attempt: 1, asksBeforeTools: false)])
         #expect(m.receive(Self.event(Self.started)) == [])
-        #expect(m.receive(Self.event(.streamed(MessageStreamed(delta: "he")))) == [])
+        #expect(m.receive(Self.event(.streamed(MessageStreamed(delta: "hello ")))) == [])
         #expect(
             m.flush() == [
                 .append([
-                    .runStarted(RunStarted(provider: "p", model: "m")), .messageStreamed(MessageStreamed(delta: "he")),
+                    .runStarted(RunStarted(provider: "p", model: "m")),
+                    .messageStreamed(MessageStreamed(delta: "hello ")),
                 ])
             ]
         )
         // Arriving during the write: it waits for the next batch.
-        #expect(m.receive(Self.event(.streamed(MessageStreamed(delta: "llo")))) == [])
+        #expect(m.receive(Self.event(.streamed(MessageStreamed(delta: "world ")))) == [])
         #expect(m.flush() == [])
         #expect(m.receive(Self.committed(4, 5)) == [])
-        #expect(m.flush() == [.append([.messageStreamed(MessageStreamed(delta: "llo"))])])
+        #expect(m.flush() == [.append([.messageStreamed(MessageStreamed(delta: "world "))])])
         #expect(m.receive(Self.committed(6, 6)) == [])
         // The terminal goes alone, after everything else.
-        #expect(m.receive(Self.event(.completed(RunCompleted(outputText: "hello")))) == [])
-        #expect(m.flush() == [.append([.runCompleted(RunCompleted(outputText: "hello"))])])
+        #expect(m.receive(Self.event(.completed(RunCompleted(outputText: "hello world")))) == [])
+        #expect(m.flush() == [.append([.runCompleted(RunCompleted(outputText: "hello world"))])])
         let actions = m.receive(Self.committed(7, 7))
         guard case .finish(let result)? = actions.first, actions.count == 1 else {
             Issue.record("expected the result, got \(actions)")
             return
         }
         #expect(
-            result.status == .completed && result.outputText == "hello" && result.provider == "p" && result.model == "m"
+            result.status == .completed && result.outputText == "hello world" && result.provider == "p"
+                && result.model == "m"
         )
         #expect(
             result.eventsWritten == 5 && result.firstSequence == SequenceNumber(3)
@@ -93,6 +95,39 @@ struct RunMachineTests {
         )
         #expect(result.attempts == 1 && result.continuation?.applied == "off")
         #expect(m.isFinished && m.receive(Self.event(.streamed(MessageStreamed(delta: "late")))) == [])
+    }
+
+    @Test("streamed text is held until no secret can be cut in two; the rest is recorded before what follows")
+    func heldStreamedText() throws {
+        var m = try Self.machine()
+        _ = m.start(at: Self.t0)
+        _ = m.flush()
+        _ = m.receive(Self.committed(3, 3))
+        _ = m.receive(Self.event(Self.started))
+        let token = "ghp_" + String(repeating: "aB3dE5fG7h", count: 4)
+        // A partial word waits; a token cut in two is never passed on in pieces.
+        #expect(m.receive(Self.event(.streamed(MessageStreamed(delta: "use " + token.prefix(10))))) == [])
+        #expect(
+            m.flush() == [
+                .append([
+                    .runStarted(RunStarted(provider: "p", model: "m")),
+                    .messageStreamed(MessageStreamed(delta: "use ")),
+                ])
+            ]
+        )
+        _ = m.receive(Self.committed(4, 5))
+        #expect(m.receive(Self.event(.streamed(MessageStreamed(delta: String(token.dropFirst(10)))))) == [])
+        #expect(m.flush() == [])
+        // The next event flushes the held text, redacted whole, before itself.
+        _ = m.receive(Self.event(.received(MessageReceived(role: .assistant, content: "use \(token)"))))
+        #expect(
+            m.flush() == [
+                .append([
+                    .messageStreamed(MessageStreamed(delta: "[REDACTED:github-token]")),
+                    .messageReceived(MessageReceived(role: .assistant, content: "use [REDACTED:github-token]")),
+                ])
+            ]
+        )
     }
 
     @Test("the deadline fires at its time only: the provider is cancelled once and the run fails as a timeout")

@@ -43,14 +43,16 @@ struct SessionManagerTests {
             #expect(result.reportedCostUSD == 0.01)
             #expect(
                 try await h.types(of: result.runID) == [
+                    // "Let me look." in two chunks is passed on a word at a time: "Let ", "me ",
+                    // "look." (held until the message ends); "A README." as "A ", "README.".
                     "run.requested", "message.received", "continuation.applied", "run.started", "message.streamed",
-                    "message.streamed", "message.received", "tool_call.started", "tool_call.completed",
-                    "token_usage.updated",
-                    "message.streamed", "message.received", "run.completed",
+                    "message.streamed", "message.streamed", "message.received", "tool_call.started",
+                    "tool_call.completed", "token_usage.updated",
+                    "message.streamed", "message.streamed", "message.received", "run.completed",
                 ]
             )
             #expect(
-                result.eventsWritten == 11 && seen.all.count == 11,
+                result.eventsWritten == 13 && seen.all.count == 13,
                 "the callback sees each event the execution records"
             )
             // The environment reaches the provider, never the log.
@@ -305,7 +307,7 @@ struct SessionManagerTests {
 
     @Test("a burst of deltas is written whole and in order, in fewer transactions than events")
     func burst() async throws {
-        let text = String(repeating: "abcdefghij", count: 200)
+        let text = String(repeating: "abcdefghi ", count: 200)
         try await withHarness([ScriptedProvider(script: ProviderScript([.text(text, chunks: 500)]))]) { h in
             let session = try await h.manager.startSession(agentID: "a")
             let before = h.store.committedTransactions
@@ -314,7 +316,8 @@ struct SessionManagerTests {
                 if case .messageStreamed(let streamed) = envelope.event { return streamed.delta }
                 return nil
             }
-            #expect(deltas.count == 500 && deltas.joined() == text)
+            // Passed on a whole word at a time: one delta per chunk that completes a word.
+            #expect(deltas.count == 200 && deltas.joined() == text)
             #expect(h.store.committedTransactions - before < result.eventsWritten)
         }
     }

@@ -7,8 +7,9 @@ public import ASMCore
 /// let claude = CommandLineProvider(dialect: ClaudeCode(), configuration: .init(executable: "/opt/claude/bin/claude"))
 /// ```
 ///
-/// - Important: the request's environment reaches the CLI but never the log, and every
-///   event is redacted (see ``Redactor``) before it is emitted.
+/// - Important: the request's environment reaches the CLI but never the log. Events are
+///   emitted as the CLI wrote them; the engine redacts secrets before anything is appended
+///   (see ``Redactor``).
 public final class CommandLineProvider<Dialect: CommandLineDialect>: ProviderAdapter {
     /// Where the CLI is and how much output to accept.
     public struct Configuration: Sendable {
@@ -54,7 +55,6 @@ public final class CommandLineProvider<Dialect: CommandLineDialect>: ProviderAda
             request: request,
             lineLimit: configuration.lineLimit,
             stderrLimit: configuration.stderrLimit,
-            redactor: Redactor(environment: environment),
             providerName: name
         )
         let decoder = dialect.decoder(for: request)

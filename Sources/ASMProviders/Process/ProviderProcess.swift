@@ -20,14 +20,14 @@ internal import Darwin
 /// - A watchdog enforces the total deadline (not extended by output) and the idle
 ///   timeout, and runs the dialect's stop sequence (signal, grace, next signal, …, SIGKILL)
 ///   when the run is cancelled or times out. The process never outlives the run.
-/// - Every event passes through the redactor before it is emitted.
+/// - Events are emitted as the CLI wrote them: secrets are removed by the engine, before
+///   anything is appended to the log (see ``Redactor``), whatever the provider.
 struct ProviderProcess: Sendable {
     var executable: String
     var spec: LaunchSpec
     var request: ProviderRequest
     var lineLimit: Int
     var stderrLimit: Int
-    var redactor: Redactor
     var providerName: String
 
     /// Runs the process; returns when it is gone and every event was emitted.
@@ -36,7 +36,7 @@ struct ProviderProcess: Sendable {
         control: RunControl,
         emit: @escaping @Sendable (ProviderEvent) -> Void
     ) async {
-        let state = DecoderState(decoder: decoder, redactor: redactor, emit: emit)
+        let state = DecoderState(decoder: decoder, emit: emit)
         if let stop = control.stop {
             // Cancelled before it started.
             state.finish(ProcessOutcome(termination: .notStarted("cancelled"), stop: stop))
@@ -104,7 +104,7 @@ struct ProviderProcess: Sendable {
                 case .exited(let code): .exited(code)
                 case .signaled(let signal): .signaled(signal)
                 }
-            outcome = ProcessOutcome(termination: ended, stderr: redactor.redact(stderr), stop: control.stop)
+            outcome = ProcessOutcome(termination: ended, stderr: stderr, stop: control.stop)
         } catch {
             control.markExited()
             let message: String
@@ -250,20 +250,18 @@ struct ProviderProcess: Sendable {
 /// by the runner once the process is gone, never at the same time.
 final class DecoderState<Decoder: ProviderStreamDecoder>: @unchecked Sendable {
     private var decoder: Decoder
-    private let redactor: Redactor
     private let emit: @Sendable (ProviderEvent) -> Void
     private var decoding = true
     private var finished = false
 
-    init(decoder: Decoder, redactor: Redactor, emit: @escaping @Sendable (ProviderEvent) -> Void) {
+    init(decoder: Decoder, emit: @escaping @Sendable (ProviderEvent) -> Void) {
         self.decoder = decoder
-        self.redactor = redactor
         self.emit = emit
     }
 
     func decode(_ line: [UInt8]) {
         guard decoding else { return }
-        for event in decoder.decode(line: line) where !event.isTerminal { emit(redactor.redact(event)) }
+        for event in decoder.decode(line: line) where !event.isTerminal { emit(event) }
     }
 
     func stopDecoding() { decoding = false }
@@ -273,7 +271,7 @@ final class DecoderState<Decoder: ProviderStreamDecoder>: @unchecked Sendable {
         guard !finished else { return }
         finished = true
         let events = known.map { [outcome.terminalWithoutResult(provider: "", known: $0)] } ?? decoder.finish(outcome)
-        for event in events { emit(redactor.redact(event)) }
+        for event in events { emit(event) }
     }
 }
 

@@ -80,6 +80,11 @@ package struct RunMachine: Sendable {
         package var opening: [SessionEvent]
         /// Whether the host snapshots a workspace after the provider ends (``Action/finishWorkspace(terminal:)``).
         package var hasWorkspace: Bool
+        /// Redacts what the provider says before it is recorded: the secret formats and the
+        /// values of the run's secret-named environment variables. Streamed text is held back
+        /// until no secret can be cut in two (``StreamingRedaction``). The store redacts every
+        /// event again on append.
+        package var redactor: Redactor
 
         package init(
             runID: RunID,
@@ -91,7 +96,8 @@ package struct RunMachine: Sendable {
             deadline: Duration? = nil,
             idleTimeout: Duration? = nil,
             opening: [SessionEvent] = [],
-            hasWorkspace: Bool = false
+            hasWorkspace: Bool = false,
+            redactor: Redactor = Redactor()
         ) {
             self.runID = runID
             self.sessionID = sessionID
@@ -103,6 +109,7 @@ package struct RunMachine: Sendable {
             self.idleTimeout = idleTimeout
             self.opening = opening
             self.hasWorkspace = hasWorkspace
+            self.redactor = redactor
         }
     }
 
@@ -205,6 +212,9 @@ package struct RunMachine: Sendable {
     private var afterOutput = false
     private var currentProvider: String?
     private var tracker: Tracker
+    private var streaming: StreamingRedaction
+    /// The message the held streamed text belongs to.
+    private var streamingMessage: (id: String?, role: MessageRole)?
     private var startedPolicy = false
 
     package init(_ configuration: Configuration) {
@@ -228,6 +238,7 @@ package struct RunMachine: Sendable {
             )
         )
         tracker = Tracker(provider: laneName, model: configuration.model)
+        streaming = StreamingRedaction(redactor: configuration.redactor)
     }
 
     /// The first input: records the evaluated stack and the opening events, and arms the deadline.
@@ -307,16 +318,41 @@ package struct RunMachine: Sendable {
         default: break
         }
         var actions: [Action] = []
+        if case .streamed(let streamed) = event {
+            // Held back until no secret can be cut in two; the rest comes with what follows.
+            if let message = streamingMessage, message.id != streamed.messageID || message.role != streamed.role {
+                flushStreamedText()
+            }
+            streamingMessage = (streamed.messageID, streamed.role)
+            let ready = streaming.feed(streamed.delta)
+            if !ready.isEmpty {
+                pending.append(
+                    .messageStreamed(MessageStreamed(messageID: streamed.messageID, role: streamed.role, delta: ready))
+                )
+            }
+            if held.isEmpty, let idle = configuration.idleTimeout { actions += arm(.idle, at: time.adding(idle)) }
+            return actions
+        }
+        flushStreamedText()
         if event.isTerminal {
-            var reported = event.sessionEvent
+            var reported = configuration.redactor.redact(event.sessionEvent)
             if let attemptFailure { reported = .runFailed(RunFailed(failure: attemptFailure)) }
             actions += disarm(.idle)
             phase = .ending(reported: reported)
             return actions
         }
-        pending.append(tracker.record(event, priceTable: configuration.priceTable))
+        pending.append(configuration.redactor.redact(tracker.record(event, priceTable: configuration.priceTable)))
         if held.isEmpty, let idle = configuration.idleTimeout { actions += arm(.idle, at: time.adding(idle)) }
         return actions
+    }
+
+    /// Records the streamed text still held back, redacted, as the message's last delta.
+    private mutating func flushStreamedText() {
+        guard let message = streamingMessage else { return }
+        streamingMessage = nil
+        let rest = streaming.flush()
+        guard !rest.isEmpty else { return }
+        pending.append(.messageStreamed(MessageStreamed(messageID: message.id, role: message.role, delta: rest)))
     }
 
     private mutating func toolPermissionRequested(_ call: ToolCallStarted, attempt: Int, at time: Timestamp) -> [Action]
@@ -328,7 +364,8 @@ package struct RunMachine: Sendable {
             return [.answerTool(callID: call.callID, .deny("the run is being cancelled"))]
         }
         held.insert(call.callID)
-        pending.append(.toolCallRequested(ToolCallRequested(call)))
+        flushStreamedText()
+        pending.append(configuration.redactor.redact(.toolCallRequested(ToolCallRequested(call))))
         // Waiting for an answer is not silence.
         return disarm(.idle)
     }

@@ -23,7 +23,8 @@ struct PreparedAppend: Sendable {
         _ events: [NewEvent],
         stream: StreamID,
         expected: ExpectedVersion,
-        maximumEventBytes: Int
+        maximumEventBytes: Int,
+        redactor: Redactor = Redactor()
     ) throws(StoreError) {
         guard !events.isEmpty else {
             throw StoreError(.invalidArgument, "an append needs at least one event", stream: stream)
@@ -45,7 +46,7 @@ struct PreparedAppend: Sendable {
                 )
             }
             var type = EventType("opaque")
-            let payload: [UInt8]
+            var payload: [UInt8]
             let schemaVersion: Int
             do {
                 if let codec {
@@ -70,6 +71,13 @@ struct PreparedAppend: Sendable {
                     stream: stream
                 )
             }
+            // The redaction step: what is stored, projected, fed to observers and read back
+            // is the payload with its secrets replaced.
+            var stored = event.event
+            if let redacted = redactor.redact(json: payload) {
+                payload = redacted
+                stored = (codec ?? EventCodec()).decode(type: type, schemaVersion: schemaVersion, payload: redacted)
+            }
             guard payload.count <= maximumEventBytes else {
                 throw StoreError(
                     .eventTooLarge,
@@ -84,7 +92,7 @@ struct PreparedAppend: Sendable {
                     type: type,
                     schemaVersion: schemaVersion,
                     payload: payload,
-                    event: event.event
+                    event: stored
                 )
             )
         }

@@ -1,0 +1,89 @@
+/// Finds secrets in text and replaces each with `[REDACTED:<kind>]`, so readers know what was
+/// there but not what it was.
+///
+/// It knows the formats in ``SecretRules`` (provider and cloud keys, VCS, chat and payment
+/// tokens, private keys, JWTs, authorization headers, passwords in connection strings and
+/// webhook URLs, assignments to secret-named keys), plus exact values given to it: the
+/// process environment's and a run's secret-named variables.
+///
+/// Patterns need their prefix at a word boundary and a realistic length and alphabet, so
+/// hashes, UUIDs, commit ids, base64 image data and ordinary prose are left alone.
+public struct Redactor: Sendable {
+    /// Exact values to hide, longest first, with the name to show.
+    private var values: [(name: String, value: String)]
+
+    /// A redactor for the formats alone.
+    public init() { values = [] }
+
+    /// A redactor that also hides the values of secret-named variables in `environment`.
+    ///
+    /// - Parameter environment: variables whose names look secret (`KEY`, `TOKEN`, `SECRET`,
+    ///   `PASSWORD`, `PASSWD`, `PWD`, `CREDENTIAL`, `AUTH`, `COOKIE`) and whose values are at
+    ///   least 8 characters long are redacted wherever those values appear.
+    public init(environment: [String: String]) {
+        values = []
+        add(environment: environment)
+    }
+
+    /// Adds the values of secret-named variables in `environment`.
+    public mutating func add(environment: [String: String]) {
+        for (name, value) in environment where value.count >= 8 && Self.isSecretName(name) {
+            guard !values.contains(where: { $0.value == value }) else { continue }
+            values.append((name, value))
+        }
+        values.sort { $0.value.count > $1.value.count }
+    }
+
+    /// Whether a variable or key name says its value is a secret.
+    public static func isSecretName(_ name: String) -> Bool {
+        let upper = name.uppercased()
+        return ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PWD", "CREDENTIAL", "AUTH", "COOKIE"].contains {
+            upper.contains($0)
+        }
+    }
+
+    /// The names of the variables whose values this redactor hides.
+    public var variableNames: [String] { values.map(\.name) }
+
+    /// `text` with every secret replaced.
+    public func redact(_ text: String) -> String {
+        var result = text
+        for secret in values where result.contains(secret.value) {
+            result = result.replacing(secret.value, with: "[REDACTED:env:\(secret.name)]")
+        }
+        guard SecretRules.mightContainSecret(result.utf8) else { return result }
+        for rule in SecretRules.rules where rule.isTriggered(by: result) {
+            result = result.replacing(rule.pattern) { match in rule.replacement(match) }
+        }
+        return result
+    }
+
+    /// Whether `text` holds anything this redactor would replace.
+    public func containsSecret(_ text: String) -> Bool { redact(text) != text }
+
+    /// `value` with secrets replaced in every string; object keys are kept.
+    public func redact(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .string(let text): .string(redact(text))
+        case .array(let values): .array(values.map(redact))
+        case .object(let members): .object(members.map { JSONMember($0.key, redact($0.value)) })
+        case .null, .bool, .integer, .double: value
+        }
+    }
+
+    /// A JSON text (an event payload) with secrets replaced in its strings, written
+    /// canonically again; `nil` when nothing needed replacing.
+    ///
+    /// A quick scan of the bytes rules out almost every payload before anything is parsed.
+    public func redact(json bytes: [UInt8]) -> [UInt8]? {
+        guard !values.isEmpty || SecretRules.mightContainSecret(bytes) else { return nil }
+        if !values.isEmpty, !SecretRules.mightContainSecret(bytes) {
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard values.contains(where: { text.contains($0.value) }) || text.contains("\\") else { return nil }
+        }
+        guard let value = try? JSONValue(parsing: bytes) else { return nil }
+        let redacted = redact(value)
+        guard redacted != value else { return nil }
+        return try? redacted.jsonBytes()
+    }
+}

@@ -1,0 +1,89 @@
+/// Streamed text, redacted without ever cutting a secret in two.
+///
+/// A delta is passed on only up to the point where no secret can still be starting: the end
+/// of the last whole word, and before that before any construct still open (a `Bearer` or
+/// `password =` whose value has not arrived, a private key block without its end line). The
+/// undecided tail waits for the next delta or the end of the message, then is redacted
+/// together with what completes it. The concatenated output equals the redaction of the
+/// whole text.
+public struct StreamingRedaction: Sendable {
+    /// The most text held back before it is passed on regardless (a private key block is
+    /// held whole up to this size).
+    public static let maximumHeld = 64 * 1024
+
+    private let redactor: Redactor
+    private var held = ""
+
+    public init(redactor: Redactor) {
+        self.redactor = redactor
+    }
+
+    /// Whether text is waiting for more.
+    public var isHolding: Bool { !held.isEmpty }
+
+    /// Takes the next delta; returns the redacted text that can be passed on now (possibly
+    /// empty).
+    public mutating func feed(_ delta: String) -> String {
+        held += delta
+        let cut = Self.safeCut(held)
+        guard cut > held.startIndex else { return "" }
+        let ready = String(held[..<cut])
+        held = String(held[cut...])
+        return redactor.redact(ready)
+    }
+
+    /// The rest, redacted: the message ended.
+    public mutating func flush() -> String {
+        defer { held = "" }
+        return held.isEmpty ? "" : redactor.redact(held)
+    }
+
+    /// Where `text` can be cut so that everything before the cut is decided.
+    static func safeCut(_ text: String) -> String.Index {
+        // After the last whitespace: a token without whitespace may still be growing.
+        guard var cut = text.lastIndex(where: \.isWhitespace).map({ text.index(after: $0) }) else {
+            return text.utf8.count > maximumHeld ? text.index(text.endIndex, offsetBy: -4096) : text.startIndex
+        }
+        let decided = text[..<cut]
+        // A private key block still open is held from its first line.
+        if let begin = decided.ranges(of: "-----BEGIN").last,
+            decided[begin.lowerBound...].firstRange(of: "-----END") == nil
+        {
+            cut = begin.lowerBound
+        }
+        // A keyword whose value has not arrived yet (`Bearer `, `password = `, `API_KEY: `).
+        cut = min(cut, openAssignmentStart(text[..<cut]) ?? cut)
+        // Never inside a secret already whole.
+        if SecretRules.mightContainSecret(text.utf8) {
+            for rule in SecretRules.rules where rule.isTriggered(by: text) {
+                for match in text.matches(of: rule.pattern)
+                where match.range.contains(cut) && match.range.lowerBound < cut {
+                    cut = match.range.lowerBound
+                }
+            }
+        }
+        if cut == text.startIndex, text.utf8.count > maximumHeld { return text.index(text.endIndex, offsetBy: -4096) }
+        return cut
+    }
+
+    /// Where the keyword starts when `text` ends with one whose value follows after whitespace.
+    private static func openAssignmentStart(_ text: Substring) -> String.Index? {
+        let tail = text.suffix(96)
+        guard let match = tail.firstMatch(of: openAssignment) else { return nil }
+        return match.range.lowerBound
+    }
+
+    private nonisolated(unsafe) static let openAssignment =
+        #/(?i:bearer|basic|authorization|[A-Za-z0-9_.\-]*(?:key|token|secret|password|passwd|pwd|credentials?|auth))["']?\s*[:=]?\s*["']?\s*$/#
+}
+
+extension Redactor {
+    /// The event with its strings redacted (every field of its payload).
+    public func redact(_ event: SessionEvent) -> SessionEvent {
+        var writer = JSONWriter()
+        guard let written = try? event.writePayload(to: &writer), let redacted = redact(json: writer.bytes) else {
+            return event
+        }
+        return EventCodec().decode(type: written.type, schemaVersion: written.version, payload: redacted)
+    }
+}
