@@ -206,7 +206,7 @@ public enum SecretRules {
         Rule(
             "password",
             ["://"],
-            #/\b[a-zA-Z][a-zA-Z0-9+.\-]*:\/\/[^\s:\/@"'<>]+:[^\s@\/"'<>]+@/#,
+            #/\b[a-zA-Z][a-zA-Z0-9+.\-]*:\/\/[^\s:\/@"'<>\[\]]+:[^\s@\/"'<>\[\]]+@/#,
             replace: { match, kind in
                 // Keep the scheme and user; hide the password.
                 guard let scheme = match.firstRange(of: "://"), let colon = match.lastIndex(of: ":"),
@@ -227,7 +227,7 @@ public enum SecretRules {
             "password",
             ["password", "passwd", "pwd"],
             anyCase: true,
-            #/\b[A-Za-z0-9_.\-]*(?i:password|passwd|pwd)["']?\s*(?:=|:)\s*(?:"[^"\n]{4,}"|'[^'\n]{4,}'|[^\s"',;}]{4,})/#,
+            #/\b[A-Za-z0-9_.\-]*(?i:password|passwd|pwd)["']?\s*(?:=|:)\s*(?!["']?\[REDACTED:)(?:"[^"\n]{4,}"|'[^'\n]{4,}'|[^\s"',;}]{4,})/#,
             replace: keepingPrefix(through: ["=", ":"])
         ),
         Rule(

@@ -56,8 +56,12 @@ public struct StreamingRedaction: Sendable {
         // Never inside a secret already whole.
         if SecretRules.mightContainSecret(text.utf8) {
             for rule in SecretRules.rules where rule.isTriggered(by: text) {
+                // A match that reaches the end of the text may still grow (a key block's end
+                // line not yet here): it is open too.
                 for match in text.matches(of: rule.pattern)
-                where match.range.contains(cut) && match.range.lowerBound < cut {
+                where match.range.lowerBound < cut
+                    && (match.range.contains(cut) || match.range.upperBound == text.endIndex)
+                {
                     cut = match.range.lowerBound
                 }
             }
@@ -74,7 +78,7 @@ public struct StreamingRedaction: Sendable {
     }
 
     private nonisolated(unsafe) static let openAssignment =
-        #/(?i:bearer|basic|authorization|[A-Za-z0-9_.\-]*(?:key|token|secret|password|passwd|pwd|credentials?|auth))["']?\s*[:=]?\s*["']?\s*$/#
+        #/(?i:(?:authorization["']?\s*[:=]\s*["']?)?(?:bearer|basic)|authorization|[A-Za-z0-9_.\-]*(?:key|token|secret|password|passwd|pwd|credentials?|auth))["']?\s*[:=]?\s*["']?\s*$/#
 }
 
 extension Redactor {
