@@ -47,6 +47,7 @@ let package = Package(
                 .embedInCode("0001_events.sql"),
                 .embedInCode("0002_projections.sql"),
                 .embedInCode("0003_consumers.sql"),
+                .embedInCode("0004_chain_versions.sql"),
             ],
             swiftSettings: swiftSettings
         ),

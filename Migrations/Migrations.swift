@@ -17,6 +17,7 @@ package enum Migrations {
         Migration(version: 1, name: "events", sql: text(PackageResources._001_events_sql)),
         Migration(version: 2, name: "projections", sql: text(PackageResources._002_projections_sql)),
         Migration(version: 3, name: "consumers", sql: text(PackageResources._003_consumers_sql)),
+        Migration(version: 4, name: "chain_versions", sql: text(PackageResources._004_chain_versions_sql)),
     ]
 
     /// The schema version a database has once every migration of this build is applied.

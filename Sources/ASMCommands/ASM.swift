@@ -13,7 +13,7 @@ public struct ASM: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Run.self, Serve.self, Cost.self, Providers.self, Replay.self, Diff.self, WorkspaceCommand.self, Init.self,
-            Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self,
+            Events.self, Tail.self, Sessions.self, Show.self, Verify.self, Rebuild.self, Consumers.self, Expunge.self,
             Demo.self,
         ]
     )

@@ -299,6 +299,33 @@ public struct VerificationReport: Hashable, Sendable {
     public var integrity: [String]
     /// The hash of the last event (the chain head).
     public var head: EventHash?
+    /// The chain versions and the first sequence each links: version 1 from 1 unless the log
+    /// started at version 2.
+    public var chainVersions: [ChainVersion] = []
+    /// Events whose payloads were expunged, with who and why.
+    public var expunged: [ExpungedEvent] = []
+
+    /// A chain version and where it starts.
+    public struct ChainVersion: Hashable, Sendable {
+        public var version: Int
+        public var firstSequence: SequenceNumber
+
+        public init(version: Int, firstSequence: SequenceNumber) {
+            self.version = version
+            self.firstSequence = firstSequence
+        }
+    }
+
+    /// An expunged event, as its `event.expunged` record tells.
+    public struct ExpungedEvent: Hashable, Sendable {
+        public var sequence: SequenceNumber
+        /// The SHA-256 of the payload that was removed (`sha256:<hex>`).
+        public var digest: String
+        public var reason: String
+        public var by: String
+        /// Where the `event.expunged` record is.
+        public var recordedIn: SequenceNumber
+    }
 
     /// Whether everything checked out.
     public var isIntact: Bool { firstMismatch == nil && firstGap == nil && integrity == ["ok"] }

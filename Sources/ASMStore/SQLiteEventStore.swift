@@ -517,3 +517,104 @@ private struct ConsumerTransaction: TransactionContext {
         }
     }
 }
+
+// MARK: Expunging
+
+extension SQLiteEventStore {
+    /// Event types that carry the log's structure rather than content (decisions replay
+    /// re-derives, positions, versions): their payloads are never expunged.
+    public static let structuralTypes: Set<EventType> = [
+        .sessionActivated, .sessionArchived, .runQueued, .runStarted, .routingDecided, .providerHealthChanged,
+        .tokenUsageUpdated, .policyEvaluated, .continuationApplied, .workspaceSnapshotTaken, .workspaceRolledBack,
+        .consumerCheckpointed, .consumerReset, .chainUpgraded, .eventExpunged,
+    ]
+
+    /// Replaces the payloads of the events at `sequences` with tombstones that keep their
+    /// digests, and records an `event.expunged` event saying who and why, in one transaction.
+    /// The hash chain still verifies: version 2 links each event to its payload's digest.
+    ///
+    /// The payload's bytes leave the table at once (SQLite's secure delete overwrites them);
+    /// they leave the file's free pages and the write-ahead log at the next checkpoint and
+    /// `VACUUM`. A copy of the file made earlier still holds them. Projections are rebuilt in
+    /// the same transaction, so none keeps what was expunged.
+    ///
+    /// - Throws: ``StoreError`` with `.notFound` for a sequence the log does not have, and
+    ///   `.invalidArgument`, naming the event, for one linked under chain version 1, one
+    ///   already expunged, a structural event (``structuralTypes``), or an empty reason;
+    ///   nothing is changed then.
+    @discardableResult
+    public func expunge(
+        _ sequences: [SequenceNumber],
+        reason: String,
+        by: String
+    ) async throws -> EventExpunged {
+        let reason = String(reason.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+        guard !reason.isEmpty else { throw StoreError(.invalidArgument, "an expunge needs a reason") }
+        guard !sequences.isEmpty else { throw StoreError(.invalidArgument, "name at least one event to expunge") }
+        let ordered = Array(Set(sequences)).sorted()
+        let redactor = configuration.redactor
+        let maximumEventBytes = configuration.maximumEventBytes
+        return try await writer.perform { transaction in
+            let connection = transaction.connection
+            let version2From = transaction.head.version2From ?? .max
+            var digests: [String] = []
+            for sequence in ordered {
+                let rows = try connection.query(
+                    "SELECT type, payload FROM events WHERE sequence = ?",
+                    [.integer(sequence.rawValue)]
+                )
+                guard let row = rows.first, let typeName = row[0].textValue, let payload = row[1].textValue else {
+                    throw StoreError(.notFound, "there is no event \(sequence)", sequence: sequence)
+                }
+                let type = EventType(typeName)
+                guard sequence.rawValue >= version2From else {
+                    let from = version2From == .max ? "its next append" : "sequence \(version2From)"
+                    throw StoreError(
+                        .invalidArgument,
+                        "event \(sequence) is linked under hash chain version 1, which commits to the payload's bytes: "
+                            + "replacing them would break every later link; events from \(from) on can be expunged",
+                        sequence: sequence
+                    )
+                }
+                guard Tombstone.digest(of: Array(payload.utf8)) == nil else {
+                    throw StoreError(.invalidArgument, "event \(sequence) is already expunged", sequence: sequence)
+                }
+                guard !Self.structuralTypes.contains(type) else {
+                    throw StoreError(
+                        .invalidArgument,
+                        "event \(sequence) (\(type)) carries the log's structure, not content: it cannot be expunged",
+                        sequence: sequence
+                    )
+                }
+                let digest = "sha256:" + WriteTransaction.sha256(Array(payload.utf8)).description
+                digests.append(digest)
+                let tombstone = String(decoding: Tombstone.payload(digest: digest), as: UTF8.self)
+                try connection.execute(
+                    "INSERT INTO expunged (sequence, digest, tombstone, recorded_at) VALUES (?, ?, ?, ?)",
+                    [
+                        .integer(sequence.rawValue), .text(digest), .text(tombstone),
+                        .integer(transaction.head.recordedAt),
+                    ]
+                )
+                try connection.execute("PRAGMA secure_delete = ON")
+                try connection.execute(
+                    "UPDATE events SET payload = ? WHERE sequence = ?",
+                    [.text(tombstone), .integer(sequence.rawValue)]
+                )
+                try connection.execute("PRAGMA secure_delete = OFF")
+            }
+            let record = EventExpunged(sequences: ordered, digests: digests, reason: reason, by: by)
+            _ = try transaction.append(
+                PreparedAppend(
+                    [NewEvent(record)],
+                    stream: .log,
+                    expected: .any,
+                    maximumEventBytes: maximumEventBytes,
+                    redactor: redactor
+                )
+            )
+            _ = try ProjectionRebuilder.rebuild(connection, projector: transaction.projector)
+            return record
+        }
+    }
+}

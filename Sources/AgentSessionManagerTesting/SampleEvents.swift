@@ -98,8 +98,13 @@ public struct SampleEvents {
 
     /// A random event of any type.
     public mutating func anyEvent() -> SessionEvent {
-        event(kind: Int.random(in: 0..<SessionEvent.payloadTypes.count, using: &random))
+        event(kind: Int.random(in: 0..<Self.historyKinds, using: &random))
     }
+
+    /// The kinds a history draws from: the session, run and consumer facts (the first 32 of
+    /// the vocabulary). The log's own facts (chain upgrades, expunges) are recorded by the
+    /// store, never by a session, so histories keep the bytes their golden digests recorded.
+    public static let historyKinds = 32
 
     /// The event of kind `kind` (an index into ``SessionEvent/payloadTypes``).
     public mutating func event(kind: Int) -> SessionEvent {
@@ -338,6 +343,18 @@ public struct SampleEvents {
                     from: SequenceNumber(integer(0...99)),
                     to: SequenceNumber(integer(0...99)),
                     reason: optionalText()
+                )
+            )
+        case .chainUpgraded:
+            return .chainUpgraded(ChainUpgraded(fromVersion: 1, toVersion: 2))
+        case .eventExpunged:
+            let count = Int(integer(1...3))
+            return .eventExpunged(
+                EventExpunged(
+                    sequences: (0..<count).map { _ in SequenceNumber(integer(1...99_999)) },
+                    digests: (0..<count).map { _ in "sha256:" + String(repeating: "ab", count: 32) },
+                    reason: text(),
+                    by: text()
                 )
             )
         default:

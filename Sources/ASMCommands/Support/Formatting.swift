@@ -79,8 +79,12 @@ enum Formatting {
         case .artifactStored(let e): "\(e.artifact) (\(e.bytes) bytes)"
         case .consumerCheckpointed(let e): "\(e.consumer) at \(e.position)"
         case .consumerReset(let e): "\(e.consumer): \(e.from) → \(e.to)"
+        case .chainUpgraded(let e): "hash chain version \(e.fromVersion) → \(e.toVersion) from the next event"
+        case .eventExpunged(let e):
+            "\(e.sequences.map { String($0.rawValue) }.joined(separator: ", ")) by \(e.by): \(clip(e.reason, 60))"
         case .opaque(let e):
             switch e.reason {
+            case .expunged(let digest): "(expunged; \(digest.prefix(19))…)"
             case .unknownType: "(unknown to this build) \(clip(e.payloadText, 40))"
             case .newerSchemaVersion(let supported):
                 "(schema v\(e.schemaVersion) > v\(supported)) \(clip(e.payloadText, 30))"

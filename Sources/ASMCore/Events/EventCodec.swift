@@ -61,6 +61,10 @@ public struct EventCodec {
         if schemaVersion > supported {
             return .opaque(Self.opaque(type, schemaVersion, payload, .newerSchemaVersion(supportedVersion: supported)))
         }
+        // An expunged payload: its tombstone, whatever the type (a size check first, cheap).
+        if payload.count == Tombstone.size, let digest = Tombstone.digest(of: payload) {
+            return .opaque(Self.opaque(type, schemaVersion, payload, .expunged(digest: digest)))
+        }
         do throws(JSONError) {
             try tape.parse(payload, validateUTF8: false)
             return try entry.decode(schemaVersion, PayloadReader(tape: tape, index: 0))

@@ -37,6 +37,21 @@ public struct EventHash: Hashable, Sendable, CustomStringConvertible {
         hasher.combine(words.3)
     }
 
+    /// Reads 64 hex digits, with or without a `sha256:` prefix; `nil` for anything else.
+    public init?(hex: String) {
+        let digits = hex.hasPrefix("sha256:") ? hex.dropFirst(7) : Substring(hex)
+        guard digits.count == 64 else { return nil }
+        var words: [UInt64] = []
+        var index = digits.startIndex
+        for _ in 0..<4 {
+            let end = digits.index(index, offsetBy: 16)
+            guard let word = UInt64(digits[index..<end], radix: 16) else { return nil }
+            words.append(word)
+            index = end
+        }
+        self.words = (words[0], words[1], words[2], words[3])
+    }
+
     /// 64 lowercase hex digits.
     public var description: String {
         var text = ""
@@ -65,6 +80,10 @@ public struct EventHash: Hashable, Sendable, CustomStringConvertible {
 /// | schema version | 4 bytes, big-endian |
 /// | recorded at | 8 bytes, big-endian, microseconds since the epoch |
 /// | payload | 4-byte big-endian length, then the stored bytes |
+///
+/// Version 2 (from the sequence `chain_versions` records) is the same but for the last row:
+/// the payload is committed to through its SHA-256, 32 bytes with no length before them, so a
+/// payload can be replaced by a tombstone that keeps its digest.
 public enum HashChainInput {
     /// Appends `input(n)` to `buffer`.
     public static func append(
@@ -100,6 +119,39 @@ public enum HashChainInput {
         appendBigEndian(UInt64(bitPattern: recordedAt.microseconds), to: &buffer)
         appendBigEndian(UInt32(truncatingIfNeeded: payload.count), to: &buffer)
         buffer.append(contentsOf: payload)
+    }
+
+    /// Appends the version-2 `input(n)` to `buffer`: the same fields, except that the payload
+    /// is committed to through its SHA-256 (`payloadDigest`, 32 bytes, no length before it).
+    public static func appendVersion2(
+        previous: EventHash,
+        sequence: SequenceNumber,
+        id: UUIDValue,
+        stream: UUIDValue,
+        streamVersion: StreamVersion,
+        run: UUIDValue?,
+        type: UnsafeRawBufferPointer,
+        schemaVersion: Int,
+        recordedAt: Timestamp,
+        payloadDigest: EventHash,
+        to buffer: inout [UInt8]
+    ) {
+        append(
+            previous: previous,
+            sequence: sequence,
+            id: id,
+            stream: stream,
+            streamVersion: streamVersion,
+            run: run,
+            type: type,
+            schemaVersion: schemaVersion,
+            recordedAt: recordedAt,
+            payload: UnsafeRawBufferPointer(start: nil, count: 0),
+            to: &buffer
+        )
+        // Replace the empty payload's length with the digest.
+        buffer.removeLast(4)
+        payloadDigest.withBytes { buffer.append(contentsOf: $0) }
     }
 
     private static func appendBigEndian<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8]) {

@@ -71,4 +71,6 @@ extension EventType {
     public static var artifactStored: EventType { ArtifactStored.eventType }
     public static var consumerCheckpointed: EventType { ConsumerCheckpointed.eventType }
     public static var consumerReset: EventType { ConsumerReset.eventType }
+    public static var chainUpgraded: EventType { ChainUpgraded.eventType }
+    public static var eventExpunged: EventType { EventExpunged.eventType }
 }

@@ -14,6 +14,8 @@ public struct OpaqueEvent: Hashable, Sendable {
         case undecodable(String)
         /// Appended as raw bytes by a caller.
         case appendedRaw
+        /// The payload was expunged; the tombstone keeps its digest (`sha256:<hex>`).
+        case expunged(digest: String)
     }
 
     public var type: EventType

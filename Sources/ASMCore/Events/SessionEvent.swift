@@ -35,6 +35,8 @@ public enum SessionEvent: Hashable, Sendable {
     case artifactStored(ArtifactStored)
     case consumerCheckpointed(ConsumerCheckpointed)
     case consumerReset(ConsumerReset)
+    case chainUpgraded(ChainUpgraded)
+    case eventExpunged(EventExpunged)
     /// A type or version this build does not know, kept whole.
     case opaque(OpaqueEvent)
 }
@@ -76,6 +78,8 @@ extension SessionEvent {
         Registered(ArtifactStored.self, as: SessionEvent.artifactStored),
         Registered(ConsumerCheckpointed.self, as: SessionEvent.consumerCheckpointed),
         Registered(ConsumerReset.self, as: SessionEvent.consumerReset),
+        Registered(ChainUpgraded.self, as: SessionEvent.chainUpgraded),
+        Registered(EventExpunged.self, as: SessionEvent.eventExpunged),
     ]
 
     /// The payload types of the vocabulary, in the order of the cases.
@@ -119,6 +123,8 @@ extension SessionEvent {
         case .artifactStored(let payload): try visitor.visit(payload)
         case .consumerCheckpointed(let payload): try visitor.visit(payload)
         case .consumerReset(let payload): try visitor.visit(payload)
+        case .chainUpgraded(let payload): try visitor.visit(payload)
+        case .eventExpunged(let payload): try visitor.visit(payload)
         case .opaque: nil
         }
     }

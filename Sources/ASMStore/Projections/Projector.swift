@@ -56,8 +56,27 @@ final class Projector {
             .toolCallRequested, .toolCallStarted,
             .toolCallCompleted, .policyEvaluated, .policyViolated, .toolApprovalRequested, .toolApprovalResolved,
             .continuationApplied, .workspaceSnapshotTaken, .workspaceDiffComputed, .workspaceRolledBack,
-            .artifactStored, .consumerCheckpointed, .consumerReset, .opaque:
+            .artifactStored, .consumerCheckpointed, .consumerReset, .chainUpgraded, .eventExpunged:
             break
+        case .opaque(let opaque):
+            if case .expunged = opaque.reason { try expunged(opaque.type, header) }
+        }
+    }
+
+    /// An expunged event still says what happened, without the words: a session was created
+    /// or failed, a run ended, a message was said.
+    private func expunged(_ type: EventType, _ header: Header) throws(SQLiteError) {
+        switch type {
+        case .sessionCreated: try sessionCreated(SessionCreated(agentID: "(expunged)"), header)
+        case .sessionFailed: try sessionStatus("failed", reason: "(expunged)", header)
+        case .sessionCompleted: try sessionStatus("completed", reason: nil, header)
+        case .runRequested: try runRequested(RunRequested(messages: []), header)
+        case .runCompleted: try runEnded("completed", header)
+        case .runFailed: try runEnded("failed", kind: "expunged", message: "(expunged)", header)
+        case .runCancelled: try runEnded("cancelled", cancelReason: "requested", header)
+        case .messageReceived:
+            try messageReceived(MessageReceived(role: MessageRole(rawValue: "expunged"), content: ""), header)
+        default: break
         }
     }
 

@@ -276,11 +276,16 @@ final class EventWriter: @unchecked Sendable {
             "SELECT sequence, hash, recorded_at FROM events ORDER BY sequence DESC LIMIT 1"
         )
         defer { statement.reset() }
-        guard try statement.step() else { return .empty }
+        let version2From = try connection.scalar("SELECT first_sequence FROM chain_versions WHERE version = 2")?
+            .integerValue
+        guard try statement.step() else {
+            return ChainHead(sequence: 0, hash: .genesis, recordedAt: 0, version2From: version2From)
+        }
         return ChainHead(
             sequence: statement.int64(at: 0),
             hash: EventHash(bytes: statement.bytes(at: 1)) ?? .genesis,
-            recordedAt: statement.int64(at: 2)
+            recordedAt: statement.int64(at: 2),
+            version2From: version2From
         )
     }
 

@@ -6,6 +6,9 @@ struct ChainHead: Equatable {
     var sequence: Int64
     var hash: EventHash
     var recordedAt: Int64
+    /// The first sequence linked under chain version 2 (payload digests); `nil` until the
+    /// log has moved to it.
+    var version2From: Int64?
 
     static let empty = ChainHead(sequence: 0, hash: .genesis, recordedAt: 0)
 }
@@ -85,6 +88,7 @@ final class WriteTransaction {
                     stream: batch.stream
                 )
             }
+            try upgradeChainIfNeeded()
             let recordedAt = max(clock.now().microseconds, head.recordedAt)
             let insert = try connection.statement(
                 """
@@ -152,7 +156,7 @@ final class WriteTransaction {
                 )
             }
             let first = head.sequence + 1
-            head = ChainHead(sequence: sequence, hash: hash, recordedAt: recordedAt)
+            head = ChainHead(sequence: sequence, hash: hash, recordedAt: recordedAt, version2From: head.version2From)
             versions[stream] = version
             return AppendResult(
                 stream: batch.stream,
@@ -169,6 +173,29 @@ final class WriteTransaction {
             throw StoreError.from(error, path: connection.path, doing: "appending to \(batch.stream)")
         } catch {
             throw StoreError(.sqlite, "appending: \(error)", underlying: error, stream: batch.stream)
+        }
+    }
+
+    /// Moves the log to chain version 2 before its first append by this build: a new log
+    /// from its first event, an older one with a `log.chain_upgraded` event (linked under
+    /// version 1, the last to be).
+    private func upgradeChainIfNeeded() throws {
+        guard head.version2From == nil else { return }
+        let first = head.sequence == 0 ? 1 : head.sequence + 2
+        try connection.execute(
+            "INSERT INTO chain_versions (version, first_sequence) VALUES (2, ?)",
+            [.integer(first)]
+        )
+        head.version2From = first
+        if head.sequence > 0 {
+            _ = try append(
+                PreparedAppend(
+                    [NewEvent(ChainUpgraded(fromVersion: 1, toVersion: 2))],
+                    stream: .log,
+                    expected: .any,
+                    maximumEventBytes: 1 << 20
+                )
+            )
         }
     }
 
@@ -206,6 +233,25 @@ final class WriteTransaction {
     ) -> EventHash {
         hashInput.removeAll(keepingCapacity: true)
         var type = event.type.rawValue
+        if let from = head.version2From, sequence >= from {
+            let digest = Self.sha256(event.payload)
+            type.withUTF8 { typeBytes in
+                HashChainInput.appendVersion2(
+                    previous: previous,
+                    sequence: SequenceNumber(sequence),
+                    id: event.id,
+                    stream: stream,
+                    streamVersion: StreamVersion(version),
+                    run: event.run,
+                    type: UnsafeRawBufferPointer(typeBytes),
+                    schemaVersion: event.schemaVersion,
+                    recordedAt: Timestamp(microseconds: recordedAt),
+                    payloadDigest: digest,
+                    to: &hashInput
+                )
+            }
+            return Self.sha256(hashInput)
+        }
         type.withUTF8 { typeBytes in
             event.payload.withUnsafeBytes { payload in
                 HashChainInput.append(
