@@ -180,6 +180,7 @@ let package = Package(
                 "AgentSessionManagerTesting",
                 "asm-test-child",
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -2,6 +2,8 @@ import ASMCore
 import ASMStore
 import AgentSessionManagerTesting
 import Foundation
+import Subprocess
+import SystemPackage
 import Testing
 
 /// Expunge: a payload that got in anyway is replaced by a tombstone keeping its digest, the
@@ -169,5 +171,71 @@ import Testing
         try await store.expunge([message], reason: "leak", by: "ada")
         #expect(try await store.verify().isIntact)
         await store.close()
+    }
+}
+
+/// The README's hash-chain recipe, run by Python on a log of each chain version.
+@Suite struct ChainRecipeTests {
+    static let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    /// The Python block that follows "In Python, for both:" in the README.
+    static func recipe() throws -> String {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        guard let anchor = text.range(of: "In Python, for both:"),
+            let start = text.range(of: "```python\n", range: anchor.upperBound..<text.endIndex),
+            let end = text.range(of: "```", range: start.upperBound..<text.endIndex)
+        else { return "" }
+        return String(text[start.upperBound..<end.lowerBound])
+    }
+
+    static func run(_ script: String, on path: String) async throws -> (Int32?, String) {
+        let python = try #require(Self.python)
+        let code = script.replacingOccurrences(of: "\".asm/asm.sqlite\"", with: "\"\(path)\"") + "\nprint('verified')\n"
+        let result = try await Subprocess.run(
+            .path(FilePath(python)),
+            arguments: ["-c", code],
+            output: .string(limit: 1 << 16),
+            error: .string(limit: 1 << 16)
+        )
+        var status: Int32?
+        if case .exited(let code) = result.terminationStatus { status = code }
+        return (status, result.standardOutput + result.standardError)
+    }
+
+    @Test(
+        "the README's recipe verifies an older log, its upgrade, and a log with expunged events",
+        .enabled(if: python != nil)
+    )
+    func recipeVerifies() async throws {
+        let script = try Self.recipe()
+        #expect(script.contains("chain_versions"))
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/logs/multi-provider.sqlite").path
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let copy = directory.file("old.sqlite")
+        try FileManager.default.copyItem(atPath: fixture, toPath: copy)
+        var (status, output) = try await Self.run(script, on: copy)
+        #expect(status == 0 && output.contains("verified"), "\(output)")
+
+        let store = try SQLiteEventStore(path: copy)
+        let (_, message, failure) = try await ExpungeTests.record(store)
+        try await store.expunge([message, failure], reason: "leak", by: "ada")
+        await store.close()
+        (status, output) = try await Self.run(script, on: copy)
+        #expect(status == 0 && output.contains("verified"), "\(output)")
+
+        // And it notices an edit.
+        let connection = try Connection(path: copy, mode: .readWrite)
+        try connection.execute(
+            "DROP TRIGGER events_are_append_only_update; UPDATE events SET payload = '{\"x\":1}' WHERE sequence = 3"
+        )
+        connection.close()
+        (status, output) = try await Self.run(script, on: copy)
+        #expect(status != 0 && output.contains("hash mismatch at sequence 3"))
     }
 }
