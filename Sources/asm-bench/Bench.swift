@@ -56,6 +56,8 @@ struct Bench {
                 let suite = try Suite(arguments: [])
                 let figures = try await suite.appendRate(count: count, batch: batch)
                 print("append \(batch)/commit: \(Int(figures.rate)) ev/s, \(Int(figures.bytesPerEvent)) B/ev")
+            case "redaction":
+                Report.print(RedactionBench(quick: false).rows(), quick: true)
             case "read":
                 // For profiling the read path: asm-bench read COUNT SECONDS
                 let count = Int(arguments.dropFirst().first ?? "") ?? 200_000
@@ -302,6 +304,9 @@ struct Suite {
 
         // Workspace snapshots of a 10,000-file tree (no C counterpart).
         rows += try await WorkspaceBench(directory: directory, files: quick ? 2_000 : 10_000).rows(rounds: rounds)
+
+        // Redaction: the store's step per payload and the streamed-text hold-back.
+        rows += RedactionBench(quick: quick).rows()
 
         Report.print(rows, quick: quick)
         print("")

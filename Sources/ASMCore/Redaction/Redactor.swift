@@ -11,6 +11,8 @@
 public struct Redactor: Sendable {
     /// Exact values to hide, longest first, with the name to show.
     private var values: [(name: String, value: String)]
+    /// The values as they appear inside JSON strings (escaped), for the quick scan of payloads.
+    private var jsonForms: [[UInt8]] = []
 
     /// A redactor for the formats alone.
     public init() { values = [] }
@@ -32,6 +34,11 @@ public struct Redactor: Sendable {
             values.append((name, value))
         }
         values.sort { $0.value.count > $1.value.count }
+        jsonForms = values.map { secret in
+            var writer = JSONWriter()
+            writer.string(secret.value)
+            return Array(writer.bytes.dropFirst().dropLast())
+        }
     }
 
     /// Whether a variable or key name says its value is a secret.
@@ -44,6 +51,26 @@ public struct Redactor: Sendable {
 
     /// The names of the variables whose values this redactor hides.
     public var variableNames: [String] { values.map(\.name) }
+
+    /// Whether `needle` occurs in `haystack`.
+    static func occurs(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
+        guard let first = needle.first, needle.count <= haystack.count else { return needle.isEmpty }
+        return haystack.withUnsafeBufferPointer { text in
+            needle.withUnsafeBufferPointer { pattern in
+                var index = 0
+                let last = text.count - pattern.count
+                while index <= last {
+                    if text[index] == first {
+                        var offset = 1
+                        while offset < pattern.count, text[index + offset] == pattern[offset] { offset += 1 }
+                        if offset == pattern.count { return true }
+                    }
+                    index += 1
+                }
+                return false
+            }
+        }
+    }
 
     /// `text` with every secret replaced.
     public func redact(_ text: String) -> String {
@@ -76,10 +103,8 @@ public struct Redactor: Sendable {
     ///
     /// A quick scan of the bytes rules out almost every payload before anything is parsed.
     public func redact(json bytes: [UInt8]) -> [UInt8]? {
-        guard !values.isEmpty || SecretRules.mightContainSecret(bytes) else { return nil }
-        if !values.isEmpty, !SecretRules.mightContainSecret(bytes) {
-            let text = String(decoding: bytes, as: UTF8.self)
-            guard values.contains(where: { text.contains($0.value) }) || text.contains("\\") else { return nil }
+        guard SecretRules.mightContainSecret(bytes) || jsonForms.contains(where: { Self.occurs($0, in: bytes) }) else {
+            return nil
         }
         guard let value = try? JSONValue(parsing: bytes) else { return nil }
         let redacted = redact(value)

@@ -271,47 +271,94 @@ public enum SecretRules {
 
     /// Whether `bytes` might hold a secret: some rule's trigger occurs in them (in any letter
     /// case). Almost all text fails this cheaply, and is then left as it is.
-    public static func mightContainSecret(_ bytes: some Sequence<UInt8>) -> Bool {
-        var window: UInt32 = 0
-        var filled = 0
-        for byte in bytes {
-            let folded = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
-            window = (window << 8 | UInt32(folded)) & 0xFF_FFFF
-            filled += 1
-            if filled >= 3, trigramSet.contains(window) { return true }
+    public static func mightContainSecret(_ bytes: some Collection<UInt8>) -> Bool {
+        if let found = bytes.withContiguousStorageIfAvailable({ scan($0) }) { return found }
+        return Array(bytes).withUnsafeBufferPointer { scan($0) }
+    }
+
+    /// Rolls a window of three byte classes over the text (5 bits each: letters case-folded,
+    /// digits, a few punctuation marks); where the window can start a trigger (one bit of a
+    /// 32 Ki-bit table), compares the whole trigger there.
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let classes = byteClasses
+        let starts = trigramStarts
+        return classes.withUnsafeBufferPointer { classes in
+            starts.withUnsafeBufferPointer { starts in
+                var window = 0
+                var index = 0
+                while index < bytes.count {
+                    window = (window << 5 | Int(classes[Int(bytes[index])])) & 0x7FFF
+                    index += 1
+                    guard starts[window >> 6] & (1 << UInt64(window & 63)) != 0, index >= 3 else { continue }
+                    if confirm(bytes, at: index - 3) { return true }
+                }
+                return false
+            }
+        }
+    }
+
+    /// The 5-bit class of each byte: `a`–`z` (either case) 1–26, digits 27, `_` 28, `-` 29,
+    /// `.` `:` `/` `$` 30, anything else 31.
+    private static let byteClasses: [UInt8] = (0..<256).map { value in
+        let byte = UInt8(value)
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): return byte - UInt8(ascii: "a") + 1
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte - UInt8(ascii: "A") + 1
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return 27
+        case UInt8(ascii: "_"): return 28
+        case UInt8(ascii: "-"): return 29
+        case UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "$"): return 30
+        default: return 31
+        }
+    }
+
+    /// The class trigrams that start a trigger, as a 32 Ki-bit set.
+    private static let trigramStarts: [UInt64] = {
+        var bits = [UInt64](repeating: 0, count: 512)
+        for triggers in triggersByPrefix.values {
+            for trigger in triggers {
+                let key =
+                    Int(byteClasses[Int(trigger[0])]) << 10 | Int(byteClasses[Int(trigger[1])]) << 5
+                    | Int(byteClasses[Int(trigger[2])])
+                bits[key >> 6] |= 1 << UInt64(key & 63)
+            }
+        }
+        return bits
+    }()
+
+    /// Whether a whole trigger starts at `start`, whose first three bytes are `trigram`.
+    private static func confirm(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
+        func folded(_ byte: UInt8) -> UInt8 { byte | (byte &- 0x41 < 26 ? 0x20 : 0) }
+        let key =
+            UInt32(folded(bytes[start])) << 16 | UInt32(folded(bytes[start + 1])) << 8
+            | UInt32(folded(bytes[start + 2]))
+        guard let candidates = triggersByPrefix[key] else { return false }
+        for trigger in candidates where start + trigger.count <= bytes.count {
+            var matches = true
+            for offset in 3..<trigger.count {
+                let byte = bytes[start + offset]
+                if byte | (byte &- 0x41 < 26 ? 0x20 : 0) != trigger[offset] {
+                    matches = false
+                    break
+                }
+            }
+            if matches { return true }
         }
         return false
     }
 
-    /// The first three bytes (lower-cased) of every trigger.
-    private static let trigramSet: TrigramSet = {
-        var set = TrigramSet()
+    /// Every trigger (lower-cased), by its first three bytes.
+    private static let triggersByPrefix: [UInt32: [[UInt8]]] = {
+        var table: [UInt32: [[UInt8]]] = [:]
         for rule in rules {
             for trigger in rule.triggers {
-                let bytes = Array(trigger.lowercased().utf8.prefix(3))
-                guard bytes.count == 3 else { continue }
-                set.insert(UInt32(bytes[0]) << 16 | UInt32(bytes[1]) << 8 | UInt32(bytes[2]))
+                let bytes = Array(trigger.lowercased().utf8)
+                guard bytes.count >= 3 else { continue }
+                table[UInt32(bytes[0]) << 16 | UInt32(bytes[1]) << 8 | UInt32(bytes[2]), default: []].append(bytes)
             }
         }
-        return set
+        return table
     }()
-
-    /// A bit set of 24-bit trigrams hashed into 16 Ki bits.
-    private struct TrigramSet: Sendable {
-        var bits = [UInt64](repeating: 0, count: 256)
-
-        static func slot(_ trigram: UInt32) -> Int { Int((trigram &* 2_654_435_761) >> 18) & 0x3FFF }
-
-        mutating func insert(_ trigram: UInt32) {
-            let slot = Self.slot(trigram)
-            bits[slot >> 6] |= 1 << UInt64(slot & 63)
-        }
-
-        func contains(_ trigram: UInt32) -> Bool {
-            let slot = Self.slot(trigram)
-            return bits[slot >> 6] & (1 << UInt64(slot & 63)) != 0
-        }
-    }
 }
 
 extension Substring {
