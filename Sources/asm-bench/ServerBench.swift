@@ -26,7 +26,9 @@ struct ServerBench {
         removeDatabase(path)
         let store = try SQLiteEventStore(path: path)
         let provider = ScriptedProvider(
-            script: ProviderScript([.text(String(repeating: "x", count: chunks), chunks: chunks)])
+            // Whole words, so each delta is passed on as it comes (streamed text waits for the
+            // end of a word before it is recorded).
+            script: ProviderScript([.text(String(repeating: "word ", count: chunks), chunks: chunks)])
         )
         let manager = SessionManager(store: store, providers: [provider])
         let server = try await SessionServer.start(

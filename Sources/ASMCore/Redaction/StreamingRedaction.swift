@@ -13,6 +13,9 @@ public struct StreamingRedaction: Sendable {
 
     private let redactor: Redactor
     private var held = ""
+    /// Whether the held text has whitespace in it (a construct still open was held back
+    /// from before it); otherwise a delta without whitespace cannot make anything ready.
+    private var heldHasWhitespace = false
 
     public init(redactor: Redactor) {
         self.redactor = redactor
@@ -25,7 +28,12 @@ public struct StreamingRedaction: Sendable {
     /// empty).
     public mutating func feed(_ delta: String) -> String {
         held += delta
+        // Cheap for a word still growing: only the new text is looked at.
+        guard heldHasWhitespace || delta.contains(where: \.isWhitespace) || held.utf8.count > Self.maximumHeld else {
+            return ""
+        }
         let cut = Self.safeCut(held)
+        heldHasWhitespace = held[cut...].contains(where: \.isWhitespace)
         guard cut > held.startIndex else { return "" }
         let ready = String(held[..<cut])
         held = String(held[cut...])
@@ -34,7 +42,10 @@ public struct StreamingRedaction: Sendable {
 
     /// The rest, redacted: the message ended.
     public mutating func flush() -> String {
-        defer { held = "" }
+        defer {
+            held = ""
+            heldHasWhitespace = false
+        }
         return held.isEmpty ? "" : redactor.redact(held)
     }
 
@@ -70,15 +81,37 @@ public struct StreamingRedaction: Sendable {
         return cut
     }
 
-    /// Where the keyword starts when `text` ends with one whose value follows after whitespace.
+    /// Where the keyword starts when `text` ends with one whose value follows after whitespace
+    /// (`Bearer `, `Authorization: Basic `, `password = `, `API_KEY: "`).
     private static func openAssignmentStart(_ text: Substring) -> String.Index? {
-        let tail = text.suffix(96)
-        guard let match = tail.firstMatch(of: openAssignment) else { return nil }
-        return match.range.lowerBound
+        var end = text.endIndex
+        // Skip what may stand between a key and its value.
+        while end > text.startIndex {
+            let previous = text.index(before: end)
+            guard " \t\n\r\"'=:".contains(text[previous]) else { break }
+            end = previous
+        }
+        guard end < text.endIndex else { return nil }  // nothing stands there: the last word is whole
+        var start = end
+        while start > text.startIndex {
+            let previous = text.index(before: start)
+            guard text[previous].isLetter || text[previous].isNumber || "_.-".contains(text[previous]) else { break }
+            start = previous
+        }
+        let word = text[start..<end].lowercased()
+        guard !word.isEmpty else { return nil }
+        if word == "bearer" || word == "basic" {
+            // Keep `Authorization: ` with its scheme.
+            let before = text[..<start].reversed().drop { " \t\"':=".contains($0) }
+            let header = String(before.prefix(13).reversed()).lowercased()
+            return header == "authorization"
+                ? text.index(start, offsetBy: -(text[..<start].count - before.count + 13)) : start
+        }
+        let keywords = [
+            "key", "token", "secret", "password", "passwd", "pwd", "credential", "credentials", "auth", "authorization",
+        ]
+        return keywords.contains(where: { word.hasSuffix($0) }) ? start : nil
     }
-
-    private nonisolated(unsafe) static let openAssignment =
-        #/(?i:(?:authorization["']?\s*[:=]\s*["']?)?(?:bearer|basic)|authorization|[A-Za-z0-9_.\-]*(?:key|token|secret|password|passwd|pwd|credentials?|auth))["']?\s*[:=]?\s*["']?\s*$/#
 }
 
 extension Redactor {
