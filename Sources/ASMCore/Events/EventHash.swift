@@ -85,7 +85,8 @@ public struct EventHash: Hashable, Sendable, CustomStringConvertible {
 /// the payload is committed to through its SHA-256, 32 bytes with no length before them, so a
 /// payload can be replaced by a tombstone that keeps its digest.
 public enum HashChainInput {
-    /// Appends `input(n)` to `buffer`.
+    /// Appends `input(n)` to `buffer`: version 1 with the payload's bytes, version 2 when
+    /// `payloadDigest` (the payload's SHA-256, or the digest a tombstone keeps) is given.
     public static func append(
         previous: EventHash,
         sequence: SequenceNumber,
@@ -97,6 +98,7 @@ public enum HashChainInput {
         schemaVersion: Int,
         recordedAt: Timestamp,
         payload: UnsafeRawBufferPointer,
+        payloadDigest: EventHash? = nil,
         to buffer: inout [UInt8]
     ) {
         previous.withBytes { buffer.append(contentsOf: $0) }
@@ -117,41 +119,12 @@ public enum HashChainInput {
         buffer.append(contentsOf: type)
         appendBigEndian(UInt32(truncatingIfNeeded: schemaVersion), to: &buffer)
         appendBigEndian(UInt64(bitPattern: recordedAt.microseconds), to: &buffer)
-        appendBigEndian(UInt32(truncatingIfNeeded: payload.count), to: &buffer)
-        buffer.append(contentsOf: payload)
-    }
-
-    /// Appends the version-2 `input(n)` to `buffer`: the same fields, except that the payload
-    /// is committed to through its SHA-256 (`payloadDigest`, 32 bytes, no length before it).
-    public static func appendVersion2(
-        previous: EventHash,
-        sequence: SequenceNumber,
-        id: UUIDValue,
-        stream: UUIDValue,
-        streamVersion: StreamVersion,
-        run: UUIDValue?,
-        type: UnsafeRawBufferPointer,
-        schemaVersion: Int,
-        recordedAt: Timestamp,
-        payloadDigest: EventHash,
-        to buffer: inout [UInt8]
-    ) {
-        append(
-            previous: previous,
-            sequence: sequence,
-            id: id,
-            stream: stream,
-            streamVersion: streamVersion,
-            run: run,
-            type: type,
-            schemaVersion: schemaVersion,
-            recordedAt: recordedAt,
-            payload: UnsafeRawBufferPointer(start: nil, count: 0),
-            to: &buffer
-        )
-        // Replace the empty payload's length with the digest.
-        buffer.removeLast(4)
-        payloadDigest.withBytes { buffer.append(contentsOf: $0) }
+        if let payloadDigest {
+            payloadDigest.withBytes { buffer.append(contentsOf: $0) }
+        } else {
+            appendBigEndian(UInt32(truncatingIfNeeded: payload.count), to: &buffer)
+            buffer.append(contentsOf: payload)
+        }
     }
 
     private static func appendBigEndian<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8]) {

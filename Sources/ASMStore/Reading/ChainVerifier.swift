@@ -34,10 +34,11 @@ enum ChainVerifier {
             if sequence != expectedSequence, firstGap == nil { firstGap = SequenceNumber(expectedSequence) }
             expectedSequence = sequence + 1
             input.removeAll(keepingCapacity: true)
+            var digest: EventHash?
             if sequence >= version2From {
                 // Version 2: the payload's digest; an expunged payload is its tombstone,
                 // which keeps the digest of what it replaced.
-                var digest = WriteTransaction.sha256(Array(statement.bytes(at: 7)))
+                digest = WriteTransaction.sha256(Array(statement.bytes(at: 7)))
                 if let record = expunged[sequence] {
                     if Array(statement.bytes(at: 7)) == record.tombstone, let kept = EventHash(hex: record.digest) {
                         digest = kept
@@ -45,34 +46,21 @@ enum ChainVerifier {
                         firstMismatch = SequenceNumber(sequence)
                     }
                 }
-                HashChainInput.appendVersion2(
-                    previous: previous,
-                    sequence: SequenceNumber(sequence),
-                    id: statement.uuid(at: 1) ?? .zero,
-                    stream: statement.uuid(at: 2) ?? .zero,
-                    streamVersion: StreamVersion(statement.int64(at: 3)),
-                    run: statement.uuid(at: 4),
-                    type: statement.bytes(at: 5),
-                    schemaVersion: statement.int(at: 6),
-                    recordedAt: Timestamp(microseconds: statement.int64(at: 8)),
-                    payloadDigest: digest,
-                    to: &input
-                )
-            } else {
-                HashChainInput.append(
-                    previous: previous,
-                    sequence: SequenceNumber(sequence),
-                    id: statement.uuid(at: 1) ?? .zero,
-                    stream: statement.uuid(at: 2) ?? .zero,
-                    streamVersion: StreamVersion(statement.int64(at: 3)),
-                    run: statement.uuid(at: 4),
-                    type: statement.bytes(at: 5),
-                    schemaVersion: statement.int(at: 6),
-                    recordedAt: Timestamp(microseconds: statement.int64(at: 8)),
-                    payload: statement.bytes(at: 7),
-                    to: &input
-                )
             }
+            HashChainInput.append(
+                previous: previous,
+                sequence: SequenceNumber(sequence),
+                id: statement.uuid(at: 1) ?? .zero,
+                stream: statement.uuid(at: 2) ?? .zero,
+                streamVersion: StreamVersion(statement.int64(at: 3)),
+                run: statement.uuid(at: 4),
+                type: statement.bytes(at: 5),
+                schemaVersion: statement.int(at: 6),
+                recordedAt: Timestamp(microseconds: statement.int64(at: 8)),
+                payload: statement.bytes(at: 7),
+                payloadDigest: digest,
+                to: &input
+            )
             let computed = WriteTransaction.sha256(input)
             if EventHash(bytes: statement.bytes(at: 9)) != computed, firstMismatch == nil {
                 firstMismatch = SequenceNumber(sequence)

@@ -233,25 +233,8 @@ final class WriteTransaction {
     ) -> EventHash {
         hashInput.removeAll(keepingCapacity: true)
         var type = event.type.rawValue
-        if let from = head.version2From, sequence >= from {
-            let digest = Self.sha256(event.payload)
-            type.withUTF8 { typeBytes in
-                HashChainInput.appendVersion2(
-                    previous: previous,
-                    sequence: SequenceNumber(sequence),
-                    id: event.id,
-                    stream: stream,
-                    streamVersion: StreamVersion(version),
-                    run: event.run,
-                    type: UnsafeRawBufferPointer(typeBytes),
-                    schemaVersion: event.schemaVersion,
-                    recordedAt: Timestamp(microseconds: recordedAt),
-                    payloadDigest: digest,
-                    to: &hashInput
-                )
-            }
-            return Self.sha256(hashInput)
-        }
+        // Chain version 2 links the payload's digest instead of its bytes.
+        let digest = head.version2From.map { sequence >= $0 } == true ? Self.sha256(event.payload) : nil
         type.withUTF8 { typeBytes in
             event.payload.withUnsafeBytes { payload in
                 HashChainInput.append(
@@ -265,6 +248,7 @@ final class WriteTransaction {
                     schemaVersion: event.schemaVersion,
                     recordedAt: Timestamp(microseconds: recordedAt),
                     payload: payload,
+                    payloadDigest: digest,
                     to: &hashInput
                 )
             }
