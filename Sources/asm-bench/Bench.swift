@@ -213,19 +213,16 @@ struct Suite {
         removeDatabase(readPath)
         let workload = try await fill(path: readPath, count: bulk, batch: 1000)
         let seconds = quick ? 0.5 : 1.0
-        var anchorReads: [Anchor.ReadFigures] = []
-        if let anchor {
-            for _ in 0..<rounds { anchorReads.append(try await anchor.read(count: bulk, seconds: seconds)) }
-        }
+        // The C program reads in every round, alternating with the engine like the appends.
         let (global, cGlobal) = try await measure(
             "paged global read (ev/s)",
             engine: { try await readGlobal(path: readPath, seconds: seconds) },
-            c: { anchorReads.isEmpty ? nil : median(anchorReads.map(\.page)) }
+            c: { try await anchor?.read(count: bulk, seconds: seconds).page }
         )
         let (perSession, cSession) = try await measure(
             "per-session read (ev/s)",
             engine: { try await readSessions(path: readPath, workload: workload, seconds: seconds) },
-            c: { anchorReads.isEmpty ? nil : median(anchorReads.map(\.session)) }
+            c: { try await anchor?.read(count: bulk, seconds: seconds).session }
         )
         removeDatabase(readPath)
         rows.append(
