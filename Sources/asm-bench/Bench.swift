@@ -56,6 +56,32 @@ struct Bench {
                 let suite = try Suite(arguments: [])
                 let figures = try await suite.appendRate(count: count, batch: batch)
                 print("append \(batch)/commit: \(Int(figures.rate)) ev/s, \(Int(figures.bytesPerEvent)) B/ev")
+            case "decode":
+                // The read path's decoding alone, on one thread (countable with callgrind):
+                // asm-bench decode COUNT PASSES
+                let count = Int(arguments.dropFirst().first ?? "") ?? 20_000
+                let passes = Int(arguments.dropFirst(2).first ?? "") ?? 5
+                let workload = Workload()
+                let codec = EventCodec()
+                let stored = (0..<count).compactMap { try? codec.encode(workload.event($0).event) }
+                var checksum = 0
+                let start = MonotonicTime.nanoseconds()
+                for _ in 0..<passes {
+                    for event in stored {
+                        let decoded = event.type.rawValue.withCString { type in
+                            event.payload.withUnsafeBytes { payload in
+                                codec.decode(
+                                    type: UnsafeRawBufferPointer(start: type, count: strlen(type)),
+                                    schemaVersion: event.schemaVersion,
+                                    payload: payload
+                                )
+                            }
+                        }
+                        if case .opaque = decoded { checksum &+= 1 }
+                    }
+                }
+                let elapsed = Double(MonotonicTime.nanoseconds() - start)
+                print("decode: \(Int(elapsed / Double(count * passes))) ns/event (\(checksum) opaque)")
             case "redaction":
                 Report.print(RedactionBench(quick: false).rows(), quick: true)
             case "read":
