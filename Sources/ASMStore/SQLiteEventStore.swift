@@ -208,8 +208,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func events(from sequence: SequenceNumber, limit: Int, filter: EventFilter) async throws -> EventPage {
-        try SQLiteSnapshot.validate(limit: limit)
-        return try await readers.read {
+        try await readers.read {
             try SQLiteSnapshot(connection: $0).events(from: sequence, limit: limit, filter: filter)
         }
     }
@@ -221,8 +220,7 @@ public final class SQLiteEventStore: EventStore {
     ) async throws
         -> RecordedPage
     {
-        try SQLiteSnapshot.validate(limit: limit)
-        return try await readers.read {
+        try await readers.read {
             try SQLiteSnapshot(connection: $0).recordedEvents(from: sequence, limit: limit, filter: filter)
         }
     }
@@ -234,8 +232,7 @@ public final class SQLiteEventStore: EventStore {
     ) async throws
         -> [EventEnvelope]
     {
-        try SQLiteSnapshot.validate(limit: limit)
-        return try await readers.read {
+        try await readers.read {
             try SQLiteSnapshot(connection: $0).stream(stream, fromVersion: version, limit: limit)
         }
     }
@@ -261,8 +258,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func sessions(status: SessionStatus? = nil, limit: Int = 100) async throws -> [SessionSummary] {
-        try SQLiteSnapshot.validate(limit: limit)
-        return try await readers.read { try SQLiteSnapshot(connection: $0).sessions(status: status, limit: limit) }
+        try await readers.read { try SQLiteSnapshot(connection: $0).sessions(status: status, limit: limit) }
     }
 
     public func run(_ id: RunID) async throws -> RunSummary? {

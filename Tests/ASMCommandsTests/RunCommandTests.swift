@@ -11,8 +11,7 @@ import Testing
 
 /// `asm run`, as a user runs it: the scripted provider and a fake CLI standing in for claude.
 @Suite(.serialized) struct RunCommandTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+    static let fixtures = PackageFiles.path("Fixtures")
     static let fakeAgent = "\(fixtures)/fake-cli/fake-agent"
 
     /// The database's only session's runs.

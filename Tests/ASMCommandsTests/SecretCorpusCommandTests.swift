@@ -16,8 +16,7 @@ import Testing
 
     static func corpus() throws -> [Entry] {
         struct Corpus: Decodable { var formats: [Entry] }
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/secrets/corpus.json")
+        let url = URL(fileURLWithPath: PackageFiles.path("Fixtures/secrets/corpus.json"))
         return try JSONDecoder().decode(Corpus.self, from: Data(contentsOf: url)).formats
     }
 

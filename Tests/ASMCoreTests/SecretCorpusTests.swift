@@ -1,4 +1,5 @@
 import ASMCore
+import AgentSessionManagerTesting
 import Foundation
 import Testing
 
@@ -17,8 +18,7 @@ import Testing
 
     static let entries: [Entry] = {
         struct Corpus: Decodable { var formats: [Entry] }
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/secrets/corpus.json")
+        let url = URL(fileURLWithPath: PackageFiles.path("Fixtures/secrets/corpus.json"))
         guard let data = try? Data(contentsOf: url), let corpus = try? JSONDecoder().decode(Corpus.self, from: data)
         else { return [] }
         return corpus.formats

@@ -1,4 +1,5 @@
 import ASMCore
+import AgentSessionManagerTesting
 import Foundation
 import Testing
 
@@ -6,8 +7,7 @@ import Testing
 /// line in `SessionEvent.vocabulary`, documented in the README's table. These tests fail
 /// when one of the three is missing or disagrees with the others.
 @Suite struct VocabularyTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = PackageFiles.root
 
     /// The names of the types declared as event payloads anywhere in `Sources/`.
     static func declaredPayloadTypes() throws -> Set<String> {

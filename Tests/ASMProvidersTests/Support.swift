@@ -1,10 +1,10 @@
 import ASMCore
 import ASMProviders
+import AgentSessionManagerTesting
 import FoundationEssentials
 
 /// The repository's `Fixtures/` directory.
-let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Fixtures").path
+let fixtures = PackageFiles.path("Fixtures")
 
 /// One entry of `Fixtures/providers/manifest.json`.
 struct Capture: CustomStringConvertible, Sendable {

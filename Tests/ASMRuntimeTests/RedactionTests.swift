@@ -108,6 +108,23 @@ struct RedactionTests {
         }
     }
 
+    @Test("the store hides the exact values its redactor was given (by default the process's secret variables)")
+    func storeValues() async throws {
+        var configuration = SQLiteEventStore.Configuration()
+        configuration.redactor = Redactor(environment: ["DEPLOY_TOKEN": "plain-value-1234", "HOME": "/home/ada"])
+        try await withTemporaryStore(configuration: configuration) { store in
+            let session = SessionID.generate()
+            try await store.append(
+                NewEvent(MessageReceived(role: .user, content: "token plain-value-1234 in /home/ada")),
+                to: session.stream,
+                expectedVersion: .any
+            )
+            let stored = try await store.recordedEvents(from: .zero, limit: 10, filter: .all).events
+            let text = stored.map { String(decoding: $0.payload, as: UTF8.self) }.joined()
+            #expect(text.contains("token [REDACTED:env:DEPLOY_TOKEN] in /home/ada"))
+        }
+    }
+
     /// `value` with a token appended to each of its strings.
     static func salt(_ value: JSONValue) -> JSONValue {
         switch value {

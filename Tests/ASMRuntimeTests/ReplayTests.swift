@@ -10,8 +10,7 @@ import Testing
 
 /// Replay: a recorded multi-provider session re-derives; an edited decision does not.
 @Suite(.serialized) struct ReplayTests {
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/logs/multi-provider.sqlite").path
+    static let fixture = PackageFiles.path("Fixtures/logs/multi-provider.sqlite")
     static let recording = ProcessInfo.processInfo.environment["RECORD_FIXTURES"] == "1"
 
     /// Six runs over three providers behind a weighted, sticky router with a breaker, under

@@ -46,8 +46,7 @@ import Testing
 
     @Test("every Migrations/*.sql file is registered, numbered from 1 without gaps")
     func migrationFilesRegistered() throws {
-        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Migrations").path
+        let directory = PackageFiles.path("Migrations")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql") }
             .sorted()
         let expected = Migrations.all.map { migration in

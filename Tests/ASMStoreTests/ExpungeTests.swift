@@ -33,6 +33,13 @@ import Testing
         return (session, SequenceNumber(result.firstSequence.rawValue + 3), result.lastSequence)
     }
 
+    /// A copy of the log an older build wrote (chain version 1 throughout).
+    static func olderLog(in directory: TemporaryDirectory) throws -> String {
+        let copy = directory.file("old.sqlite")
+        try FileManager.default.copyItem(atPath: PackageFiles.path("Fixtures/logs/multi-provider.sqlite"), toPath: copy)
+        return copy
+    }
+
     @Test("an expunged payload becomes a tombstone; the chain verifies before and after; who and why are recorded")
     func expunge() async throws {
         try await withTemporaryStore { store in
@@ -139,16 +146,53 @@ import Testing
         #expect(throws: (any Error).self) { try connection.execute("DELETE FROM chain_versions") }
     }
 
+    @Test("a payload replaced without its event.expunged record fails verification, even with the right digest")
+    func unrecordedTombstone() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("asm.sqlite")
+        let store = try SQLiteEventStore(path: path)
+        let (_, message, _) = try await Self.record(store)
+        await store.close()
+        let connection = try Connection(path: path, mode: .readWrite)
+        let payload = try #require(
+            try connection.scalar("SELECT payload FROM events WHERE sequence = ?", [.integer(message.rawValue)])?
+                .textValue
+        )
+        // The true digest, so the chain itself still links: only the missing record tells.
+        let file = directory.file("payload")
+        try Data(payload.utf8).write(to: URL(fileURLWithPath: file))
+        let sum = try await Subprocess.run(
+            .name("sha256sum"),
+            arguments: [file],
+            output: .string(limit: 1024),
+            error: .discarded
+        )
+        let digest = "sha256:" + String(sum.standardOutput.prefix(64))
+        let tombstone = String(decoding: Tombstone.payload(digest: digest), as: UTF8.self)
+        try connection.execute(
+            "INSERT INTO expunged (sequence, digest, tombstone, recorded_at) VALUES (?, ?, ?, 0)",
+            [.integer(message.rawValue), .text(digest), .text(tombstone)]
+        )
+        try connection.execute(
+            "UPDATE events SET payload = ? WHERE sequence = ?",
+            [.text(tombstone), .integer(message.rawValue)]
+        )
+        connection.close()
+        let reopened = try SQLiteEventStore(path: path)
+        let report = try await reopened.verify()
+        #expect(report.firstMismatch == message)
+        #expect(report.expunged.isEmpty)
+        await reopened.close()
+    }
+
     @Test(
         "an older log verifies as it was, moves to chain version 2 on its next append, and only newer events can be expunged"
     )
     func olderLog() async throws {
-        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/logs/multi-provider.sqlite").path
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let copy = directory.file("old.sqlite")
-        try FileManager.default.copyItem(atPath: fixture, toPath: copy)
+        let copy = try ExpungeTests.olderLog(in: directory)
         let store = try SQLiteEventStore(path: copy)
         let before = try await store.verify()
         #expect(before.isIntact)
@@ -182,8 +226,7 @@ import Testing
 
     /// The Python block that follows "In Python, for both:" in the README.
     static func recipe() throws -> String {
-        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let readme = URL(fileURLWithPath: PackageFiles.path("README.md"))
         let text = try String(contentsOf: readme, encoding: .utf8)
         guard let anchor = text.range(of: "In Python, for both:"),
             let start = text.range(of: "```python\n", range: anchor.upperBound..<text.endIndex),
@@ -213,12 +256,9 @@ import Testing
     func recipeVerifies() async throws {
         let script = try Self.recipe()
         #expect(script.contains("chain_versions"))
-        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/logs/multi-provider.sqlite").path
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let copy = directory.file("old.sqlite")
-        try FileManager.default.copyItem(atPath: fixture, toPath: copy)
+        let copy = try ExpungeTests.olderLog(in: directory)
         var (status, output) = try await Self.run(script, on: copy)
         #expect(status == 0 && output.contains("verified"), "\(output)")
 

@@ -7,8 +7,7 @@ import Testing
 /// The vocabulary's stored bytes and decoded values never change: digests recorded once,
 /// over the fixture log and over the sample histories, must stay the same.
 @Suite struct VocabularyGoldenTests {
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/logs/multi-provider.sqlite").path
+    static let fixture = PackageFiles.path("Fixtures/logs/multi-provider.sqlite")
 
     /// FNV-1a over bytes, enough to notice a single changed byte.
     struct Digest {

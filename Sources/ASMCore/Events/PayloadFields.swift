@@ -142,14 +142,6 @@ public struct Field<Root, Value: PayloadValue>: Sendable {
         return try Value.read(member)
     }
 
-    @inline(__always)
-    func write(_ root: Root, to writer: inout JSONWriter, in mark: inout JSONWriter.ObjectMark) throws(JSONError) {
-        let value = get(root)
-        guard !value.isAbsent else { return }
-        writer.key(key, in: &mark)
-        try value.write(to: &writer)
-    }
-
     func encode(_ root: Root, to container: inout KeyedEncodingContainer<AnyCodingKey>) throws {
         let value = get(root)
         guard !value.isAbsent else { return }

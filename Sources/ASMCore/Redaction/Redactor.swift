@@ -49,9 +49,6 @@ public struct Redactor: Sendable {
         }
     }
 
-    /// The names of the variables whose values this redactor hides.
-    public var variableNames: [String] { values.map(\.name) }
-
     /// Whether `needle` occurs in `haystack`.
     static func occurs(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
         guard let first = needle.first, needle.count <= haystack.count else { return needle.isEmpty }
@@ -79,14 +76,13 @@ public struct Redactor: Sendable {
             result = result.replacing(secret.value, with: "[REDACTED:env:\(secret.name)]")
         }
         guard SecretRules.mightContainSecret(result.utf8) else { return result }
-        for rule in SecretRules.rules where rule.isTriggered(by: result) {
+        // A replacement never brings a trigger in, so the text is folded once for all rules.
+        let folded = result.lowercased()
+        for rule in SecretRules.rules where rule.isTriggered(by: result, folded: folded) {
             result = result.replacing(rule.pattern) { match in rule.replacement(match) }
         }
         return result
     }
-
-    /// Whether `text` holds anything this redactor would replace.
-    public func containsSecret(_ text: String) -> Bool { redact(text) != text }
 
     /// `value` with secrets replaced in every string; object keys are kept.
     public func redact(_ value: JSONValue) -> JSONValue {

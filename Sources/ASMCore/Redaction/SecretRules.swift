@@ -30,12 +30,9 @@ public enum SecretRules {
             self.replace = replace
         }
 
-        func isTriggered(by text: String) -> Bool {
-            if anyCase {
-                let lower = text.lowercased()
-                return triggers.contains { lower.contains($0) }
-            }
-            return triggers.contains { text.contains($0) }
+        /// Whether a trigger occurs in `text` (`folded` is `text` lower-cased).
+        func isTriggered(by text: String, folded: String) -> Bool {
+            triggers.contains { (anyCase ? folded : text).contains($0) }
         }
 
         func replacement(_ match: Regex<Substring>.Match) -> String { replace(match.output, kind) }

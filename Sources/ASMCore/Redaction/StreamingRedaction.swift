@@ -66,7 +66,8 @@ public struct StreamingRedaction: Sendable {
         cut = min(cut, openAssignmentStart(text[..<cut]) ?? cut)
         // Never inside a secret already whole.
         if SecretRules.mightContainSecret(text.utf8) {
-            for rule in SecretRules.rules where rule.isTriggered(by: text) {
+            let folded = text.lowercased()
+            for rule in SecretRules.rules where rule.isTriggered(by: text, folded: folded) {
                 // A match that reaches the end of the text may still grow (a key block's end
                 // line not yet here): it is open too.
                 for match in text.matches(of: rule.pattern)

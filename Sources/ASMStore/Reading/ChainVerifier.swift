@@ -38,9 +38,10 @@ enum ChainVerifier {
             if sequence >= version2From {
                 // Version 2: the payload's digest; an expunged payload is its tombstone,
                 // which keeps the digest of what it replaced.
-                digest = WriteTransaction.sha256(Array(statement.bytes(at: 7)))
+                let payload = statement.bytes(at: 7)
+                digest = WriteTransaction.sha256(payload)
                 if let record = expunged[sequence] {
-                    if Array(statement.bytes(at: 7)) == record.tombstone, let kept = EventHash(hex: record.digest) {
+                    if payload.elementsEqual(record.tombstone), let kept = EventHash(hex: record.digest) {
                         digest = kept
                     } else if firstMismatch == nil {
                         firstMismatch = SequenceNumber(sequence)
@@ -85,12 +86,10 @@ enum ChainVerifier {
             report.chainVersions.append(.init(version: 2, firstSequence: SequenceNumber(version2From)))
         }
         report.expunged = try expungeRecords(connection).filter { expunged[$0.sequence.rawValue] != nil }
-        // A tombstone without its record, or a record without its tombstone, is tampering.
-        if report.firstMismatch == nil, Set(report.expunged.map(\.sequence.rawValue)) != Set(expunged.keys) {
-            report.firstMismatch = expunged.keys.filter { key in
-                !report.expunged.contains { $0.sequence.rawValue == key }
-            }
-            .min().map { SequenceNumber($0) }
+        // A tombstone no `event.expunged` record accounts for is tampering.
+        let recorded = Set(report.expunged.map(\.sequence.rawValue))
+        if report.firstMismatch == nil, let orphan = expunged.keys.filter({ !recorded.contains($0) }).min() {
+            report.firstMismatch = SequenceNumber(orphan)
         }
         return report
     }

@@ -257,8 +257,12 @@ final class WriteTransaction {
     }
 
     static func sha256(_ bytes: [UInt8]) -> EventHash {
+        bytes.withUnsafeBytes { sha256($0) }
+    }
+
+    static func sha256(_ bytes: UnsafeRawBufferPointer) -> EventHash {
         var hasher = SHA256()
-        bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        hasher.update(bufferPointer: bytes)
         let digest = hasher.finalize()
         return digest.withUnsafeBytes { EventHash(bytes: $0) } ?? .genesis
     }
