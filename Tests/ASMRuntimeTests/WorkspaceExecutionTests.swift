@@ -75,6 +75,40 @@ import Testing
         }
     }
 
+    @Test("a patch of a file holding a secret is redacted in the log; the exact change stays in the git snapshot")
+    func patchWithSecret() async throws {
+        let repository = try await ScratchRepository.make()
+        defer { repository.directory.remove() }
+        let token = "ghp_" + String(repeating: "aB3dE5fG7h", count: 4)
+        let provider = ScriptedProvider(script: ProviderScript([Self.tool, .text("Done.")]))
+        try await withHarness([provider]) { h in
+            let result = try await run(
+                h,
+                repository,
+                steps: [],
+                options: WorkspaceOptions(path: repository.path),
+                edit: { $0.write("deploy.env", "GITHUB_TOKEN=\(token)\n") }
+            )
+            #expect(result.status == .completed)
+            let stored = try await h.store.recordedEvents(
+                from: .zero,
+                limit: 1000,
+                filter: EventFilter(run: result.runID)
+            )
+            let diff = try #require(stored.events.first { $0.type == .workspaceDiffComputed })
+            let text = String(decoding: diff.payload, as: UTF8.self)
+            #expect(!text.contains(token) && text.contains("[REDACTED:github-token]"))
+            // The change itself is untouched, and its exact form is in the post snapshot's commit.
+            #expect(repository.read("deploy.env") == "GITHUB_TOKEN=\(token)\n")
+            let snapshots = try await h.events(of: result.runID).compactMap { envelope -> WorkspaceSnapshotTaken? in
+                if case .workspaceSnapshotTaken(let taken) = envelope.event { return taken }
+                return nil
+            }
+            let post = try #require(snapshots.last?.reference)
+            #expect(try await repository.git("show", "\(post):deploy.env").contains(token))
+        }
+    }
+
     @Test("a failed run is rolled back to its pre-run snapshot, and the rollback is recorded before the failure")
     func rollbackOnFailure() async throws {
         let repository = try await ScratchRepository.make()
