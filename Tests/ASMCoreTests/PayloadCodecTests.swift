@@ -99,6 +99,94 @@ import Testing
     }
 
     /// Numbers compare by value: `1` from JSONEncoder equals `1.0` from the canonical writer.
+    /// Stored payloads are canonical; JSON written elsewhere (an import, a hand-written
+    /// fixture) may order its keys differently, escape them, or repeat one. All of them
+    /// decode to the same value, and of repeated keys the first wins.
+    @Test("payloads decode the same whatever their key order, escaped keys or repeated keys", arguments: seeds)
+    func foreignKeyLayouts(seed: UInt64) throws {
+        var samples = SampleEvents(seed: seed)
+        let codec = EventCodec()
+        for event in (0..<5).flatMap({ _ in samples.oneOfEach() }) {
+            let encoded = try codec.encode(event)
+            let layouts = [
+                "reversed": Self.relaid(encoded.payload, reversed: true, escaped: false, repeated: false),
+                "escaped": Self.relaid(encoded.payload, reversed: false, escaped: true, repeated: false),
+                "repeated": Self.relaid(encoded.payload, reversed: false, escaped: false, repeated: true),
+                "all three": Self.relaid(encoded.payload, reversed: true, escaped: true, repeated: true),
+            ]
+            for (layout, text) in layouts {
+                let decoded = codec.decode(
+                    type: encoded.type,
+                    schemaVersion: encoded.schemaVersion,
+                    payload: Array(text.utf8)
+                )
+                #expect(decoded == event, "seed \(seed): \(encoded.type), layout \(layout)")
+            }
+        }
+    }
+
+    /// Canonical payload text with every object's keys reversed or written as `\u` escapes,
+    /// or the payload's own keys followed by a second copy of each holding another value
+    /// (free-form JSON inside a payload keeps repeated keys as they are). Scalars are kept
+    /// byte for byte.
+    private static func relaid(_ canonical: [UInt8], reversed: Bool, escaped: Bool, repeated: Bool) -> String {
+        var index = 0
+        return relaid(canonical, &index, reversed: reversed, escaped: escaped, repeated: repeated)
+    }
+
+    private static func relaid(
+        _ text: [UInt8],
+        _ index: inout Int,
+        reversed: Bool,
+        escaped: Bool,
+        repeated: Bool
+    ) -> String {
+        func string() -> [UInt8] {  // a string token, quotes included
+            let start = index
+            index += 1
+            while text[index] != UInt8(ascii: "\"") { index += text[index] == UInt8(ascii: "\\") ? 2 : 1 }
+            index += 1
+            return Array(text[start..<index])
+        }
+        switch text[index] {
+        case UInt8(ascii: "{"):
+            index += 1
+            var members: [(key: [UInt8], value: String)] = []
+            while text[index] != UInt8(ascii: "}") {
+                if text[index] == UInt8(ascii: ",") { index += 1 }
+                let key = string()
+                index += 1  // the colon
+                members.append((key, relaid(text, &index, reversed: reversed, escaped: escaped, repeated: false)))
+            }
+            index += 1
+            var parts: [String] = []
+            for member in reversed ? members.reversed() : members {
+                var key = String(decoding: member.key, as: UTF8.self)
+                if escaped, let name = try? JSONValue(parsing: member.key).stringValue {
+                    key = "\"" + name.utf16.map { String(format: "\\u%04x", $0) }.joined() + "\""
+                }
+                parts.append(key + ":" + member.value)
+            }
+            if repeated { parts += members.map { String(decoding: $0.key, as: UTF8.self) + ":[true]" } }
+            return "{" + parts.joined(separator: ",") + "}"
+        case UInt8(ascii: "["):
+            index += 1
+            var elements: [String] = []
+            while text[index] != UInt8(ascii: "]") {
+                if text[index] == UInt8(ascii: ",") { index += 1 }
+                elements.append(relaid(text, &index, reversed: reversed, escaped: escaped, repeated: false))
+            }
+            index += 1
+            return "[" + elements.joined(separator: ",") + "]"
+        case UInt8(ascii: "\""):
+            return String(decoding: string(), as: UTF8.self)
+        default:
+            let start = index
+            while index < text.count, !",]}".utf8.contains(text[index]) { index += 1 }
+            return String(decoding: text[start..<index], as: UTF8.self)
+        }
+    }
+
     private func normalized(_ value: JSONValue) -> JSONValue {
         switch value {
         case .integer(let integer): return .double(Double(integer))

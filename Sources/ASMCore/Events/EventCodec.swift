@@ -100,14 +100,53 @@ public struct EventCodec {
     // MARK: Registry
 
     /// The type names this build knows, keyed by their bytes so lookups allocate nothing.
-    static let registry: [TypeKey: Registered] = {
-        var table: [TypeKey: Registered] = [:]
-        for entry in SessionEvent.vocabulary {
-            var name = entry.payloadType.eventType.rawValue
-            table[name.withUTF8 { TypeKey(UnsafeRawBufferPointer($0)) }] = entry
+    static let registry = TypeTable(SessionEvent.vocabulary)
+
+    /// An open-addressing table from type-name bytes to entries: a lookup is one
+    /// multiply-shift hash of the packed name and, almost always, one comparison.
+    struct TypeTable: Sendable {
+        private var keys: [TypeKey?]
+        private var entries: [Registered?]
+        private let shift: UInt64
+
+        init(_ vocabulary: [Registered]) {
+            var bits = 4
+            while 1 << bits < vocabulary.count * 4 { bits += 1 }
+            shift = UInt64(64 - bits)
+            keys = Array(repeating: nil, count: 1 << bits)
+            entries = Array(repeating: nil, count: 1 << bits)
+            for entry in vocabulary {
+                var name = entry.payloadType.eventType.rawValue
+                let key = name.withUTF8 { TypeKey(UnsafeRawBufferPointer($0)) }
+                var slot = slot(of: key)
+                while let occupant = keys[slot] {
+                    if occupant == key { break }  // the first registration wins
+                    slot = (slot + 1) & (keys.count - 1)
+                }
+                if keys[slot] == nil {
+                    keys[slot] = key
+                    entries[slot] = entry
+                }
+            }
         }
-        return table
-    }()
+
+        @inline(__always)
+        private func slot(of key: TypeKey) -> Int {
+            let mixed =
+                (key.words.0 ^ key.words.1 &* 31 ^ key.words.2 &* 131 ^ key.words.3 &* 1031)
+                ^ UInt64(key.length)
+            return Int(truncatingIfNeeded: (mixed &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        }
+
+        subscript(key: TypeKey) -> Registered? {
+            var slot = slot(of: key)
+            while let occupant = keys[slot] {
+                if occupant == key { return entries[slot] }
+                slot = (slot + 1) & (keys.count - 1)
+            }
+            return nil
+        }
+    }
 
     /// The vocabulary by type name.
     static let entries: [EventType: Registered] = Dictionary(
@@ -116,7 +155,7 @@ public struct EventCodec {
     )
 
     /// Up to 32 bytes of a type name packed into four words.
-    struct TypeKey: Hashable, Sendable {
+    struct TypeKey: Equatable, Sendable {
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var length: Int
 
@@ -137,14 +176,6 @@ public struct EventCodec {
         static func == (lhs: TypeKey, rhs: TypeKey) -> Bool {
             lhs.length == rhs.length && lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1
                 && lhs.words.2 == rhs.words.2 && lhs.words.3 == rhs.words.3
-        }
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(length)
-            hasher.combine(words.0)
-            hasher.combine(words.1)
-            hasher.combine(words.2)
-            hasher.combine(words.3)
         }
     }
 }

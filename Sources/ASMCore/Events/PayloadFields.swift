@@ -43,8 +43,15 @@ extension PayloadValue {
 }
 
 /// One position in a parsed JSON text: what a ``PayloadValue`` reads from.
+///
+/// A reader is valid only inside the read it is handed to (``PayloadValue/read(_:)``, the
+/// body of ``parsing(_:_:)``): it points into the text being read, which does not outlive
+/// that call, so a reader must not be stored.
 public struct PayloadReader {
-    let tape: JSONTape
+    // Not retained: the text the tape points into lives no longer than the tape's owner
+    // keeps it, so a reader that escaped its read would be invalid either way, and a read
+    // makes and drops a reader for every field.
+    unowned(unsafe) let tape: JSONTape
     let index: Int
 
     init(tape: JSONTape, index: Int) {
@@ -136,12 +143,6 @@ public struct Field<Root, Value: PayloadValue>: Sendable {
 
     var isOptional: Bool { Value.isOptional }
 
-    @inline(__always)
-    func read(_ object: PayloadReader) throws(JSONError) -> Value {
-        guard let member = try object.member(key) else { return try Value.absent(key) }
-        return try Value.read(member)
-    }
-
     func encode(_ root: Root, to container: inout KeyedEncodingContainer<AnyCodingKey>) throws {
         let value = get(root)
         guard !value.isAbsent else { return }
@@ -191,9 +192,19 @@ public struct Fields<Root, each Value: PayloadValue>: ObjectShape {
         var writers: [(key: String, write: Writer)] = []
         for field in repeat each fields { writers.append((field.key.description, field.writeMember)) }
         let ordered = writers.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { $0.write }
+        // Reading captures only the keys (no closures to retain per field) and finds every
+        // field's value in one pass over the object (``KeyIndex``).
+        var fieldKeys: [StaticString] = []
+        for field in repeat each fields { fieldKeys.append(field.key) }
+        let index = KeyIndex(fieldKeys)
         box = FieldsBox(
             keys: keys,
-            read: { reader throws(JSONError) in make(repeat try (each fields).read(reader)) },
+            read: { reader throws(JSONError) in
+                try index.withSlots(in: reader) { slots throws(JSONError) in
+                    var position = 0
+                    return make(repeat try readField((each Value).self, index, slots, &position, reader))
+                }
+            },
             write: { value, writer throws(JSONError) in
                 var object = writer.beginObject()
                 for write in ordered { try write(value, &writer, &object) }
@@ -224,6 +235,139 @@ public struct Fields<Root, each Value: PayloadValue>: ObjectShape {
     public func decode(from decoder: any Decoder) throws -> Root { try box.decode(decoder) }
 
     public var keys: [(key: String, isOptional: Bool)] { box.keys }
+}
+
+/// Reads the field at `position` in declaration order from the value token `slots` found.
+@inline(__always)
+private func readField<Value: PayloadValue>(
+    _: Value.Type,
+    _ index: KeyIndex,
+    _ slots: UnsafeMutableBufferPointer<Int32>,
+    _ position: inout Int,
+    _ reader: PayloadReader
+) throws(JSONError) -> Value {
+    let slot = Int(slots[position])
+    position += 1
+    guard slot >= 0 else { return try Value.absent(index.keys[position - 1]) }
+    return try Value.read(PayloadReader(tape: reader.tape, index: slot))
+}
+
+/// The keys of an object type, sorted, to find all of an object's fields in one pass.
+///
+/// Stored objects are canonical (keys sorted, unique, unescaped), so one merge of the
+/// object's keys with the declared ones places every field. Any other object (keys out of
+/// order, duplicated or escaped: JSON from elsewhere) is read by looking each key up on
+/// its own, with the same result: the first occurrence of a key wins.
+final class KeyIndex: @unchecked Sendable {  // immutable after init
+    /// The declared keys in declaration order.
+    let keys: [StaticString]
+    /// The keys' bytes, in the keys' byte order, one after another.
+    private let bytes: UnsafeMutablePointer<UInt8>
+    /// Where each sorted key starts in `bytes`, and one past the last.
+    private let starts: UnsafeMutablePointer<Int>
+    /// Each sorted key's declaration position.
+    private let positions: UnsafeMutablePointer<Int>
+
+    init(_ keys: [StaticString]) {
+        self.keys = keys
+        let owned = keys.map { key in key.withUTF8Buffer { Array($0) } }
+        let order = owned.indices.sorted { owned[$0].lexicographicallyPrecedes(owned[$1]) }
+        bytes = .allocate(capacity: max(1, owned.reduce(0) { $0 + $1.count }))
+        starts = .allocate(capacity: keys.count + 1)
+        positions = .allocate(capacity: max(1, keys.count))
+        var offset = 0
+        for (rank, position) in order.enumerated() {
+            starts[rank] = offset
+            positions[rank] = position
+            for byte in owned[position] {
+                bytes[offset] = byte
+                offset += 1
+            }
+        }
+        starts[keys.count] = offset
+    }
+
+    deinit {
+        bytes.deallocate()
+        starts.deallocate()
+        positions.deallocate()
+    }
+
+    /// Calls `body` with the value token of each declared key (-1 when absent), in
+    /// declaration order.
+    @inline(__always)
+    func withSlots<Result>(
+        in reader: PayloadReader,
+        _ body: (UnsafeMutableBufferPointer<Int32>) throws(JSONError) -> Result
+    ) throws(JSONError) -> Result {
+        let outcome: Swift.Result<Result, JSONError> = withUnsafeTemporaryAllocation(
+            of: Int32.self,
+            capacity: keys.count
+        ) { slots in
+            slots.initialize(repeating: -1)
+            place(in: reader.tape, object: reader.index, slots)
+            do throws(JSONError) {
+                return .success(try body(slots))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// Fills `slots` for the object at `object`.
+    private func place(in tape: JSONTape, object: Int, _ slots: UnsafeMutableBufferPointer<Int32>) {
+        guard let base = tape.base else { return }
+        let declared = keys.count
+        var canonical = true
+        var next = 0  // the sorted rank of the next declared key to match
+        var previous = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        var index = object + 1
+        for member in 0..<Int(tape.tokens[object].end) {
+            let token = tape.tokens[index]
+            let key = UnsafeBufferPointer(start: base + Int(token.start), count: Int(token.end - token.start))
+            if token.flag || (member > 0 && Self.compare(previous, key) >= 0) {
+                canonical = false
+            } else {
+                previous = key
+                while next < declared {
+                    let comparison = Self.compare(
+                        UnsafeBufferPointer(start: bytes + starts[next], count: starts[next + 1] - starts[next]),
+                        key
+                    )
+                    if comparison < 0 {
+                        next += 1
+                        continue
+                    }
+                    if comparison == 0 {
+                        slots[positions[next]] = Int32(index + 1)
+                        next += 1
+                    }
+                    break
+                }
+            }
+            index = tape.after(index + 1)
+        }
+        guard !canonical else { return }
+        // Not canonical: every key is looked up on its own (the merge may have passed over
+        // an escaped first occurrence).
+        for position in 0..<declared {
+            slots[position] = keys[position].withUTF8Buffer { tape.member(of: object, key: $0) }.map(Int32.init) ?? -1
+        }
+    }
+
+    /// Byte-wise order: negative, zero or positive.
+    @inline(__always)
+    private static func compare(_ lhs: UnsafeBufferPointer<UInt8>, _ rhs: UnsafeBufferPointer<UInt8>) -> Int {
+        guard let left = lhs.baseAddress, let right = rhs.baseAddress else { return lhs.count - rhs.count }
+        let common = min(lhs.count, rhs.count)
+        var offset = 0
+        while offset < common {
+            if left[offset] != right[offset] { return Int(left[offset]) - Int(right[offset]) }
+            offset += 1
+        }
+        return lhs.count - rhs.count
+    }
 }
 
 /// The closures of one ``Fields`` declaration.
