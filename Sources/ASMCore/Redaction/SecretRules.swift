@@ -273,21 +273,28 @@ public enum SecretRules {
         return Array(bytes).withUnsafeBufferPointer { scan($0) }
     }
 
-    /// Rolls a window of three byte classes over the text (5 bits each: letters case-folded,
-    /// digits, a few punctuation marks); where the window can start a trigger (one bit of a
-    /// 32 Ki-bit table), compares the whole trigger there.
+    /// Looks at each window of three byte classes (5 bits each: letters case-folded, digits,
+    /// a few punctuation marks); where the window can start a trigger (one bit of a 32 Ki-bit
+    /// table), compares the triggers that start with that window.
     private static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        let classes = byteClasses
-        let starts = trigramStarts
-        return classes.withUnsafeBufferPointer { classes in
-            starts.withUnsafeBufferPointer { starts in
-                var window = 0
-                var index = 0
-                while index < bytes.count {
-                    window = (window << 5 | Int(classes[Int(bytes[index])])) & 0x7FFF
+        guard bytes.count >= 3, let text = bytes.baseAddress else { return false }
+        return byteClasses.withUnsafeBufferPointer { classes in
+            trigramStarts.withUnsafeBufferPointer { starts in
+                // Each window's key is made from its own three bytes, so no step waits on
+                // the one before it.
+                let count = bytes.count
+                var first = Int(classes[Int(text[0])])
+                var second = Int(classes[Int(text[1])])
+                var index = 2
+                while index < count {
+                    let third = Int(classes[Int(text[index])])
+                    let key = first << 10 | second << 5 | third
+                    if starts[key >> 6] & (1 << UInt64(key & 63)) != 0, confirm(bytes, at: index - 2, key: key) {
+                        return true
+                    }
+                    first = second
+                    second = third
                     index += 1
-                    guard starts[window >> 6] & (1 << UInt64(window & 63)) != 0, index >= 3 else { continue }
-                    if confirm(bytes, at: index - 3) { return true }
                 }
                 return false
             }
@@ -312,27 +319,24 @@ public enum SecretRules {
     /// The class trigrams that start a trigger, as a 32 Ki-bit set.
     private static let trigramStarts: [UInt64] = {
         var bits = [UInt64](repeating: 0, count: 512)
-        for triggers in triggersByPrefix.values {
-            for trigger in triggers {
-                let key =
-                    Int(byteClasses[Int(trigger[0])]) << 10 | Int(byteClasses[Int(trigger[1])]) << 5
-                    | Int(byteClasses[Int(trigger[2])])
-                bits[key >> 6] |= 1 << UInt64(key & 63)
-            }
+        for trigger in triggers {
+            let key = classKey(trigger)
+            bits[key >> 6] |= 1 << UInt64(key & 63)
         }
         return bits
     }()
 
-    /// Whether a whole trigger starts at `start`, whose first three bytes are `trigram`.
-    private static func confirm(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
-        func folded(_ byte: UInt8) -> UInt8 { byte | (byte &- 0x41 < 26 ? 0x20 : 0) }
-        let key =
-            UInt32(folded(bytes[start])) << 16 | UInt32(folded(bytes[start + 1])) << 8
-            | UInt32(folded(bytes[start + 2]))
-        guard let candidates = triggersByPrefix[key] else { return false }
-        for trigger in candidates where start + trigger.count <= bytes.count {
+    /// Whether a whole trigger starts at `start`, whose window of classes is `key`.
+    private static func confirm(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, key: Int) -> Bool {
+        let first = Int(triggerRanges[key])
+        let end = Int(triggerRanges[key + 1])
+        var candidate = first
+        while candidate < end {
+            let trigger = triggers[candidate]
+            candidate += 1
+            guard start + trigger.count <= bytes.count else { continue }
             var matches = true
-            for offset in 3..<trigger.count {
+            for offset in 0..<trigger.count {
                 let byte = bytes[start + offset]
                 if byte | (byte &- 0x41 < 26 ? 0x20 : 0) != trigger[offset] {
                     matches = false
@@ -344,17 +348,24 @@ public enum SecretRules {
         return false
     }
 
-    /// Every trigger (lower-cased), by its first three bytes.
-    private static let triggersByPrefix: [UInt32: [[UInt8]]] = {
-        var table: [UInt32: [[UInt8]]] = [:]
-        for rule in rules {
-            for trigger in rule.triggers {
-                let bytes = Array(trigger.lowercased().utf8)
-                guard bytes.count >= 3 else { continue }
-                table[UInt32(bytes[0]) << 16 | UInt32(bytes[1]) << 8 | UInt32(bytes[2]), default: []].append(bytes)
-            }
-        }
-        return table
+    /// The class window of a trigger's first three bytes.
+    private static func classKey(_ trigger: [UInt8]) -> Int {
+        Int(byteClasses[Int(trigger[0])]) << 10 | Int(byteClasses[Int(trigger[1])]) << 5
+            | Int(byteClasses[Int(trigger[2])])
+    }
+
+    /// Every trigger (lower-cased, at least three bytes), ordered by its class window.
+    private static let triggers: [[UInt8]] = rules.flatMap { rule in
+        rule.triggers.map { Array($0.lowercased().utf8) }.filter { $0.count >= 3 }
+    }.sorted { classKey($0) < classKey($1) }
+
+    /// Where each class window's triggers start in ``triggers`` (and, at the next window,
+    /// end).
+    private static let triggerRanges: [UInt16] = {
+        var ranges = [UInt16](repeating: 0, count: (1 << 15) + 1)
+        for trigger in triggers { ranges[classKey(trigger) + 1] += 1 }
+        for key in 1..<ranges.count { ranges[key] += ranges[key - 1] }
+        return ranges
     }()
 }
 
