@@ -48,6 +48,7 @@ let package = Package(
                 .embedInCode("0002_projections.sql"),
                 .embedInCode("0003_consumers.sql"),
                 .embedInCode("0004_chain_versions.sql"),
+                .embedInCode("0005_run_leases.sql"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -58,6 +59,7 @@ let package = Package(
             dependencies: [
                 "ASMCore",
                 "ASMMigrations",
+                "ASMSystem",
                 "CASMSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

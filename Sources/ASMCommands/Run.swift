@@ -79,6 +79,7 @@ extension ASM {
             if let workspace = options.workspace { try await ExecutionOptions.prepare(workspace) }
 
             let (result, written, elapsed) = try await withStore(try store.openOrCreate()) { store in
+                try await recoverAbandonedRuns(store)
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = loaded.priceTable
                 let manager = loaded.manager(store: store, configuration: configuration)

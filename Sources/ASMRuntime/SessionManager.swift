@@ -65,6 +65,7 @@ public final class SessionManager: Sendable {
     private let routers: [String: (router: ProviderRouter, fold: RouterFold)]
     private let configuration: Configuration
     private let executions = Mutex<[RunID: Slot]>([:])
+    private let recovered = Mutex(false)
 
     /// - Parameters:
     ///   - providers: the providers runs may use, by their names.
@@ -250,6 +251,17 @@ public final class SessionManager: Sendable {
         }
     }
 
+    /// Closes the runs whose executing process died (see ``RunRecovery``), once per manager,
+    /// before its first run.
+    func recoverOnce() async throws {
+        let first = recovered.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        _ = try await RunRecovery(store: store).recover()
+    }
+
     /// Marks a run as executing here, so a cancel that comes before it starts is kept for it.
     func reserve(_ run: RunID) throws(SessionManagerError) {
         let reserved = executions.withLock { executions -> Bool in
@@ -269,6 +281,7 @@ public final class SessionManager: Sendable {
         onEvent: @escaping @Sendable (SessionEvent) async -> Void
     ) async throws -> RunResult {
         defer { _ = executions.withLock { $0.removeValue(forKey: run) } }
+        try await recoverOnce()
 
         // One snapshot for everything the run starts from, so the pieces agree with each other.
         let start = try await store.read { snapshot in try RunStart(run, in: snapshot) }

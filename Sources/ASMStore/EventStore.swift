@@ -74,6 +74,12 @@ public protocol EventStore: Sendable {
     func run(_ id: RunID) async throws -> RunSummary?
     /// A session's runs, oldest first.
     func runs(in session: SessionID) async throws -> [RunSummary]
+    /// The runs that have not ended (`requested`, `queued`, `running`), oldest first, with
+    /// the lease of the process executing each.
+    func openRuns() async throws -> [OpenRun]
+    /// Records the agent process group this process started for `run` in the run's lease,
+    /// so that whoever finds the run abandoned can stop what is left of it.
+    func recordAgentProcess(_ group: AgentProcessGroup, for run: RunID) async throws
     /// A session's whole messages in log order.
     func transcript(of session: SessionID) async throws -> [TranscriptEntry]
     /// Usage and cost rolled up; optionally only for one session.
@@ -125,6 +131,8 @@ public protocol LogSnapshot {
     func session(_ id: SessionID) throws -> SessionSummary?
     func run(_ id: RunID) throws -> RunSummary?
     func runs(in session: SessionID) throws -> [RunSummary]
+    /// The runs that have not ended, with the lease of the process executing each.
+    func openRuns() throws -> [OpenRun]
     func transcript(of session: SessionID) throws -> [TranscriptEntry]
     func usage(by grouping: UsageGrouping, session: SessionID?) throws -> [UsageSummary]
 }

@@ -60,6 +60,11 @@ public final class SQLiteEventStore: EventStore {
         /// secret formats of ``SecretRules`` and the values of this process's secret-named
         /// environment variables.
         public var redactor = Redactor(environment: ProcessInfo.processInfo.environment)
+        /// The process recorded as executing the runs whose request or start this store
+        /// appends (a lease per run, in `run_leases`, ended with the run); another process
+        /// that finds the holder gone records those runs as abandoned. This process by
+        /// default.
+        public var owner: ProcessOwner? = .current
 
         public init() {}
     }
@@ -144,7 +149,8 @@ public final class SQLiteEventStore: EventStore {
             connection: connection,
             clock: configuration.clock,
             signal: signal,
-            inlineCommits: configuration.inlineCommits
+            inlineCommits: configuration.inlineCommits,
+            owner: configuration.owner
         )
     }
 
@@ -267,6 +273,19 @@ public final class SQLiteEventStore: EventStore {
 
     public func runs(in session: SessionID) async throws -> [RunSummary] {
         try await readers.read { try SQLiteSnapshot(connection: $0).runs(in: session) }
+    }
+
+    public func openRuns() async throws -> [OpenRun] {
+        try await readers.read { try SQLiteSnapshot(connection: $0).openRuns() }
+    }
+
+    public func recordAgentProcess(_ group: AgentProcessGroup, for run: RunID) async throws {
+        try await writer.perform { transaction in
+            try transaction.connection.execute(
+                "UPDATE run_leases SET agent_group = ?2, agent_started = ?3 WHERE run_id = ?1",
+                [.blob(run.uuid.bytes), .integer(Int64(group.group)), .integer(Int64(bitPattern: group.startTime))]
+            )
+        }
     }
 
     public func transcript(of session: SessionID) async throws -> [TranscriptEntry] {

@@ -28,6 +28,10 @@ final class BusyStore: EventStore {
     }
 
     func lastSequence() async throws -> SequenceNumber { try await base.lastSequence() }
+    func openRuns() async throws -> [OpenRun] { try await base.openRuns() }
+    func recordAgentProcess(_ group: AgentProcessGroup, for run: RunID) async throws {
+        try await base.recordAgentProcess(group, for: run)
+    }
     func streamVersion(of stream: StreamID) async throws -> StreamVersion { try await base.streamVersion(of: stream) }
     func events(from sequence: SequenceNumber, limit: Int, filter: EventFilter) async throws -> EventPage {
         try await base.events(from: sequence, limit: limit, filter: filter)

@@ -80,6 +80,7 @@ struct ProviderProcess: Sendable {
         var environment: [Environment.Key: String?] = [:]
         for (key, value) in request.environment { environment[Environment.Key(stringLiteral: key)] = value }
 
+        defer { AgentReaper.shared.forget(request.runID) }
         let outcome: ProcessOutcome
         do {
             let (termination, stderr) = try await withTaskCancellationHandler {
@@ -149,6 +150,7 @@ struct ProviderProcess: Sendable {
             error: .sequence
         ) { execution in
             control.started(processGroup: execution.processIdentifier.value)
+            AgentReaper.shared.watch(execution.processIdentifier.value, for: request.runID)
             async let stderr = Self.drain(execution.standardError, keeping: stderrLimit)
             try await Self.readLines(execution.standardOutput, limit: lineLimit, control: control, state: state)
             return await stderr

@@ -156,6 +156,13 @@ final class RunHost: Sendable {
                         expectedVersion: .streamExists
                     )
                     input = .committed(first: written.firstSequence, last: written.lastSequence, at: written.recordedAt)
+                    if events.contains(where: { $0.type == .runStarted }),
+                        let group = AgentReaper.shared.group(for: runID)
+                    {
+                        // In the run's lease, for a recovery pass should this process die and
+                        // take the agent's watcher with it. A failure here is the next append's.
+                        try? await environment.store.recordAgentProcess(group, for: runID)
+                    }
                 } catch {
                     writeError = error
                     input = .appendFailed

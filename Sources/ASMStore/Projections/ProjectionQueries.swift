@@ -83,6 +83,47 @@ enum ProjectionQueries {
         return try statement.step() ? run(statement) : nil
     }
 
+    /// The runs that have not ended, with their leases: one probe of the `runs_open` index.
+    static func openRuns(_ connection: Connection) throws -> [OpenRun] {
+        let statement = try connection.statement(
+            """
+            SELECT r.run_id, r.session_id, r.status, l.host, l.boot_id, l.pid, l.started, l.agent_group,
+                   l.agent_started
+            FROM runs AS r LEFT JOIN run_leases AS l ON l.run_id = r.run_id
+            WHERE r.status IN ('requested', 'queued', 'running')
+            ORDER BY r.first_sequence
+            """
+        )
+        defer { statement.reset() }
+        var result: [OpenRun] = []
+        while try statement.step() {
+            let owner = statement.optionalText(at: 3).map { host in
+                ProcessOwner(
+                    host: host,
+                    bootID: statement.text(at: 4),
+                    pid: Int32(truncatingIfNeeded: statement.int64(at: 5)),
+                    startTime: UInt64(bitPattern: statement.int64(at: 6))
+                )
+            }
+            let agent = statement.optionalInt64(at: 7).map { group in
+                AgentProcessGroup(
+                    group: Int32(truncatingIfNeeded: group),
+                    startTime: UInt64(bitPattern: statement.optionalInt64(at: 8) ?? 0)
+                )
+            }
+            result.append(
+                OpenRun(
+                    runID: RunID(uuid: statement.uuid(at: 0) ?? .zero),
+                    sessionID: SessionID(uuid: statement.uuid(at: 1) ?? .zero),
+                    status: RunStatus(rawValue: statement.text(at: 2)),
+                    owner: owner,
+                    agent: agent
+                )
+            )
+        }
+        return result
+    }
+
     static func runs(_ connection: Connection, session: SessionID) throws -> [RunSummary] {
         let statement = try connection.statement(
             "SELECT \(runColumns) FROM runs WHERE session_id = ?1 ORDER BY first_sequence"

@@ -72,6 +72,8 @@ struct SQLiteSnapshot: LogSnapshot {
 
     func run(_ id: RunID) throws -> RunSummary? { try ProjectionQueries.run(connection, id: id) }
 
+    func openRuns() throws -> [OpenRun] { try ProjectionQueries.openRuns(connection) }
+
     func runs(in session: SessionID) throws -> [RunSummary] { try ProjectionQueries.runs(connection, session: session) }
 
     func transcript(of session: SessionID) throws -> [TranscriptEntry] {

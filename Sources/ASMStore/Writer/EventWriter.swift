@@ -57,7 +57,16 @@ final class EventWriter: @unchecked Sendable {
     private var streamVersions: [UUIDValue: Int64] = [:]
     private var dataVersion: Int64?
 
-    init(connection: Connection, clock: any WallClock, signal: CommitSignal, inlineCommits: Bool) {
+    private let owner: ProcessOwner?
+
+    init(
+        connection: Connection,
+        clock: any WallClock,
+        signal: CommitSignal,
+        inlineCommits: Bool,
+        owner: ProcessOwner?
+    ) {
+        self.owner = owner
         self.connection = connection
         self.path = connection.path
         self.clock = clock
@@ -198,6 +207,7 @@ final class EventWriter: @unchecked Sendable {
                 clock: clock,
                 head: try currentHead(),
                 committedVersions: streamVersions,
+                owner: owner,
                 collectsEnvelopes: feed.isObserved
             )
             let startSequence = transaction.head.sequence

@@ -21,6 +21,8 @@ final class WriteTransaction {
     let connection: Connection
     let projector: Projector
     private let clock: any WallClock
+    /// The process recorded as holding the runs this transaction requests or starts.
+    private let owner: ProcessOwner?
     private(set) var head: ChainHead
     private(set) var versions: [UUIDValue: Int64] = [:]
     private let committedVersions: [UUIDValue: Int64]
@@ -34,9 +36,11 @@ final class WriteTransaction {
         clock: any WallClock,
         head: ChainHead,
         committedVersions: [UUIDValue: Int64],
+        owner: ProcessOwner? = nil,
         collectsEnvelopes: Bool = false
     ) {
         if collectsEnvelopes { appended = [] }
+        self.owner = owner
         self.connection = connection
         self.projector = projector
         self.clock = clock
@@ -142,6 +146,9 @@ final class WriteTransaction {
                         recordedAt: recordedAt
                     )
                 )
+                if let owner, let run = event.run {
+                    try RunLeases.apply(event.event, run: run, session: stream, owner: owner, connection: connection)
+                }
                 appended?.append(
                     EventEnvelope(
                         sequence: SequenceNumber(sequence),

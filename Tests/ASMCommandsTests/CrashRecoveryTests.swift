@@ -1,0 +1,120 @@
+import ASMCore
+import ASMStore
+import AgentSessionManagerTesting
+import Foundation
+import Subprocess
+import SystemPackage
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `asm` killed with SIGKILL mid-run: nothing it started survives it, and the next process
+/// to look records the run's end; a live process's runs are never touched.
+@Suite(.serialized) struct CrashRecoveryTests {
+    static let fixtures = PackageFiles.path("Fixtures")
+    static let fakeAgent = "\(fixtures)/fake-cli/fake-agent"
+
+    @Test("SIGKILL of asm mid-run: its agent's process group is stopped, and the next look records the run abandoned")
+    func killedOwner() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        // Claude's answer without its result line: the fake CLI then waits for ever.
+        let capture = try String(contentsOfFile: "\(Self.fixtures)/providers/claude-text.jsonl", encoding: .utf8)
+        let unfinished = directory.file("unfinished.jsonl")
+        FileManagerShim.write(
+            unfinished,
+            capture.split(separator: "\n").filter { !$0.contains(#""type":"result""#) }.joined(separator: "\n") + "\n"
+        )
+        // Held open for writing by the agent and its children: end of file once all are gone.
+        let fifo = directory.file("alive")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let alive = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        #expect(alive >= 0)
+        defer { close(alive) }
+        let result = try await Subprocess.run(
+            .path(FilePath(ASMProcess.executable)),
+            arguments: ["run", "--provider", "claude", "--db", db, "hi"],
+            environment: .inherit.updating([
+                "ASM_DB": nil, "ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": unfinished,
+                "FAKE_HANG": "1", "FAKE_ON_SIGTERM": "ignore", "FAKE_RECORD": directory.path,
+                "FAKE_ALIVE_FIFO": fifo,
+            ]),
+            input: .none,
+            output: .sequence,
+            error: .string(limit: 1 << 16)
+        ) { execution -> (live: String, agents: [Int32]) in
+            var live = ""
+            var agents: [Int32] = []
+            for try await line in execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])) {
+                guard line.contains("2 + 2 = 4"), agents.isEmpty else { continue }
+                // The answer is out and the agent hangs. Its holder is alive: a look from
+                // another process leaves the run alone.
+                live = try await ASMProcess.run(["recover", "--db", db, "--json"]).stdout
+                let leader = Int32((try? String(contentsOfFile: directory.file("pid"), encoding: .utf8)) ?? "") ?? 0
+                agents = Self.members(ofGroup: leader)
+                try execution.send(signal: .kill)
+            }
+            return (live, agents)
+        }
+        #expect(result.terminationStatus == .signaled(SIGKILL))
+        #expect(result.closureResult.live == #"{"schema_version":1,"abandoned":[],"left_open":1}"# + "\n")
+
+        // The agent ignores SIGTERM: its watcher follows with SIGKILL. Every process of its
+        // group (the CLI and the child it waits on) ends.
+        let agents = result.closureResult.agents
+        #expect(agents.count >= 2, "the fake CLI and its sleeping child")
+        #expect(Self.waitForEndOfFile(alive), "a process of the agent's group outlived asm")
+        #expect(agents.allSatisfy { Self.members(ofGroup: $0).isEmpty })
+
+        // The next process to look records the run's end, naming the dead holder.
+        let recovered = try await ASMProcess.run(["recover", "--db", db])
+        #expect(recovered.exitCode == 0, "\(recovered.stderr)")
+        let lines = recovered.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2)
+        #expect(lines.first?.hasPrefix("abandoned ") == true && lines.first?.contains("(was running; pid ") == true)
+        #expect(lines.last == "1 abandoned run recorded, 0 open runs left to live processes")
+
+        let store = try SQLiteEventStore(path: db)
+        let session = try #require(try await store.sessions(limit: 1).first)
+        let runs = try await store.runs(in: session.id)
+        #expect(runs.map(\.status) == [.failed] && runs.first?.failureKind == .abandoned)
+        #expect(runs.first?.failureMessage?.hasSuffix("ended without recording its end") == true)
+        #expect(try await store.openRuns().isEmpty)
+        await store.close()
+        #expect(try await ASMProcess.run(["verify", "--db", db]).exitCode == 0)
+        // Nothing more to do on the next look.
+        let again = try await ASMProcess.run(["recover", "--db", db])
+        #expect(again.stdout == "0 abandoned runs recorded, 0 open runs left to live processes\n")
+    }
+
+    /// The live processes (not zombies) whose process group is `group`.
+    static func members(ofGroup group: Int32) -> [Int32] {
+        guard group > 0, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var members: [Int32] = []
+        for entry in entries {
+            guard let pid = Int32(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, fields[0] != "Z", fields[0] != "X", Int32(fields[2]) == group else { continue }
+            members.append(pid)
+        }
+        return members
+    }
+
+    /// Waits until every writer of the FIFO read through `descriptor` has closed it (they
+    /// all exited); `false` if one still holds it after a minute.
+    static func waitForEndOfFile(_ descriptor: Int32) -> Bool {
+        _ = fcntl(descriptor, F_SETFL, 0)
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        var byte: UInt8 = 0
+        while poll(&entry, 1, 60_000) == 1 {
+            if read(descriptor, &byte, 1) == 0 { return true }
+        }
+        return false
+    }
+}
