@@ -19,7 +19,7 @@ extension ASM {
             @OptionGroup var output: OutputOptions
 
             func run() async throws {
-                let consumers = try await withStore(try store.openExisting()) { try await $0.consumers() }
+                let consumers = try await withStore(try store.openForReading()) { try await $0.consumers() }
                 if output.json {
                     for consumer in consumers { Console.line(Formatting.json(consumer)) }
                     return

@@ -30,7 +30,7 @@ extension ASM {
 
         func run() async throws {
             let fileConfig = try router.map(loadRouterConfig)
-            try await withStore(try store.openExisting()) { store in
+            try await withStore(try store.openForReading()) { store in
                 let last = try await store.lastSequence()
                 let through = at.map { SequenceNumber($0) } ?? last
                 var events: [EventEnvelope] = []

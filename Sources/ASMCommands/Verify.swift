@@ -51,7 +51,7 @@ extension ASM {
 
         func run() async throws {
             let progress = ProgressLine("verifying", json: output.json)
-            let report = try await withStore(try store.openExisting()) {
+            let report = try await withStore(try store.openForReading()) {
                 try await $0.verify(progress: progress.report)
             }
             progress.finish()

@@ -66,7 +66,7 @@ extension ASM {
         var stat = false
 
         func run() async throws {
-            try await withStore(try store.openExisting()) { store in
+            try await withStore(try store.openForReading()) { store in
                 let runID = try await resolveRun(run, in: store)
                 let recorded = try await RecordedWorkspace.load(runID, from: store)
                 guard let diff = recorded.diff else {

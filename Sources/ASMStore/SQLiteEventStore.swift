@@ -65,6 +65,10 @@ public final class SQLiteEventStore: EventStore {
         /// that finds the holder gone records those runs as abandoned. This process by
         /// default.
         public var owner: ProcessOwner? = .current
+        /// Open for reading only: nothing is created, migrated or rebuilt, and every write
+        /// is refused with `readOnly`. A file this user cannot write, or on a read-only mount,
+        /// can be read this way (see ``init(path:configuration:)``).
+        public var readOnly = false
 
         public init() {}
     }
@@ -95,39 +99,29 @@ public final class SQLiteEventStore: EventStore {
     public init(path: String, configuration: Configuration = Configuration()) throws {
         self.path = path
         self.configuration = configuration
-        if !DatabaseFile.exists(path) {
+        if configuration.readOnly {
+            guard DatabaseFile.exists(path) else {
+                throw StoreError(.missingDatabase, "no database at \(path)", path: path)
+            }
+        } else if !DatabaseFile.exists(path) {
             guard configuration.createIfMissing else {
                 throw StoreError(.missingDatabase, "no database at \(path)", path: path)
             }
             try DatabaseFile.createParentDirectory(of: path)
         }
         try DatabaseFile.checkHeader(path: path)
-        let connection: Connection
-        do {
-            connection = try Connection(path: path, mode: configuration.createIfMissing ? .readWriteCreate : .readWrite)
-        } catch {
-            throw StoreError.from(error, path: path, doing: "opening")
-        }
         let busyMilliseconds = Int32(
             clamping: configuration.busyTimeout.components.seconds * 1000
                 + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000
         )
-        connection.setBusyTimeout(milliseconds: busyMilliseconds)
-        let state = try DatabaseFile.inspect(connection, path: path)
+        let connection: Connection
+        let mode: Connection.OpenMode
         let head: ChainHead
-        do {
-            try DatabaseFile.configure(connection, synchronous: configuration.synchronous)
-            _ = try DatabaseFile.migrate(connection, from: state, clock: configuration.clock)
-            head = try EventWriter.loadHead(connection)
-            if try !Projector.isCurrent(connection, lastSequence: head.sequence) {
-                try connection.transaction(.immediate) {
-                    _ = try ProjectionRebuilder.rebuild(connection, projector: Projector(connection: connection))
-                }
-            }
-        } catch let error as StoreError {
-            throw error
-        } catch let error as SQLiteError {
-            throw StoreError.from(error, path: path, doing: "opening")
+        if configuration.readOnly {
+            (connection, mode, head) = try Self.openForReading(path, busyMilliseconds: busyMilliseconds)
+        } else {
+            mode = .readWrite
+            (connection, head) = try Self.openForWriting(path, configuration, busyMilliseconds: busyMilliseconds)
         }
         let watcherBox = WatcherBox()
         signal = CommitSignal(onWaiterAdded: { watcherBox.watcher?.ensureRunning() })
@@ -136,6 +130,7 @@ public final class SQLiteEventStore: EventStore {
         watcher = LogWatcher(
             path: path,
             mode: configuration.follow,
+            openMode: mode,
             hasDemand: { signal.hasWaiters },
             publish: { signal.publish($0) }
         )
@@ -143,15 +138,129 @@ public final class SQLiteEventStore: EventStore {
         readers = ReaderPool(
             path: path,
             busyTimeoutMilliseconds: busyMilliseconds,
-            idleLimit: configuration.readerConnections
+            idleLimit: configuration.readerConnections,
+            mode: mode
         )
         writer = EventWriter(
             connection: connection,
             clock: configuration.clock,
             signal: signal,
             inlineCommits: configuration.inlineCommits,
-            owner: configuration.owner
+            owner: configuration.owner,
+            readOnly: configuration.readOnly
         )
+    }
+
+    /// Opens `path` for reading and writing, creating, migrating and rebuilding what it must.
+    private static func openForWriting(
+        _ path: String,
+        _ configuration: Configuration,
+        busyMilliseconds: Int32
+    ) throws(StoreError) -> (Connection, ChainHead) {
+        do {
+            let connection = try Connection(
+                path: path,
+                mode: configuration.createIfMissing ? .readWriteCreate : .readWrite
+            )
+            connection.setBusyTimeout(milliseconds: busyMilliseconds)
+            let state = try DatabaseFile.inspect(connection, path: path)
+            try DatabaseFile.configure(connection, synchronous: configuration.synchronous)
+            _ = try DatabaseFile.migrate(connection, from: state, clock: configuration.clock)
+            let head = try EventWriter.loadHead(connection)
+            if try !Projector.isCurrent(connection, lastSequence: head.sequence) {
+                try connection.transaction(.immediate) {
+                    _ = try ProjectionRebuilder.rebuild(connection, projector: Projector(connection: connection))
+                }
+            }
+            return (connection, head)
+        } catch let error as StoreError {
+            throw readOnlyExplained(error, path: path)
+        } catch let error as SQLiteError {
+            throw readOnlyExplained(StoreError.from(error, path: path, doing: "opening"), path: path)
+        } catch {
+            throw StoreError(.sqlite, "opening: \(error)", underlying: error, path: path)
+        }
+    }
+
+    /// A refusal to write, said as what it is when the file or its directory cannot be written.
+    private static func readOnlyExplained(_ error: StoreError, path: String) -> StoreError {
+        guard error.code == .readOnly || error.code == .cannotOpen, !DatabaseFile.isWritable(path) else { return error }
+        return StoreError(
+            .readOnly,
+            "\(path) cannot be written here (the file, its directory or its mount is read-only for this user); "
+                + "commands that only read can open it",
+            underlying: error,
+            path: path
+        )
+    }
+
+    /// Opens `path` for reading only: read-only where SQLite can share the file with writers
+    /// (its `-shm` index exists or can be made), else immutable — exact only when no
+    /// write-ahead file holds commits, which is checked. The schema must be this build's and
+    /// the projections current, since neither can be brought up to date here.
+    private static func openForReading(
+        _ path: String,
+        busyMilliseconds: Int32
+    ) throws(StoreError) -> (Connection, Connection.OpenMode, ChainHead) {
+        func open(_ mode: Connection.OpenMode) throws(StoreError) -> (Connection, DatabaseFile.SchemaState) {
+            do {
+                let connection = try Connection(path: path, mode: mode)
+                connection.setBusyTimeout(milliseconds: busyMilliseconds)
+                return (connection, try DatabaseFile.inspect(connection, path: path))
+            } catch let error as StoreError {
+                throw error
+            } catch let error as SQLiteError {
+                throw StoreError.from(error, path: path, doing: "opening")
+            } catch {
+                throw StoreError(.sqlite, "opening: \(error)", underlying: error, path: path)
+            }
+        }
+        var mode = Connection.OpenMode.readOnly
+        var opened: (Connection, DatabaseFile.SchemaState)
+        do {
+            opened = try open(.readOnly)
+        } catch  where error.code == .cannotOpen || error.code == .readOnly {
+            // SQLite cannot make the write-ahead index here (a read-only directory or mount).
+            let wal = DatabaseFile.size(path + "-wal") ?? 0
+            guard wal == 0 else {
+                throw StoreError(
+                    .readOnly,
+                    "\(path)-wal holds \(wal) bytes of commits that cannot be read without write access to "
+                        + "its directory; copy the database and its -wal file somewhere writable to read them",
+                    path: path
+                )
+            }
+            mode = .immutable
+            opened = try open(.immutable)
+        }
+        let (connection, state) = opened
+        guard state == .version(DatabaseFile.latestVersion) else {
+            let version = if case .version(let number) = state { "\(number)" } else { "none" }
+            throw StoreError(
+                .readOnly,
+                "\(path) has schema version \(version), older than this build's \(DatabaseFile.latestVersion), and cannot "
+                    + "be upgraded read-only; open a writable copy",
+                path: path
+            )
+        }
+        do {
+            let head = try EventWriter.loadHead(connection)
+            guard try Projector.isCurrent(connection, lastSequence: head.sequence) else {
+                throw StoreError(
+                    .readOnly,
+                    "\(path)'s projections lag its log and cannot be rebuilt read-only; open a writable copy",
+                    path: path
+                )
+            }
+            try connection.execute("PRAGMA query_only = 1")
+            return (connection, mode, head)
+        } catch let error as StoreError {
+            throw error
+        } catch let error as SQLiteError {
+            throw StoreError.from(error, path: path, doing: "opening")
+        } catch {
+            throw StoreError(.sqlite, "opening: \(error)", underlying: error, path: path)
+        }
     }
 
     /// Opens the log at `path` with the default configuration and the given durability.

@@ -60,7 +60,7 @@ enum ExitStatus {
 
     private static func of(_ error: StoreError) -> Int32 {
         switch error.code {
-        case .notADatabase, .corrupt, .foreignDatabase, .newerSchema: dataError
+        case .notADatabase, .corrupt, .foreignDatabase, .newerSchema, .readOnly: dataError
         case .missingDatabase, .notFound: noInput
         case .busy: temporaryFailure
         case .invalidArgument: usage

@@ -35,6 +35,19 @@ struct StoreOptions: ParsableArguments {
         try SQLiteEventStore(path: path, configuration: configuration(create: false))
     }
 
+    /// Opens a database that must exist, for a command that only reads: as usual where the
+    /// file can be written (so an older file is upgraded as any open does), read-only where
+    /// it cannot (a file or directory this user may not write, a read-only mount).
+    func openForReading() throws -> SQLiteEventStore {
+        do {
+            return try openExisting()
+        } catch let error as StoreError where error.code == .readOnly || error.code == .cannotOpen {
+            var configuration = configuration(create: false)
+            configuration.readOnly = true
+            return try SQLiteEventStore(path: path, configuration: configuration)
+        }
+    }
+
     /// Opens the database, creating it if needed.
     func openOrCreate() throws -> SQLiteEventStore {
         try SQLiteEventStore(path: path, configuration: configuration(create: true))

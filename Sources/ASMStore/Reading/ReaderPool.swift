@@ -19,7 +19,10 @@ final class ReaderPool: Sendable {
     /// dispatch-queue-per-reader pool.
     private let queue = DispatchQueue(label: "asm.store.readers", qos: .userInitiated, attributes: .concurrent)
 
-    init(path: String, busyTimeoutMilliseconds: Int32, idleLimit: Int) {
+    private let mode: Connection.OpenMode
+
+    init(path: String, busyTimeoutMilliseconds: Int32, idleLimit: Int, mode: Connection.OpenMode = .readWrite) {
+        self.mode = mode
         self.path = path
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         self.idleLimit = max(1, idleLimit)
@@ -35,7 +38,7 @@ final class ReaderPool: Sendable {
             slot = reused
         } else {
             do {
-                let connection = try Connection(path: path, mode: .readWrite)
+                let connection = try Connection(path: path, mode: mode)
                 connection.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
                 try connection.execute("PRAGMA query_only = 1")
                 slot = Slot(connection)

@@ -17,6 +17,19 @@ package final class Connection {
         package static let readWrite = OpenMode(flags: SQLITE_OPEN_READWRITE)
         /// Read an existing file only.
         package static let readOnly = OpenMode(flags: SQLITE_OPEN_READONLY)
+        /// Read an existing file that nothing can change while it is open (a read-only
+        /// mount): SQLite takes no locks and needs no `-shm` file, and ignores a `-wal` file.
+        package static let immutable = OpenMode(flags: SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, query: "immutable=1")
+
+        fileprivate var query: String?
+
+        fileprivate init(flags: Int32, query: String? = nil) {
+            self.flags = flags
+            self.query = query
+        }
+
+        /// Whether connections in this mode can write.
+        package var canWrite: Bool { flags & SQLITE_OPEN_READWRITE != 0 }
     }
 
     package let path: String
@@ -30,7 +43,21 @@ package final class Connection {
         self.path = path
         var pointer: OpaquePointer?
         let flags = mode.flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
-        let result = sqlite3_open_v2(path, &pointer, flags, nil)
+        var name = path
+        if let query = mode.query {
+            // A URI: the path with the characters URIs give a meaning escaped.
+            var escaped = ""
+            for character in path.unicodeScalars {
+                switch character {
+                case "%": escaped += "%25"
+                case "?": escaped += "%3f"
+                case "#": escaped += "%23"
+                default: escaped.unicodeScalars.append(character)
+                }
+            }
+            name = "file:" + (escaped.hasPrefix("/") ? "//" + escaped : escaped) + "?" + query
+        }
+        let result = sqlite3_open_v2(name, &pointer, flags, nil)
         guard result == SQLITE_OK, let pointer else {
             let message = pointer.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(result))
             sqlite3_close_v2(pointer)

@@ -46,6 +46,23 @@ enum DatabaseFile {
         return stat(path, &info) == 0
     }
 
+    /// The schema version of a file every migration of this build was applied to.
+    static var latestVersion: Int { Migrations.latestVersion }
+
+    /// Whether this process may write the file at `path` and create files beside it (the
+    /// write-ahead log and its index).
+    static func isWritable(_ path: String) -> Bool {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        return access(path, W_OK) == 0 && access(directory, W_OK) == 0
+    }
+
+    /// The size of the file at `path`, or `nil` when there is none.
+    static func size(_ path: String) -> Int64? {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int64(info.st_size) : nil
+    }
+
     /// Creates the parent directory of `path` if it is missing.
     static func createParentDirectory(of path: String) throws(StoreError) {
         guard let slash = path.lastIndex(of: "/") else { return }

@@ -50,6 +50,7 @@ final class LogWatcher: @unchecked Sendable {
 
     private let path: String
     private let mode: FollowMode
+    private let openMode: Connection.OpenMode
     private let publish: @Sendable (SequenceNumber) -> Void
     private let hasDemand: @Sendable () -> Bool
     private let state = Mutex(State())
@@ -63,11 +64,13 @@ final class LogWatcher: @unchecked Sendable {
     init(
         path: String,
         mode: FollowMode,
+        openMode: Connection.OpenMode = .readWrite,
         hasDemand: @escaping @Sendable () -> Bool,
         publish: @escaping @Sendable (SequenceNumber) -> Void
     ) {
         self.path = path
         self.mode = mode
+        self.openMode = openMode
         self.hasDemand = hasDemand
         self.publish = publish
     }
@@ -120,7 +123,7 @@ final class LogWatcher: @unchecked Sendable {
     private func openIfNeeded() -> Connection? {
         if let connection { return connection }
         do {
-            let opened = try Connection(path: path, mode: .readWrite)
+            let opened = try Connection(path: path, mode: openMode)
             opened.setBusyTimeout(milliseconds: 1000)
             // A first read makes sure the write-ahead log file exists before inotify watches it.
             _ = try opened.scalar("PRAGMA data_version")

@@ -58,15 +58,18 @@ final class EventWriter: @unchecked Sendable {
     private var dataVersion: Int64?
 
     private let owner: ProcessOwner?
+    private let readOnly: Bool
 
     init(
         connection: Connection,
         clock: any WallClock,
         signal: CommitSignal,
         inlineCommits: Bool,
-        owner: ProcessOwner?
+        owner: ProcessOwner?,
+        readOnly: Bool = false
     ) {
         self.owner = owner
+        self.readOnly = readOnly
         self.connection = connection
         self.path = connection.path
         self.clock = clock
@@ -80,6 +83,9 @@ final class EventWriter: @unchecked Sendable {
     /// Commits an operation, alone if the writer is idle, else in the next group.
     /// - Throws: ``StoreError``; `closed` once the store is closed.
     func submit(_ operation: Operation) async throws -> Outcome {
+        guard !readOnly else {
+            throw StoreError(.readOnly, "\(path) is open read-only: nothing can be written to it", path: path)
+        }
         if inlineCommits {
             let isIdle = pending.withLock { pending -> Bool in
                 guard !pending.isClosed, !pending.isCommitting, pending.submitted.isEmpty else { return false }
