@@ -90,6 +90,47 @@ import Glibc
         #expect(again.stdout == "0 abandoned runs recorded, 0 open runs left to live processes\n")
     }
 
+    /// Whether this process can mount a small tmpfs (root, outside a locked-down container).
+    static let canMountTmpfs: Bool = {
+        let directory = TemporaryDirectory(prefix: "asm-tmpfs-probe")
+        defer { directory.remove() }
+        guard getuid() == 0, mount("tmpfs", directory.path, "tmpfs", 0, "size=64k") == 0 else { return false }
+        return umount(directory.path) == 0
+    }()
+
+    @Test(
+        "a disk that fills mid-run: one line and a failing exit; once there is room, the run is recorded abandoned and nothing committed is lost",
+        .enabled(if: canMountTmpfs, "mounting a tmpfs needs root outside a locked-down container")
+    )
+    func diskFull() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let disk = directory.file("disk")
+        mkdir(disk, 0o755)
+        #expect(mount("tmpfs", disk, "tmpfs", 0, "size=1m") == 0)
+        defer { umount(disk) }
+        // A run that streams far more than a mebibyte of events.
+        let words = (0..<40_000).map { "word\($0)" }.joined(separator: " ")
+        let script = directory.file("script.json")
+        FileManagerShim.write(script, #"{"steps": [{"text": ""# + words + #"", "chunks": 4000}]}"#)
+        let db = disk + "/asm.sqlite"
+        let full = try await ASMProcess.run(["run", "--provider", "scripted", "--script", script, "--db", db, "hi"])
+        #expect(full.exitCode == 1)
+        #expect(full.stderr == "asm: disk full: \(db): writing: the disk is full\n")
+
+        // Room again: the next look records the run's end; what was committed is all there.
+        #expect(mount("tmpfs", disk, "tmpfs", UInt(MS_REMOUNT), "size=16m") == 0)
+        let before = try await ASMProcess.run(["events", "--db", db, "--json"]).lines
+        #expect(before.count > 8, "the run's first events were committed before the disk filled")
+        let recovered = try await ASMProcess.run(["recover", "--db", db])
+        #expect(recovered.stdout.hasSuffix("1 abandoned run recorded, 0 open runs left to live processes\n"))
+        let after = try await ASMProcess.run(["events", "--db", db, "--json"]).lines
+        #expect(Array(after.prefix(before.count)) == before)
+        #expect(after.count == before.count + 1 && after.last?.contains(#""type":"run.failed""#) == true)
+        #expect(after.last?.contains(#""kind":"abandoned""#) == true)
+        #expect(try await ASMProcess.run(["verify", "--db", db]).exitCode == 0)
+    }
+
     /// The live processes (not zombies) whose process group is `group`.
     static func members(ofGroup group: Int32) -> [Int32] {
         guard group > 0, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
