@@ -76,6 +76,56 @@ import Testing
     }
 
     @Test(
+        "a server killed with SIGKILL: the next one on the file records its running and queued runs abandoned and says so"
+    )
+    func killedServer() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let script = directory.file("hang.json")
+        FileManagerShim.write(script, #"{"steps": [{"text": "working"}, {"hang": true}]}"#)
+        let input = directory.file("requests.jsonl")
+        FileManagerShim.write(input, (1...3).map { Self.request("job \($0)") }.joined(separator: "\n") + "\n")
+        let killed = try await Subprocess.run(
+            .path(FilePath(ASMProcess.executable)),
+            arguments: [
+                "serve", "--db", db, "--provider", "scripted", "--script", script, "--max-concurrent", "2", "--input",
+                input,
+            ],
+            environment: .inherit.updating(["ASM_DB": nil]),
+            input: .none,
+            output: .sequence,
+            error: .discarded
+        ) { execution in
+            var started = 0
+            for try await line in execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])) {
+                if line.contains("message.streamed") { started += 1 }
+                if started == 2 { try execution.send(signal: .kill) }
+            }
+        }
+        #expect(killed.terminationStatus == .signaled(SIGKILL))
+        #expect(try await runs(db).map(\.status) == [.running, .running, .queued])
+
+        let empty = directory.file("empty.jsonl")
+        FileManagerShim.write(empty, "")
+        let restarted = try await ASMProcess.run([
+            "serve", "--db", db, "--provider", "scripted", "--input", empty, "--session",
+            try #require(try await runs(db).first?.sessionID.description),
+        ])
+        #expect(restarted.exitCode == 0, "\(restarted.stderr)")
+        let runs = try await runs(db)
+        #expect(runs.map(\.status) == [.failed, .failed, .failed])
+        #expect(runs.allSatisfy { $0.failureKind == .abandoned })
+        #expect(
+            restarted.stderr.hasPrefix(
+                "recorded 3 runs as abandoned (the process running them ended without recording the end; resubmit to run again): "
+                    + runs.map(\.id.description).joined(separator: ", ") + "\n"
+            )
+        )
+        #expect(try await ASMProcess.run(["verify", "--db", db]).exitCode == 0)
+    }
+
+    @Test(
         "Ctrl-C shuts the server down: running runs are cancelled the provider's way, queued ones recorded as cancelled"
     )
     func interrupt() async throws {
