@@ -6,7 +6,7 @@ CHECKS := --explicit-target-dependency-import-check error
 EVLOG_SRC ?= ../shared/bench/evlog.c
 BENCH_DIR ?= /tmp/asm-bench
 
-.PHONY: build test lint demo bench bench-quick clean
+.PHONY: build test lint demo bench bench-quick soak clean
 
 build:
 	$(SWIFT) build $(CHECKS)
@@ -36,6 +36,12 @@ bench-quick:
 	$(SWIFT) build -c release --product asm-bench
 	@if [ -f "$(EVLOG_SRC)" ]; then $(MAKE) --no-print-directory .build/evlog; fi
 	.build/release/asm-bench --quick --dir $(BENCH_DIR) $(if $(wildcard $(EVLOG_SRC)),--anchor .build/evlog,)
+
+# Crash soak (not part of `make test`): SIGKILLs of `asm run` and `asm serve` mid-run on one
+# file, one recovery pass, then the figures (open runs, agents, locks, chain, gaps, batches).
+SOAK_KILLS ?= 1000
+soak: build
+	python3 Scripts/soak.py .build/debug/asm --kills $(SOAK_KILLS)
 
 clean:
 	rm -rf .build .asm

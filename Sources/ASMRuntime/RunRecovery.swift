@@ -67,19 +67,38 @@ public struct RunRecovery: Sendable {
     /// - Throws: ``StoreError`` when the log cannot be read or written.
     public func recover(includingUnowned: Bool = false) async throws -> Report {
         var report = Report()
+        var candidates: [OpenRun] = []
         for run in try await store.openRuns() {
-            guard AbandonedRuns.reason(for: run, state: ownerState, includingUnowned: includingUnowned) != nil else {
-                report.leftOpen += 1
-                continue
-            }
-            if let closed = try await close(run, includingUnowned: includingUnowned) {
-                report.abandoned.append(closed)
+            if AbandonedRuns.reason(for: run, state: ownerState, includingUnowned: includingUnowned) != nil {
+                candidates.append(run)
             } else {
                 report.leftOpen += 1
             }
         }
+        guard !candidates.isEmpty else { return report }
+        // Closed concurrently, so the store commits many of the appends together (one
+        // `fsync` per group), each still conditional on its own session.
+        var closed: [Int: Abandoned] = [:]
+        try await withThrowingTaskGroup(of: (Int, Abandoned?).self) { group in
+            var next = 0
+            func add() {
+                let index = next
+                let run = candidates[index]
+                group.addTask { (index, try await close(run, includingUnowned: includingUnowned)) }
+                next += 1
+            }
+            while next < min(candidates.count, Self.concurrentCloses) { add() }
+            while let (index, outcome) = try await group.next() {
+                if let outcome { closed[index] = outcome } else { report.leftOpen += 1 }
+                if next < candidates.count { add() }
+            }
+        }
+        report.abandoned = candidates.indices.compactMap { closed[$0] }
         return report
     }
+
+    /// How many closes are in flight at once.
+    static let concurrentCloses = 64
 
     /// Records `run`'s end, conditional on nothing having requested, started or ended a run
     /// of its session since the run was seen open (two recovering processes record one end).
@@ -89,7 +108,7 @@ public struct RunRecovery: Sendable {
             // refused if anything that could change the verdict came after it.
             let (seen, version) = try await store.read { snapshot in
                 (
-                    try snapshot.openRuns().first { $0.runID == run.runID },
+                    try snapshot.openRun(run.runID),
                     try snapshot.session(run.sessionID)?.version
                 )
             }

@@ -133,6 +133,8 @@ public protocol LogSnapshot {
     func runs(in session: SessionID) throws -> [RunSummary]
     /// The runs that have not ended, with the lease of the process executing each.
     func openRuns() throws -> [OpenRun]
+    /// `id` with its lease if it has not ended, else `nil`.
+    func openRun(_ id: RunID) throws -> OpenRun?
     func transcript(of session: SessionID) throws -> [TranscriptEntry]
     func usage(by grouping: UsageGrouping, session: SessionID?) throws -> [UsageSummary]
 }

@@ -84,6 +84,13 @@ struct Bench {
                 print("decode: \(Int(elapsed / Double(count * passes))) ns/event (\(checksum) opaque)")
             case "redaction":
                 Report.print(RedactionBench(quick: false).rows(), quick: true)
+            case "recovery":
+                let suite = try Suite(arguments: [])
+                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
+                Report.print(
+                    try await RecoveryBench(directory: suite.directory, quick: false).rows(rounds: 3),
+                    quick: true
+                )
             case "read":
                 // For profiling the read path: asm-bench read COUNT SECONDS
                 let count = Int(arguments.dropFirst().first ?? "") ?? 200_000
@@ -330,6 +337,9 @@ struct Suite {
 
         // Redaction: the store's step per payload and the streamed-text hold-back.
         rows += RedactionBench(quick: quick).rows()
+
+        // The recovery pass on open (no C counterpart).
+        rows += try await RecoveryBench(directory: directory, quick: quick).rows(rounds: rounds)
 
         Report.print(rows, quick: quick)
         print("")

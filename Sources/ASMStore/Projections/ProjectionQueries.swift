@@ -84,16 +84,23 @@ enum ProjectionQueries {
     }
 
     /// The runs that have not ended, with their leases: one probe of the `runs_open` index.
-    static func openRuns(_ connection: Connection) throws -> [OpenRun] {
-        let statement = try connection.statement(
-            """
+    static func openRuns(_ connection: Connection, only run: RunID? = nil) throws -> [OpenRun] {
+        let columns = """
             SELECT r.run_id, r.session_id, r.status, l.host, l.boot_id, l.pid, l.started, l.agent_group,
                    l.agent_started
             FROM runs AS r LEFT JOIN run_leases AS l ON l.run_id = r.run_id
-            WHERE r.status IN ('requested', 'queued', 'running')
-            ORDER BY r.first_sequence
             """
-        )
+        let statement: Statement
+        if let run {
+            statement = try connection.statement(
+                columns + " WHERE r.run_id = ?1 AND r.status IN ('requested', 'queued', 'running')"
+            )
+            statement.bind(run.uuid, at: 1)
+        } else {
+            statement = try connection.statement(
+                columns + " WHERE r.status IN ('requested', 'queued', 'running') ORDER BY r.first_sequence"
+            )
+        }
         defer { statement.reset() }
         var result: [OpenRun] = []
         while try statement.step() {

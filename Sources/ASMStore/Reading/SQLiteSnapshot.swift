@@ -74,6 +74,8 @@ struct SQLiteSnapshot: LogSnapshot {
 
     func openRuns() throws -> [OpenRun] { try ProjectionQueries.openRuns(connection) }
 
+    func openRun(_ id: RunID) throws -> OpenRun? { try ProjectionQueries.openRuns(connection, only: id).first }
+
     func runs(in session: SessionID) throws -> [RunSummary] { try ProjectionQueries.runs(connection, session: session) }
 
     func transcript(of session: SessionID) throws -> [TranscriptEntry] {
