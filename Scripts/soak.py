@@ -55,10 +55,10 @@ def main():
     started = time.monotonic()
     living = []
     kills = 0
-    launched = 0
+    ended = 0  # processes that ended on their own before their kill came
     kinds = {"run-scripted": 0, "run-workspace": 0, "run-claude": 0, "serve": 0}
     while kills < arguments.kills:
-        while len(living) < arguments.parallel and launched < arguments.kills:
+        while len(living) < arguments.parallel:
             kind, command, extra = choose(asm, db, setup)
             kinds[kind] += 1
             process = subprocess.Popen(
@@ -70,7 +70,6 @@ def main():
                 start_new_session=True,
             )
             living.append((process, time.monotonic() + random.uniform(0.02, 0.6)))
-            launched += 1
         living.sort(key=lambda entry: entry[1])
         process, deadline = living.pop(0)
         delay = deadline - time.monotonic()
@@ -78,10 +77,19 @@ def main():
             time.sleep(delay)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
+            kills += 1
+        else:
+            ended += 1
+            continue
         process.wait()
-        kills += 1
         if kills % 100 == 0:
             print(f"{kills} processes killed ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+
+    for process, _ in living:  # the ones still running are killed too
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
 
     # Every watcher has done its work once no watcher process is left.
     wait_for_watchers()
@@ -91,7 +99,8 @@ def main():
     report = json.loads(recovered.stdout) if recovered.returncode == 0 else {"abandoned": []}
 
     figures = check(asm, db, environment)
-    figures["processes killed"] = kills
+    figures["processes killed with SIGKILL mid-run"] = kills
+    figures["processes that ended before their kill"] = ended
     figures["by kind"] = kinds
     figures["runs recorded abandoned by the recovery pass"] = len(report["abandoned"])
     figures["recovery pass exit status"] = recovered.returncode

@@ -27,6 +27,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             case ioError = "I/O error"
             case diskFull = "disk full"
             case versionConflict = "version conflict"
+            case staleBreakerChange = "stale breaker change"
             case idempotencyConflict = "idempotency conflict"
             case eventTooLarge = "event too large"
             case invalidEvent = "invalid event"
@@ -58,6 +59,11 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         public static let ioError = Code(.ioError)
         /// The disk is full.
         public static let diskFull = Code(.diskFull)
+        /// A `provider.health_changed` was derived from a state another process has changed
+        /// since: a change of the same provider's breaker was appended after its
+        /// `state_sequence`. Nothing was written; drop the change (the breaker moved already)
+        /// and append the rest.
+        public static let staleBreakerChange = Code(.staleBreakerChange)
         /// The stream was not at the version the append expected.
         public static let versionConflict = Code(.versionConflict)
         /// Some of a batch's event ids are already recorded, but not as this batch.

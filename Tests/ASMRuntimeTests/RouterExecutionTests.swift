@@ -218,6 +218,58 @@ struct RouterExecutionTests {
         }
     }
 
+    /// Two processes, each with its own router folded from the log, see claude's third
+    /// failure at the same instant: one `closed → open` is recorded, not two.
+    @Test("two routers deciding the same breaker change at the same instant record it once")
+    func concurrentBreakerChange() async throws {
+        let claude = Gathering("claude", together: 2) { _ in Self.failing(.overloaded) }
+        let codex = Flaky("codex") { _ in Self.answer }
+        let config = RouterConfig(
+            prefer: ["claude", "codex"],
+            circuitBreaker: .init(failureThreshold: 1, cooldown: .seconds(600))
+        )
+        try await withTemporaryStore { store in
+            // Two managers with routers of their own: two processes, as far as the log goes.
+            let first = SessionManager(
+                store: store,
+                providers: [],
+                routers: [ProviderRouter(providers: [claude, codex], config: config)]
+            )
+            let second = SessionManager(
+                store: store,
+                providers: [],
+                routers: [ProviderRouter(providers: [claude, codex], config: config)]
+            )
+            let one = try await first.startSession(agentID: "a")
+            let two = try await second.startSession(agentID: "b")
+            async let left = first.run("x", in: one, options: RunOptions(provider: "router"))
+            async let right = second.run("y", in: two, options: RunOptions(provider: "router"))
+            let results = try await [left, right]
+            #expect(
+                results.map(\.provider) == ["codex", "codex"] && results.map(\.status) == [.completed, .completed]
+            )
+
+            let changes = try await store.events(
+                from: .zero,
+                limit: 1000,
+                filter: EventFilter(types: [.providerHealthChanged])
+            ).events.compactMap { envelope -> String? in
+                guard case .providerHealthChanged(let changed) = envelope.event else { return nil }
+                return "\(changed.provider): \(changed.previous)→\(changed.current)"
+            }
+            #expect(changes == ["claude: closed→open"])
+            // Both runs' failovers are recorded whole, and replay re-derives every decision.
+            let failovers = try await store.events(
+                from: .zero,
+                limit: 1000,
+                filter: EventFilter(types: [.routingFailedOver])
+            ).events
+            #expect(failovers.count == 2)
+            let report = try await ReplayVerifier(store: store).verify()
+            #expect(report.isConsistent, "\(report.mismatches)")
+        }
+    }
+
     @Test("another router on the same file, with nothing in memory, decides from the log alone")
     func restartedRouterAgrees() async throws {
         let claude = Flaky("claude") { _ in Self.failing(.rateLimited) }

@@ -176,3 +176,37 @@ final class Latch: Sendable {
         }
     }
 }
+
+/// A provider whose executions all wait until `count` of them have started, then play their
+/// script: runs in several processes reaching the same step at the same instant.
+final class Gathering: ProviderAdapter {
+    let name: String
+    let capabilities: ProviderCapabilities
+    private let inner: Flaky
+    private let started = Counter()
+    private let count: Int
+    private let together = Latch()
+
+    init(_ name: String, together count: Int, plan: @escaping @Sendable (Int) -> [ProviderScript.Step]) {
+        self.name = name
+        inner = Flaky(name, plan: plan)
+        capabilities = inner.capabilities
+        self.count = count
+    }
+
+    func execute(_ request: ProviderRequest) -> ProviderEventStream {
+        let stream = inner.execute(request)
+        if started.next() == count { together.open() }
+        let together = self.together
+        let (gathered, continuation) = AsyncStream<ProviderEvent>.makeStream()
+        let task = Task {
+            await together.wait()
+            for await event in stream { continuation.yield(event) }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return ProviderEventStream(gathered)
+    }
+
+    func cancel(_ run: RunID, reason: CancelReason) async { await inner.cancel(run, reason: reason) }
+}

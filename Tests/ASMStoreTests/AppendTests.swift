@@ -249,4 +249,45 @@ import Testing
         }
         #expect(error?.code == .closed)
     }
+
+    @Test("a breaker change derived from a state another change of that provider has superseded is refused, whole")
+    func staleBreakerChange() async throws {
+        try await withTemporaryStore { store in
+            func change(_ provider: String, since: Int64) -> NewEvent {
+                NewEvent(
+                    ProviderHealthChanged(
+                        provider: provider,
+                        previous: "closed",
+                        current: "open",
+                        reason: "1 consecutive failure",
+                        consecutiveFailures: 1,
+                        stateSequence: SequenceNumber(since)
+                    )
+                )
+            }
+            let first = SessionID.generate()
+            let second = SessionID.generate()
+            try await store.append(messages(2), to: first.stream, expectedVersion: .noStream)
+            try await store.append(messages(2), to: second.stream, expectedVersion: .noStream)
+            // Both derived from the state through sequence 4; the first one in wins.
+            try await store.append([change("claude", since: 4)], to: first.stream, expectedVersion: .any)
+            var refused: StoreError?
+            do {
+                try await store.append(
+                    messages(1) + [change("claude", since: 4)],
+                    to: second.stream,
+                    expectedVersion: .any
+                )
+            } catch let error as StoreError {
+                refused = error
+            }
+            #expect(refused?.code == .staleBreakerChange)
+            #expect(refused?.description.contains("the breaker of claude changed at sequence 5") == true)
+            #expect(try await store.lastSequence() == SequenceNumber(5), "nothing of the refused batch was written")
+            // Another provider's change, or one derived from the state after the first, goes in.
+            try await store.append([change("codex", since: 4)], to: second.stream, expectedVersion: .any)
+            try await store.append([change("claude", since: 6)], to: second.stream, expectedVersion: .any)
+            #expect(try await store.lastSequence() == SequenceNumber(7))
+        }
+    }
 }

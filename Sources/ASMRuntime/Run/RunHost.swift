@@ -163,6 +163,9 @@ final class RunHost: Sendable {
                         // take the agent's watcher with it. A failure here is the next append's.
                         try? await environment.store.recordAgentProcess(group, for: runID)
                     }
+                } catch let error as StoreError where error.code == .staleBreakerChange {
+                    // Another process recorded this breaker change first: write the rest.
+                    input = .breakerChangesSuperseded
                 } catch {
                     writeError = error
                     input = .appendFailed

@@ -136,6 +136,10 @@ package struct RunMachine: Sendable {
         case committed(first: SequenceNumber, last: SequenceNumber, at: Timestamp)
         /// The batch could not be written: nothing more can be recorded.
         case appendFailed
+        /// The batch was refused, writing nothing, because its breaker changes were derived
+        /// from a state another process has changed since (it recorded the change first):
+        /// the batch is to be written again without them.
+        case breakerChangesSuperseded
         case timerFired(Timer, at: Timestamp)
         case cancelRequested(CancelReason)
         /// The log folded for the router, the time, and a seed when a decision is to be made.
@@ -287,6 +291,8 @@ package struct RunMachine: Sendable {
             actions = committed(first: first, last: last, at: time)
         case .appendFailed:
             actions = appendFailed()
+        case .breakerChangesSuperseded:
+            actions = breakerChangesSuperseded()
         case .timerFired(let timer, let time):
             actions = timerFired(timer, at: time)
         case .cancelRequested(let reason):
@@ -416,6 +422,17 @@ package struct RunMachine: Sendable {
             actions += beginFirstAttempt(at: recordedAt)
         }
         return actions
+    }
+
+    private mutating func breakerChangesSuperseded() -> [Action] {
+        guard let batch = inFlight else { return [] }
+        inFlight = nil
+        let kept = batch.filter { event in
+            if case .providerHealthChanged = event { return false }
+            return true
+        }
+        pending = kept + pending
+        return []
     }
 
     private mutating func appendFailed() -> [Action] {

@@ -92,6 +92,7 @@ final class WriteTransaction {
                     stream: batch.stream
                 )
             }
+            try refuseStaleBreakerChanges(batch)
             try upgradeChainIfNeeded()
             let recordedAt = max(clock.now().microseconds, head.recordedAt)
             let insert = try connection.statement(
@@ -180,6 +181,36 @@ final class WriteTransaction {
             throw StoreError.from(error, path: connection.path, doing: "appending to \(batch.stream)")
         } catch {
             throw StoreError(.sqlite, "appending: \(error)", underlying: error, stream: batch.stream)
+        }
+    }
+
+    /// Two processes that fold the router's state at the same moment derive the same breaker
+    /// change (both see the third failure): the change is appended only if no change of that
+    /// provider's breaker was appended after the state it was derived from, so the log holds
+    /// one transition, not two.
+    private func refuseStaleBreakerChanges(_ batch: PreparedAppend) throws {
+        for event in batch.events {
+            guard case .providerHealthChanged(let change) = event.event, let since = change.stateSequence else {
+                continue
+            }
+            let statement = try connection.statement(
+                """
+                SELECT sequence FROM events
+                WHERE sequence > ?1 AND type = 'provider.health_changed' AND json_extract(payload, '$.provider') = ?2
+                LIMIT 1
+                """
+            )
+            defer { statement.reset() }
+            statement.bind(since.rawValue, at: 1)
+            statement.bind(change.provider, at: 2)
+            if try statement.step() {
+                throw StoreError(
+                    .staleBreakerChange,
+                    "the breaker of \(change.provider) changed at sequence \(statement.int64(at: 0)), after the state "
+                        + "(sequence \(since.rawValue)) its change \(change.previous) → \(change.current) was derived from",
+                    stream: batch.stream
+                )
+            }
         }
     }
 
