@@ -241,6 +241,26 @@ struct Suite {
             )
         )
 
+        // What the redaction step costs an append: the same appends with it and without it,
+        // alternating round by round (the "C anchor" column is the engine without it).
+        for batch in [1, 1000] {
+            let count = batch == 1 ? (quick ? 1_000 : 5_000) : bulk
+            let (with, without) = try await measure(
+                "append \(batch)/commit with / without redaction (ev/s)",
+                engine: { try await appendRate(count: count, batch: batch).rate },
+                c: { try await appendRate(count: count, batch: batch, redacting: false).rate }
+            )
+            rows.append(
+                Row(
+                    name: "append \(batch)/commit, redaction on / off",
+                    engine: with,
+                    anchor: without,
+                    unit: "ev/s",
+                    target: "≥ 0.95x"
+                )
+            )
+        }
+
         // Reads on a log of `bulk` events.
         let readPath = directory + "/read.sqlite"
         removeDatabase(readPath)
@@ -354,10 +374,13 @@ struct Suite {
         var bytesPerEvent: Double
     }
 
-    func appendRate(count: Int, batch: Int) async throws -> AppendFigures {
+    func appendRate(count: Int, batch: Int, redacting: Bool = true) async throws -> AppendFigures {
         let path = directory + "/append-\(batch).sqlite"
         removeDatabase(path)
-        let store = try SQLiteEventStore(path: path, synchronous: .full)
+        var configuration = SQLiteEventStore.Configuration()
+        configuration.synchronous = .full
+        if !redacting { configuration.redactor = .measuringOnlyDisabled }
+        let store = try SQLiteEventStore(path: path, configuration: configuration)
         let workload = Workload()
         try await workload.setUp(store)
         let events = (0..<count).map { workload.event($0) }
