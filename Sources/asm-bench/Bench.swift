@@ -50,11 +50,12 @@ struct Bench {
                     quick: true
                 )
             case "append":
-                // For profiling one workload: asm-bench append COUNT BATCH
+                // For profiling one workload: asm-bench append COUNT BATCH [unredacted]
                 let count = Int(arguments.dropFirst().first ?? "") ?? 200_000
                 let batch = Int(arguments.dropFirst(2).first ?? "") ?? 1000
+                let redacting = arguments.dropFirst(3).first != "unredacted"
                 let suite = try Suite(arguments: [])
-                let figures = try await suite.appendRate(count: count, batch: batch)
+                let figures = try await suite.appendRate(count: count, batch: batch, redacting: redacting)
                 print("append \(batch)/commit: \(Int(figures.rate)) ev/s, \(Int(figures.bytesPerEvent)) B/ev")
             case "decode":
                 // The read path's decoding alone, on one thread (countable with callgrind):

@@ -79,12 +79,17 @@ import Testing
     func environmentSecrets() {
         let redactor = Redactor(environment: [
             "MY_SERVICE_TOKEN": "tok_live_value_42", "DB_PASSWORD": "correct horse", "HOME": "/home/user",
-            "SHORT_KEY": "abc",
+            "SHORT_KEY": "abc", "PWD": "/home/user/project", "OLDPWD": "/home/user/elsewhere",
+            "SSH_AUTH_SOCK": "/tmp/ssh-XXXXabcd/agent.4242",
         ])
-        let text = "token=tok_live_value_42 pw=correct horse home=/home/user short=abc"
+        let text =
+            "token=tok_live_value_42 pw=correct horse home=/home/user short=abc "
+            + "cwd=/home/user/project/Sources was=/home/user/elsewhere agent=/tmp/ssh-XXXXabcd/agent.4242"
+        // The working directory and the agent socket are paths, whatever their names say.
         #expect(
             redactor.redact(text)
-                == "token=[REDACTED:env:MY_SERVICE_TOKEN] pw=[REDACTED:env:DB_PASSWORD] home=/home/user short=abc"
+                == "token=[REDACTED:env:MY_SERVICE_TOKEN] pw=[REDACTED:env:DB_PASSWORD] home=/home/user short=abc "
+                + "cwd=/home/user/project/Sources was=/home/user/elsewhere agent=/tmp/ssh-XXXXabcd/agent.4242"
         )
     }
 

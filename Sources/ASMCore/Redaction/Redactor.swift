@@ -51,12 +51,22 @@ public struct Redactor: Sendable {
     }
 
     /// Whether a variable or key name says its value is a secret.
+    ///
+    /// Variables the shell and desktop set whose names only look secret (`PWD` and `OLDPWD`
+    /// are directories, `SSH_AUTH_SOCK` and `XAUTHORITY` paths) are not: hiding their values
+    /// would hide every path under the working directory.
     public static func isSecretName(_ name: String) -> Bool {
         let upper = name.uppercased()
+        guard !notSecretNames.contains(upper) else { return false }
         return ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PWD", "CREDENTIAL", "AUTH", "COOKIE"].contains {
             upper.contains($0)
         }
     }
+
+    /// Well-known variables whose names contain a secret-sounding word but hold paths.
+    static let notSecretNames: Set<String> = [
+        "PWD", "OLDPWD", "SSH_AUTH_SOCK", "XAUTHORITY", "GPG_AGENT_INFO", "KEYTIMEOUT", "XKB_KEYMAP",
+    ]
 
     /// Whether `needle` occurs in `haystack`.
     static func occurs(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
