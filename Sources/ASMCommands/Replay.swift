@@ -33,6 +33,11 @@ extension ASM {
                 for mismatch in report.mismatches { Console.line(Formatting.json(MismatchLine(mismatch))) }
                 Console.line(Formatting.json(Summary(report)))
             } else {
+                for skipped in report.unverifiable {
+                    Console.line(
+                        "NOT RE-DERIVED at sequence \(skipped.sequence) (run \(skipped.run), \(skipped.kind)): \(skipped.message)"
+                    )
+                }
                 for mismatch in report.mismatches {
                     Console.line(
                         "MISMATCH at sequence \(mismatch.sequence) (run \(mismatch.run), \(mismatch.kind)): \(mismatch.message)"
@@ -46,6 +51,9 @@ extension ASM {
                         + (report.isConsistent
                             ? "all match"
                             : "\(report.mismatches.count) mismatch\(report.mismatches.count == 1 ? "" : "es")")
+                        + (report.unverifiable.isEmpty
+                            ? ""
+                            : " (\(report.unverifiable.count) not re-derived: an input was expunged)")
                 )
             }
             Console.flush()
@@ -53,9 +61,10 @@ extension ASM {
         }
 
         private struct Summary: Encodable {
-            var runs, policyDecisions, routingDecisions, healthChanges, mismatches: Int
+            var runs, policyDecisions, routingDecisions, healthChanges, mismatches, unverifiable: Int
             var consistent: Bool
             init(_ report: ReplayReport) {
+                unverifiable = report.unverifiable.count
                 runs = report.runs
                 policyDecisions = report.policyDecisions
                 routingDecisions = report.routingDecisions
@@ -64,7 +73,7 @@ extension ASM {
                 consistent = report.isConsistent
             }
             enum CodingKeys: String, CodingKey {
-                case runs, mismatches, consistent
+                case runs, mismatches, consistent, unverifiable
                 case policyDecisions = "policy_decisions"
                 case routingDecisions = "routing_decisions"
                 case healthChanges = "health_changes"

@@ -96,10 +96,15 @@ public struct ReplayVerifier: Sendable {
         var derived: [SessionEvent] = []
         var cancellation: RunFailure?
         var terminal: EventEnvelope?
+        // An expunged event's payload is gone: decisions from it on cannot be re-derived.
+        var expunged: SequenceNumber?
         for envelope in events[start...] {
             if envelope.event.isRunTerminal {
                 terminal = envelope
                 break
+            }
+            if expunged == nil, case .opaque(let opaque) = envelope.event, case .expunged = opaque.reason {
+                expunged = envelope.sequence
             }
             let (next, decisions) = engine.reduce(state, .event(envelope.event, at: envelope.recordedAt))
             state = next
@@ -112,6 +117,18 @@ public struct ReplayVerifier: Sendable {
             let expected = index < derived.count ? derived[index] : nil
             let actual = index < recorded.count ? recorded[index] : nil
             guard expected != actual?.event else { continue }
+            let sequence = actual?.sequence ?? terminal?.sequence ?? at
+            if let expunged, expunged < sequence {
+                report.unverifiable.append(
+                    ReplayReport.Unverifiable(
+                        kind: .policy,
+                        sequence: sequence,
+                        run: run,
+                        message: "its input at sequence \(expunged) was expunged"
+                    )
+                )
+                return
+            }
             report.mismatch(
                 .policy,
                 actual?.sequence ?? terminal?.sequence ?? at,
@@ -122,7 +139,9 @@ public struct ReplayVerifier: Sendable {
             )
             return
         }
-        if let cancellation, let terminal, terminal.event != .runFailed(RunFailed(failure: cancellation)) {
+        if let cancellation, let terminal, terminal.event != .runFailed(RunFailed(failure: cancellation)),
+            expunged == nil
+        {
             report.mismatch(
                 .policy,
                 terminal.sequence,
@@ -361,6 +380,17 @@ public struct ReplayReport: Hashable, Sendable {
     public var routingDecisions = 0
     public var healthChanges = 0
     public var mismatches: [Mismatch] = []
+    /// Decisions that cannot be re-derived because an event they came from was expunged:
+    /// not mismatches (the log was changed in the one audited way), but not checked either.
+    public var unverifiable: [Unverifiable] = []
+
+    /// A decision whose inputs are no longer in the log.
+    public struct Unverifiable: Hashable, Sendable {
+        public var kind: Kind
+        public var sequence: SequenceNumber
+        public var run: RunID
+        public var message: String
+    }
 
     public var isConsistent: Bool { mismatches.isEmpty }
 

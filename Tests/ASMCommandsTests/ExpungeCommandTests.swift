@@ -33,4 +33,28 @@ import Testing
         let again = try await ASMProcess.run(["expunge", "13", "--reason", "x", "--yes", "--db", db])
         #expect(again.exitCode == 64 && again.stderr.contains("already expunged"))
     }
+
+    /// A policy decision made from a tool call whose payload was expunged cannot be
+    /// re-derived: replay says so instead of calling the recorded decision a mismatch.
+    @Test("replay --verify names decisions whose input was expunged, and does not call them mismatches")
+    func replayAfterExpunge() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("demo.sqlite")
+        _ = try await ASMProcess.run(["demo", "--db", db, "--pace", "0", "--part", "policies"])
+        // Sequence 45 is the `rm -rf .build` call the org policy denies at 46.
+        let expunged = try await ASMProcess.run(["expunge", "45", "--reason", "x", "--yes", "--db", db])
+        #expect(expunged.exitCode == 0, "\(expunged.stderr)")
+        let replay = try await ASMProcess.run(["replay", "--verify", "--db", db])
+        #expect(replay.exitCode == 0, "\(replay.stdout)")
+        #expect(replay.lines.first?.hasPrefix("NOT RE-DERIVED at sequence 46 (run ") == true)
+        #expect(replay.lines.first?.hasSuffix(", policy): its input at sequence 45 was expunged") == true)
+        #expect(
+            replay.lines.last
+                == "replayed 3 runs: 4 policy decisions, 0 routing decisions, 0 breaker changes; all match "
+                + "(1 not re-derived: an input was expunged)"
+        )
+        let json = try await ASMProcess.run(["replay", "--verify", "--db", db, "--json"])
+        #expect(json.stdout.contains(#""mismatches":0"#) && json.stdout.contains(#""unverifiable":1"#))
+    }
 }
