@@ -244,7 +244,7 @@ struct Suite {
 
         // What the redaction step costs an append: the same appends with it and without it,
         // alternating round by round (the "C anchor" column is the engine without it).
-        for batch in [1, 1000] {
+        for batch in [1, 100, 1000] {
             let count = batch == 1 ? (quick ? 1_000 : 5_000) : bulk
             let (with, without) = try await measure(
                 "append \(batch)/commit with / without redaction (ev/s)",
