@@ -49,6 +49,7 @@ let package = Package(
                 .embedInCode("0003_consumers.sql"),
                 .embedInCode("0004_chain_versions.sql"),
                 .embedInCode("0005_run_leases.sql"),
+                .embedInCode("0006_approvals.sql"),
             ],
             swiftSettings: swiftSettings
         ),

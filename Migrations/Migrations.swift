@@ -19,6 +19,7 @@ package enum Migrations {
         Migration(version: 3, name: "consumers", sql: text(PackageResources._003_consumers_sql)),
         Migration(version: 4, name: "chain_versions", sql: text(PackageResources._004_chain_versions_sql)),
         Migration(version: 5, name: "run_leases", sql: text(PackageResources._005_run_leases_sql)),
+        Migration(version: 6, name: "approvals", sql: text(PackageResources._006_approvals_sql)),
     ]
 
     /// The schema version a database has once every migration of this build is applied.

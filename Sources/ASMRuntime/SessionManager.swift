@@ -470,31 +470,23 @@ public final class SessionManager: Sendable {
             try await host.resolve(resolved)
             return
         }
-        // The run is not executing here: record the answer if the approval is still open.
-        guard let summary = try await store.run(run) else {
-            throw SessionManagerError(.approvalNotFound, "no run \(run)")
+        // The run is not executing here (it may be in another process, which follows the log
+        // for answers): record the answer. The store takes only the first answer.
+        guard
+            let approval = try await store.approvals(pendingOnly: false, session: nil, id: approvalID, limit: 2)
+                .first(where: { $0.approvalID == approvalID })
+        else {
+            throw SessionManagerError(.approvalNotFound, "no approval \(approvalID)")
         }
-        let page = try await store.events(
-            from: summary.firstSequence,
-            limit: 100_000,
-            filter: EventFilter(types: [.toolApprovalRequested, .toolApprovalResolved], run: run)
-        )
-        var open = false
-        for envelope in page.events {
-            switch envelope.event {
-            case .toolApprovalRequested(let requested) where requested.approvalID == approvalID: open = true
-            case .toolApprovalResolved(let earlier) where earlier.approvalID == approvalID: open = false
-            default: break
-            }
+        do {
+            try await store.append(
+                [NewEvent(resolved, run: run)],
+                to: approval.sessionID.stream,
+                expectedVersion: .streamExists
+            )
+        } catch let error as StoreError where error.code == .alreadyResolved {
+            throw SessionManagerError(.alreadyResolved, error.message, underlying: error)
         }
-        guard open else {
-            throw SessionManagerError(.approvalNotFound, "approval \(approvalID) is not waiting for an answer")
-        }
-        try await store.append(
-            [NewEvent(resolved, run: run)],
-            to: summary.sessionID.stream,
-            expectedVersion: .streamExists
-        )
     }
 
     /// Whether a run is executing in this process.

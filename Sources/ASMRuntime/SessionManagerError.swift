@@ -17,6 +17,7 @@ public struct SessionManagerError: Error, Hashable, Sendable, CustomStringConver
             case unknownProvider = "unknown provider"
             case invalidPolicy = "invalid policy"
             case approvalNotFound = "approval not found"
+            case alreadyResolved = "already resolved"
             case invalidArgument = "invalid argument"
             case workspaceInUse = "workspace in use"
             case workspaceFailed = "workspace failed"
@@ -39,6 +40,8 @@ public struct SessionManagerError: Error, Hashable, Sendable, CustomStringConver
         public static let invalidPolicy = Code(.invalidPolicy)
         /// The approval does not exist or is no longer waiting for an answer.
         public static let approvalNotFound = Code(.approvalNotFound)
+        /// The approval was answered already (the first answer wins), or closed with its run.
+        public static let alreadyResolved = Code(.alreadyResolved)
         /// An argument cannot be used (no message, an empty agent id, options that contradict).
         public static let invalidArgument = Code(.invalidArgument)
         /// Another run (here or in another process) is using the workspace.

@@ -77,6 +77,12 @@ public protocol EventStore: Sendable {
     /// The runs that have not ended (`requested`, `queued`, `running`), oldest first, with
     /// the lease of the process executing each.
     func openRuns() async throws -> [OpenRun]
+    /// Tool approvals, oldest first.
+    /// - Parameters:
+    ///   - pendingOnly: only those waiting for an answer.
+    ///   - session: only this session's.
+    ///   - id: an approval id, or the start of one (every approval it begins).
+    func approvals(pendingOnly: Bool, session: SessionID?, id: String?, limit: Int) async throws -> [ApprovalSummary]
     /// Records the agent process group this process started for `run` in the run's lease,
     /// so that whoever finds the run abandoned can stop what is left of it.
     func recordAgentProcess(_ group: AgentProcessGroup, for run: RunID) async throws

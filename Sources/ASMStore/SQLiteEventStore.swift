@@ -84,7 +84,8 @@ public final class SQLiteEventStore: EventStore {
 
     /// Tables a consumer's own writes may read but never change.
     static let protectedTables: Set<String> = [
-        "events", "sessions", "runs", "transcript", "usage", "projection_checkpoints", "consumers",
+        "events", "sessions", "runs", "transcript", "usage", "projection_checkpoints", "consumers", "approvals",
+        "run_leases",
         DatabaseFile.migrationsTable, "events_readable", "transcript_messages", "usage_by_session",
         "usage_by_provider", "usage_by_model",
     ]
@@ -382,6 +383,18 @@ public final class SQLiteEventStore: EventStore {
 
     public func runs(in session: SessionID) async throws -> [RunSummary] {
         try await readers.read { try SQLiteSnapshot(connection: $0).runs(in: session) }
+    }
+
+    public func approvals(
+        pendingOnly: Bool = false,
+        session: SessionID? = nil,
+        id: String? = nil,
+        limit: Int = 1000
+    ) async throws -> [ApprovalSummary] {
+        try SQLiteSnapshot.validate(limit: limit)
+        return try await readers.read {
+            try ProjectionQueries.approvals($0, pendingOnly: pendingOnly, session: session, id: id, limit: limit)
+        }
     }
 
     public func openRuns() async throws -> [OpenRun] {

@@ -28,6 +28,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             case diskFull = "disk full"
             case versionConflict = "version conflict"
             case staleBreakerChange = "stale breaker change"
+            case alreadyResolved = "already resolved"
             case idempotencyConflict = "idempotency conflict"
             case eventTooLarge = "event too large"
             case invalidEvent = "invalid event"
@@ -64,6 +65,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         /// `state_sequence`. Nothing was written; drop the change (the breaker moved already)
         /// and append the rest.
         public static let staleBreakerChange = Code(.staleBreakerChange)
+        /// A `tool_approval.resolved` for an approval that is not waiting: resolved already
+        /// (the first resolution wins) or closed with its run. Nothing was written.
+        public static let alreadyResolved = Code(.alreadyResolved)
         /// The stream was not at the version the append expected.
         public static let versionConflict = Code(.versionConflict)
         /// Some of a batch's event ids are already recorded, but not as this batch.

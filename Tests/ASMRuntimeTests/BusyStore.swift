@@ -29,6 +29,9 @@ final class BusyStore: EventStore {
 
     func lastSequence() async throws -> SequenceNumber { try await base.lastSequence() }
     func openRuns() async throws -> [OpenRun] { try await base.openRuns() }
+    func approvals(pendingOnly: Bool, session: SessionID?, id: String?, limit: Int) async throws -> [ApprovalSummary] {
+        try await base.approvals(pendingOnly: pendingOnly, session: session, id: id, limit: limit)
+    }
     func recordAgentProcess(_ group: AgentProcessGroup, for run: RunID) async throws {
         try await base.recordAgentProcess(group, for: run)
     }

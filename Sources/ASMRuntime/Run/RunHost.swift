@@ -75,7 +75,25 @@ final class RunHost: Sendable {
                 for item in channel.close() { Loop.refuse(item) }
                 group.cancelAll()
             }
-            return try await loop.run { attempt, adapter, request in
+            let store = environment.store
+            let runID = self.runID
+            return try await loop.run { spawn in
+                guard case .attempt(let attempt, let adapter, let request) = spawn else {
+                    guard case .follower(let from) = spawn else { return }
+                    // Answers to this run's approvals that other processes record in the log.
+                    group.addTask {
+                        let subscription = store.subscribe(
+                            from: from,
+                            filter: EventFilter(types: [.toolApprovalResolved], run: runID)
+                        )
+                        for try await envelope in subscription {
+                            guard case .toolApprovalResolved(let resolved) = envelope.event else { continue }
+                            let item = RunChannel.Item.input(.approvalRecorded(resolved, at: envelope.recordedAt))
+                            if !channel.push(item) { break }
+                        }
+                    }
+                    return
+                }
                 group.addTask {
                     for await event in adapter.execute(request) {
                         let time = clock.now()
@@ -111,8 +129,18 @@ final class RunHost: Sendable {
         var adapter: (any ProviderAdapter)?
         var result: RunResult?
         var writeError: (any Error)?
+        /// Whether the log is followed for answers other processes record.
+        var following = false
 
-        typealias StartAttempt = (Int, any ProviderAdapter, ProviderRequest) -> Void
+        /// What the loop asks its host to start as a child task.
+        enum Spawn {
+            /// A provider attempt.
+            case attempt(Int, any ProviderAdapter, ProviderRequest)
+            /// Following the log for answers to the run's approvals, from this sequence.
+            case follower(from: SequenceNumber)
+        }
+
+        typealias StartAttempt = (Spawn) -> Void
 
         mutating func run(start: StartAttempt) async throws -> RunResult {
             await perform(machine.start(at: environment.clock.now()), start: start)
@@ -156,6 +184,10 @@ final class RunHost: Sendable {
                         expectedVersion: .streamExists
                     )
                     input = .committed(first: written.firstSequence, last: written.lastSequence, at: written.recordedAt)
+                    if !following, events.contains(where: { $0.type == .toolApprovalRequested }) {
+                        following = true
+                        start(.follower(from: written.firstSequence))
+                    }
                     if events.contains(where: { $0.type == .runStarted }),
                         let group = AgentReaper.shared.group(for: runID)
                     {
@@ -163,6 +195,10 @@ final class RunHost: Sendable {
                         // take the agent's watcher with it. A failure here is the next append's.
                         try? await environment.store.recordAgentProcess(group, for: runID)
                     }
+                } catch let error as StoreError where error.code == .alreadyResolved {
+                    // Another process answered an approval first: write the rest; its answer
+                    // comes from the log.
+                    input = .approvalsAnsweredElsewhere
                 } catch let error as StoreError where error.code == .staleBreakerChange {
                     // Another process recorded this breaker change first: write the rest.
                     input = .breakerChangesSuperseded
@@ -186,7 +222,7 @@ final class RunHost: Sendable {
                     adapter = provider
                     var request = environment.request
                     request.asksBeforeTools = asks
-                    start(attempt, provider, request)
+                    start(.attempt(attempt, provider, request))
                 case .cancelProvider(let reason):
                     await adapter?.cancel(runID, reason: reason)
                 case .answerTool(let callID, let verdict):

@@ -130,8 +130,14 @@ package struct RunMachine: Sendable {
         case toolPermissionRequested(ToolCallStarted, attempt: Int, at: Timestamp)
         /// The attempt's event stream ended (after its terminal event, or without one).
         case providerStreamEnded(attempt: Int)
-        /// Someone answered an approval.
+        /// Someone answered an approval (this process: the machine records the answer).
         case approvalResolved(ToolApprovalResolved)
+        /// An answer another process recorded in the log, at `at`: applied, not recorded again.
+        case approvalRecorded(ToolApprovalResolved, at: Timestamp)
+        /// The batch was refused, writing nothing, because an approval it answers was answered
+        /// first by another process: the batch is to be written again without those answers,
+        /// and the recorded answers will arrive as ``approvalRecorded(_:at:)``.
+        case approvalsAnsweredElsewhere
         /// The batch handed out by ``flush()`` is in the log, at these sequences, recorded at `at`.
         case committed(first: SequenceNumber, last: SequenceNumber, at: Timestamp)
         /// The batch could not be written: nothing more can be recorded.
@@ -285,6 +291,10 @@ package struct RunMachine: Sendable {
             actions = toolPermissionRequested(call, attempt: attempt, at: time)
         case .providerStreamEnded(let attempt):
             actions = providerStreamEnded(attempt: attempt)
+        case .approvalRecorded(let resolved, let time):
+            actions = approvalRecorded(resolved, at: time)
+        case .approvalsAnsweredElsewhere:
+            actions = approvalsAnsweredElsewhere()
         case .approvalResolved(let resolved):
             actions = approvalResolved(resolved)
         case .committed(let first, let last, let time):
@@ -422,6 +432,26 @@ package struct RunMachine: Sendable {
             actions += beginFirstAttempt(at: recordedAt)
         }
         return actions
+    }
+
+    private mutating func approvalRecorded(_ resolved: ToolApprovalResolved, at time: Timestamp) -> [Action] {
+        guard pendingApprovals.remove(resolved.approvalID) != nil else { return [] }
+        return evaluate(.event(.toolApprovalResolved(resolved), at: time))
+    }
+
+    private mutating func approvalsAnsweredElsewhere() -> [Action] {
+        guard let batch = inFlight else { return [] }
+        inFlight = nil
+        var kept: [SessionEvent] = []
+        for event in batch {
+            if case .toolApprovalResolved(let resolved) = event {
+                pendingApprovals.insert(resolved.approvalID)
+            } else {
+                kept.append(event)
+            }
+        }
+        pending = kept + pending
+        return []
     }
 
     private mutating func breakerChangesSuperseded() -> [Action] {

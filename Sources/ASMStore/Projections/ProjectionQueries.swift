@@ -83,6 +83,62 @@ enum ProjectionQueries {
         return try statement.step() ? run(statement) : nil
     }
 
+    /// Approvals, oldest first: all, or only pending ones, or one session's; `id` matches one
+    /// approval id or the approvals whose ids start with it.
+    static func approvals(
+        _ connection: Connection,
+        pendingOnly: Bool,
+        session: SessionID?,
+        id: String?,
+        limit: Int
+    ) throws -> [ApprovalSummary] {
+        var conditions: [String] = []
+        var arguments: [DatabaseValue] = []
+        if pendingOnly { conditions.append("status = 'pending'") }
+        if let session {
+            arguments.append(.blob(session.uuid.bytes))
+            conditions.append("session_id = ?\(arguments.count)")
+        }
+        if let id {
+            arguments.append(.text(id))
+            conditions.append("substr(approval_id, 1, length(?\(arguments.count))) = ?\(arguments.count)")
+        }
+        arguments.append(.integer(Int64(limit)))
+        let statement = try connection.prepare(
+            """
+            SELECT approval_id, session_id, run_id, call_id, tool, input, policy, rule, can_block, requested_at,
+                   requested_sequence, status, resolved_by, reason, resolved_at, resolved_sequence
+            FROM approvals \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY requested_sequence LIMIT ?\(arguments.count)
+            """
+        )
+        try statement.bind(arguments)
+        var result: [ApprovalSummary] = []
+        while try statement.step() {
+            result.append(
+                ApprovalSummary(
+                    approvalID: statement.text(at: 0),
+                    sessionID: SessionID(uuid: statement.uuid(at: 1) ?? .zero),
+                    runID: RunID(uuid: statement.uuid(at: 2) ?? .zero),
+                    callID: statement.optionalText(at: 3),
+                    tool: statement.text(at: 4),
+                    input: statement.optionalText(at: 5).flatMap { try? JSONValue(parsing: Array($0.utf8)) },
+                    policy: statement.text(at: 6),
+                    rule: statement.text(at: 7),
+                    canBlock: statement.int64(at: 8) != 0,
+                    requestedAt: Timestamp(microseconds: statement.int64(at: 9)),
+                    requestedSequence: SequenceNumber(statement.int64(at: 10)),
+                    status: ApprovalStatus(rawValue: statement.text(at: 11)),
+                    resolvedBy: statement.optionalText(at: 12),
+                    reason: statement.optionalText(at: 13),
+                    resolvedAt: statement.optionalInt64(at: 14).map(Timestamp.init(microseconds:)),
+                    resolvedSequence: statement.optionalInt64(at: 15).map(SequenceNumber.init(_:))
+                )
+            )
+        }
+        return result
+    }
+
     /// The runs that have not ended, with their leases: one probe of the `runs_open` index.
     static func openRuns(_ connection: Connection, only run: RunID? = nil) throws -> [OpenRun] {
         let columns = """

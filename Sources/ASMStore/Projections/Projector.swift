@@ -12,7 +12,7 @@ import ASMCore
 final class Projector {
     /// The projections and the versions of their code. Bumping a version rebuilds the
     /// projections the next time a writer opens the file.
-    static let versions: [String: Int] = ["sessions": 1, "runs": 2, "transcript": 1, "usage": 1]
+    static let versions: [String: Int] = ["sessions": 1, "runs": 2, "transcript": 1, "usage": 1, "approvals": 1]
 
     /// The run id stored for usage that belongs to no run.
     static let noRun = UUIDValue.zero
@@ -52,9 +52,11 @@ final class Projector {
             try runEnded("cancelled", message: cancelled.message, cancelReason: cancelled.reason.rawValue, header)
         case .messageReceived(let message): try messageReceived(message, header)
         case .tokenUsageUpdated(let usage): try tokenUsageUpdated(usage, header)
+        case .toolApprovalRequested(let requested): try approvalRequested(requested, header)
+        case .toolApprovalResolved(let resolved): try approvalResolved(resolved, header)
         case .routingDecided, .routingFailedOver, .providerHealthChanged, .providerWarning, .messageStreamed,
             .toolCallRequested, .toolCallStarted,
-            .toolCallCompleted, .policyEvaluated, .policyViolated, .toolApprovalRequested, .toolApprovalResolved,
+            .toolCallCompleted, .policyEvaluated, .policyViolated,
             .continuationApplied, .workspaceSnapshotTaken, .workspaceDiffComputed, .workspaceRolledBack,
             .artifactStored, .consumerCheckpointed, .consumerReset, .chainUpgraded, .eventExpunged:
             break
@@ -91,7 +93,7 @@ final class Projector {
     func clear() throws(SQLiteError) {
         try connection.execute(
             """
-            DELETE FROM sessions; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage;
+            DELETE FROM sessions; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage; DELETE FROM approvals;
             DELETE FROM projection_checkpoints;
             """
         )
@@ -272,6 +274,61 @@ final class Projector {
         statement.bind(cancelReason, at: 6)
         statement.bind(providerSessionID, at: 7)
         statement.bind(header.sequence, at: 8)
+        try statement.execute()
+        // An approval still waiting when its run ends is closed with the run, never left pending.
+        let close = try connection.statement(
+            """
+            UPDATE approvals SET status = 'closed', reason = ?2, resolved_at = ?3, resolved_sequence = ?4
+            WHERE run_id = ?1 AND status = 'pending'
+            """
+        )
+        close.bind(run, at: 1)
+        close.bind("the run ended: \(status)" + (kind.map { " (\($0))" } ?? ""), at: 2)
+        close.bind(header.recordedAt, at: 3)
+        close.bind(header.sequence, at: 4)
+        try close.execute()
+    }
+
+    // MARK: Approvals
+
+    private func approvalRequested(_ requested: ToolApprovalRequested, _ header: Header) throws(SQLiteError) {
+        guard let run = header.run else { return }
+        let statement = try connection.statement(
+            """
+            INSERT INTO approvals (approval_id, session_id, run_id, call_id, tool, input, policy, rule, can_block,
+                                   requested_at, requested_sequence, status)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending')
+            ON CONFLICT (approval_id) DO NOTHING
+            """
+        )
+        statement.bind(requested.approvalID, at: 1)
+        statement.bind(header.stream, at: 2)
+        statement.bind(run, at: 3)
+        statement.bind(requested.callID, at: 4)
+        statement.bind(requested.tool, at: 5)
+        statement.bind((try? requested.input?.jsonBytes()).map { String(decoding: $0, as: UTF8.self) }, at: 6)
+        statement.bind(requested.policy, at: 7)
+        statement.bind(requested.rule, at: 8)
+        statement.bind(requested.canBlock ? 1 : 0, at: 9)
+        statement.bind(header.recordedAt, at: 10)
+        statement.bind(header.sequence, at: 11)
+        try statement.execute()
+    }
+
+    /// The first resolution decides; the writer refuses a second before it is appended.
+    private func approvalResolved(_ resolved: ToolApprovalResolved, _ header: Header) throws(SQLiteError) {
+        let statement = try connection.statement(
+            """
+            UPDATE approvals SET status = ?2, resolved_by = ?3, reason = ?4, resolved_at = ?5, resolved_sequence = ?6
+            WHERE approval_id = ?1 AND status = 'pending'
+            """
+        )
+        statement.bind(resolved.approvalID, at: 1)
+        statement.bind(resolved.approved ? "approved" : "denied", at: 2)
+        statement.bind(resolved.resolvedBy, at: 3)
+        statement.bind(resolved.reason, at: 4)
+        statement.bind(header.recordedAt, at: 5)
+        statement.bind(header.sequence, at: 6)
         try statement.execute()
     }
 

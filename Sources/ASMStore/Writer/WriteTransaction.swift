@@ -106,6 +106,9 @@ final class WriteTransaction {
             var version = current
             var hash = head.hash
             for event in batch.events {
+                if case .toolApprovalResolved(let resolved) = event.event {
+                    try refuseUnlessPending(resolved, stream: batch.stream)
+                }
                 sequence += 1
                 version += 1
                 hash = chainHash(
@@ -181,6 +184,27 @@ final class WriteTransaction {
             throw StoreError.from(error, path: connection.path, doing: "appending to \(batch.stream)")
         } catch {
             throw StoreError(.sqlite, "appending: \(error)", underlying: error, stream: batch.stream)
+        }
+    }
+
+    /// The first resolution of a requested approval wins: checked here, in the append's
+    /// transaction, so two processes racing to answer one approval record one answer.
+    private func refuseUnlessPending(_ resolved: ToolApprovalResolved, stream: StreamID) throws {
+        let statement = try connection.statement(
+            "SELECT status, resolved_by FROM approvals WHERE approval_id = ?1"
+        )
+        defer { statement.reset() }
+        statement.bind(resolved.approvalID, at: 1)
+        // An approval the log never asked for is not the writer's to judge (callers check).
+        guard try statement.step() else { return }
+        let status = statement.text(at: 0)
+        guard status == "pending" else {
+            let by = statement.optionalText(at: 1).map { " by \($0)" } ?? ""
+            throw StoreError(
+                .alreadyResolved,
+                "approval \(resolved.approvalID) is \(status == "closed" ? "closed with its run" : "already \(status)\(by)")",
+                stream: stream
+            )
         }
     }
 
