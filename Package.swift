@@ -222,6 +222,7 @@ let package = Package(
         .testTarget(
             name: "ASMCommandsTests",
             dependencies: [
+                "AgentSessionManager",
                 "ASMCommands",
                 "ASMCore",
                 "ASMStore",

@@ -37,7 +37,7 @@ extension ASM {
 
         @Option(
             help:
-                "Answer policy approval requests: ask (on a terminal), approve or deny (default: ask on a terminal, else deny)."
+                "Answer policy approval requests: ask (on a terminal, while another process may answer first with asm approve or asm deny), approve, deny, or wait for another process to answer (default: ask on a terminal, else deny)."
         )
         var approvals: ApprovalChoice?
 
@@ -59,7 +59,7 @@ extension ASM {
         typealias ProviderChoice = ExecutionOptions.ProviderChoice
 
         enum ApprovalChoice: String, ExpressibleByArgument, CaseIterable {
-            case ask, approve, deny
+            case ask, approve, deny, wait
         }
 
         func validate() throws {

@@ -48,7 +48,10 @@ extension ASM {
         @Option(help: "Read run requests from this file instead of standard input.")
         var input: String?
 
-        @Option(help: "Answer policy approval requests: approve or deny (default: deny).")
+        @Option(
+            help:
+                "Answer policy approval requests: approve, deny, or wait for another process (asm approve or asm deny) to answer (default: deny)."
+        )
         var approvals: ServeApproval = .deny
 
         @Flag(help: "Print each event as one JSON object per line.")
@@ -58,7 +61,7 @@ extension ASM {
         var quiet = false
 
         enum ServeApproval: String, ExpressibleByArgument, CaseIterable {
-            case approve, deny
+            case approve, deny, wait
         }
 
         func validate() throws {
@@ -125,7 +128,7 @@ extension ASM {
                         }
                         // Live: a reader on a pipe sees each event as it commits.
                         Console.flush()
-                        if case .toolApprovalRequested(let requested) = envelope.event {
+                        if case .toolApprovalRequested(let requested) = envelope.event, approvals != .wait {
                             let approved = approvals == .approve
                             Task {
                                 try? await manager.resolveApproval(

@@ -156,6 +156,7 @@ final class Approver: Sendable {
             let approved: Bool
             let resolver: String
             switch mode {
+            case .wait: return  // another process answers, through the log
             case .approve: (approved, resolver) = (true, "asm --approvals approve")
             case .deny: (approved, resolver) = (false, "asm --approvals deny")
             case .ask:

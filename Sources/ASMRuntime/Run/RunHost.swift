@@ -150,6 +150,12 @@ final class RunHost: Sendable {
                 for item in await channel.next() {
                     switch item {
                     case .input(let input):
+                        if case .approvalRecorded(let resolved, _) = input,
+                            machine.isWaiting(forApproval: resolved.approvalID)
+                        {
+                            // Recorded by another process: shown like the run's own events.
+                            await environment.onEvent(.toolApprovalResolved(resolved))
+                        }
                         await perform(machine.receive(input), start: start)
                     case .permission(let permission, let attempt, let time):
                         permissions[permission.call.callID] = permission

@@ -273,6 +273,9 @@ package struct RunMachine: Sendable {
         return [.append(batch)]
     }
 
+    /// Whether the run waits for an answer to `approval`.
+    package func isWaiting(forApproval approval: String) -> Bool { pendingApprovals.contains(approval) }
+
     /// Whether the run has ended (its result handed out, or aborted).
     package var isFinished: Bool { phase == .finished }
 

@@ -1,0 +1,117 @@
+import AgentSessionManager
+import AgentSessionManagerTesting
+import Foundation
+import Testing
+
+/// A run held for an approval in this process, answered with `asm approve` and `asm deny`
+/// from another: the tool runs (or not) accordingly, and everyone sees the same answer.
+@Suite(.serialized) struct ApprovalCommandTests {
+    static let team = Policy(
+        name: "team",
+        toolRules: [.deny([(try? ToolPattern("Bash(make deploy*)")) ?? { fatalError("pattern") }()])],
+        onViolation: .requestApproval
+    )
+
+    /// A provider that holds tools until the run's policies decide, like Claude Code with the
+    /// host permission protocol.
+    static func holdingProvider() -> ScriptedProvider {
+        ScriptedProvider(
+            name: "claude",
+            capabilities: ProviderCapabilities(
+                streamsText: true,
+                reportsToolCalls: true,
+                resumesNatively: true,
+                interrupts: true,
+                toolGate: .beforeRun,
+                holdsTools: true
+            )
+        ) { _ in
+            ProviderScript([.toolCall(name: "Bash", input: ["command": "make deploy"], output: "ok"), .text("done")])
+        }
+    }
+
+    /// Waits on the log for the next approval requested after `after`.
+    private func nextRequest(_ store: SQLiteEventStore, after: SequenceNumber) async throws -> ToolApprovalRequested {
+        for try await envelope in store.subscribe(
+            from: after.next,
+            filter: EventFilter(types: [.toolApprovalRequested])
+        ) {
+            if case .toolApprovalRequested(let requested) = envelope.event { return requested }
+        }
+        throw CancellationError()
+    }
+
+    @Test("asm approve answers a tool held in another process; a second answer is refused with exit 1")
+    func approveFromAnotherProcess() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let store = try SQLiteEventStore(path: db)
+        let manager = SessionManager(store: store, providers: [Self.holdingProvider()])
+        let session = try await manager.startSession(agentID: "a")
+        let start = try await store.lastSequence()
+        let running = Task {
+            try await manager.run("deploy", in: session, options: RunOptions(provider: "claude", policies: [Self.team]))
+        }
+        let requested = try await nextRequest(store, after: start)
+
+        let pending = try await ASMProcess.run(["approvals", "--pending", "--json", "--db", db])
+        #expect(pending.lines.count == 1)
+        #expect(pending.lines.first?.contains(#""approval_id":"\#(requested.approvalID)""#) == true)
+        #expect(pending.lines.first?.contains(#""status":"pending""#) == true)
+        #expect(pending.lines.first?.contains(#""tool":"Bash","#) == true)
+        #expect(pending.lines.first?.contains(#""input":{"command":"make deploy"}"#) == true)
+
+        // An unambiguous prefix is enough.
+        let prefix = String(requested.approvalID.prefix(requested.approvalID.count - 1))
+        let approved = try await ASMProcess.run([
+            "approve", prefix, "--by", "ops", "--reason", "release day", "--db", db,
+        ])
+        #expect(approved.exitCode == 0, "\(approved.stderr)")
+        #expect(approved.stdout == "approved \(requested.approvalID) (by ops)\n")
+
+        let result = try await running.value
+        #expect(result.status == .completed)
+        let types = try await store.events(from: .zero, limit: 1000, filter: EventFilter(run: result.runID)).events
+            .map(\.type.rawValue)
+        #expect(types.contains("tool_call.started"), "the approved tool ran")
+
+        let again = try await ASMProcess.run(["deny", requested.approvalID, "--db", db])
+        #expect(again.exitCode == 1)
+        #expect(again.stderr == "asm: already resolved: approval \(requested.approvalID) is already approved by ops\n")
+        let missing = try await ASMProcess.run(["approve", "nope", "--db", db])
+        #expect(missing.exitCode == 66)
+        let listed = try await ASMProcess.run(["approvals", "--db", db])
+        #expect(listed.stdout.contains("approved by ops: release day"))
+        await store.close()
+    }
+
+    @Test("two processes answering one held tool at once: one answer recorded, the other exits 1; the tool follows it")
+    func racingProcesses() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let store = try SQLiteEventStore(path: db)
+        let manager = SessionManager(store: store, providers: [Self.holdingProvider()])
+        let session = try await manager.startSession(agentID: "a")
+        let start = try await store.lastSequence()
+        let running = Task {
+            try await manager.run("deploy", in: session, options: RunOptions(provider: "claude", policies: [Self.team]))
+        }
+        let requested = try await nextRequest(store, after: start)
+        async let approving = ASMProcess.run(["approve", requested.approvalID, "--by", "ana", "--db", db])
+        async let denying = ASMProcess.run(["deny", requested.approvalID, "--by", "bo", "--db", db])
+        let (yes, no) = try await (approving, denying)
+        #expect([yes.exitCode ?? -1, no.exitCode ?? -1].sorted() == [0, 1], "\(yes.stderr) \(no.stderr)")
+        let result = try await running.value
+        let events = try await store.events(from: .zero, limit: 1000, filter: EventFilter(run: result.runID)).events
+        let answers = events.compactMap { envelope -> ToolApprovalResolved? in
+            if case .toolApprovalResolved(let resolved) = envelope.event { return resolved }
+            return nil
+        }
+        #expect(answers.count == 1)
+        #expect(answers.first?.approved == (yes.exitCode == 0))
+        #expect(events.contains { $0.type == .toolCallStarted } == (yes.exitCode == 0))
+        await store.close()
+    }
+}
