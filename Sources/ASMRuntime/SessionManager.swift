@@ -384,6 +384,7 @@ public final class SessionManager: Sendable {
                 model: request.model,
                 deadline: options.deadline,
                 idleTimeout: options.idleTimeout,
+                approvalTimeout: options.approvalTimeout,
                 opening: [.continuationApplied(plan.event)] + (workspace?.opening ?? []),
                 hasWorkspace: workspace != nil,
                 redactor: Redactor(environment: options.environment.compactMapValues { $0 })
@@ -644,6 +645,11 @@ public struct RunOptions: Sendable {
     /// The total time the run may take; not extended by output.
     public var deadline: Duration?
     public var idleTimeout: Duration?
+    /// How long a tool approval waits for an answer; then it is denied, `resolved_by`
+    /// `timeout` (fail closed). Ten minutes by default.
+    public var approvalTimeout: Duration = RunOptions.defaultApprovalTimeout
+    /// Ten minutes.
+    public static let defaultApprovalTimeout: Duration = .seconds(600)
     /// Tools pre-approved for the provider beyond the policies' allow lists (no rule is
     /// made of them).
     public var preapprovedTools: [String]

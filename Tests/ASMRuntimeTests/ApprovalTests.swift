@@ -114,6 +114,45 @@ struct ApprovalTests {
         }
     }
 
+    @Test("an approval nobody answers is denied at its deadline, by the clock alone, and recorded once")
+    func deadline() async throws {
+        let clock = ManualClock()
+        try await withHarness([Self.holdingProvider()], clock: clock) { h in
+            let session = try await h.manager.startSession(agentID: "a")
+            var options = RunOptions(provider: "claude", policies: [Self.team])
+            options.approvalTimeout = .seconds(30)
+            let expiring = Task {
+                _ = try await firstRequest(h.store)
+                // The run's timers wait on the clock (its approval deadline) before it moves.
+                await clock.waitForSleepers(1)
+                clock.advance(by: .seconds(29))
+                // Not yet: an answer could still come. Then the deadline passes.
+                #expect(try await h.store.approvals(pendingOnly: true).count == 1)
+                clock.advance(by: .seconds(1))
+            }
+            let result = try await h.manager.run("x", in: session, options: options)
+            try await expiring.value
+            #expect(result.status == .completed)
+            let resolutions = try await h.events(of: result.runID).compactMap { envelope -> ToolApprovalResolved? in
+                if case .toolApprovalResolved(let resolved) = envelope.event { return resolved }
+                return nil
+            }
+            #expect(
+                resolutions
+                    == [
+                        ToolApprovalResolved(
+                            approvalID: resolutions.first?.approvalID ?? "",
+                            approved: false,
+                            resolvedBy: "timeout",
+                            reason: "no answer within 30 s"
+                        )
+                    ]
+            )
+            #expect(!(try await h.types(of: result.runID)).contains("tool_call.started"), "fail closed: it never ran")
+            #expect(try await h.store.approvals(pendingOnly: false).first?.status == .denied)
+        }
+    }
+
     @Test("an approval waiting when its run ends is closed with it; a later answer is refused")
     func closedWithRun() async throws {
         try await withTemporaryStore { store in

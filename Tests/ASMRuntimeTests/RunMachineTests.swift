@@ -173,7 +173,8 @@ struct RunMachineTests {
         #expect(Self.appended(m.flush()) == ["tool_call.requested"])
         #expect(m.receive(Self.committed(4, 4, at: 500)) == [])  // held for approval
         #expect(Self.appended(m.flush()) == ["policy.violated", "tool_approval.requested"])
-        #expect(m.receive(Self.committed(5, 6, at: 500)) == [])
+        // The approval waits ten minutes at most (the default), then it is denied.
+        #expect(m.receive(Self.committed(5, 6, at: 500)) == [.armTimer(.approvals, at: Self.at(600_500))])
         let approval = "\(Self.run)/1"
         let resolved = ToolApprovalResolved(approvalID: approval, approved: false, resolvedBy: "ana")
         #expect(m.receive(.approvalResolved(resolved)) == [.approvalAnswered(approvalID: approval, accepted: true)])
@@ -183,7 +184,7 @@ struct RunMachineTests {
         #expect(
             m.receive(Self.committed(7, 7, at: 2000)) == [
                 .answerTool(callID: "c1", .deny("approval \(approval) was denied")),
-                .armTimer(.idle, at: Self.at(3000)),
+                .armTimer(.idle, at: Self.at(3000)), .disarmTimer(.approvals),
             ]
         )
         #expect(m.receive(.timerFired(.idle, at: Self.at(3000))) == [.cancelProvider(.idleTimeout)])

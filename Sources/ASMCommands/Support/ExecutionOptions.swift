@@ -42,6 +42,12 @@ struct ExecutionOptions: ParsableArguments {
     )
     var idleTimeout: Double?
 
+    @Option(
+        name: .customLong("approval-timeout"),
+        help: "Seconds a tool approval waits for an answer before it is denied (default: 600)."
+    )
+    var approvalTimeout: Double?
+
     @Option(name: .customLong("deny-tool"), help: "A tool the agent must not run, e.g. bash (repeatable).")
     var deniedTools: [String] = []
 
@@ -113,6 +119,9 @@ struct ExecutionOptions: ParsableArguments {
 
     func validate() throws {
         if let deadline, !(deadline > 0) { throw ValidationError("--deadline must be more than zero seconds") }
+        if let approvalTimeout, !(approvalTimeout > 0) {
+            throw ValidationError("--approval-timeout must be more than zero seconds")
+        }
         if let idleTimeout, !(idleTimeout > 0) {
             throw ValidationError("--idle-timeout must be more than zero seconds")
         }
@@ -191,6 +200,7 @@ struct ExecutionOptions: ParsableArguments {
             }
         )
         if let workspace { options.workspace = workspaceOptions(workspace, database: database) }
+        if let approvalTimeout { options.approvalTimeout = .seconds(roundedToMilliseconds: approvalTimeout) }
         return Loaded(
             options: options,
             priceTable: priceTable,

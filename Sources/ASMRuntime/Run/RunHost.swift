@@ -348,6 +348,9 @@ final class TimerBoard: Sendable {
         /// The due time the firing task sleeps until.
         var sleepingUntil: Timestamp?
         var wake: CheckedContinuation<Void, Never>?
+        /// A timer was armed while the firing task was between looking and waiting: it must
+        /// look again rather than wait.
+        var armedUnseen = false
     }
 
     private let state = Mutex(State())
@@ -356,8 +359,12 @@ final class TimerBoard: Sendable {
         let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.armed[timer] = due
             guard state.sleepingUntil.map({ due < $0 }) ?? true else { return nil }
-            defer { state.wake = nil }
-            return state.wake
+            guard let wake = state.wake else {
+                state.armedUnseen = true
+                return nil
+            }
+            state.wake = nil
+            return wake
         }
         wake?.resume()
     }
@@ -385,6 +392,7 @@ final class TimerBoard: Sendable {
             var closed = false
             state.withLock { state in
                 closed = state.closed
+                state.armedUnseen = false
                 for (timer, time) in state.armed where time <= now { due.append((timer, time)) }
                 for (timer, _) in due { state.armed[timer] = nil }
                 next = state.armed.values.min()
@@ -417,7 +425,7 @@ final class TimerBoard: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
-                    if state.closed || Task.isCancelled { return true }
+                    if state.closed || Task.isCancelled || state.armedUnseen { return true }
                     state.wake = continuation
                     return false
                 }

@@ -76,6 +76,8 @@ package struct RunMachine: Sendable {
         package var deadline: Duration?
         /// How long an attempt may emit nothing.
         package var idleTimeout: Duration?
+        /// How long an approval waits for an answer before it is denied (`timeout`).
+        package var approvalTimeout: Duration = RunOptions.defaultApprovalTimeout
         /// Recorded before anything runs, after `policy.evaluated` (continuation, workspace).
         package var opening: [SessionEvent]
         /// Whether the host snapshots a workspace after the provider ends (``Action/finishWorkspace(terminal:)``).
@@ -95,6 +97,7 @@ package struct RunMachine: Sendable {
             model: String? = nil,
             deadline: Duration? = nil,
             idleTimeout: Duration? = nil,
+            approvalTimeout: Duration = RunOptions.defaultApprovalTimeout,
             opening: [SessionEvent] = [],
             hasWorkspace: Bool = false,
             redactor: Redactor = Redactor()
@@ -107,6 +110,7 @@ package struct RunMachine: Sendable {
             self.model = model
             self.deadline = deadline
             self.idleTimeout = idleTimeout
+            self.approvalTimeout = approvalTimeout
             self.opening = opening
             self.hasWorkspace = hasWorkspace
             self.redactor = redactor
@@ -120,6 +124,8 @@ package struct RunMachine: Sendable {
         case policyTick = "policy_tick"
         case deadline
         case idle
+        /// The earliest deadline of an approval still waiting.
+        case approvals
     }
 
     package enum Input: Hashable, Sendable {
@@ -210,6 +216,8 @@ package struct RunMachine: Sendable {
     /// Held tools waiting for an answer, by call id.
     private var held: Set<String> = []
     private var pendingApprovals: Set<String> = []
+    /// When each approval waiting for an answer is denied for want of one.
+    private var approvalDeadlines: [String: Timestamp] = [:]
     /// A run-wide end decided here (policy cancel, deadline): it is the terminal event,
     /// whatever the provider then reports.
     private var cancellation: RunFailure?
@@ -428,9 +436,13 @@ package struct RunMachine: Sendable {
             policy.startedAt = recordedAt
         }
         for event in batch {
+            if case .toolApprovalRequested(let requested) = event, pendingApprovals.contains(requested.approvalID) {
+                approvalDeadlines[requested.approvalID] = recordedAt.adding(configuration.approvalTimeout)
+            }
             actions += evaluate(.event(event, at: recordedAt))
         }
         actions += scheduleTick()
+        actions += scheduleApprovalDeadline()
         if phase == .opening {
             actions += beginFirstAttempt(at: recordedAt)
         }
@@ -489,6 +501,23 @@ package struct RunMachine: Sendable {
             let limit = configuration.deadline ?? .zero
             cancellation = RunFailure(kind: .timeout, message: "the run's deadline of \(limit.asText) passed")
             return stopAttempt(.deadline, releasing: "the run's deadline passed")
+        case .approvals:
+            // Fail closed: an approval nobody answered in time is denied.
+            var actions: [Action] = []
+            let limit = configuration.approvalTimeout
+            for (approval, due) in approvalDeadlines.sorted(by: { $0.value < $1.value }) where due <= time {
+                approvalDeadlines[approval] = nil
+                guard pendingApprovals.contains(approval) else { continue }
+                actions += approvalResolved(
+                    ToolApprovalResolved(
+                        approvalID: approval,
+                        approved: false,
+                        resolvedBy: "timeout",
+                        reason: "no answer within \(limit.asText)"
+                    )
+                )
+            }
+            return actions + scheduleApprovalDeadline()
         case .idle:
             guard case .running(let provider, _) = phase, attemptFailure == nil, cancellation == nil else { return [] }
             let limit = configuration.idleTimeout ?? .zero
@@ -819,6 +848,13 @@ package struct RunMachine: Sendable {
         }
         if case .event(.toolApprovalResolved(let resolved), _) = input { pendingApprovals.remove(resolved.approvalID) }
         return actions
+    }
+
+    /// Keeps one timer armed for the earliest deadline of an approval still waiting.
+    private mutating func scheduleApprovalDeadline() -> [Action] {
+        approvalDeadlines = approvalDeadlines.filter { pendingApprovals.contains($0.key) }
+        guard isBeforeEnd, let due = approvalDeadlines.values.min() else { return disarm(.approvals) }
+        return arm(.approvals, at: due)
     }
 
     /// Keeps one timer armed for the evaluator's next tick.
