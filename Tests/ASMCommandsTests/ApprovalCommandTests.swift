@@ -83,6 +83,14 @@ import Testing
         #expect(missing.exitCode == 66)
         let listed = try await ASMProcess.run(["approvals", "--db", db])
         #expect(listed.stdout.contains("approved by ops: release day"))
+        // asm tail says what waits and who answered.
+        let tail = try await ASMProcess.run(["tail", "-n", "30", "--db", db])
+        #expect(
+            tail.stdout.contains(
+                "Bash (team/deny:Bash(make deploy*)) waits for asm approve or deny \(requested.approvalID)"
+            )
+        )
+        #expect(tail.stdout.contains("approved \(requested.approvalID) by ops: release day"))
         await store.close()
     }
 

@@ -70,8 +70,11 @@ enum Formatting {
                     ? ", +\(e.delta.cacheRead + e.delta.cacheWrite) cache" : "")
         case .policyEvaluated(let e): "\(e.policies.joined(separator: "+")): \(e.outcome)"
         case .policyViolated(let e): "\(e.policy)/\(e.rule) → \(e.action): \(clip(e.message, 40))"
-        case .toolApprovalRequested(let e): "\(e.tool) (\(e.policy)/\(e.rule))"
-        case .toolApprovalResolved(let e): e.approved ? "approved" : "denied"
+        case .toolApprovalRequested(let e):
+            "\(e.tool) (\(e.policy)/\(e.rule)) \(e.canBlock ? "waits for" : "asks") asm approve or deny \(e.approvalID)"
+        case .toolApprovalResolved(let e):
+            (e.approved ? "approved" : "denied") + " \(e.approvalID)" + (e.resolvedBy.map { " by \($0)" } ?? "")
+                + (e.reason.map { ": \(clip($0, 40))" } ?? "")
         case .continuationApplied(let e): "\(e.requested) → \(e.applied): \(clip(e.reason, 40))"
         case .workspaceSnapshotTaken(let e): "\(e.phase) \(e.strategy) \(e.path)"
         case .workspaceDiffComputed(let e): "\(count(e.filesChanged, "file")), +\(e.insertions) -\(e.deletions)"
