@@ -139,6 +139,7 @@ public struct ReplayVerifier: Sendable {
             )
             return
         }
+        verifyHeldTools(run, events[start...], &report)
         if let cancellation, let terminal, terminal.event != .runFailed(RunFailed(failure: cancellation)),
             expunged == nil
         {
@@ -150,6 +151,38 @@ public struct ReplayVerifier: Sendable {
                 expected: .runFailed(RunFailed(failure: cancellation)),
                 recorded: terminal.event
             )
+        }
+    }
+
+    /// Each held tool's fate matches its approval's recorded answer: it never starts before
+    /// the answer, and never after a denial (by a person, another process or the deadline).
+    private func verifyHeldTools(_ run: RunID, _ events: ArraySlice<EventEnvelope>, _ report: inout ReplayReport) {
+        var held: [String: String] = [:]  // approval id → call id, for tools that wait
+        var answers: [String: (approved: Bool, sequence: SequenceNumber)] = [:]  // by call id
+        for envelope in events {
+            switch envelope.event {
+            case .toolApprovalRequested(let requested) where requested.canBlock:
+                if let call = requested.callID { held[requested.approvalID] = call }
+            case .toolApprovalResolved(let resolved):
+                if let call = held[resolved.approvalID] { answers[call] = (resolved.approved, envelope.sequence) }
+            case .toolCallStarted(let started):
+                guard held.values.contains(started.callID) else { continue }
+                let answer = answers[started.callID]
+                guard answer?.approved != true else { continue }
+                report.mismatch(
+                    .policy,
+                    envelope.sequence,
+                    run,
+                    answer == nil
+                        ? "held tool \(started.callID) started before its approval was answered"
+                        : "held tool \(started.callID) started although its approval was denied",
+                    expected: nil,
+                    recorded: envelope.event
+                )
+                return
+            default:
+                continue
+            }
         }
     }
 

@@ -61,6 +61,30 @@ struct ApprovalTests {
             let types = try await h.types(of: result.runID)
             #expect(types.filter { $0 == "tool_approval.resolved" }.count == 1, "recorded once, by the other process")
             #expect(types.contains("tool_call.started") == approve)
+            // Replay checks each held tool's fate against its recorded answer.
+            #expect(try await ReplayVerifier(store: h.store).verify().isConsistent)
+            if !approve {
+                // A log claiming the denied tool ran anyway does not replay.
+                try await h.store.append(
+                    [
+                        NewEvent(
+                            ToolCallStarted(
+                                callID: requested.callID ?? "",
+                                name: "Bash",
+                                input: ["command": "make deploy"]
+                            ),
+                            run: result.runID
+                        )
+                    ],
+                    to: session.stream,
+                    expectedVersion: .any
+                )
+                let report = try await ReplayVerifier(store: h.store).verify()
+                #expect(
+                    report.mismatches.map(\.message)
+                        == ["held tool \(requested.callID ?? "") started although its approval was denied"]
+                )
+            }
             for store in [h.store, otherStore] {
                 let approval = try #require(try await store.approvals(id: requested.approvalID).first)
                 #expect(approval.status == (approve ? .approved : .denied) && approval.resolvedBy == "bo")
