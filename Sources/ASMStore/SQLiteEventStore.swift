@@ -204,16 +204,10 @@ public final class SQLiteEventStore: EventStore {
         busyMilliseconds: Int32
     ) throws(StoreError) -> (Connection, Connection.OpenMode, ChainHead) {
         func open(_ mode: Connection.OpenMode) throws(StoreError) -> (Connection, DatabaseFile.SchemaState) {
-            do {
+            try opening(path) {
                 let connection = try Connection(path: path, mode: mode)
                 connection.setBusyTimeout(milliseconds: busyMilliseconds)
                 return (connection, try DatabaseFile.inspect(connection, path: path))
-            } catch let error as StoreError {
-                throw error
-            } catch let error as SQLiteError {
-                throw StoreError.from(error, path: path, doing: "opening")
-            } catch {
-                throw StoreError(.sqlite, "opening: \(error)", underlying: error, path: path)
             }
         }
         var mode = Connection.OpenMode.readOnly
@@ -244,7 +238,7 @@ public final class SQLiteEventStore: EventStore {
                 path: path
             )
         }
-        do {
+        return try opening(path) {
             let head = try EventWriter.loadHead(connection)
             guard try Projector.isCurrent(connection, lastSequence: head.sequence) else {
                 throw StoreError(
@@ -255,6 +249,13 @@ public final class SQLiteEventStore: EventStore {
             }
             try connection.execute("PRAGMA query_only = 1")
             return (connection, mode, head)
+        }
+    }
+
+    /// Runs a step of opening `path`, reporting any failure as a ``StoreError``.
+    private static func opening<T>(_ path: String, _ body: () throws -> T) throws(StoreError) -> T {
+        do {
+            return try body()
         } catch let error as StoreError {
             throw error
         } catch let error as SQLiteError {

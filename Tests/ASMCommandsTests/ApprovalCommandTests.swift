@@ -30,6 +30,21 @@ import Testing
         }
     }
 
+    /// A run in this process whose tool waits for an approval, and that approval once it is
+    /// in the log.
+    private func heldRun(
+        _ db: String
+    ) async throws -> (SQLiteEventStore, Task<RunResult, any Error>, ToolApprovalRequested) {
+        let store = try SQLiteEventStore(path: db)
+        let manager = SessionManager(store: store, providers: [Self.holdingProvider()])
+        let session = try await manager.startSession(agentID: "a")
+        let start = try await store.lastSequence()
+        let running = Task {
+            try await manager.run("deploy", in: session, options: RunOptions(provider: "claude", policies: [Self.team]))
+        }
+        return (store, running, try await nextRequest(store, after: start))
+    }
+
     /// Waits on the log for the next approval requested after `after`.
     private func nextRequest(_ store: SQLiteEventStore, after: SequenceNumber) async throws -> ToolApprovalRequested {
         for try await envelope in store.subscribe(
@@ -46,14 +61,7 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let store = try SQLiteEventStore(path: db)
-        let manager = SessionManager(store: store, providers: [Self.holdingProvider()])
-        let session = try await manager.startSession(agentID: "a")
-        let start = try await store.lastSequence()
-        let running = Task {
-            try await manager.run("deploy", in: session, options: RunOptions(provider: "claude", policies: [Self.team]))
-        }
-        let requested = try await nextRequest(store, after: start)
+        let (store, running, requested) = try await heldRun(db)
 
         let pending = try await ASMProcess.run(["approvals", "--pending", "--json", "--db", db])
         #expect(pending.lines.count == 1)
@@ -99,14 +107,7 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let store = try SQLiteEventStore(path: db)
-        let manager = SessionManager(store: store, providers: [Self.holdingProvider()])
-        let session = try await manager.startSession(agentID: "a")
-        let start = try await store.lastSequence()
-        let running = Task {
-            try await manager.run("deploy", in: session, options: RunOptions(provider: "claude", policies: [Self.team]))
-        }
-        let requested = try await nextRequest(store, after: start)
+        let (store, running, requested) = try await heldRun(db)
         async let approving = ASMProcess.run(["approve", requested.approvalID, "--by", "ana", "--db", db])
         async let denying = ASMProcess.run(["deny", requested.approvalID, "--by", "bo", "--db", db])
         let (yes, no) = try await (approving, denying)

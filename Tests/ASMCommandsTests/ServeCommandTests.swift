@@ -18,6 +18,41 @@ import Testing
         return try await store.runs(in: session.id)
     }
 
+    /// `asm serve` with three requests whose runs hang after their first words, two at a
+    /// time; `signal` is sent once both running runs have streamed.
+    private func serveHanging(
+        _ directory: TemporaryDirectory,
+        _ db: String,
+        until signal: Signal
+    ) async throws -> (status: TerminationStatus, stderr: String) {
+        let script = directory.file("hang.json")
+        FileManagerShim.write(script, #"{"steps": [{"text": "working"}, {"hang": true}]}"#)
+        let input = directory.file("requests.jsonl")
+        FileManagerShim.write(input, (1...3).map { Self.request("job \($0)") }.joined(separator: "\n") + "\n")
+        let result = try await Subprocess.run(
+            .path(FilePath(ASMProcess.executable)),
+            arguments: [
+                "serve", "--db", db, "--provider", "scripted", "--script", script, "--max-concurrent", "2", "--input",
+                input,
+            ],
+            environment: .inherit.updating(["ASM_DB": nil]),
+            input: .none,
+            output: .sequence,
+            error: .string(limit: 1 << 16)
+        ) { execution in
+            var started = 0
+            var signalled = false
+            for try await line in execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])) {
+                if line.contains("message.streamed") { started += 1 }
+                if started == 2, !signalled {
+                    signalled = true
+                    try execution.send(signal: signal)
+                }
+            }
+        }
+        return (result.terminationStatus, result.standardError ?? "")
+    }
+
     private static func request(_ prompt: String, options: String? = nil) -> String {
         #"{"messages": [{"role": "user", "content": "\#(prompt)"}]"# + (options.map { #", "options": \#($0)"# } ?? "")
             + "}"
@@ -82,28 +117,8 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let script = directory.file("hang.json")
-        FileManagerShim.write(script, #"{"steps": [{"text": "working"}, {"hang": true}]}"#)
-        let input = directory.file("requests.jsonl")
-        FileManagerShim.write(input, (1...3).map { Self.request("job \($0)") }.joined(separator: "\n") + "\n")
-        let killed = try await Subprocess.run(
-            .path(FilePath(ASMProcess.executable)),
-            arguments: [
-                "serve", "--db", db, "--provider", "scripted", "--script", script, "--max-concurrent", "2", "--input",
-                input,
-            ],
-            environment: .inherit.updating(["ASM_DB": nil]),
-            input: .none,
-            output: .sequence,
-            error: .discarded
-        ) { execution in
-            var started = 0
-            for try await line in execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])) {
-                if line.contains("message.streamed") { started += 1 }
-                if started == 2 { try execution.send(signal: .kill) }
-            }
-        }
-        #expect(killed.terminationStatus == .signaled(SIGKILL))
+        let killed = try await serveHanging(directory, db, until: .kill)
+        #expect(killed.status == .signaled(SIGKILL))
         #expect(try await runs(db).map(\.status) == [.running, .running, .queued])
 
         let empty = directory.file("empty.jsonl")
@@ -132,34 +147,10 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let script = directory.file("hang.json")
-        FileManagerShim.write(script, #"{"steps": [{"text": "working"}, {"hang": true}]}"#)
-        let input = directory.file("requests.jsonl")
-        FileManagerShim.write(input, (1...3).map { Self.request("job \($0)") }.joined(separator: "\n") + "\n")
-        let result = try await Subprocess.run(
-            .path(FilePath(ASMProcess.executable)),
-            arguments: [
-                "serve", "--db", db, "--provider", "scripted", "--script", script, "--max-concurrent", "2", "--input",
-                input,
-            ],
-            environment: .inherit.updating(["ASM_DB": nil]),
-            input: .none,
-            output: .sequence,
-            error: .string(limit: 1 << 16)
-        ) { execution in
-            var started = 0
-            var signalled = false
-            for try await line in execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])) {
-                if line.contains("message.streamed") { started += 1 }
-                if started == 2, !signalled {
-                    signalled = true
-                    try execution.send(signal: .interrupt)
-                }
-            }
-        }
-        #expect(result.terminationStatus == .exited(130))
-        #expect(result.standardError.contains("shutting down: cancelling the runs…"))
-        #expect(result.standardError.contains("served 3 runs (3 cancelled)"))
+        let result = try await serveHanging(directory, db, until: .interrupt)
+        #expect(result.status == .exited(130))
+        #expect(result.stderr.contains("shutting down: cancelling the runs…"))
+        #expect(result.stderr.contains("served 3 runs (3 cancelled)"))
         let runs = try await runs(db)
         #expect(runs.map(\.status) == [.cancelled, .cancelled, .cancelled])
         #expect(runs.filter { $0.startedAt == nil }.count == 1, "the queued run never started")
