@@ -12,6 +12,7 @@ CREATE TABLE approvals (
     can_block           INTEGER NOT NULL,   -- the tool waits for the answer
     requested_at        INTEGER NOT NULL,   -- microseconds since the epoch
     requested_sequence  INTEGER NOT NULL,
+    deadline            INTEGER,            -- when it is denied for want of an answer
     status              TEXT    NOT NULL,   -- pending | approved | denied | closed
     resolved_by         TEXT,
     reason              TEXT,

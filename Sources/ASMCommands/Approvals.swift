@@ -35,10 +35,10 @@ extension ASM {
             var approvalID, runID, sessionID, tool, policy, rule, status, requestedAt: String
             var input: JSONValue?
             var canBlock: Bool
-            var resolvedBy, reason, resolvedAt: String?
+            var deadline, resolvedBy, reason, resolvedAt: String?
 
             enum CodingKeys: String, CodingKey {
-                case tool, input, policy, rule, status, reason
+                case tool, input, policy, rule, status, reason, deadline
                 case approvalID = "approval_id"
                 case runID = "run_id"
                 case sessionID = "session_id"
@@ -70,6 +70,7 @@ extension ASM {
                                 requestedAt: approval.requestedAt.description,
                                 input: approval.input,
                                 canBlock: approval.canBlock,
+                                deadline: approval.deadline?.description,
                                 resolvedBy: approval.resolvedBy,
                                 reason: approval.reason,
                                 resolvedAt: approval.resolvedAt?.description
@@ -87,6 +88,7 @@ extension ASM {
                 let fate =
                     approval.status == .pending
                     ? (approval.canBlock ? "pending (the tool waits)" : "pending")
+                        + (approval.deadline.map { ", denied at \($0) if unanswered" } ?? "")
                     : approval.status.rawValue + (approval.resolvedBy.map { " by \($0)" } ?? "")
                         + (approval.reason.map { ": \($0)" } ?? "")
                 Console.line(

@@ -111,7 +111,15 @@ public struct ReplayVerifier: Sendable {
             derived += decisions.recorded
             for case .cancelRun(let failure) in decisions where cancellation == nil { cancellation = failure }
         }
+        // The deadline is the run's own (its approval timeout), not the evaluator's decision.
         let recorded = events[start...].filter { $0.type == .policyViolated || $0.type == .toolApprovalRequested }
+            .map { envelope -> EventEnvelope in
+                guard case .toolApprovalRequested(var requested) = envelope.event else { return envelope }
+                requested.deadline = nil
+                var undated = envelope
+                undated.event = .toolApprovalRequested(requested)
+                return undated
+            }
         report.policyDecisions += recorded.count
         for index in 0..<max(derived.count, recorded.count) {
             let expected = index < derived.count ? derived[index] : nil

@@ -69,6 +69,7 @@ import Testing
         #expect(pending.lines.first?.contains(#""status":"pending""#) == true)
         #expect(pending.lines.first?.contains(#""tool":"Bash","#) == true)
         #expect(pending.lines.first?.contains(#""input":{"command":"make deploy"}"#) == true)
+        #expect(pending.lines.first?.contains(#""deadline":"20"#) == true, "ten minutes after the request")
 
         // An unambiguous prefix is enough.
         let prefix = String(requested.approvalID.prefix(requested.approvalID.count - 1))

@@ -173,7 +173,12 @@ struct ApprovalTests {
                     ]
             )
             #expect(!(try await h.types(of: result.runID)).contains("tool_call.started"), "fail closed: it never ran")
-            #expect(try await h.store.approvals(pendingOnly: false).first?.status == .denied)
+            let approval = try #require(try await h.store.approvals(pendingOnly: false).first)
+            #expect(approval.status == .denied)
+            #expect(
+                approval.deadline == Timestamp(microseconds: approval.requestedAt.microseconds + 30_000_000),
+                "the deadline is on record"
+            )
         }
     }
 

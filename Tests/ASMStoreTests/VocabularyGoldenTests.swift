@@ -32,7 +32,12 @@ import Testing
         case nil:
             return String(reflecting: value)
         default:
-            let children = mirror.children.map { "\($0.label ?? "_"):\(describe($0.value))" }
+            // Absent optionals are left out, as in the canonical bytes: a payload that gains an
+            // optional field describes its old values as before.
+            let children = mirror.children.filter { child in
+                let inner = Mirror(reflecting: child.value)
+                return !(inner.displayStyle == .optional && inner.children.isEmpty)
+            }.map { "\($0.label ?? "_"):\(describe($0.value))" }
             return "\(mirror.subjectType)(" + children.joined(separator: ",") + ")"
         }
     }
@@ -72,7 +77,7 @@ import Testing
         }
         await store.close()
         #expect(count > 0)
-        #expect(values.hex == "2502d91a623978b5", "decoded values: \(values.hex) over \(count) events")
+        #expect(values.hex == "ca5a755f6d2a99a8", "decoded values: \(values.hex) over \(count) events")
     }
 
     @Test("sample events and histories keep their canonical bytes and decoded values")
@@ -109,6 +114,6 @@ import Testing
             }
         }
         #expect(bytes.hex == "344166eb6e9f383a", "canonical bytes: \(bytes.hex)")
-        #expect(values.hex == "8c63d3dd55b2ce57", "decoded values: \(values.hex)")
+        #expect(values.hex == "32830cb4b6edd97a", "decoded values: \(values.hex)")
     }
 }

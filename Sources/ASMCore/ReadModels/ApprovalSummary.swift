@@ -34,6 +34,8 @@ public struct ApprovalSummary: Hashable, Sendable {
     public var reason: String?
     public var resolvedAt: Timestamp?
     public var resolvedSequence: SequenceNumber?
+    /// When the run denies it for want of an answer.
+    public var deadline: Timestamp?
 
     public init(
         approvalID: String,
@@ -51,8 +53,10 @@ public struct ApprovalSummary: Hashable, Sendable {
         resolvedBy: String?,
         reason: String?,
         resolvedAt: Timestamp?,
-        resolvedSequence: SequenceNumber?
+        resolvedSequence: SequenceNumber?,
+        deadline: Timestamp? = nil
     ) {
+        self.deadline = deadline
         self.approvalID = approvalID
         self.sessionID = sessionID
         self.runID = runID

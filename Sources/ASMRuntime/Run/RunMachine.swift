@@ -437,7 +437,8 @@ package struct RunMachine: Sendable {
         }
         for event in batch {
             if case .toolApprovalRequested(let requested) = event, pendingApprovals.contains(requested.approvalID) {
-                approvalDeadlines[requested.approvalID] = recordedAt.adding(configuration.approvalTimeout)
+                approvalDeadlines[requested.approvalID] =
+                    requested.deadline ?? recordedAt.adding(configuration.approvalTimeout)
             }
             actions += evaluate(.event(event, at: recordedAt))
         }
@@ -822,10 +823,13 @@ package struct RunMachine: Sendable {
         var actions: [Action] = []
         for decision in decisions {
             switch decision {
-            case .record(let event):
+            case .record(var event):
                 switch event {
                 case .policyViolated(let violated): result.policy.violations.append(violated)
-                case .toolApprovalRequested(let requested):
+                case .toolApprovalRequested(var requested):
+                    // Stamped with when it is denied for want of an answer, for everyone to see.
+                    requested.deadline = input.time.adding(configuration.approvalTimeout)
+                    event = .toolApprovalRequested(requested)
                     result.policy.approvalsRequested.append(requested)
                     pendingApprovals.insert(requested.approvalID)
                 default: break

@@ -107,7 +107,7 @@ enum ProjectionQueries {
         let statement = try connection.prepare(
             """
             SELECT approval_id, session_id, run_id, call_id, tool, input, policy, rule, can_block, requested_at,
-                   requested_sequence, status, resolved_by, reason, resolved_at, resolved_sequence
+                   requested_sequence, status, resolved_by, reason, resolved_at, resolved_sequence, deadline
             FROM approvals \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
             ORDER BY requested_sequence LIMIT ?\(arguments.count)
             """
@@ -132,7 +132,8 @@ enum ProjectionQueries {
                     resolvedBy: statement.optionalText(at: 12),
                     reason: statement.optionalText(at: 13),
                     resolvedAt: statement.optionalInt64(at: 14).map(Timestamp.init(microseconds:)),
-                    resolvedSequence: statement.optionalInt64(at: 15).map(SequenceNumber.init(_:))
+                    resolvedSequence: statement.optionalInt64(at: 15).map(SequenceNumber.init(_:)),
+                    deadline: statement.optionalInt64(at: 16).map(Timestamp.init(microseconds:))
                 )
             )
         }

@@ -296,8 +296,8 @@ final class Projector {
         let statement = try connection.statement(
             """
             INSERT INTO approvals (approval_id, session_id, run_id, call_id, tool, input, policy, rule, can_block,
-                                   requested_at, requested_sequence, status)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending')
+                                   requested_at, requested_sequence, deadline, status)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending')
             ON CONFLICT (approval_id) DO NOTHING
             """
         )
@@ -312,6 +312,7 @@ final class Projector {
         statement.bind(requested.canBlock ? 1 : 0, at: 9)
         statement.bind(header.recordedAt, at: 10)
         statement.bind(header.sequence, at: 11)
+        statement.bind(requested.deadline?.microseconds, at: 12)
         try statement.execute()
     }
 

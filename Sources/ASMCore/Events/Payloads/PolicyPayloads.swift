@@ -95,14 +95,15 @@ public struct PolicyViolated: EventPayload {
 public struct ToolApprovalRequested: EventPayload {
     public static let eventType: EventType = "tool_approval.requested"
     public static let fields = Fields(
-        ToolApprovalRequested.init(approvalID:callID:tool:input:policy:rule:canBlock:),
+        ToolApprovalRequested.init(approvalID:callID:tool:input:policy:rule:canBlock:deadline:),
         Field("approval_id", \.approvalID),
         Field("call_id", \.callID),
         Field("tool", \.tool),
         Field("input", \.input),
         Field("policy", \.policy),
         Field("rule", \.rule),
-        Field("can_block", \.canBlock)
+        Field("can_block", \.canBlock),
+        Field("deadline", \.deadline)
     )
     public var approvalID: String
     public var callID: String?
@@ -113,6 +114,9 @@ public struct ToolApprovalRequested: EventPayload {
     public var rule: String
     /// Whether the tool waits for the answer, or the rule could only observe.
     public var canBlock: Bool
+    /// When the run denies it for want of an answer (`resolved_by` `timeout`); stamped by the
+    /// run that asks, from its approval timeout.
+    public var deadline: Timestamp?
 
     public init(
         approvalID: String,
@@ -121,8 +125,10 @@ public struct ToolApprovalRequested: EventPayload {
         input: JSONValue? = nil,
         policy: String,
         rule: String,
-        canBlock: Bool
+        canBlock: Bool,
+        deadline: Timestamp? = nil
     ) {
+        self.deadline = deadline
         self.approvalID = approvalID
         self.callID = callID
         self.tool = tool
