@@ -92,8 +92,8 @@ extension ASM {
 
 /// Closes the runs whose process died before a command that executes runs starts, and says
 /// so on standard error.
-func recoverAbandonedRuns(_ store: some EventStore) async throws {
-    let report = try await RunRecovery(store: store).recover()
+func recoverAbandonedRuns(_ manager: SessionManager) async throws {
+    let report = try await manager.recoverAbandonedRuns()
     guard !report.abandoned.isEmpty else { return }
     let count = report.abandoned.count
     Console.note(

@@ -79,10 +79,10 @@ extension ASM {
             if let workspace = options.workspace { try await ExecutionOptions.prepare(workspace) }
 
             let (result, written, elapsed) = try await withStore(try store.openOrCreate()) { store in
-                try await recoverAbandonedRuns(store)
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = loaded.priceTable
                 let manager = loaded.manager(store: store, configuration: configuration)
+                try await recoverAbandonedRuns(manager)
                 var written = 0
                 let sessionID: SessionID
                 if let session {

@@ -79,10 +79,10 @@ extension ASM {
             let lines = try LineSource(path: input)
 
             let outcome = try await withStore(try store.openOrCreate()) { store in
-                try await recoverAbandonedRuns(store)
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = loaded.priceTable
                 let manager = loaded.manager(store: store, configuration: configuration)
+                try await recoverAbandonedRuns(manager)
                 var serverConfiguration = SessionServer.Configuration(
                     defaultOptions: loaded.options,
                     maxConcurrentRuns: maxConcurrent

@@ -251,8 +251,15 @@ public final class SessionManager: Sendable {
         }
     }
 
-    /// Closes the runs whose executing process died (see ``RunRecovery``), once per manager,
-    /// before its first run.
+    /// Closes the runs whose executing process died (see ``RunRecovery``). A manager does it
+    /// once by itself, before its first run; calling this first does it then instead.
+    @discardableResult
+    public func recoverAbandonedRuns() async throws -> RunRecovery.Report {
+        recovered.withLock { $0 = true }
+        return try await RunRecovery(store: store).recover()
+    }
+
+    /// The pass before the first run, unless ``recoverAbandonedRuns()`` already ran.
     func recoverOnce() async throws {
         let first = recovered.withLock { done -> Bool in
             defer { done = true }

@@ -124,4 +124,52 @@ import Testing
         #expect(events.contains { $0.type == .toolCallStarted } == (yes.exitCode == 0))
         await store.close()
     }
+
+    /// `asm run` or `asm serve` with `--approvals wait`, its held tool answered by `asm approve`
+    /// or `asm deny` from another process once the request is in the log.
+    @Test(
+        "--approvals wait leaves the answer to another process, for asm run and asm serve",
+        arguments: [("run", true), ("run", false), ("serve", true), ("serve", false)]
+    )
+    func waitForAnotherProcess(command: String, approve: Bool) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let policy = directory.file("ask.json")
+        FileManagerShim.write(
+            policy,
+            #"{"name": "ask", "tool_rules": [{"deny": ["Bash(make deploy*)"]}], "on_violation": "request_approval"}"#
+        )
+        let script = directory.file("deploy.json")
+        FileManagerShim.write(
+            script,
+            #"{"steps": [{"tool": "Bash", "input": {"command": "make deploy"}, "output": "deployed"}, {"text": "Done."}]}"#
+        )
+        var arguments = [
+            command, "--provider", "scripted", "--script", script, "--db", db, "--policy", policy, "--approvals",
+            "wait",
+        ]
+        if command == "run" {
+            arguments.append("Deploy")
+        } else {
+            let input = directory.file("requests.jsonl")
+            FileManagerShim.write(input, #"{"messages": [{"role": "user", "content": "Deploy"}]}"# + "\n")
+            arguments += ["--input", input]
+        }
+        #expect(try await ASMProcess.run(["init", "--db", db]).exitCode == 0)
+        let running = Task { try await ASMProcess.run(arguments) }
+        // The request, once it is in the log; then the answer from a third process.
+        let store = try SQLiteEventStore(path: db)
+        let requested = try await nextRequest(store, after: .zero)
+        await store.close()
+        let answer = approve ? "approve" : "deny"
+        let answered = try await ASMProcess.run([answer, requested.approvalID, "--by", "pager", "--db", db])
+        #expect(answered.exitCode == 0, "\(answered.stderr)")
+        let result = try await running.value
+        #expect(result.exitCode == 0, "\(result.stderr)")
+        let started = try await ASMProcess.run(["events", "--db", db, "--type", "tool_call.started"])
+        #expect(started.lines.count == (approve ? 1 : 0))
+        let listed = try await ASMProcess.run(["approvals", "--db", db])
+        #expect(listed.stdout.contains("\(approve ? "approved" : "denied") by pager"))
+    }
 }

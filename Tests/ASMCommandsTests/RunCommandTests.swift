@@ -210,6 +210,7 @@ import Testing
             ["run", "hi"], ["run", "--provider", "gemini", "hi"], ["run", "--provider", "scripted"],
             ["run", "--provider", "scripted", "  "], ["run", "--provider", "claude", "--deadline", "0", "hi"],
             ["run", "--provider", "claude", "--idle-timeout=-1", "hi"],
+            ["run", "--provider", "scripted", "--approval-timeout", "0", "hi"],
             ["run", "--provider", "claude", "--script", "s.json", "hi"],
             ["run", "--provider", "scripted", "--executable", "x", "hi"],
             ["run", "--provider", "codex", "--max-turns", "0", "hi"],

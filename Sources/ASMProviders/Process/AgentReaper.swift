@@ -23,13 +23,12 @@ internal import Darwin
 /// on a bare pid.
 ///
 /// Where no watcher can be started (no `/bin/sh`), agents are still stopped by every normal
-/// exit path; ``isWatching`` says so.
+/// exit path, not on the owner's death.
 public final class AgentReaper: Sendable {
     public static let shared = AgentReaper()
 
     private struct State {
         var socket: Int32 = -1
-        var watcher: Int32 = 0
         var failed = false
         var groups: [RunID: AgentProcessGroup] = [:]
     }
@@ -37,12 +36,6 @@ public final class AgentReaper: Sendable {
     private let state = Mutex(State())
 
     private init() {}
-
-    /// Whether a watcher is running for this process.
-    public var isWatching: Bool { state.withLock { $0.socket >= 0 } }
-
-    /// The watcher's pid, once started.
-    public var watcherProcess: Int32? { state.withLock { $0.watcher > 0 ? $0.watcher : nil } }
 
     /// The agent process group started for `run`, while it runs.
     public func group(for run: RunID) -> AgentProcessGroup? { state.withLock { $0.groups[run] } }
@@ -140,6 +133,5 @@ public final class AgentReaper: Sendable {
             return
         }
         state.socket = ends[0]
-        state.watcher = pid
     }
 }
