@@ -207,6 +207,8 @@ public struct SampleEvents {
         case .toolCallRequested:
             return .toolCallRequested(ToolCallRequested(callID: text(), name: text(), input: json()))
         case .toolCallStarted: return .toolCallStarted(ToolCallStarted(callID: text(), name: text(), input: json()))
+        case .toolCallRefused:
+            return .toolCallRefused(ToolCallRefused(callID: text(), name: text(), input: json(), reason: text()))
         case .toolCallCompleted:
             return .toolCallCompleted(
                 ToolCallCompleted(

@@ -1,5 +1,6 @@
 import ASMCore
 import ASMProviders
+import FoundationEssentials
 import Testing
 
 @Suite struct CommandTests {
@@ -83,14 +84,75 @@ import Testing
 
     // MARK: Claude
 
-    @Test("Claude's command: stream-json with --verbose, partial messages, the prompt on standard input")
+    @Test(
+        "Claude's command in print mode: stream-json output with --verbose, partial messages, the prompt as text on a closed standard input"
+    )
     func claudeBasics() {
-        let launch = ClaudeCode().launch(for: request("What is 2+2?"))
+        let launch = ClaudeCode(inputMode: .print).launch(for: request("What is 2+2?"))
         #expect(
             launch.arguments == ["-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"]
         )
         #expect(launch.standardInput == Array("What is 2+2?".utf8))
+        #expect(!launch.keepsInputOpen && launch.interruptInput == nil)
         #expect(launch.stopSequence.map(\.signal) == [.interrupt, .terminate, .kill])
+        #expect(!ClaudeCode(inputMode: .print).capabilities.holdsTools)
+    }
+
+    @Test(
+        "Claude's command by default: the initialize handshake and the prompt as a user frame on an open standard input, interrupt as a control request"
+    )
+    func claudeStreamInput() throws {
+        let launch = ClaudeCode().launch(for: request("What is 2+2?"))
+        #expect(
+            launch.arguments == [
+                "-p", "--output-format", "stream-json", "--verbose", "--input-format", "stream-json",
+                "--include-partial-messages",
+            ]
+        )
+        #expect(launch.keepsInputOpen)
+        let lines = try (launch.standardInput ?? []).split(separator: 0x0A).map { try JSONValue(parsing: Array($0)) }
+        #expect(lines.count == 2)
+        #expect(lines.first?["type"]?.stringValue == "control_request")
+        #expect(lines.first?["request"]?["subtype"]?.stringValue == "initialize")
+        #expect(lines.last?["type"]?.stringValue == "user")
+        #expect(lines.last?["message"]?["content"]?.stringValue == "What is 2+2?")
+        let interrupt = try JSONValue(parsing: Array((launch.interruptInput ?? []).dropLast()))
+        #expect(interrupt["request"]?["subtype"]?.stringValue == "interrupt")
+        #expect(ClaudeCode().capabilities.holdsTools)
+
+        var asking = request("What is 2+2?")
+        asking.asksBeforeTools = true
+        #expect(ClaudeCode().launch(for: asking).arguments.contains(["--permission-prompt-tool", "stdio"]))
+        #expect(!ClaudeCode(inputMode: .print).launch(for: asking).arguments.contains("--permission-prompt-tool"))
+    }
+
+    @Test(
+        "Claude's answers to can_use_tool are the control responses of the captures: allow with the input, deny with the reason"
+    )
+    func claudeReplies() throws {
+        let call = ToolCallStarted(
+            callID: "toolu_1",
+            name: "Bash",
+            input: .object([
+                JSONMember("command", "echo hi > perm.txt"), JSONMember("description", "Run echo hi > perm.txt"),
+            ])
+        )
+        for (capture, verdict) in [
+            ("allow", ToolPermissionRequest.Verdict.allow), ("deny", .deny("denied by policy team (deny:bash)")),
+        ] {
+            let captured = try #require(
+                FileManager.default.contents(
+                    atPath: "\(fixtures)/providers/claude-permission-stdio-\(capture).stdin.jsonl"
+                )
+            )
+            let expected = try JSONValue(parsing: Array(try #require(captured.split(separator: 0x0A).last)))
+            let id = try #require(expected["response"]?["request_id"]?.stringValue)
+            let question = ToolPermissionRequest(call: call, providerRequestID: id)
+            let line = try #require(ClaudeCode().reply(to: question, verdict))
+            #expect(line.last == 0x0A && !line.dropLast().contains(0x0A))
+            #expect(try JSONValue(parsing: Array(line.dropLast())) == expected)
+        }
+        #expect(ClaudeCode().reply(to: ToolPermissionRequest(call: call), .allow) == nil)
     }
 
     @Test("Claude's command carries model, system prompt, resume (with =), limits and tool rules")
@@ -106,7 +168,9 @@ import Testing
         )
         #expect(
             launch.arguments == [
-                "-p", "--output-format", "stream-json", "--verbose", "--model", "sonnet", "--system-prompt",
+                "-p", "--output-format", "stream-json", "--verbose", "--input-format", "stream-json", "--model",
+                "sonnet",
+                "--system-prompt",
                 "Be terse.",
                 "--resume=-starts-with-dash", "--max-turns", "4", "--max-budget-usd", "0.5", "--disallowedTools",
                 "Bash(rm *),WebFetch", "--allowedTools", "Read,Edit,Bash(git *)", "--permission-mode", "dontAsk",

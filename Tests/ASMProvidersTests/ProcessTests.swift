@@ -73,12 +73,38 @@ import Glibc
 
     // MARK: Runs that end on their own
 
-    @Test("a Claude run through the process gives the same events as its capture, prompt on standard input")
+    @Test(
+        "a Claude run through the process gives the same events as its capture; the prompt goes in as a user frame after the handshake and standard input closes after the result"
+    )
     func claudeRun() async throws {
         let scratch = Scratch()
         let capture = try #require(Capture.all.first { $0.file == "claude-tool.jsonl" })
         let events = await collect(
             claude(),
+            request(["FAKE_FIXTURE": capture.path, "FAKE_RECORD": scratch.records]) { $0.model = "sonnet" }
+        )
+        #expect(eventLines(events) == eventLines(capture.decode()))
+        let written = try (scratch.read("stdin") ?? "").split(separator: "\n").map {
+            try JSONValue(parsing: Array($0.utf8))
+        }
+        #expect(written.map { $0["type"]?.stringValue } == ["control_request", "user"])
+        #expect(written.first?["request"]?["subtype"]?.stringValue == "initialize")
+        #expect(written.last?["message"]?["content"]?.stringValue == "What is 2+2?")
+        #expect(
+            scratch.read("args")?.split(separator: "\n").map(String.init) == [
+                "-p", "--output-format", "stream-json", "--verbose", "--input-format", "stream-json",
+                "--include-partial-messages", "--model", "sonnet",
+            ]
+        )
+        #expect(isGone(scratch.pid))
+    }
+
+    @Test("a Claude run in print mode gets the prompt as text on a standard input closed at once")
+    func claudeRunPrint() async throws {
+        let scratch = Scratch()
+        let capture = try #require(Capture.all.first { $0.file == "claude-tool.jsonl" })
+        let events = await collect(
+            claude(ClaudeCode(inputMode: .print)),
             request(["FAKE_FIXTURE": capture.path, "FAKE_RECORD": scratch.records]) { $0.model = "sonnet" }
         )
         #expect(eventLines(events) == eventLines(capture.decode()))
@@ -218,10 +244,12 @@ import Glibc
 
     // MARK: Stopping
 
-    @Test("cancelling Claude sends SIGINT; its abort result makes the run cancelled, with the partial message kept")
+    @Test(
+        "cancelling Claude in print mode sends SIGINT; its abort result makes the run cancelled, with the partial message kept"
+    )
     func cancelClaude() async throws {
         let scratch = Scratch()
-        let provider = claude()
+        let provider = claude(ClaudeCode(inputMode: .print))
         let request = request([
             "FAKE_FIXTURE": scratch.slice("claude-cancel-sigint.jsonl", 0..<7), "FAKE_DELAY": "0.05", "FAKE_HANG": "1",
             "FAKE_ON_SIGINT": "abort", "FAKE_ABORT_TAIL": scratch.slice("claude-cancel-sigint.jsonl", 7..<13),
@@ -292,7 +320,7 @@ import Glibc
     @Test("a process that ignores SIGINT and SIGTERM is killed after the grace periods")
     func escalation() async throws {
         let scratch = Scratch()
-        let provider = claude(ClaudeCode(gracePeriod: .milliseconds(200)))
+        let provider = claude(ClaudeCode(gracePeriod: .milliseconds(200), inputMode: .print))
         let request = request([
             "FAKE_FIXTURE": scratch.slice("claude-text.jsonl", 0..<1), "FAKE_HANG": "1", "FAKE_ON_SIGINT": "ignore",
             "FAKE_ON_SIGTERM": "ignore", "FAKE_RECORD": scratch.records,
@@ -358,7 +386,7 @@ import Glibc
         ]) {
             $0.idleTimeout = .milliseconds(300)
         }
-        let events = await collect(claude(ClaudeCode(gracePeriod: .milliseconds(200))), quiet)
+        let events = await collect(claude(ClaudeCode(gracePeriod: .milliseconds(200), inputMode: .print)), quiet)
         // Claude exits 130 on the SIGINT that ends it; the exit code is kept with the reason.
         #expect(events.last == .failure(.timeout, "claude wrote nothing for 300 ms", exitCode: 130))
         #expect(isGone(scratch.pid))
@@ -371,6 +399,128 @@ import Glibc
         } else {
             Issue.record("steady output should not time out: \(String(describing: completed.last))")
         }
+    }
+
+    @Test(
+        "cancelling Claude in stream-json mode sends its interrupt request, not a signal; the aborted turn's result makes the run cancelled"
+    )
+    func cancelClaudeByRequest() async throws {
+        let scratch = Scratch()
+        let provider = claude()
+        let request = request([
+            "FAKE_FIXTURE": scratch.slice("claude-stream-input-interrupt.jsonl", 0..<6), "FAKE_DELAY": "0.05",
+            "FAKE_HANG": "1", "FAKE_ON_SIGINT": "exit1",
+            "FAKE_INTERRUPT_TAIL": scratch.slice("claude-stream-input-interrupt.jsonl", 6..<16),
+            "FAKE_RECORD": scratch.records,
+        ])
+        let events = await collect(provider, request) { event in
+            if case .streamed = event { await provider.cancel(request.runID, reason: .requested) }
+        }
+        #expect(
+            events.last == .cancelled(RunCancelled(reason: .requested, message: "claude stopped (aborted_streaming)"))
+        )
+        #expect(scratch.read("stdin")?.contains(#""subtype":"interrupt""#) == true)
+        #expect(isGone(scratch.pid))
+    }
+
+    /// A run of a permission capture whose questions are answered by `answer`.
+    private func heldRun(
+        _ capture: String,
+        _ scratch: Scratch,
+        environment: [String: String] = [:],
+        configure: (inout ProviderRequest) -> Void = { _ in },
+        answer: @escaping @Sendable (ToolPermissionRequest) async -> Void
+    ) async -> [ProviderEvent] {
+        var variables = [
+            "FAKE_FIXTURE": "\(fixtures)/providers/\(capture)", "FAKE_RECORD": scratch.records,
+            "FAKE_ANSWERS": scratch.directory.file("answers"),
+            "FAKE_ON_ALLOW": "echo ran > \(scratch.directory.file("ran"))",
+        ]
+        variables.merge(environment) { $1 }
+        let request = request(variables) {
+            $0.asksBeforeTools = true
+            configure(&$0)
+        }
+        return await collect(claude(), request) { event in
+            if case .toolPermission(let question) = event { await answer(question) }
+        }
+    }
+
+    @Test("a held tool allowed by the host runs after the answer, which carries its input back")
+    func heldToolAllowed() async throws {
+        let scratch = Scratch()
+        let capture = try #require(Capture.all.first { $0.file == "claude-permission-stdio-allow.jsonl" })
+        let events = await heldRun(capture.file, scratch) { $0.answer(.allow) }
+        #expect(eventLines(events) == eventLines(capture.decode()))
+        #expect(scratch.read("ran") == "ran\n")
+        let answers = scratch.read("answers") ?? ""
+        #expect(answers.contains(#""request_id":"6337f417-9cb9-491d-adb0-b34fe7195e00""#))
+        #expect(answers.contains(#""behavior":"allow","updatedInput":{"command":"echo hi > perm.txt""#))
+        #expect(scratch.read("args")?.contains("--permission-prompt-tool\nstdio") == true)
+        #expect(isGone(scratch.pid))
+    }
+
+    @Test("a held tool denied by the host never runs and never starts; the run goes on to its result")
+    func heldToolDenied() async throws {
+        let scratch = Scratch()
+        let capture = try #require(Capture.all.first { $0.file == "claude-permission-stdio-deny.jsonl" })
+        let events = await heldRun(capture.file, scratch) { $0.answer(.deny("denied by policy team (deny:bash)")) }
+        #expect(eventLines(events) == eventLines(capture.decode()))
+        #expect(!events.contains { if case .toolStarted = $0 { true } else { false } })
+        #expect(scratch.read("ran") == nil)
+        #expect(
+            scratch.read("answers")?.contains(#""behavior":"deny","message":"denied by policy team (deny:bash)""#)
+                == true
+        )
+        guard case .completed = events.last else {
+            Issue.record("expected the run to complete, got \(String(describing: events.last))")
+            return
+        }
+    }
+
+    @Test("waiting for a late answer is not silence: the idle timeout counts from the answer")
+    func heldToolLateAnswer() async throws {
+        let scratch = Scratch()
+        let events = await heldRun(
+            "claude-permission-stdio-allow.jsonl",
+            scratch,
+            configure: { $0.idleTimeout = .milliseconds(100) },
+            answer: { question in
+                // A person takes a while: three idle timeouts pass before the answer.
+                try? await Task.sleep(for: .milliseconds(300))
+                question.answer(.allow)
+            }
+        )
+        guard case .completed = events.last else {
+            Issue.record("expected the run to complete, got \(String(describing: events.last))")
+            return
+        }
+        #expect(scratch.read("ran") == "ran\n")
+    }
+
+    @Test("cancelling while a tool waits interrupts the CLI; the tool never starts and the run ends cancelled")
+    func heldToolCancelled() async throws {
+        let scratch = Scratch()
+        let provider = claude()
+        let request = request([
+            "FAKE_FIXTURE": "\(fixtures)/providers/claude-permission-stdio-allow.jsonl", "FAKE_RECORD": scratch.records,
+            "FAKE_ON_ALLOW": "echo ran > \(scratch.directory.file("ran"))",
+        ]) { $0.asksBeforeTools = true }
+        var question: ToolPermissionRequest?
+        let events = await collect(provider, request) { event in
+            if case .toolPermission(let asked) = event {
+                question = asked
+                await provider.cancel(request.runID, reason: .requested)
+            }
+        }
+        #expect(
+            events.last == .cancelled(RunCancelled(reason: .requested, message: "claude stopped (aborted_streaming)"))
+        )
+        #expect(!events.contains { if case .toolStarted = $0 { true } else { false } })
+        // Settled once the process was gone, so nothing waits on it.
+        if case .deny? = question?.answered {} else { Issue.record("the question was left open") }
+        #expect(scratch.read("ran") == nil)
+        #expect(isGone(scratch.pid))
     }
 
     @Test("a consumer that stops listening stops the process")

@@ -15,6 +15,8 @@ struct Capture: CustomStringConvertible, Sendable {
     var cancelled: CancelReason?
     var model: String?
     var baseline: TokenUsage?
+    /// Run with the host permission protocol; the answers are the capture's `.stdin.jsonl`.
+    var asks = false
 
     var description: String { file }
 
@@ -52,24 +54,53 @@ struct Capture: CustomStringConvertible, Sendable {
                         cacheWrite: baseline["cache_write"]?.integerValue ?? 0,
                         reasoning: baseline["reasoning"]?.integerValue ?? 0
                     )
-                }
+                },
+                asks: entry["asks"]?.boolValue ?? false
             )
         }
     }()
 
+    /// The host's answers in the capture's `.stdin.jsonl`, by the CLI's request id.
+    var answers: [String: ToolPermissionRequest.Verdict] {
+        let data = FileManager.default.contents(atPath: "\(path.dropLast(6)).stdin.jsonl") ?? Data()
+        var answers: [String: ToolPermissionRequest.Verdict] = [:]
+        for line in data.split(separator: 0x0A) {
+            guard let frame = try? JSONValue(parsing: Array(line)), frame["type"]?.stringValue == "control_response",
+                let id = frame["response"]?["request_id"]?.stringValue,
+                let behavior = frame["response"]?["response"]?["behavior"]?.stringValue
+            else { continue }
+            answers[id] =
+                behavior == "allow"
+                ? .allow : .deny(frame["response"]?["response"]?["message"]?.stringValue ?? "")
+        }
+        return answers
+    }
+
     /// Decodes the capture with its provider's decoder.
     func decode() -> [ProviderEvent] {
         switch provider {
-        case "claude": return run(ClaudeStreamDecoder())
+        case "claude": return run(ClaudeStreamDecoder(asksBeforeTools: asks))
         case "codex": return run(CodexStreamDecoder(model: model, baseline: baseline))
         default: return run(AmpStreamDecoder())
         }
     }
 
+    /// Decodes as the process runner does; a held tool gets the capture's answer at once and,
+    /// when allowed, starts before the CLI's next line.
     private func run(_ decoder: some ProviderStreamDecoder) -> [ProviderEvent] {
         var decoder = decoder
         var events: [ProviderEvent] = []
-        for line in lines { events += decoder.decode(line: line) }
+        let answers = self.answers
+        for line in lines {
+            for event in decoder.decode(line: line) {
+                events.append(event)
+                guard case .toolPermission(let question) = event,
+                    let verdict = question.providerRequestID.flatMap({ answers[$0] })
+                else { continue }
+                question.answer(verdict)
+                if case .allow = verdict { events.append(.toolStarted(question.call)) }
+            }
+        }
         events += decoder.finish(outcome)
         return events
     }

@@ -64,6 +64,7 @@ enum Formatting {
         case .toolCallRequested(let e): "\(e.name) \(clip(e.input.description, 48)) (waits)"
         case .toolCallStarted(let e): "\(e.name) \(clip(e.input.description, 48))"
         case .toolCallCompleted(let e): (e.isError ? "failed: " : "") + "\"\(clip(e.output, 48))\""
+        case .toolCallRefused(let e): "\(e.name) refused by the provider: \"\(clip(e.reason, 40))\""
         case .tokenUsageUpdated(let e):
             "+\(e.delta.input) in, +\(e.delta.output) out"
                 + (e.delta.cacheRead + e.delta.cacheWrite > 0

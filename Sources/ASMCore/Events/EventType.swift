@@ -59,6 +59,7 @@ extension EventType {
     public static var toolCallRequested: EventType { ToolCallRequested.eventType }
     public static var toolCallStarted: EventType { ToolCallStarted.eventType }
     public static var toolCallCompleted: EventType { ToolCallCompleted.eventType }
+    public static var toolCallRefused: EventType { ToolCallRefused.eventType }
     public static var tokenUsageUpdated: EventType { TokenUsageUpdated.eventType }
     public static var policyEvaluated: EventType { PolicyEvaluated.eventType }
     public static var policyViolated: EventType { PolicyViolated.eventType }

@@ -37,6 +37,7 @@ public enum SessionEvent: Hashable, Sendable {
     case consumerReset(ConsumerReset)
     case chainUpgraded(ChainUpgraded)
     case eventExpunged(EventExpunged)
+    case toolCallRefused(ToolCallRefused)
     /// A type or version this build does not know, kept whole.
     case opaque(OpaqueEvent)
 }
@@ -80,6 +81,8 @@ extension SessionEvent {
         Registered(ConsumerReset.self, as: SessionEvent.consumerReset),
         Registered(ChainUpgraded.self, as: SessionEvent.chainUpgraded),
         Registered(EventExpunged.self, as: SessionEvent.eventExpunged),
+        // Added after the digests of the first kinds were recorded: new kinds go last.
+        Registered(ToolCallRefused.self, as: SessionEvent.toolCallRefused),
     ]
 
     /// The payload types of the vocabulary, in the order of the cases.
@@ -125,6 +128,7 @@ extension SessionEvent {
         case .consumerReset(let payload): try visitor.visit(payload)
         case .chainUpgraded(let payload): try visitor.visit(payload)
         case .eventExpunged(let payload): try visitor.visit(payload)
+        case .toolCallRefused(let payload): try visitor.visit(payload)
         case .opaque: nil
         }
     }

@@ -11,14 +11,31 @@ import ASMCore
 /// - A synthetic assistant frame (`model: "<synthetic>"`) is an API error, not a message.
 /// - The `result` decides the outcome; `is_error` with `subtype: "success"` is a failure,
 ///   and `terminal_reason: aborted_*` after our interrupt is a cancel.
+/// - A call to a tool the CLI did not offer (absent from `system/init`'s `tools`) waits for
+///   its result: "No such tool available" is the CLI's own refusal (`tool_call.refused`),
+///   anything else a call that ran.
+/// - When the CLI asks before tools (`asksBeforeTools`: `--permission-prompt-tool stdio`),
+///   a `tool_use` waits for the CLI's `can_use_tool` question, which becomes
+///   ``ProviderEvent/toolPermission(_:)`` (its start follows once allowed); a call the CLI
+///   settled itself without asking is reported when its result arrives, and a denied
+///   call's result is not a run of the tool. Other questions are refused at once.
 public struct ClaudeStreamDecoder: ProviderStreamDecoder {
     public static let provider = "claude"
 
     private let tape = JSONTape()
+    private let asksBeforeTools: Bool
     private var sessionID: String?
     private var model: String?
     private var started = false
     private var toolNames: [String: String] = [:]
+    /// The tools the CLI offered the model, from `system/init`.
+    private var offeredTools: Set<String>?
+    /// Calls seen in the model's message that have neither started nor been asked about.
+    private var unsettledCalls: [String: ToolCallStarted] = [:]
+    /// The CLI's questions, by call id.
+    private var questions: [String: ToolPermissionRequest] = [:]
+    private var replies: [[UInt8]] = []
+    public private(set) var turnEnded = false
     private var streamedMessages: Set<String> = []
     /// Usage of API messages not yet emitted, by message id, in arrival order.
     private var pendingUsage: [(id: String, usage: TokenUsage)] = []
@@ -27,7 +44,10 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
     private var result: JSONValue?
     private var apiError: (code: String?, status: Int?, text: String?)?
 
-    public init() {}
+    /// `asksBeforeTools`: the CLI was started with `--permission-prompt-tool stdio`.
+    public init(asksBeforeTools: Bool = false) {
+        self.asksBeforeTools = asksBeforeTools
+    }
 
     public mutating func decode(line: [UInt8]) -> [ProviderEvent] {
         StreamLine.classify(line, tape: tape).events(provider: Self.provider) { decode(frame: $0) }
@@ -41,8 +61,34 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
         case "assistant": return assistant(frame)
         case "user": return user(frame)
         case "result": return resultFrame(frame)
+        case "control_request": return controlRequest(frame)
         default: return []
         }
+    }
+
+    public mutating func takeReplies() -> [[UInt8]] {
+        defer { replies.removeAll() }
+        return replies
+    }
+
+    /// A question from the CLI: a tool's permission becomes a held call; anything else is
+    /// answered with an error so the CLI does not wait for it.
+    private mutating func controlRequest(_ frame: JSONValue) -> [ProviderEvent] {
+        guard let requestID = frame["request_id"]?.stringValue, let request = frame["request"] else { return [] }
+        let subtype = request["subtype"]?.stringValue ?? ""
+        guard subtype == "can_use_tool" else {
+            replies.append(ClaudeCode.errorReply(requestID: requestID, "asm does not answer \(subtype) requests"))
+            return []
+        }
+        let callID = request["tool_use_id"]?.stringValue ?? requestID
+        var call =
+            unsettledCalls.removeValue(forKey: callID)
+            ?? ToolCallStarted(callID: callID, name: request["tool_name"]?.stringValue ?? "tool")
+        if let input = request["input"] { call.input = input }
+        if toolNames[callID] == nil { toolNames[callID] = call.name }
+        let question = ToolPermissionRequest(call: call, providerRequestID: requestID)
+        questions[callID] = question
+        return [.toolPermission(question)]
     }
 
     private mutating func system(_ frame: JSONValue) -> [ProviderEvent] {
@@ -50,6 +96,7 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
         started = true
         model = frame["model"]?.stringValue
         let tools = frame["tools"]?.arrayValue?.compactMap(\.stringValue)
+        offeredTools = tools.map(Set.init)
         return [.started(RunStarted(provider: Self.provider, model: model, providerSessionID: sessionID, tools: tools))]
     }
 
@@ -116,7 +163,14 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
                 }
                 events.append(.received(MessageReceived(messageID: id, role: .assistant, content: text)))
             case "tool_use":
-                if let started = AnthropicBlocks.toolStarted(block, names: &toolNames) { events.append(started) }
+                guard case .toolStarted(let call)? = AnthropicBlocks.toolStarted(block, names: &toolNames) else {
+                    continue
+                }
+                if asksBeforeTools || offeredTools.map({ !$0.contains(call.name) }) == true {
+                    unsettledCalls[call.callID] = call
+                } else {
+                    events.append(.toolStarted(call))
+                }
             default:
                 continue
             }
@@ -125,11 +179,39 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
     }
 
     private mutating func user(_ frame: JSONValue) -> [ProviderEvent] {
-        flushUsage() + (frame["message"].map { AnthropicBlocks.toolsCompleted($0, names: toolNames) } ?? [])
+        var events = flushUsage()
+        guard let message = frame["message"] else { return events }
+        for case .toolCompleted(let completed) in AnthropicBlocks.toolsCompleted(message, names: toolNames) {
+            if let call = unsettledCalls.removeValue(forKey: completed.callID) {
+                if completed.isError, completed.output.contains("No such tool available") {
+                    events.append(
+                        .toolRefused(
+                            ToolCallRefused(
+                                callID: call.callID,
+                                name: call.name,
+                                input: call.input,
+                                reason: completed.output
+                            )
+                        )
+                    )
+                    continue
+                }
+                // The CLI settled it without asking: it ran.
+                events.append(.toolStarted(call))
+            } else if let question = questions[completed.callID] {
+                // Only an allowed call ran; a denied one's result is the refusal the model read.
+                guard case .allow? = question.answered else { continue }
+            }
+            events.append(.toolCompleted(completed))
+        }
+        return events
     }
 
     private mutating func resultFrame(_ frame: JSONValue) -> [ProviderEvent] {
         result = frame
+        turnEnded = true
+        // Calls the turn ended without settling never ran.
+        unsettledCalls.removeAll()
         var events = flushUsage()
         // The result's usage is the run's total: emit whatever the messages did not account for.
         let reported = Self.usage(frame["usage"])

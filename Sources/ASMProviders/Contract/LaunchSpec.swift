@@ -47,17 +47,33 @@ public struct LaunchFile: Hashable, Sendable {
 /// How to start a provider CLI for one request: pure data, built by a dialect.
 public struct LaunchSpec: Hashable, Sendable {
     public var arguments: [String]
-    /// Written to standard input, which is then closed; `nil` for a closed standard input.
+    /// Written to standard input, which is then closed (unless ``keepsInputOpen``); `nil`
+    /// for a closed standard input.
     public var standardInput: [UInt8]?
     public var files: [LaunchFile]
     /// How to stop the process when the run is cancelled or times out; ends with SIGKILL.
     public var stopSequence: [SignalStep]
+    /// Standard input stays open after ``standardInput`` for the host's answers (a held
+    /// tool's verdict) until the decoder says the turn ended or the process is gone.
+    public var keepsInputOpen: Bool
+    /// Written to an open standard input instead of the stop sequence's SIGINT: the CLI's
+    /// own interrupt request.
+    public var interruptInput: [UInt8]?
 
-    public init(arguments: [String], standardInput: [UInt8]?, files: [LaunchFile] = [], stopSequence: [SignalStep]) {
+    public init(
+        arguments: [String],
+        standardInput: [UInt8]?,
+        files: [LaunchFile] = [],
+        stopSequence: [SignalStep],
+        keepsInputOpen: Bool = false,
+        interruptInput: [UInt8]? = nil
+    ) {
         self.arguments = arguments
         self.standardInput = standardInput
         self.files = files
         self.stopSequence = stopSequence
+        self.keepsInputOpen = keepsInputOpen
+        self.interruptInput = interruptInput
     }
 }
 
@@ -74,6 +90,15 @@ public protocol CommandLineDialect: Sendable {
     func launch(for request: ProviderRequest) -> LaunchSpec
     /// A decoder for one run of the request.
     func decoder(for request: ProviderRequest) -> Decoder
+    /// The line that answers a held tool on the CLI's standard input (`nil`: the dialect
+    /// holds no tools).
+    func reply(to request: ToolPermissionRequest, _ verdict: ToolPermissionRequest.Verdict) -> [UInt8]?
+}
+
+extension CommandLineDialect {
+    public func reply(to request: ToolPermissionRequest, _ verdict: ToolPermissionRequest.Verdict) -> [UInt8]? {
+        nil
+    }
 }
 
 /// Provider-neutral tool names and their spellings in each CLI.

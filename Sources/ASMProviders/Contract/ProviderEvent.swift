@@ -11,6 +11,8 @@ public enum ProviderEvent: Hashable, Sendable {
     case received(MessageReceived)
     case toolStarted(ToolCallStarted)
     case toolCompleted(ToolCallCompleted)
+    /// The provider refused a call itself before it ran (the tool was not offered).
+    case toolRefused(ToolCallRefused)
     case usage(TokenUsageUpdated)
     case warning(ProviderWarning)
     case completed(RunCompleted)
@@ -31,6 +33,7 @@ public enum ProviderEvent: Hashable, Sendable {
         case .received(let payload): .messageReceived(payload)
         case .toolStarted(let payload): .toolCallStarted(payload)
         case .toolCompleted(let payload): .toolCallCompleted(payload)
+        case .toolRefused(let payload): .toolCallRefused(payload)
         case .usage(let payload): .tokenUsageUpdated(payload)
         case .warning(let payload): .providerWarning(payload)
         case .completed(let payload): .runCompleted(payload)
@@ -44,7 +47,9 @@ public enum ProviderEvent: Hashable, Sendable {
     public var isTerminal: Bool {
         switch self {
         case .completed, .failed, .cancelled: true
-        case .started, .streamed, .received, .toolStarted, .toolCompleted, .usage, .warning, .toolPermission: false
+        case .started, .streamed, .received, .toolStarted, .toolCompleted, .toolRefused, .usage, .warning,
+            .toolPermission:
+            false
         }
     }
 
@@ -87,10 +92,14 @@ public final class ToolPermissionRequest: Hashable, Sendable {
 
     /// The call that waits.
     public let call: ToolCallStarted
+    /// The provider's own id for the question (Claude Code's `request_id`), so the answer
+    /// can name it; `nil` for providers that ask in process.
+    public let providerRequestID: String?
     private let state = Mutex(State())
 
-    public init(call: ToolCallStarted) {
+    public init(call: ToolCallStarted, providerRequestID: String? = nil) {
         self.call = call
+        self.providerRequestID = providerRequestID
     }
 
     /// Answers the request; only the first answer counts.

@@ -47,15 +47,21 @@ public final class CommandLineProvider<Dialect: CommandLineDialect>: ProviderAda
             let location = executableName.contains("/") ? "at \(executableName)" : "\"\(executableName)\" on PATH"
             return .finished([.failure(.missingBinary, "\(name) is not installed: no executable \(location)")])
         }
-        let control = RunControl()
+        let spec = dialect.launch(for: request)
+        let control = RunControl(
+            input: spec.keepsInputOpen ? InputChannel() : nil,
+            interruptInput: spec.interruptInput
+        )
         runs.insert(control, for: request.runID)
+        let dialect = self.dialect
         let process = ProviderProcess(
             executable: executable,
-            spec: dialect.launch(for: request),
+            spec: spec,
             request: request,
             lineLimit: configuration.lineLimit,
             stderrLimit: configuration.stderrLimit,
-            providerName: name
+            providerName: name,
+            reply: { question, verdict in dialect.reply(to: question, verdict) }
         )
         let decoder = dialect.decoder(for: request)
         let (stream, continuation) = AsyncStream<ProviderEvent>.makeStream()

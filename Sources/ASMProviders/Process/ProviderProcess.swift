@@ -29,6 +29,8 @@ struct ProviderProcess: Sendable {
     var lineLimit: Int
     var stderrLimit: Int
     var providerName: String
+    /// The line answering a held tool on an open standard input.
+    var reply: @Sendable (ToolPermissionRequest, ToolPermissionRequest.Verdict) -> [UInt8]? = { _, _ in nil }
 
     /// Runs the process; returns when it is gone and every event was emitted.
     func run<Decoder: ProviderStreamDecoder>(
@@ -36,7 +38,8 @@ struct ProviderProcess: Sendable {
         control: RunControl,
         emit: @escaping @Sendable (ProviderEvent) -> Void
     ) async {
-        let state = DecoderState(decoder: decoder, emit: emit)
+        let state = DecoderState(decoder: decoder, emit: emit, control: control, reply: reply)
+        defer { control.input?.close() }
         if let stop = control.stop {
             // Cancelled before it started.
             state.finish(ProcessOutcome(termination: .notStarted("cancelled"), stop: stop))
@@ -84,8 +87,19 @@ struct ProviderProcess: Sendable {
         let outcome: ProcessOutcome
         do {
             let (termination, stderr) = try await withTaskCancellationHandler {
-                if let input = spec.standardInput {
-                    try await launch(
+                if let channel = control.input {
+                    Self.ignoreBrokenPipes
+                    if let opening = spec.standardInput { channel.send(opening) }
+                    return try await launch(
+                        arguments,
+                        environment,
+                        options,
+                        input: .inputWriter,
+                        control: control,
+                        state: state
+                    )
+                } else if let input = spec.standardInput {
+                    return try await launch(
                         arguments,
                         environment,
                         options,
@@ -94,7 +108,14 @@ struct ProviderProcess: Sendable {
                         state: state
                     )
                 } else {
-                    try await launch(arguments, environment, options, input: .none, control: control, state: state)
+                    return try await launch(
+                        arguments,
+                        environment,
+                        options,
+                        input: .none,
+                        control: control,
+                        state: state
+                    )
                 }
             } onCancel: {
                 control.requestStop(.cancelled(.requested))
@@ -108,6 +129,7 @@ struct ProviderProcess: Sendable {
             outcome = ProcessOutcome(termination: ended, stderr: stderr, stop: control.stop)
         } catch {
             control.markExited()
+            await state.settleQuestions()
             let message: String
             if let subprocess = error as? SubprocessError, subprocess.code == .failedToChangeWorkingDirectory {
                 message = "the working directory \(request.workingDirectory ?? ".") cannot be used"
@@ -125,9 +147,16 @@ struct ProviderProcess: Sendable {
             await watchdog.value
             return
         }
+        await state.settleQuestions()
         state.finish(outcome)
         await watchdog.value
     }
+
+    /// A write to the standard input of a CLI that has exited must fail with `EPIPE`, not
+    /// end this process: SIGPIPE is ignored once a CLI runs with an open standard input.
+    private static let ignoreBrokenPipes: Void = {
+        _ = signal(SIGPIPE, SIG_IGN)
+    }()
 
     private func launch<Input: InputProtocol>(
         _ arguments: [String],
@@ -152,10 +181,35 @@ struct ProviderProcess: Sendable {
             control.started(processGroup: execution.processIdentifier.value)
             AgentReaper.shared.watch(execution.processIdentifier.value, for: request.runID)
             async let stderr = Self.drain(execution.standardError, keeping: stderrLimit)
+            async let written: Void = Self.feed(execution, control.input)
             try await Self.readLines(execution.standardOutput, limit: lineLimit, control: control, state: state)
+            // Standard output ended: the process is going; nothing more can be answered.
+            control.input?.close()
+            await written
             return await stderr
         }
         return (result.terminationStatus, result.closureResult)
+    }
+
+    /// Writes the queued lines to an open standard input, in order, and closes it when the
+    /// channel closes. A CLI that stopped reading makes the write fail; the rest is dropped.
+    private static func feed<Input: InputProtocol>(
+        _ execution: Execution<Input, SequenceOutput, SequenceOutput>,
+        _ channel: InputChannel?
+    ) async {
+        guard let channel,
+            let writer = (execution as? Execution<CustomWriteInput, SequenceOutput, SequenceOutput>)?
+                .standardInputWriter
+        else { return }
+        var failed = false
+        for await line in channel.lines where !failed {
+            do {
+                _ = try await writer.write(line)
+            } catch {
+                failed = true
+            }
+        }
+        try? await writer.finish()
     }
 
     // MARK: Output
@@ -231,7 +285,9 @@ struct ProviderProcess: Sendable {
             }
             // Read once: the output reader moves it on concurrently.
             let lastActivity = control.lastActivity
-            if let idleTimeout, now > lastActivity, now - lastActivity >= idleTimeout.clampedNanoseconds {
+            if let idleTimeout, !control.isHolding, now > lastActivity,
+                now - lastActivity >= idleTimeout.clampedNanoseconds
+            {
                 control.requestStop(.idleTimeout(idleTimeout))
             }
             if control.stop != nil, control.processGroup != nil {
@@ -239,7 +295,7 @@ struct ProviderProcess: Sendable {
                 if step < 0 || (now - stepStarted >= grace && step + 1 < stopSequence.count) {
                     step += 1
                     stepStarted = now
-                    control.signal(stopSequence[step].signal)
+                    control.stopStep(stopSequence[step].signal)
                 }
             }
             // Suspends rather than blocks: a watchdog per run must not hold a thread of the pool.
@@ -250,23 +306,77 @@ struct ProviderProcess: Sendable {
 
 /// The decoder of one run and where its events go; used by the standard-output reader, then
 /// by the runner once the process is gone, never at the same time.
+///
+/// On an open standard input it also answers the CLI's questions: each held tool waits for
+/// its verdict in a task of its own, which records the tool's start when it is allowed and
+/// then writes the answer, so the start is on the stream before anything the tool does.
 final class DecoderState<Decoder: ProviderStreamDecoder>: @unchecked Sendable {
     private var decoder: Decoder
     private let emit: @Sendable (ProviderEvent) -> Void
+    private let control: RunControl?
+    private var input: InputChannel? { control?.input }
+    private let reply: @Sendable (ToolPermissionRequest, ToolPermissionRequest.Verdict) -> [UInt8]?
     private var decoding = true
     private var finished = false
+    private let questions = Mutex<[(ToolPermissionRequest, Task<Void, Never>)]>([])
 
-    init(decoder: Decoder, emit: @escaping @Sendable (ProviderEvent) -> Void) {
+    init(
+        decoder: Decoder,
+        emit: @escaping @Sendable (ProviderEvent) -> Void,
+        control: RunControl? = nil,
+        reply: @escaping @Sendable (ToolPermissionRequest, ToolPermissionRequest.Verdict) -> [UInt8]? = { _, _ in nil }
+    ) {
         self.decoder = decoder
         self.emit = emit
+        self.control = control
+        self.reply = reply
     }
 
     func decode(_ line: [UInt8]) {
         guard decoding else { return }
-        for event in decoder.decode(line: line) where !event.isTerminal { emit(event) }
+        for event in decoder.decode(line: line) where !event.isTerminal {
+            emit(event)
+            if case .toolPermission(let question) = event, let input { answerWhenDecided(question, input) }
+        }
+        guard let input else { return }
+        for line in decoder.takeReplies() { input.send(line) }
+        if decoder.turnEnded { input.close() }
     }
 
-    func stopDecoding() { decoding = false }
+    /// Waits for the verdict on `question` and writes the answer.
+    private func answerWhenDecided(_ question: ToolPermissionRequest, _ input: InputChannel) {
+        let emit = self.emit
+        let reply = self.reply
+        let control = self.control
+        // Waiting for the answer is not silence: the idle timeout counts from the answer.
+        control?.holding(1)
+        let task = Task {
+            let verdict = await question.verdict()
+            control?.holding(-1)
+            if case .allow = verdict { emit(.toolStarted(question.call)) }
+            if let line = reply(question, verdict) { input.send(line) }
+        }
+        questions.withLock { $0.append((question, task)) }
+    }
+
+    /// Once the process is gone: questions still open are denied, and every answer task has
+    /// ended before the last events.
+    func settleQuestions() async {
+        let open = questions.withLock { questions in
+            defer { questions.removeAll() }
+            return questions
+        }
+        for (question, task) in open {
+            question.answer(.deny("the provider exited before the tool was answered"))
+            await task.value
+        }
+    }
+
+    /// Nothing more is read: nothing more is answered either.
+    func stopDecoding() {
+        decoding = false
+        input?.close()
+    }
 
     /// Emits the run's last events; `known` is a failure found before the process ran.
     func finish(_ outcome: ProcessOutcome, known: RunFailure? = nil) {

@@ -16,15 +16,23 @@ final class RunControl: Sendable {
         var stop: ProcessOutcome.StopCause?
         var lastActivity: UInt64
         var exited = false
+        /// Tools waiting for the host's answer.
+        var held = 0
     }
 
     private let state: Mutex<State>
     let startedAt: UInt64
+    /// The process's standard input while it stays open (``LaunchSpec/keepsInputOpen``).
+    let input: InputChannel?
+    /// Written to the open standard input instead of SIGINT.
+    let interruptInput: [UInt8]?
 
-    init() {
+    init(input: InputChannel? = nil, interruptInput: [UInt8]? = nil) {
         let now = RunControl.now()
         startedAt = now
         state = Mutex(State(lastActivity: now))
+        self.input = input
+        self.interruptInput = interruptInput
     }
 
     static func now() -> UInt64 { MonotonicTime.nanoseconds() }
@@ -43,7 +51,25 @@ final class RunControl: Sendable {
 
     func started(processGroup: Int32) { state.withLock { $0.processGroup = processGroup } }
     func touch() { state.withLock { $0.lastActivity = RunControl.now() } }
+
+    /// One more (`1`) or one fewer (`-1`) tool waiting for the host; the last answer counts
+    /// as activity.
+    func holding(_ change: Int) {
+        state.withLock { state in
+            state.held += change
+            if state.held == 0 { state.lastActivity = RunControl.now() }
+        }
+    }
+
+    var isHolding: Bool { state.withLock { $0.held > 0 } }
     func markExited() { state.withLock { $0.exited = true } }
+
+    /// Takes one step of stopping: the CLI's own interrupt request on its open standard
+    /// input in place of SIGINT, else the signal.
+    func stopStep(_ signal: ProcessSignal) {
+        if signal == .interrupt, let interruptInput, let input, input.send(interruptInput) { return }
+        self.signal(signal)
+    }
 
     /// Sends `signal` to the process group, unless the process is gone.
     func signal(_ signal: ProcessSignal) {
@@ -57,4 +83,24 @@ final class RunControl: Sendable {
 extension Duration {
     /// Whole nanoseconds, zero for a negative duration, to compare with ``RunControl/now()``.
     var clampedNanoseconds: UInt64 { UInt64(max(0, wholeNanoseconds)) }
+}
+
+/// Lines for a process's open standard input, written in order by one writer.
+final class InputChannel: Sendable {
+    let lines: AsyncStream<[UInt8]>
+    private let continuation: AsyncStream<[UInt8]>.Continuation
+
+    init() {
+        (lines, continuation) = AsyncStream.makeStream()
+    }
+
+    /// Queues a line; `false` once the input is closed.
+    @discardableResult
+    func send(_ line: [UInt8]) -> Bool {
+        if case .enqueued = continuation.yield(line) { return true }
+        return false
+    }
+
+    /// Closes standard input once the lines queued before are written.
+    func close() { continuation.finish() }
 }

@@ -341,7 +341,7 @@ package struct RunMachine: Sendable {
             event = .started(started)
         }
         switch event {
-        case .streamed, .received, .toolStarted, .toolCompleted: afterOutput = true
+        case .streamed, .received, .toolStarted, .toolCompleted, .toolRefused: afterOutput = true
         default: break
         }
         var actions: [Action] = []

@@ -56,7 +56,7 @@ final class Projector {
         case .toolApprovalResolved(let resolved): try approvalResolved(resolved, header)
         case .routingDecided, .routingFailedOver, .providerHealthChanged, .providerWarning, .messageStreamed,
             .toolCallRequested, .toolCallStarted,
-            .toolCallCompleted, .policyEvaluated, .policyViolated,
+            .toolCallCompleted, .toolCallRefused, .policyEvaluated, .policyViolated,
             .continuationApplied, .workspaceSnapshotTaken, .workspaceDiffComputed, .workspaceRolledBack,
             .artifactStored, .consumerCheckpointed, .consumerReset, .chainUpgraded, .eventExpunged:
             break

@@ -92,6 +92,32 @@ public struct ToolCallStarted: EventPayload {
     }
 }
 
+/// The provider refused a tool call itself, before it ran: the tool was not offered to the
+/// model (a CLI deny list, a whitelist), so the call never started. Not a policy violation:
+/// nothing ran and no rule of the run's stack had to act.
+public struct ToolCallRefused: EventPayload {
+    public static let eventType: EventType = "tool_call.refused"
+    public static let fields = Fields(
+        ToolCallRefused.init(callID:name:input:reason:),
+        Field("call_id", \.callID),
+        Field("name", \.name),
+        Field("input", \.input),
+        Field("reason", \.reason)
+    )
+    public var callID: String
+    public var name: String
+    public var input: JSONValue
+    /// What the provider answered the model, bounded and redacted.
+    public var reason: String
+
+    public init(callID: String, name: String, input: JSONValue = .emptyObject, reason: String) {
+        self.callID = callID
+        self.name = name
+        self.input = input
+        self.reason = reason
+    }
+}
+
 /// A tool call finished, successfully or not.
 public struct ToolCallCompleted: EventPayload {
     public static let eventType: EventType = "tool_call.completed"
