@@ -7,13 +7,18 @@ extension ASM {
     /// `asm demo`: a multi-run session under stacked policies, printed live, then audited.
     struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a three-run session under stacked policies, live, then show its audit trail.",
+            abstract:
+                "Run a session under stacked policies, tools held for approval, and a server, live; then audit them.",
             discussion: """
                 Creates the database if needed (--db honoured). One session, two policies stacked (org warns, team \
                 cancels, so the stack cancels): run 1 establishes a fact and uses a tool, run 2 asks for the fact and \
                 continues the conversation, run 3 tries a tool the org policy denies and is cancelled before the tool \
                 runs. A live subscription prints each event as it commits; then the runs, the policy decisions, the \
                 continuation, cost and the verified chain are shown.
+
+                The approvals part runs two tools a release policy holds for a person: another terminal (a store of \
+                its own on the same file, as asm approve opens it) approves the first, which then runs, and denies \
+                the second, which never runs. The server part runs two runs at once on a session server.
 
                 --provider scripted (the default) needs no CLI; claude, codex or amp run the same prompts on the real \
                 CLI (what run 3 does is then up to the model).
@@ -29,12 +34,13 @@ extension ASM {
         var provider: Run.ProviderChoice = .scripted
 
         @Option(
-            help: "all (the default), policies (the three-run session) or server (two concurrent runs on a server)."
+            help:
+                "all (the default), policies (the three-run session), approvals (tools held for a person) or server (two concurrent runs on a server)."
         )
         var part: Part = .all
 
         enum Part: String, ExpressibleByArgument, CaseIterable {
-            case all, policies, server
+            case all, policies, approvals, server
         }
 
         func validate() throws {
@@ -59,14 +65,18 @@ extension ASM {
             let adapter: any ProviderAdapter
             switch provider {
             case .scripted: adapter = DemoAgent(pace: .milliseconds(pace)).provider
-            case .claude: adapter = CommandLineProvider(dialect: ClaudeCode())
+            case .claude: adapter = CommandLineProvider(dialect: try ExecutionOptions.claudeDialect())
             case .codex: adapter = CommandLineProvider(dialect: Codex())
             case .amp: adapter = CommandLineProvider(dialect: Amp())
             }
             try await withStore(try store.openOrCreate()) { store in
-                if part != .server { try await policySession(store, adapter: adapter, policies: policies) }
+                if part == .all || part == .policies {
+                    try await policySession(store, adapter: adapter, policies: policies)
+                }
                 if part == .all { Console.line("") }
-                if part != .policies { try await serverSession(store, adapter: adapter) }
+                if part == .all || part == .approvals { try await approvalSession(store, adapter: adapter) }
+                if part == .all { Console.line("") }
+                if part == .all || part == .server { try await serverSession(store, adapter: adapter) }
             }
         }
 
@@ -183,7 +193,7 @@ extension ASM {
 }
 
 /// How far the live printer got.
-private final class Printed: Sendable {
+final class Printed: Sendable {
     private let sequence = Mutex(SequenceNumber.zero)
     func set(_ value: SequenceNumber) { sequence.withLock { $0 = value } }
     var value: SequenceNumber { sequence.withLock { $0 } }

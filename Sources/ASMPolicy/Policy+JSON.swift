@@ -7,7 +7,8 @@ extension Policy {
     /// {"name": "org",
     ///  "limits": {"max_total_tokens": 100000, "max_cost_usd": 0.5, "max_duration_ms": 60000, "max_tool_calls": 10},
     ///  "tool_rules": [{"deny": ["bash", "shell"]}, {"allow": ["Read", "Bash(git *)"]}],
-    ///  "on_violation": "cancel"}
+    ///  "on_violation": "cancel",
+    ///  "approval_timeout_ms": 300000}
     /// ```
     ///
     /// Every key is optional but `name`; unknown keys are refused, so a misspelt limit is
@@ -26,7 +27,11 @@ extension Policy {
     /// Reads a policy from a parsed JSON value (see ``init(json:)``).
     public init(value root: JSONValue) throws(PolicyError) {
         guard let members = root.objectValue else { throw PolicyError(.invalidValue, "a policy must be a JSON object") }
-        try Self.refuseUnknown(members, known: ["name", "limits", "tool_rules", "on_violation"], at: nil)
+        try Self.refuseUnknown(
+            members,
+            known: ["name", "limits", "tool_rules", "on_violation", "approval_timeout_ms"],
+            at: nil
+        )
         guard let name = root["name"]?.stringValue, !name.trimmed.isEmpty else {
             throw PolicyError(.invalidValue, "a policy needs a non-empty name", key: "name")
         }
@@ -96,7 +101,16 @@ extension Policy {
             }
             action = parsed
         }
-        self.init(name: name.trimmed, limits: limits, toolRules: rules, onViolation: action)
+        let approvalTimeout = try Self.wholeNumber(root, "approval_timeout_ms", in: nil).map {
+            Duration.milliseconds($0)
+        }
+        self.init(
+            name: name.trimmed,
+            limits: limits,
+            toolRules: rules,
+            onViolation: action,
+            approvalTimeout: approvalTimeout
+        )
         try validate()
     }
 
@@ -116,6 +130,9 @@ extension Policy {
         }
         if let duration = limits.maxDuration, duration <= .zero {
             throw PolicyError(.invalidValue, "must be more than zero milliseconds", key: "limits.max_duration_ms")
+        }
+        if let timeout = approvalTimeout, timeout <= .zero {
+            throw PolicyError(.invalidValue, "must be more than zero milliseconds", key: "approval_timeout_ms")
         }
         if let calls = limits.maxToolCalls, calls < 0 {
             throw PolicyError(.invalidValue, "must be zero or more", key: "limits.max_tool_calls")
@@ -139,10 +156,14 @@ extension Policy {
         }
     }
 
-    private static func wholeNumber(_ object: JSONValue, _ key: String) throws(PolicyError) -> Int64? {
+    private static func wholeNumber(
+        _ object: JSONValue,
+        _ key: String,
+        in parent: String? = "limits"
+    ) throws(PolicyError) -> Int64? {
         guard let value = object[key] else { return nil }
         guard case .integer(let number) = value else {
-            throw PolicyError(.invalidValue, "must be a whole number", key: "limits.\(key)")
+            throw PolicyError(.invalidValue, "must be a whole number", key: parent.map { "\($0).\(key)" } ?? key)
         }
         return number
     }

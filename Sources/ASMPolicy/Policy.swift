@@ -10,17 +10,22 @@ public struct Policy: Hashable, Sendable {
     /// Ordered allow and deny lists.
     public var toolRules: [ToolRule]
     public var onViolation: PolicyAction
+    /// How long a tool held for approval waits for an answer before it is denied by
+    /// `timeout` (JSON `approval_timeout_ms`); the run's default when `nil`.
+    public var approvalTimeout: Duration?
 
     public init(
         name: String,
         limits: PolicyLimits = PolicyLimits(),
         toolRules: [ToolRule] = [],
-        onViolation: PolicyAction = .cancel
+        onViolation: PolicyAction = .cancel,
+        approvalTimeout: Duration? = nil
     ) {
         self.name = name
         self.limits = limits
         self.toolRules = toolRules
         self.onViolation = onViolation
+        self.approvalTimeout = approvalTimeout
     }
 }
 

@@ -18,6 +18,9 @@ public struct PolicyStack: Hashable, Sendable {
     /// Every tool pattern with its kind and the policy it came from, in stacking order.
     public let rules: [MergedRule]
     public let action: PolicyAction
+    /// How long a held tool waits for an approval: the last policy that sets it wins.
+    /// Not part of the merged JSON: each request records its own deadline.
+    public let approvalTimeout: Sourced<Duration>?
     /// SHA-256 of the merged stack's canonical JSON, hex: decisions name the stack they used.
     public let hash: String
 
@@ -80,6 +83,10 @@ public struct PolicyStack: Hashable, Sendable {
             }
         }
         self.limits = limits
+        approvalTimeout =
+            policies.reversed().lazy.compactMap { policy in
+                policy.approvalTimeout.map { Sourced(value: $0, policy: policy.name) }
+            }.first
         rules = policies.flatMap { policy in
             policy.toolRules.flatMap { rule in
                 rule.patterns.map { MergedRule(pattern: $0, isAllow: rule.isAllow, policy: policy.name) }
@@ -134,6 +141,7 @@ public struct PolicyStack: Hashable, Sendable {
         self.limits = limits
         self.rules = rules
         self.action = action
+        approvalTimeout = nil
         hash = Self.sha256Hex(
             ((try? Self.json(policies: policies, limits: limits, rules: rules, action: action).jsonBytes()) ?? [])
         )

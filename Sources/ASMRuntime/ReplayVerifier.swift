@@ -163,16 +163,33 @@ public struct ReplayVerifier: Sendable {
     }
 
     /// Each held tool's fate matches its approval's recorded answer: it never starts before
-    /// the answer, and never after a denial (by a person, another process or the deadline).
+    /// the answer, and never after a denial (by a person, another process or the deadline);
+    /// a tool a cancelling rule refused before it ran never starts.
     private func verifyHeldTools(_ run: RunID, _ events: ArraySlice<EventEnvelope>, _ report: inout ReplayReport) {
         var held: [String: String] = [:]  // approval id → call id, for tools that wait
         var answers: [String: (approved: Bool, sequence: SequenceNumber)] = [:]  // by call id
+        var asking: String?  // the call whose tool_call.requested came last
+        var refused: Set<String> = []  // calls a cancelling rule refused before they ran
         for envelope in events {
             switch envelope.event {
+            case .toolCallRequested(let requested):
+                asking = requested.callID
+            case .policyViolated(let violated) where violated.canBlock && violated.action == "cancel":
+                if let call = asking { refused.insert(call) }
             case .toolApprovalRequested(let requested) where requested.canBlock:
                 if let call = requested.callID { held[requested.approvalID] = call }
             case .toolApprovalResolved(let resolved):
                 if let call = held[resolved.approvalID] { answers[call] = (resolved.approved, envelope.sequence) }
+            case .toolCallStarted(let started) where refused.contains(started.callID):
+                report.mismatch(
+                    .policy,
+                    envelope.sequence,
+                    run,
+                    "tool \(started.callID) started although a cancelling rule refused it before it ran",
+                    expected: nil,
+                    recorded: envelope.event
+                )
+                return
             case .toolCallStarted(let started):
                 guard held.values.contains(started.callID) else { continue }
                 let answer = answers[started.callID]

@@ -391,7 +391,8 @@ public final class SessionManager: Sendable {
                 model: request.model,
                 deadline: options.deadline,
                 idleTimeout: options.idleTimeout,
-                approvalTimeout: options.approvalTimeout,
+                approvalTimeout: options.approvalTimeout ?? stack.approvalTimeout?.value
+                    ?? RunOptions.defaultApprovalTimeout,
                 opening: [.continuationApplied(plan.event)] + (workspace?.opening ?? []),
                 hasWorkspace: workspace != nil,
                 redactor: Redactor(environment: options.environment.compactMapValues { $0 })
@@ -653,8 +654,9 @@ public struct RunOptions: Sendable {
     public var deadline: Duration?
     public var idleTimeout: Duration?
     /// How long a tool approval waits for an answer; then it is denied, `resolved_by`
-    /// `timeout` (fail closed). Ten minutes by default.
-    public var approvalTimeout: Duration = RunOptions.defaultApprovalTimeout
+    /// `timeout` (fail closed). When `nil`: the policy stack's `approval_timeout_ms` (the
+    /// last policy that sets it), else ten minutes.
+    public var approvalTimeout: Duration?
     /// Ten minutes.
     public static let defaultApprovalTimeout: Duration = .seconds(600)
     /// Tools pre-approved for the provider beyond the policies' allow lists (no rule is

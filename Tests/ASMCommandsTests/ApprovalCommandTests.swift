@@ -3,46 +3,47 @@ import AgentSessionManagerTesting
 import Foundation
 import Testing
 
-/// A run held for an approval in this process, answered with `asm approve` and `asm deny`
-/// from another: the tool runs (or not) accordingly, and everyone sees the same answer.
+/// A run held for an approval in this process (Claude Code, through the fake CLI speaking its
+/// host permission protocol), answered with `asm approve` and `asm deny` from another: the
+/// tool runs (or not) accordingly, and everyone sees the same answer.
 @Suite(.serialized) struct ApprovalCommandTests {
     static let team = Policy(
         name: "team",
-        toolRules: [.deny([(try? ToolPattern("Bash(make deploy*)")) ?? { fatalError("pattern") }()])],
+        toolRules: [.deny([(try? ToolPattern("Bash(echo hi*)")) ?? { fatalError("pattern") }()])],
         onViolation: .requestApproval
     )
 
-    /// A provider that holds tools until the run's policies decide, like Claude Code with the
-    /// host permission protocol.
-    static func holdingProvider() -> ScriptedProvider {
-        ScriptedProvider(
-            name: "claude",
-            capabilities: ProviderCapabilities(
-                streamsText: true,
-                reportsToolCalls: true,
-                resumesNatively: true,
-                interrupts: true,
-                toolGate: .beforeRun,
-                holdsTools: true
-            )
-        ) { _ in
-            ProviderScript([.toolCall(name: "Bash", input: ["command": "make deploy"], output: "ok"), .text("done")])
-        }
+    /// Claude Code with the host permission protocol: the fake CLI plays the captured run
+    /// whose Bash call waits for the host, and writes `ran` only when the call is allowed.
+    static func claude() -> ClaudeCodeProvider {
+        CommandLineProvider(
+            dialect: ClaudeCode(),
+            configuration: .init(executable: PackageFiles.path("Fixtures/fake-cli/fake-agent"))
+        )
     }
 
-    /// A run in this process whose tool waits for an approval, and that approval once it is
-    /// in the log.
+    /// A run in this process whose tool waits for an approval, that approval once it is in
+    /// the log, and the file the tool writes if it runs.
     private func heldRun(
-        _ db: String
-    ) async throws -> (SQLiteEventStore, Task<RunResult, any Error>, ToolApprovalRequested) {
-        let store = try SQLiteEventStore(path: db)
-        let manager = SessionManager(store: store, providers: [Self.holdingProvider()])
+        _ directory: TemporaryDirectory
+    ) async throws -> (SQLiteEventStore, Task<RunResult, any Error>, ToolApprovalRequested, String) {
+        let store = try SQLiteEventStore(path: directory.file("asm.sqlite"))
+        let manager = SessionManager(store: store, providers: [Self.claude()])
         let session = try await manager.startSession(agentID: "a")
         let start = try await store.lastSequence()
+        let ran = directory.file("ran")
+        let environment = [
+            "FAKE_FIXTURE": PackageFiles.path("Fixtures/providers/claude-permission-stdio-allow.jsonl"),
+            "FAKE_ON_ALLOW": "echo hi > \(ran)",
+        ]
         let running = Task {
-            try await manager.run("deploy", in: session, options: RunOptions(provider: "claude", policies: [Self.team]))
+            try await manager.run(
+                "echo hi",
+                in: session,
+                options: RunOptions(provider: "claude", environment: environment, policies: [Self.team])
+            )
         }
-        return (store, running, try await nextRequest(store, after: start))
+        return (store, running, try await nextRequest(store, after: start), ran)
     }
 
     /// Waits on the log for the next approval requested after `after`.
@@ -61,14 +62,18 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let (store, running, requested) = try await heldRun(db)
+        let (store, running, requested, ran) = try await heldRun(directory)
 
         let pending = try await ASMProcess.run(["approvals", "--pending", "--json", "--db", db])
         #expect(pending.lines.count == 1)
         #expect(pending.lines.first?.contains(#""approval_id":"\#(requested.approvalID)""#) == true)
         #expect(pending.lines.first?.contains(#""status":"pending""#) == true)
         #expect(pending.lines.first?.contains(#""tool":"Bash","#) == true)
-        #expect(pending.lines.first?.contains(#""input":{"command":"make deploy"}"#) == true)
+        #expect(
+            pending.lines.first?.contains(
+                #""input":{"command":"echo hi > perm.txt","description":"Run echo hi > perm.txt"}"#
+            ) == true
+        )
         #expect(pending.lines.first?.contains(#""deadline":"20"#) == true, "ten minutes after the request")
 
         // An unambiguous prefix is enough.
@@ -84,6 +89,7 @@ import Testing
         let types = try await store.events(from: .zero, limit: 1000, filter: EventFilter(run: result.runID)).events
             .map(\.type.rawValue)
         #expect(types.contains("tool_call.started"), "the approved tool ran")
+        #expect(FileManager.default.fileExists(atPath: ran), "and did what it does")
 
         let again = try await ASMProcess.run(["deny", requested.approvalID, "--db", db])
         #expect(again.exitCode == 1)
@@ -96,7 +102,7 @@ import Testing
         let tail = try await ASMProcess.run(["tail", "-n", "30", "--db", db])
         #expect(
             tail.stdout.contains(
-                "Bash (team/deny:Bash(make deploy*)) waits for asm approve or deny \(requested.approvalID)"
+                "Bash (team/deny:Bash(echo hi*)) waits for asm approve or deny \(requested.approvalID)"
             )
         )
         #expect(tail.stdout.contains("approved \(requested.approvalID) by ops: release day"))
@@ -108,7 +114,7 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let (store, running, requested) = try await heldRun(db)
+        let (store, running, requested, ran) = try await heldRun(directory)
         async let approving = ASMProcess.run(["approve", requested.approvalID, "--by", "ana", "--db", db])
         async let denying = ASMProcess.run(["deny", requested.approvalID, "--by", "bo", "--db", db])
         let (yes, no) = try await (approving, denying)
@@ -122,6 +128,7 @@ import Testing
         #expect(answers.count == 1)
         #expect(answers.first?.approved == (yes.exitCode == 0))
         #expect(events.contains { $0.type == .toolCallStarted } == (yes.exitCode == 0))
+        #expect(FileManager.default.fileExists(atPath: ran) == (yes.exitCode == 0), "the tool ran only if approved")
         await store.close()
     }
 
@@ -171,5 +178,26 @@ import Testing
         #expect(started.lines.count == (approve ? 1 : 0))
         let listed = try await ASMProcess.run(["approvals", "--db", db])
         #expect(listed.stdout.contains("\(approve ? "approved" : "denied") by pager"))
+    }
+
+    @Test("the demo's approvals part: one held tool approved from another terminal runs, one denied never does")
+    func demo() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let demo = try await ASMProcess.run(["demo", "--part", "approvals", "--pace", "0", "--db", db])
+        #expect(demo.exitCode == 0, "\(demo.stderr)")
+        #expect(demo.stdout.contains("1. Deploy the release. → completed; its held tool ran after the approval"))
+        #expect(demo.stdout.contains("2. Push the release tag. → completed; its held tool never ran"))
+        #expect(demo.stdout.contains("another terminal $ asm approve "))
+        #expect(demo.stdout.contains("another terminal $ asm deny "))
+        let listed = try await ASMProcess.run(["approvals", "--json", "--db", db])
+        #expect(listed.lines.count == 2)
+        #expect(listed.lines.first?.contains(#""status":"approved""#) == true)
+        #expect(listed.lines.last?.contains(#""status":"denied""#) == true)
+        let started = try await ASMProcess.run(["events", "--db", db, "--type", "tool_call.started"])
+        #expect(started.lines.count == 1 && started.stdout.contains("make deploy"))
+        let replay = try await ASMProcess.run(["replay", "--verify", "--db", db])
+        #expect(replay.exitCode == 0 && replay.stdout.hasSuffix("all match\n"))
     }
 }

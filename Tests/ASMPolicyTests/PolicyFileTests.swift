@@ -27,7 +27,10 @@ struct PolicyFileTests {
             ]
         )
         #expect(org.onViolation == .cancel)
+        #expect(org.approvalTimeout == nil)
         #expect(try policy(#"{"name": "minimal"}"#).onViolation == .cancel)
+        let asking = try policy(#"{"name": "ask", "on_violation": "request_approval", "approval_timeout_ms": 300000}"#)
+        #expect(asking.approvalTimeout == .seconds(300))
     }
 
     @Test(
@@ -40,7 +43,15 @@ struct PolicyFileTests {
             ),
             (
                 #"{"name": "a", "limit": {}}"#,
-                "unknown key: limit: expected one of name, limits, tool_rules, on_violation"
+                "unknown key: limit: expected one of name, limits, tool_rules, on_violation, approval_timeout_ms"
+            ),
+            (
+                #"{"name": "a", "approval_timeout_ms": 0}"#,
+                "invalid value: approval_timeout_ms: must be more than zero milliseconds"
+            ),
+            (
+                #"{"name": "a", "approval_timeout_ms": "soon"}"#,
+                "invalid value: approval_timeout_ms: must be a whole number"
             ),
             (
                 #"{"name": "a", "limits": {"max_cost_usd": "lots"}}"#,
@@ -151,6 +162,13 @@ struct PolicyFileTests {
         #expect(stack.rules.map(\.name) == ["deny:Bash(rm *)", "allow:Read", "allow:Bash"])
         #expect(stack.action == .requestApproval)
         #expect(try PolicyStack([org, team, run, Policy(name: "strict", onViolation: .cancel)]).action == .cancel)
+        #expect(stack.approvalTimeout == nil)
+        var patient = team
+        patient.approvalTimeout = .seconds(3600)
+        var hurried = run
+        hurried.approvalTimeout = .seconds(60)
+        #expect(try PolicyStack([org, patient, hurried]).approvalTimeout == .init(value: .seconds(60), policy: "run"))
+        #expect(try PolicyStack([org, patient, run]).approvalTimeout == .init(value: .seconds(3600), policy: "team"))
 
         #expect(stack.verdict(toolName: "Bash", input: ["command": "rm -rf /"]) == .denied(stack.rules[0]))
         #expect(stack.verdict(toolName: "Bash", input: ["command": "ls"]) == .allowed)

@@ -138,13 +138,18 @@ struct ApprovalTests {
         }
     }
 
-    @Test("an approval nobody answers is denied at its deadline, by the clock alone, and recorded once")
-    func deadline() async throws {
+    @Test(
+        "an approval nobody answers is denied at its deadline, by the clock alone, and recorded once; the timeout comes from the run's options or the policy's approval_timeout_ms",
+        arguments: [false, true]
+    )
+    func deadline(fromPolicy: Bool) async throws {
         let clock = ManualClock()
         try await withHarness([Self.holdingProvider()], clock: clock) { h in
             let session = try await h.manager.startSession(agentID: "a")
-            var options = RunOptions(provider: "claude", policies: [Self.team])
-            options.approvalTimeout = .seconds(30)
+            var team = Self.team
+            if fromPolicy { team.approvalTimeout = .milliseconds(30_000) }
+            var options = RunOptions(provider: "claude", policies: [team])
+            if !fromPolicy { options.approvalTimeout = .seconds(30) }
             let expiring = Task {
                 _ = try await firstRequest(h.store)
                 // The run's timers wait on the clock (its approval deadline) before it moves.

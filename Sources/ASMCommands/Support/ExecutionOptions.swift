@@ -303,7 +303,7 @@ struct ExecutionOptions: ParsableArguments {
 
     private func makeProvider(_ provider: ProviderChoice) throws -> any ProviderAdapter {
         switch provider {
-        case .claude: return commandLine(ClaudeCode(), variable: "ASM_CLAUDE_BIN")
+        case .claude: return commandLine(try Self.claudeDialect(), variable: "ASM_CLAUDE_BIN")
         case .codex: return commandLine(Codex(), variable: "ASM_CODEX_BIN")
         case .amp: return commandLine(Amp(), variable: "ASM_AMP_BIN")
         case .scripted:
@@ -317,6 +317,18 @@ struct ExecutionOptions: ParsableArguments {
                 throw error
             }
         }
+    }
+
+    /// Claude Code in the input mode `ASM_CLAUDE_INPUT` names (`stream-json`, the default,
+    /// or `print` for CLIs older than 2.0).
+    static func claudeDialect() throws -> ClaudeCode {
+        guard let text = ProcessInfo.processInfo.environment["ASM_CLAUDE_INPUT"], !text.isEmpty else {
+            return ClaudeCode()
+        }
+        guard let mode = ClaudeCode.InputMode(rawValue: text) else {
+            throw CommandFailure(.invalidArgument, "ASM_CLAUDE_INPUT is \(text), not stream-json or print")
+        }
+        return ClaudeCode(inputMode: mode)
     }
 
     /// A CLI provider: --executable, else the variable, else the CLI's name on PATH.

@@ -72,6 +72,8 @@ final class LivePrinter: Sendable {
             state.streamedCurrent = false
         case .toolCallStarted(let call):
             note("· \(call.name) \(Formatting.clip(call.input.description, 100))")
+        case .toolCallRefused(let call):
+            note("· \(call.name) refused by the provider: \(Formatting.clip(call.reason, 100))")
         case .toolCallCompleted(let call) where call.isError:
             note("  \(call.name ?? "tool") failed: \(Formatting.clip(call.output, 100))")
         case .providerWarning(let warning):
