@@ -17,6 +17,8 @@ import Glibc
 ///     asm-bench tail polling|wakeup N    (one cross-process tail measurement)
 ///     asm-bench workspace [FILES]        (snapshot, diff and rollback times, both strategies)
 ///     asm-bench server                   (session server delivery rates and latency)
+///     asm-bench approvals [COUNT]        (approval in another process → the held tool answered)
+///     asm-bench approver DB COUNT FILE   (child: approves each request, notes when it committed)
 @main
 struct Bench {
     static func main() async {
@@ -25,6 +27,13 @@ struct Bench {
             switch arguments.first {
             case "follow":
                 try await Follower.run(arguments: Array(arguments.dropFirst()))
+            case "approver":
+                try await Approver.run(arguments: Array(arguments.dropFirst()))
+            case "approvals":
+                let count = Int(arguments.dropFirst().first ?? "") ?? 1000
+                let suite = try Suite(arguments: [])
+                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
+                Report.print(try await ApprovalBench(directory: suite.directory, count: count).rows(), quick: true)
             case "rss":
                 try await MemoryProbe.run(arguments: Array(arguments.dropFirst()))
             case "tail":
@@ -361,6 +370,9 @@ struct Suite {
 
         // The recovery pass on open (no C counterpart).
         rows += try await RecoveryBench(directory: directory, quick: quick).rows(rounds: rounds)
+
+        // A held tool answered from another process (no C counterpart).
+        rows += try await ApprovalBench(directory: directory, count: quick ? 200 : 1000).rows()
 
         Report.print(rows, quick: quick)
         print("")
