@@ -523,6 +523,28 @@ import Glibc
         #expect(isGone(scratch.pid))
     }
 
+    @Test("when the host stops reading, standard input closes: a CLI waiting for an answer sees its end and exits")
+    func inputClosedWhileAsking() async throws {
+        let scratch = Scratch()
+        let request = request([
+            "FAKE_FIXTURE": "\(fixtures)/providers/claude-permission-stdio-allow.jsonl",
+            "FAKE_HUGE_LINE": String(3 << 20),
+            "FAKE_ON_SIGINT": "ignore",
+            "FAKE_RECORD": scratch.records, "FAKE_ON_ALLOW": "echo ran > \(scratch.directory.file("ran"))",
+        ]) { $0.asksBeforeTools = true }
+        let events = await collect(claude(ClaudeCode(gracePeriod: .seconds(30)), lineLimit: 1 << 20), request)
+        guard case .failed(let failed) = events.last else {
+            Issue.record("expected a failure, got \(String(describing: events.last))")
+            return
+        }
+        #expect(failed.failure.kind == .invalidOutput)
+        #expect(failed.failure.stderr?.hasPrefix("stdin closed while can_use_tool 6337f417") == true)
+        // It ignored SIGINT, asked, found its input closed, and exited on its own before SIGTERM.
+        #expect(scratch.read("stdin")?.contains(#""subtype":"initialize""#) == true)
+        #expect(scratch.read("ran") == nil)
+        #expect(isGone(scratch.pid))
+    }
+
     @Test("a consumer that stops listening stops the process")
     func consumerLeaves() async throws {
         let scratch = Scratch()
