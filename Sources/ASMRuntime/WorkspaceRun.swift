@@ -3,12 +3,20 @@ import ASMWorkspace
 
 /// A run's workspace: checked and snapshotted before the provider starts, snapshotted,
 /// diffed and (on failure, when asked) rolled back after it ends.
+///
+/// With worktree isolation the pre snapshot is the user's checkout (read only), the run gets
+/// a git worktree made from it, and everything after happens in that worktree; the user's
+/// checkout is not locked, so runs on one repository go at once.
 struct WorkspaceRun: Sendable {
+    /// Where the run works: the workspace, or its worktree.
     let workspace: any Workspace
     let run: RunID
     let pre: WorkspaceSnapshot
-    /// Held from before the pre snapshot until the run's workspace events are made.
+    /// Held from before the pre snapshot (the worktree: from its creation) until the run's
+    /// workspace events are made.
     let lock: WorkspaceLock
+    let worktree: Worktree?
+    let retention: WorktreeRetention?
 
     /// The directory the provider runs in.
     var path: String { workspace.options.path }
@@ -24,6 +32,9 @@ struct WorkspaceRun: Sendable {
                 "workspace: rolling back a hash snapshot needs an artifact store to keep file contents in"
             )
         }
+        if let isolation = options.worktree {
+            return try await startIsolated(options, isolation, run: run)
+        }
         let workspace = makeWorkspace(options)
         let lock: WorkspaceLock
         do {
@@ -38,7 +49,7 @@ struct WorkspaceRun: Sendable {
         }
         do {
             let pre = try await workspace.snapshot(phase: "pre", label: "\(run)/pre")
-            return WorkspaceRun(workspace: workspace, run: run, pre: pre, lock: lock)
+            return WorkspaceRun(workspace: workspace, run: run, pre: pre, lock: lock, worktree: nil, retention: nil)
         } catch {
             lock.release()
             throw SessionManagerError(
@@ -49,9 +60,68 @@ struct WorkspaceRun: Sendable {
         }
     }
 
-    /// The events that record the pre-run snapshot.
+    /// The pre snapshot of the user's checkout, then a worktree of the run's own made from it.
+    private static func startIsolated(
+        _ options: WorkspaceOptions,
+        _ isolation: WorktreeOptions,
+        run: RunID
+    ) async throws(SessionManagerError) -> WorkspaceRun {
+        guard options.strategy == .git else {
+            throw SessionManagerError(.invalidArgument, "workspace: worktree isolation needs the git strategy")
+        }
+        let main = makeWorkspace(options)
+        let pre: WorkspaceSnapshot
+        let worktree: Worktree
+        let lock: WorkspaceLock
+        do {
+            try await main.prepare()
+            pre = try await main.snapshot(phase: "pre", label: "\(run)/pre")
+            worktree = try await GitWorktrees.create(
+                for: main.options.path,
+                base: pre.reference,
+                name: run.description,
+                options: isolation
+            )
+            lock = try WorkspaceLock.acquire(worktree.workingDirectory, holder: "run \(run)")
+        } catch {
+            throw SessionManagerError(
+                .workspaceFailed,
+                "the run's worktree could not be made: \(error.message)",
+                underlying: error
+            )
+        }
+        var inside = options
+        inside.path = worktree.workingDirectory
+        inside.worktree = nil
+        return WorkspaceRun(
+            workspace: makeWorkspace(inside),
+            run: run,
+            pre: pre,
+            lock: lock,
+            worktree: worktree,
+            retention: isolation.retention
+        )
+    }
+
+    /// The events that record the pre-run snapshot (and the worktree made from it).
     var opening: [SessionEvent] {
-        manifestStored(pre) + [.workspaceSnapshotTaken(pre.event)]
+        var events = manifestStored(pre) + [.workspaceSnapshotTaken(pre.event)]
+        if let worktree {
+            events.append(
+                .workspaceWorktreeCreated(
+                    WorkspaceWorktreeCreated(
+                        path: worktree.path,
+                        workingDirectory: worktree.workingDirectory,
+                        repository: worktree.repository,
+                        baseSnapshot: pre.id,
+                        base: worktree.base,
+                        retention: (retention ?? .keep).rawValue,
+                        copiedIgnored: worktree.copiedIgnored.isEmpty ? nil : worktree.copiedIgnored
+                    )
+                )
+            )
+        }
+        return events
     }
 
     /// Post-run snapshot, diff (the patch inline up to the cap, else in the artifact store),
@@ -61,8 +131,10 @@ struct WorkspaceRun: Sendable {
         defer { lock.release() }
         let options = workspace.options
         var events: [SessionEvent] = []
+        var captured: WorkspaceSnapshot?
         do {
             let post = try await workspace.snapshot(phase: "post", label: "\(run)/post")
+            captured = post
             events += manifestStored(post)
             events.append(.workspaceSnapshotTaken(post.event))
             let changes = try await workspace.diff(from: pre, to: post)
@@ -128,7 +200,38 @@ struct WorkspaceRun: Sendable {
                 )
             )
         }
+        events += await retire(terminal, captured: captured)
         return events
+    }
+
+    /// Removes the run's worktree when its retention says so — only once its state is in the
+    /// post snapshot.
+    private func retire(_ terminal: SessionEvent, captured: WorkspaceSnapshot?) async -> [SessionEvent] {
+        guard let worktree, let retention, let captured else { return [] }
+        let completed = if case .runCompleted = terminal { true } else { false }
+        switch retention {
+        case .keep: return []
+        case .removeOnSuccess where !completed: return []
+        case .removeOnSuccess, .remove: break
+        }
+        do {
+            try await GitWorktrees.remove(worktree.path, repository: worktree.repository)
+        } catch {
+            return [
+                .providerWarning(
+                    ProviderWarning(provider: "workspace", message: "the run's worktree was kept: \(error)")
+                )
+            ]
+        }
+        return [
+            .workspaceWorktreeRemoved(
+                WorkspaceWorktreeRemoved(
+                    path: worktree.path,
+                    reason: completed ? "the run completed" : "the run ended",
+                    lastSnapshot: captured.id
+                )
+            )
+        ]
     }
 
     /// A hash snapshot's manifest, when it was kept in the store.

@@ -37,6 +37,9 @@ public struct WorkspaceOptions: Sendable {
     /// Hash strategy: files larger than this are hashed but their contents are not kept, so
     /// they cannot be restored.
     public var maxRestorableFileBytes: Int
+    /// Each run in a git worktree of its own, created from its pre-run snapshot (git strategy
+    /// only); `nil` runs the agent in the workspace itself.
+    public var worktree: WorktreeOptions?
 
     public init(
         path: String,
@@ -46,8 +49,10 @@ public struct WorkspaceOptions: Sendable {
         artifactStore: (any ArtifactStore)? = nil,
         rollbackOnFailure: Bool = false,
         ignorePatterns: [String] = [],
-        maxRestorableFileBytes: Int = 8 << 20
+        maxRestorableFileBytes: Int = 8 << 20,
+        worktree: WorktreeOptions? = nil
     ) {
+        self.worktree = worktree
         self.path = path
         self.strategy = strategy
         self.capturePatch = capturePatch

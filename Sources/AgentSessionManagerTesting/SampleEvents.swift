@@ -207,6 +207,33 @@ public struct SampleEvents {
         case .toolCallRequested:
             return .toolCallRequested(ToolCallRequested(callID: text(), name: text(), input: json()))
         case .toolCallStarted: return .toolCallStarted(ToolCallStarted(callID: text(), name: text(), input: json()))
+        case .workspaceWorktreeCreated:
+            return .workspaceWorktreeCreated(
+                WorkspaceWorktreeCreated(
+                    path: text(),
+                    workingDirectory: text(),
+                    repository: text(),
+                    baseSnapshot: text(),
+                    base: text(),
+                    retention: text(),
+                    copiedIgnored: Bool.random(using: &random) ? [text()] : nil
+                )
+            )
+        case .workspaceWorktreeApplied:
+            return .workspaceWorktreeApplied(
+                WorkspaceWorktreeApplied(
+                    path: text(),
+                    to: text(),
+                    fromSnapshot: text(),
+                    toSnapshot: text(),
+                    files: Int(integer(0...99)),
+                    threeWay: Bool.random(using: &random) ? true : nil
+                )
+            )
+        case .workspaceWorktreeRemoved:
+            return .workspaceWorktreeRemoved(
+                WorkspaceWorktreeRemoved(path: text(), reason: text(), lastSnapshot: optionalText())
+            )
         case .toolCallRefused:
             return .toolCallRefused(ToolCallRefused(callID: text(), name: text(), input: json(), reason: text()))
         case .toolCallCompleted:

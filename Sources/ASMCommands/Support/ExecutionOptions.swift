@@ -105,6 +105,48 @@ struct ExecutionOptions: ParsableArguments {
     @Option(name: .customLong("workspace-ignore"), help: "A glob of paths to leave out of snapshots (repeatable).")
     var workspaceIgnore: [String] = []
 
+    @Option(
+        help:
+            "none (the default: the agent works in the workspace) or worktree (each run in a git worktree of its own, made from its pre-run snapshot; runs on one repository go at once)."
+    )
+    var isolation: IsolationChoice = .none
+
+    @Option(
+        name: .customLong("worktree-dir"),
+        help: "Where run worktrees go (default: .asm/worktrees at the repository's top level, ignored by git)."
+    )
+    var worktreeDirectory: String?
+
+    @Option(
+        name: .customLong("copy-ignored"),
+        help: "An ignored file the project needs (.env, config/local.*), copied into each worktree (repeatable)."
+    )
+    var copyIgnored: [String] = []
+
+    @Option(
+        name: .customLong("worktree-after"),
+        help: "What happens to a run's worktree when it ends: keep (the default), remove-on-success or remove."
+    )
+    var worktreeAfter: RetentionChoice = .keep
+
+    enum IsolationChoice: String, ExpressibleByArgument, CaseIterable {
+        case none, worktree
+    }
+
+    enum RetentionChoice: String, ExpressibleByArgument, CaseIterable {
+        case keep
+        case removeOnSuccess = "remove-on-success"
+        case remove
+
+        var retention: WorktreeRetention {
+            switch self {
+            case .keep: .keep
+            case .removeOnSuccess: .removeOnSuccess
+            case .remove: .remove
+            }
+        }
+    }
+
     enum WorkspaceStrategyChoice: String, ExpressibleByArgument, CaseIterable {
         case git, hash
     }
@@ -145,6 +187,12 @@ struct ExecutionOptions: ParsableArguments {
         }
         if workspace == nil, rollbackOnFailure || workspaceStrategy != .git || !workspaceIgnore.isEmpty {
             throw ValidationError("--rollback-on-failure, --workspace-strategy and --workspace-ignore need --workspace")
+        }
+        if isolation == .none, worktreeDirectory != nil || !copyIgnored.isEmpty || worktreeAfter != .keep {
+            throw ValidationError("--worktree-dir, --copy-ignored and --worktree-after need --isolation worktree")
+        }
+        if isolation == .worktree, workspace == nil || workspaceStrategy != .git {
+            throw ValidationError("--isolation worktree needs --workspace (git strategy)")
         }
         if workspace != nil, cwd != nil {
             throw ValidationError("--workspace is where the provider runs; leave out --cwd")
@@ -218,7 +266,14 @@ struct ExecutionOptions: ParsableArguments {
             maxPatchBytes: maxPatchBytes,
             artifactStore: FileArtifactStore(root: artifactRoot(artifacts, database: database)),
             rollbackOnFailure: rollbackOnFailure,
-            ignorePatterns: workspaceIgnore
+            ignorePatterns: workspaceIgnore,
+            worktree: isolation == .worktree
+                ? WorktreeOptions(
+                    directory: worktreeDirectory,
+                    copyIgnored: copyIgnored,
+                    retention: worktreeAfter.retention
+                )
+                : nil
         )
     }
 
@@ -228,7 +283,10 @@ struct ExecutionOptions: ParsableArguments {
     /// the run's start.
     static func prepare(_ workspace: WorkspaceOptions, checkLock: Bool = true) async throws(WorkspaceError) {
         try await makeWorkspace(workspace).prepare()
-        if checkLock { try WorkspaceLock.acquire(workspace.path, holder: "a check").release() }
+        // A run in a worktree of its own does not claim the workspace.
+        if checkLock, workspace.worktree == nil {
+            try WorkspaceLock.acquire(workspace.path, holder: "a check").release()
+        }
     }
 
     /// The --policy files in order, then the "cli" policy from --deny-tool and --max-budget.

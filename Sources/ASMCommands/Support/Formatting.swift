@@ -64,6 +64,11 @@ enum Formatting {
         case .toolCallRequested(let e): "\(e.name) \(clip(e.input.description, 48)) (waits)"
         case .toolCallStarted(let e): "\(e.name) \(clip(e.input.description, 48))"
         case .toolCallCompleted(let e): (e.isError ? "failed: " : "") + "\"\(clip(e.output, 48))\""
+        case .workspaceWorktreeCreated(let e):
+            "\(e.path) from \(e.baseSnapshot)"
+                + (e.copiedIgnored.map { ", \($0.count) ignored file\($0.count == 1 ? "" : "s") copied" } ?? "")
+        case .workspaceWorktreeApplied(let e): "\(e.files) file\(e.files == 1 ? "" : "s") applied to \(e.to)"
+        case .workspaceWorktreeRemoved(let e): "\(e.path) removed: \(e.reason)"
         case .toolCallRefused(let e): "\(e.name) refused by the provider: \"\(clip(e.reason, 40))\""
         case .tokenUsageUpdated(let e):
             "+\(e.delta.input) in, +\(e.delta.output) out"

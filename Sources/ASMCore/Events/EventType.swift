@@ -60,6 +60,9 @@ extension EventType {
     public static var toolCallStarted: EventType { ToolCallStarted.eventType }
     public static var toolCallCompleted: EventType { ToolCallCompleted.eventType }
     public static var toolCallRefused: EventType { ToolCallRefused.eventType }
+    public static var workspaceWorktreeCreated: EventType { WorkspaceWorktreeCreated.eventType }
+    public static var workspaceWorktreeApplied: EventType { WorkspaceWorktreeApplied.eventType }
+    public static var workspaceWorktreeRemoved: EventType { WorkspaceWorktreeRemoved.eventType }
     public static var tokenUsageUpdated: EventType { TokenUsageUpdated.eventType }
     public static var policyEvaluated: EventType { PolicyEvaluated.eventType }
     public static var policyViolated: EventType { PolicyViolated.eventType }

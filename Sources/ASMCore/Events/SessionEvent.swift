@@ -38,6 +38,9 @@ public enum SessionEvent: Hashable, Sendable {
     case chainUpgraded(ChainUpgraded)
     case eventExpunged(EventExpunged)
     case toolCallRefused(ToolCallRefused)
+    case workspaceWorktreeCreated(WorkspaceWorktreeCreated)
+    case workspaceWorktreeApplied(WorkspaceWorktreeApplied)
+    case workspaceWorktreeRemoved(WorkspaceWorktreeRemoved)
     /// A type or version this build does not know, kept whole.
     case opaque(OpaqueEvent)
 }
@@ -83,6 +86,9 @@ extension SessionEvent {
         Registered(EventExpunged.self, as: SessionEvent.eventExpunged),
         // Added after the digests of the first kinds were recorded: new kinds go last.
         Registered(ToolCallRefused.self, as: SessionEvent.toolCallRefused),
+        Registered(WorkspaceWorktreeCreated.self, as: SessionEvent.workspaceWorktreeCreated),
+        Registered(WorkspaceWorktreeApplied.self, as: SessionEvent.workspaceWorktreeApplied),
+        Registered(WorkspaceWorktreeRemoved.self, as: SessionEvent.workspaceWorktreeRemoved),
     ]
 
     /// The payload types of the vocabulary, in the order of the cases.
@@ -129,6 +135,9 @@ extension SessionEvent {
         case .chainUpgraded(let payload): try visitor.visit(payload)
         case .eventExpunged(let payload): try visitor.visit(payload)
         case .toolCallRefused(let payload): try visitor.visit(payload)
+        case .workspaceWorktreeCreated(let payload): try visitor.visit(payload)
+        case .workspaceWorktreeApplied(let payload): try visitor.visit(payload)
+        case .workspaceWorktreeRemoved(let payload): try visitor.visit(payload)
         case .opaque: nil
         }
     }

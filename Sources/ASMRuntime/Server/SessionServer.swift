@@ -33,8 +33,9 @@ import Darwin
 /// request) records the position and the reason. Runs whose options name the same
 /// workspace path are serialized: a run waits while another run of this server uses its
 /// workspace (a run behind it in the queue that needs another workspace may start first),
-/// so snapshots and diffs never mix two runs' changes. Two servers (or processes) on one
-/// workspace are not coordinated.
+/// so snapshots and diffs never mix two runs' changes. Runs with worktree isolation
+/// (``WorkspaceOptions/worktree``) each work in a git worktree of their own and run at once.
+/// Two servers (or processes) on one workspace are not coordinated.
 ///
 /// **Stopping.** ``drain()`` refuses new runs and returns when the queue is empty and
 /// every run has ended. ``shutdown(reason:)`` refuses new runs, records every queued run
@@ -199,7 +200,8 @@ public actor SessionServer {
             options: options,
             lane: lane,
             stack: stack,
-            workspace: options.workspace.map { Self.canonicalPath($0.path) }
+            // A run in a worktree of its own shares nothing with the others: no waiting.
+            workspace: options.workspace.flatMap { $0.worktree == nil ? Self.canonicalPath($0.path) : nil }
         )
 
         let wait = reasonToWait(ticket)

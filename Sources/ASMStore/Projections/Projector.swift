@@ -57,6 +57,7 @@ final class Projector {
         case .routingDecided, .routingFailedOver, .providerHealthChanged, .providerWarning, .messageStreamed,
             .toolCallRequested, .toolCallStarted,
             .toolCallCompleted, .toolCallRefused, .policyEvaluated, .policyViolated,
+            .workspaceWorktreeCreated, .workspaceWorktreeApplied, .workspaceWorktreeRemoved,
             .continuationApplied, .workspaceSnapshotTaken, .workspaceDiffComputed, .workspaceRolledBack,
             .artifactStored, .consumerCheckpointed, .consumerReset, .chainUpgraded, .eventExpunged:
             break

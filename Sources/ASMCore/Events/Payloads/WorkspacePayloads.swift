@@ -206,6 +206,108 @@ public struct WorkspaceRolledBack: EventPayload {
     }
 }
 
+/// A run got a git worktree of its own, created from its pre-run snapshot (HEAD plus the
+/// user's uncommitted and untracked changes); its agent works there.
+public struct WorkspaceWorktreeCreated: EventPayload {
+    public static let eventType: EventType = "workspace.worktree_created"
+    public static let fields = Fields(
+        WorkspaceWorktreeCreated.init(path:workingDirectory:repository:baseSnapshot:base:retention:copiedIgnored:),
+        Field("path", \.path),
+        Field("working_directory", \.workingDirectory),
+        Field("repository", \.repository),
+        Field("base_snapshot", \.baseSnapshot),
+        Field("base", \.base),
+        Field("retention", \.retention),
+        Field("copied_ignored", \.copiedIgnored)
+    )
+    /// The worktree's top level.
+    public var path: String
+    /// Where the workspace is inside it (the agent's directory).
+    public var workingDirectory: String
+    /// The main work tree's top level.
+    public var repository: String
+    /// The snapshot it was created from, and that snapshot's commit.
+    public var baseSnapshot: String
+    public var base: String
+    /// What happens to it once its run ends: `keep`, `remove_on_success` or `remove`.
+    public var retention: String
+    /// Ignored files copied in from the main checkout, relative to the workspace.
+    public var copiedIgnored: [String]?
+
+    public init(
+        path: String,
+        workingDirectory: String,
+        repository: String,
+        baseSnapshot: String,
+        base: String,
+        retention: String,
+        copiedIgnored: [String]? = nil
+    ) {
+        self.path = path
+        self.workingDirectory = workingDirectory
+        self.repository = repository
+        self.baseSnapshot = baseSnapshot
+        self.base = base
+        self.retention = retention
+        self.copiedIgnored = copiedIgnored
+    }
+}
+
+/// A run's changes, made in its worktree, were applied to the main checkout.
+public struct WorkspaceWorktreeApplied: EventPayload {
+    public static let eventType: EventType = "workspace.worktree_applied"
+    public static let fields = Fields(
+        WorkspaceWorktreeApplied.init(path:to:fromSnapshot:toSnapshot:files:threeWay:),
+        Field("path", \.path),
+        Field("to", \.to),
+        Field("from_snapshot", \.fromSnapshot),
+        Field("to_snapshot", \.toSnapshot),
+        Field("files", \.files),
+        Field("three_way", \.threeWay)
+    )
+    /// The worktree.
+    public var path: String
+    /// The main checkout the changes went to.
+    public var to: String
+    /// The diff applied: between these two snapshots.
+    public var fromSnapshot: String
+    public var toSnapshot: String
+    public var files: Int
+    /// Applied with a three-way merge.
+    public var threeWay: Bool?
+
+    public init(path: String, to: String, fromSnapshot: String, toSnapshot: String, files: Int, threeWay: Bool? = nil) {
+        self.path = path
+        self.to = to
+        self.fromSnapshot = fromSnapshot
+        self.toSnapshot = toSnapshot
+        self.files = files
+        self.threeWay = threeWay
+    }
+}
+
+/// A run's worktree was removed (its changes are kept in its last snapshot).
+public struct WorkspaceWorktreeRemoved: EventPayload {
+    public static let eventType: EventType = "workspace.worktree_removed"
+    public static let fields = Fields(
+        WorkspaceWorktreeRemoved.init(path:reason:lastSnapshot:),
+        Field("path", \.path),
+        Field("reason", \.reason),
+        Field("last_snapshot", \.lastSnapshot)
+    )
+    public var path: String
+    /// `run succeeded`, `run ended`, `asked`, `directory gone`…
+    public var reason: String
+    /// The snapshot holding its last state, when it held one.
+    public var lastSnapshot: String?
+
+    public init(path: String, reason: String, lastSnapshot: String? = nil) {
+        self.path = path
+        self.reason = reason
+        self.lastSnapshot = lastSnapshot
+    }
+}
+
 /// Bytes were stored in the content-addressed artifact store.
 public struct ArtifactStored: EventPayload {
     public static let eventType: EventType = "artifact.stored"
