@@ -167,4 +167,60 @@ import Testing
         ])
         #expect(accepted.exitCode == 0, "\(accepted.stderr)")
     }
+
+    @Test(
+        "--isolation worktree: the run works in its own worktree; asm worktree list, apply and remove bring its changes back"
+    )
+    func worktreeCommands() async throws {
+        let (repository, db, cleanup) = try await Self.scratch()
+        defer { cleanup() }
+        let before = try await repository.state()
+        let ran = try await ASMProcess.run(
+            [
+                "run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--isolation", "worktree",
+                "--copy-ignored", "*.log", "edit",
+            ],
+            environment: Self.claude(failing: false)
+        )
+        #expect(ran.exitCode == 0, "\(ran.stderr)")
+        #expect(
+            try await repository.state() == before,
+            "the checkout is untouched while the change waits in the worktree"
+        )
+        let listed = try await ASMProcess.run(["worktree", "list", "--json", "--db", db])
+        #expect(listed.lines.count == 1)
+        #expect(listed.lines.first?.contains(#""state":"kept""#) == true)
+        #expect(listed.lines.first?.contains(#""retention":"keep""#) == true)
+        let run = try await runID(db)
+        let path = try #require(
+            listed.lines.first.flatMap { line -> String? in
+                guard let range = line.range(of: #""path":""#) else { return nil }
+                return String(line[range.upperBound...].prefix { $0 != "\"" })
+            }
+        )
+        #expect(FileManager.default.fileExists(atPath: path + "/debug.log"), "the ignored file asked for was copied")
+
+        let applied = try await ASMProcess.run(["worktree", "apply", String(run.prefix(13)), "--db", db])
+        #expect(applied.exitCode == 0, "\(applied.stderr)")
+        #expect(applied.stdout.hasPrefix("applied 2 files of run \(run) to "))
+        #expect(repository.read("src/new.swift") == "let new = 1\n" && !repository.exists("README.md"))
+        let again = try await ASMProcess.run(["worktree", "apply", run, "--db", db])
+        #expect(again.exitCode == 1)
+        #expect(again.stderr.hasPrefix("asm: workspace failed: the run's changes do not apply cleanly to "))
+        #expect(again.stderr.split(separator: "\n").count == 1)
+
+        let removed = try await ASMProcess.run(["worktree", "remove", run, "--db", db])
+        #expect(removed.exitCode == 0, "\(removed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let after = try await ASMProcess.run(["worktree", "list", "--db", db])
+        #expect(after.stdout.contains(" removed "))
+        let shown = try await ASMProcess.run(["events", "--db", db, "--type", "workspace.worktree_applied"])
+        #expect(shown.lines.count == 1)
+
+        let misuse = try await ASMProcess.run([
+            "run", "--provider", "scripted", "--db", db, "--copy-ignored", ".env", "x",
+        ])
+        #expect(misuse.exitCode == 64)
+        #expect(misuse.stderr.contains("--isolation worktree"))
+    }
 }
