@@ -95,9 +95,154 @@ struct WorkspaceBench {
         return Figures(pre: preTime, post: postTime, diff: diffTime, rollback: rollbackTime)
     }
 
+    struct WorktreeFigures {
+        /// The pre snapshot plus `git worktree add` of it, as a run with isolation makes it.
+        var create: Double
+        /// The same tree's pre snapshot plus a plain `git worktree add --detach` of HEAD.
+        var reference: Double
+        var diff: Double
+        var apply: Double
+        var remove: Double
+    }
+
+    private func git(_ arguments: [String], in root: String) async throws {
+        let result = try await Subprocess.run(
+            .name("git"),
+            arguments: Arguments(arguments),
+            workingDirectory: FilePath(root),
+            output: .discarded,
+            error: .string(limit: 4096)
+        )
+        guard case .exited(0) = result.terminationStatus else {
+            throw BenchError("git \(arguments[0]): \(result.standardError)")
+        }
+    }
+
+    /// A run's worktree of the tree with 120 uncommitted changes: made, diffed after 20
+    /// changes of the run's, applied to the checkout, removed.
+    func measureWorktree(referenceFirst: Bool) async throws -> WorktreeFigures {
+        let root = "\(directory)/workspace-worktree"
+        try await makeTree(root, git: true)
+        edit(root)
+        sync()
+        func timed<T>(_ body: () async throws -> T) async throws -> (T, Double) {
+            let start = MonotonicTime.nanoseconds()
+            let value = try await body()
+            return (value, Double(MonotonicTime.nanoseconds() - start) / 1e6)
+        }
+        let main = makeWorkspace(WorkspaceOptions(path: root))
+        try await main.prepare()
+        // Warm: the first look at a new tree pays for reading it from disk, whichever comes first.
+        _ = try await main.snapshot(phase: "pre", label: "bench/warm")
+        // The reference: what it costs anyway to see the user's state, and git's own worktree
+        // add. Writing 10,000 files is at the file system's mercy (its write-back of the
+        // previous tree slows the next), so the two go first in turn, round by round.
+        let plain = "\(directory)/worktree-plain"
+        func reference() async throws -> Double {
+            let (_, snapshotTime) = try await timed { try await main.snapshot(phase: "pre", label: "bench/reference") }
+            let (_, addTime) = try await timed {
+                try await git(["worktree", "add", "--detach", "-q", plain, "HEAD"], in: root)
+            }
+            try await git(["worktree", "remove", "--force", plain], in: root)
+            sync()
+            return snapshotTime + addTime
+        }
+        var referenceTime = referenceFirst ? try await reference() : 0
+
+        let (made, createTime) = try await timed { () async throws -> (WorkspaceSnapshot, Worktree) in
+            let pre = try await main.snapshot(phase: "pre", label: "bench/pre")
+            let worktree = try await GitWorktrees.create(
+                for: root,
+                base: pre.reference,
+                name: "bench-\(UInt32.random(in: 0 ... .max))",
+                options: WorktreeOptions(directory: "\(directory)/worktrees")
+            )
+            return (pre, worktree)
+        }
+        let (pre, worktree) = made
+        sync()
+        if !referenceFirst { referenceTime = try await reference() }
+        for index in 0..<10 {
+            _ = FileManager.default.createFile(
+                atPath: "\(worktree.path)/dir0/run\(index).txt",
+                contents: Data("run \(index)\n".utf8)
+            )
+            _ = FileManager.default.createFile(
+                atPath: "\(worktree.path)/dir\(index + 20)/file\((index + 20) * 100 + 5).txt",
+                contents: Data("changed by the run \(index)\n".utf8)
+            )
+        }
+        let inside = makeWorkspace(WorkspaceOptions(path: worktree.path))
+        let (changes, diffTime) = try await timed { () async throws -> (WorkspaceSnapshot, WorkspaceChanges) in
+            let post = try await inside.snapshot(phase: "post", label: "bench/post")
+            return (post, try await inside.diff(from: pre, to: post))
+        }
+        guard changes.1.files.count == 20 else {
+            throw BenchError("expected the run's 20 changed files, saw \(changes.1.files.count)")
+        }
+        let (_, applyTime) = try await timed {
+            try await GitWorktrees.apply(from: pre.reference, to: changes.0.reference, into: root)
+        }
+        let (_, removeTime) = try await timed { try await GitWorktrees.remove(worktree.path, repository: root) }
+        try? FileManager.default.removeItem(atPath: root)
+        return WorktreeFigures(
+            create: createTime,
+            reference: referenceTime,
+            diff: diffTime,
+            apply: applyTime,
+            remove: removeTime
+        )
+    }
+
     /// The report's rows: medians of `rounds` measurements per strategy.
     func rows(rounds: Int) async throws -> [Row] {
         var rows: [Row] = []
+        var worktrees: [WorktreeFigures] = []
+        for round in 0..<rounds { worktrees.append(try await measureWorktree(referenceFirst: round % 2 == 1)) }
+        let reference = median(worktrees.map(\.reference))
+        let label = "\(files / 1000)k files, 120 uncommitted changes"
+        rows += [
+            Row(
+                name: "worktree for a run: pre snapshot + worktree add of it, \(label)",
+                engine: median(worktrees.map(\.create)),
+                anchor: nil,
+                unit: "ms",
+                lowerIsBetter: true,
+                target: String(format: "≤ 2x %.0f ms", reference)
+            ),
+            Row(
+                name: "  reference: pre snapshot + plain git worktree add of HEAD",
+                engine: reference,
+                anchor: nil,
+                unit: "ms",
+                lowerIsBetter: true,
+                target: "—"
+            ),
+            Row(
+                name: "worktree: post snapshot + diff after 20 changes",
+                engine: median(worktrees.map(\.diff)),
+                anchor: nil,
+                unit: "ms",
+                lowerIsBetter: true,
+                target: "—"
+            ),
+            Row(
+                name: "worktree: apply the run's changes to the checkout",
+                engine: median(worktrees.map(\.apply)),
+                anchor: nil,
+                unit: "ms",
+                lowerIsBetter: true,
+                target: "—"
+            ),
+            Row(
+                name: "worktree: remove",
+                engine: median(worktrees.map(\.remove)),
+                anchor: nil,
+                unit: "ms",
+                lowerIsBetter: true,
+                target: "—"
+            ),
+        ]
         for strategy in WorkspaceStrategy.allCases {
             var all: [Figures] = []
             for _ in 0..<rounds { all.append(try await measure(strategy)) }
