@@ -90,6 +90,79 @@ import Glibc
         #expect(again.stdout == "0 abandoned runs recorded, 0 open runs left to live processes\n")
     }
 
+    @Test(
+        "SIGKILL of asm mid-run in a worktree: the run is closed, the worktree is found and kept with the agent's change; under remove, prune snapshots and removes it",
+        arguments: ["keep", "remove"]
+    )
+    func killedOwnerWithWorktree(retention: String) async throws {
+        let repository = try await ScratchRepository.make()
+        defer { repository.directory.remove() }
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("asm.sqlite")
+        let capture = try String(contentsOfFile: "\(Self.fixtures)/providers/claude-text.jsonl", encoding: .utf8)
+        let unfinished = directory.file("unfinished.jsonl")
+        FileManagerShim.write(
+            unfinished,
+            capture.split(separator: "\n").filter { !$0.contains(#""type":"result""#) }.joined(separator: "\n") + "\n"
+        )
+        let result = try await Subprocess.run(
+            .path(FilePath(ASMProcess.executable)),
+            arguments: [
+                "run", "--provider", "claude", "--db", db, "--workspace", repository.path, "--isolation", "worktree",
+                "--worktree-after", retention, "hi",
+            ],
+            environment: .inherit.updating([
+                "ASM_DB": nil, "ASM_CLAUDE_BIN": Self.fakeAgent, "FAKE_FIXTURE": unfinished, "FAKE_HANG": "1",
+                "FAKE_WRITE": "src/agent.swift", "FAKE_WRITE_TEXT": "let agent = 1\n",
+            ]),
+            input: .none,
+            output: .sequence,
+            error: .string(limit: 1 << 16)
+        ) { execution in
+            for try await line in execution.standardOutput.strings(separatedBy: .unicodeScalarSequence(["\n"])) {
+                // The agent has written its change and hangs: its holder dies.
+                guard line.contains("2 + 2 = 4") else { continue }
+                try execution.send(signal: .kill)
+            }
+        }
+        #expect(result.terminationStatus == .signaled(SIGKILL))
+
+        let recovered = try await ASMProcess.run(["recover", "--db", db])
+        #expect(recovered.stdout.hasSuffix("1 abandoned run recorded, 0 open runs left to live processes\n"))
+        let listed = try await ASMProcess.run(["worktree", "list", "--json", "--db", db])
+        #expect(listed.lines.count == 1)
+        #expect(listed.lines.first?.contains(#""state":"kept""#) == true)
+        #expect(listed.lines.first?.contains(#""run_status":"failed""#) == true)
+        let path = try #require(
+            listed.lines.first.flatMap { line -> String? in
+                guard let range = line.range(of: #""path":""#) else { return nil }
+                return String(line[range.upperBound...].prefix { $0 != "\"" })
+            }
+        )
+        #expect(FileManager.default.fileExists(atPath: path + "/src/agent.swift"), "the agent's change is there")
+        #expect(!repository.exists("src/agent.swift"), "and only there")
+
+        let pruned = try await ASMProcess.run(["worktree", "prune", "--db", db])
+        #expect(pruned.exitCode == 0, "\(pruned.stderr)")
+        if retention == "keep" {
+            #expect(pruned.stdout == "0 worktrees removed\n")
+            #expect(FileManager.default.fileExists(atPath: path))
+        } else {
+            #expect(pruned.stdout.hasSuffix("1 worktree removed\n"))
+            #expect(!FileManager.default.fileExists(atPath: path))
+            // Its change was never in a post snapshot; the final one taken before removal keeps it.
+            let run = try #require(
+                listed.lines.first.flatMap { line -> String? in
+                    guard let range = line.range(of: #""run_id":""#) else { return nil }
+                    return String(line[range.upperBound...].prefix(36))
+                }
+            )
+            let kept = try await repository.git("show", "refs/asm/snapshots/\(run)/final:src/agent.swift")
+            #expect(kept == "let agent = 1\n")
+        }
+    }
+
     /// Whether this process can mount a small tmpfs (root, outside a locked-down container).
     static let canMountTmpfs: Bool = {
         let directory = TemporaryDirectory(prefix: "asm-tmpfs-probe")
