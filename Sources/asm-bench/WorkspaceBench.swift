@@ -35,16 +35,7 @@ struct WorkspaceBench {
             ["-c", "user.name=b", "-c", "user.email=b@b", "-c", "gc.auto=0", "commit", "-q", "-m", "tree"],
             ["gc", "-q", "--force"],
         ] {
-            let result = try await Subprocess.run(
-                .name("git"),
-                arguments: Arguments(arguments),
-                workingDirectory: FilePath(root),
-                output: .discarded,
-                error: .string(limit: 4096)
-            )
-            guard case .exited(0) = result.terminationStatus else {
-                throw BenchError("git \(arguments[0]): \(result.standardError)")
-            }
+            try await self.git(arguments, in: root)
         }
     }
 

@@ -21,13 +21,7 @@ import Glibc
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        // Claude's answer without its result line: the fake CLI then waits for ever.
-        let capture = try String(contentsOfFile: "\(Self.fixtures)/providers/claude-text.jsonl", encoding: .utf8)
-        let unfinished = directory.file("unfinished.jsonl")
-        FileManagerShim.write(
-            unfinished,
-            capture.split(separator: "\n").filter { !$0.contains(#""type":"result""#) }.joined(separator: "\n") + "\n"
-        )
+        let unfinished = try Self.unfinishedAnswer(in: directory)
         // Held open for writing by the agent and its children: end of file once all are gone.
         let fifo = directory.file("alive")
         #expect(mkfifo(fifo, 0o600) == 0)
@@ -100,12 +94,7 @@ import Glibc
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("asm.sqlite")
-        let capture = try String(contentsOfFile: "\(Self.fixtures)/providers/claude-text.jsonl", encoding: .utf8)
-        let unfinished = directory.file("unfinished.jsonl")
-        FileManagerShim.write(
-            unfinished,
-            capture.split(separator: "\n").filter { !$0.contains(#""type":"result""#) }.joined(separator: "\n") + "\n"
-        )
+        let unfinished = try Self.unfinishedAnswer(in: directory)
         let result = try await Subprocess.run(
             .path(FilePath(ASMProcess.executable)),
             arguments: [
@@ -161,6 +150,18 @@ import Glibc
             let kept = try await repository.git("show", "refs/asm/snapshots/\(run)/final:src/agent.swift")
             #expect(kept == "let agent = 1\n")
         }
+    }
+
+    /// Claude's answer without its result line, written in `directory`: the fake CLI plays
+    /// it, then waits for ever.
+    static func unfinishedAnswer(in directory: TemporaryDirectory) throws -> String {
+        let capture = try String(contentsOfFile: "\(fixtures)/providers/claude-text.jsonl", encoding: .utf8)
+        let unfinished = directory.file("unfinished.jsonl")
+        FileManagerShim.write(
+            unfinished,
+            capture.split(separator: "\n").filter { !$0.contains(#""type":"result""#) }.joined(separator: "\n") + "\n"
+        )
+        return unfinished
     }
 
     /// Whether this process can mount a small tmpfs (root, outside a locked-down container).
