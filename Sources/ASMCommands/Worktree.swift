@@ -67,8 +67,8 @@ extension ASM {
                 discussion: """
                     All or nothing: the patch is checked against the checkout as it is (git apply --check), so changes \
                     that do not apply cleanly, or uncommitted changes of yours that conflict with them, refuse it with \
-                    one line and change nothing. --3way falls back to a three-way merge where git can (recorded in the \
-                    index, as git apply --3way does).
+                    one line and change nothing. --3way falls back to a three-way merge instead: as git apply --3way, it \
+                    records the merge in the index and may leave conflicts to resolve (exit 1, saying so).
                     """
             )
 
@@ -96,8 +96,9 @@ extension ASM {
             static let configuration = CommandConfiguration(
                 abstract: "Remove a run's worktree, after snapshotting its state so no change is lost.",
                 discussion: """
-                    The worktree's state is kept as the run's final snapshot (refs/asm/snapshots/RUN/final) before the \
-                    directory goes; both are recorded. A run still executing keeps its worktree.
+                    The whole worktree's state is kept as the run's final snapshot (refs/asm/snapshots/RUN/final) before \
+                    the directory goes; both are recorded. Ignored files in it are not kept. A run still executing keeps \
+                    its worktree.
                     """
             )
 

@@ -73,8 +73,9 @@ struct WorkspaceRun: Sendable {
         let pre: WorkspaceSnapshot
         let worktree: Worktree
         let lock: WorkspaceLock
-        do {
+        do throws(WorkspaceError) {
             try await main.prepare()
+            try await GitWorktrees.prepare(for: main.options.path, options: isolation)
             pre = try await main.snapshot(phase: "pre", label: "\(run)/pre")
             worktree = try await GitWorktrees.create(
                 for: main.options.path,
@@ -82,7 +83,12 @@ struct WorkspaceRun: Sendable {
                 name: run.description,
                 options: isolation
             )
-            lock = try WorkspaceLock.acquire(worktree.workingDirectory, holder: "run \(run)")
+            do throws(WorkspaceError) {
+                lock = try WorkspaceLock.acquire(worktree.workingDirectory, holder: "run \(run)")
+            } catch {
+                try? await GitWorktrees.remove(worktree.path, repository: worktree.repository)
+                throw error
+            }
         } catch {
             throw SessionManagerError(
                 .workspaceFailed,
@@ -214,7 +220,12 @@ struct WorkspaceRun: Sendable {
         case .removeOnSuccess where !completed: return []
         case .removeOnSuccess, .remove: break
         }
+        // The whole worktree, not only the workspace's part of it: nothing the agent changed
+        // anywhere in it is lost with the directory.
+        let final: WorkspaceSnapshot
         do {
+            final = try await makeWorkspace(WorkspaceOptions(path: worktree.path))
+                .snapshot(phase: "final", label: "\(run)/final")
             try await GitWorktrees.remove(worktree.path, repository: worktree.repository)
         } catch {
             return [
@@ -223,14 +234,16 @@ struct WorkspaceRun: Sendable {
                 )
             ]
         }
+        _ = captured
         return [
+            .workspaceSnapshotTaken(final.event),
             .workspaceWorktreeRemoved(
                 WorkspaceWorktreeRemoved(
                     path: worktree.path,
                     reason: completed ? "the run completed" : "the run ended",
-                    lastSnapshot: captured.id
+                    lastSnapshot: final.id
                 )
-            )
+            ),
         ]
     }
 

@@ -218,7 +218,8 @@ public struct Worktrees: Sendable {
         let label = "\(worktree.runID)/final"
         let final: WorkspaceSnapshot
         do {
-            final = try await makeWorkspace(WorkspaceOptions(path: worktree.workingDirectory))
+            // The whole worktree, wherever in it the agent or a person changed something.
+            final = try await makeWorkspace(WorkspaceOptions(path: worktree.path))
                 .snapshot(phase: "final", label: label)
             try await GitWorktrees.remove(worktree.path, repository: worktree.repository)
         } catch {

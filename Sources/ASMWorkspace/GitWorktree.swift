@@ -86,7 +86,13 @@ public enum GitWorktrees {
         let workingDirectory = prefix.isEmpty ? path : path + "/" + prefix
         var copied: [String] = []
         if !options.copyIgnored.isEmpty {
-            copied = try await copyIgnored(options.copyIgnored, from: workspacePath, to: workingDirectory, git)
+            do {
+                copied = try await copyIgnored(options.copyIgnored, from: workspacePath, to: workingDirectory, git)
+            } catch {
+                // Not a worktree of a run: nothing may be left behind.
+                try? await remove(path, repository: root)
+                throw error
+            }
         }
         return Worktree(
             path: path,
@@ -100,8 +106,9 @@ public enum GitWorktrees {
     /// Applies the changes between two snapshot commits to the work tree of the repository at
     /// `repository`: all or nothing, checked first (`git apply --check`) against the files as
     /// they are now, so uncommitted changes that conflict refuse it. `threeWay` falls back to
-    /// a three-way merge where git can (it then records the merge in the index, as
-    /// `git apply --3way` does). Returns how many files it touched.
+    /// a three-way merge where git can; like `git apply --3way` it records the merge in the
+    /// index and may leave conflicts to resolve (then it throws, saying so). Returns how many
+    /// files it touched.
     /// - Throws: ``WorkspaceError`` code `.gitFailed` naming the first file git refused.
     public static func apply(
         from: String,
@@ -111,7 +118,16 @@ public enum GitWorktrees {
     ) async throws(WorkspaceError) -> Int {
         let git = GitWorkspace(options: WorkspaceOptions(path: repository))
         let root = GitWorkspace.text(try await git.git(["rev-parse", "--show-toplevel"], in: repository))
-        let patch = try await git.git(["diff", "--binary", "--no-color", "--no-ext-diff", from, to], in: root)
+        // Whatever the user's diff settings (noprefix, mnemonic or relative paths), a patch
+        // `git apply` reads back.
+        let patch = try await git.git(
+            [
+                "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.relative=false", "diff",
+                "--binary", "--no-color", "--no-ext-diff", "--no-renames", "--src-prefix=a/", "--dst-prefix=b/", from,
+                to,
+            ],
+            in: root
+        )
         guard !patch.isEmpty else { return 0 }
         let files = try await git.git(["diff", "--name-only", "-z", from, to], in: root).count { $0 == 0 }
         let mode = threeWay ? ["--3way"] : []
@@ -122,8 +138,26 @@ public enum GitWorktrees {
             error.message = "the run's changes do not apply cleanly to \(root): \(error.message)"
             throw error
         }
-        _ = try await git.git(["apply"] + mode + ["-"], in: root, input: patch)
+        do {
+            _ = try await git.git(["apply"] + mode + ["-"], in: root, input: patch)
+        } catch {
+            // Only a three-way merge gets here: it merged what it could and left conflicts.
+            var error = error
+            error.message =
+                "the run's changes were merged into \(root) with conflicts left to resolve (git status lists them), as git apply --3way leaves them"
+            throw error
+        }
         return files
+    }
+
+    /// Gets a repository ready for worktrees before its pre snapshot is taken: with the default
+    /// directory, git is told to ignore `/.asm/` first, so neither the worktrees nor a
+    /// database kept in `.asm/` ever enter a snapshot.
+    public static func prepare(for workspacePath: String, options: WorktreeOptions) async throws(WorkspaceError) {
+        guard options.directory == nil else { return }
+        let git = GitWorkspace(options: WorkspaceOptions(path: workspacePath))
+        let root = GitWorkspace.text(try await git.git(["rev-parse", "--show-toplevel"], in: workspacePath))
+        try await ignoreStateDirectory(root, git)
     }
 
     /// Removes a worktree and its directory (`git worktree remove --force`, then whatever is
@@ -158,7 +192,8 @@ public enum GitWorktrees {
         do {
             try FileManager.default.createDirectory(atPath: info, withIntermediateDirectories: true)
             let text = current + (current.isEmpty || current.hasSuffix("\n") ? "" : "\n") + "/.asm/\n"
-            try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+            // Whole or not at all: a temporary file renamed over it.
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
         } catch {
             throw WorkspaceError(.ioError, "cannot write \(file): \(error)", underlying: error, path: file)
         }

@@ -247,4 +247,32 @@ import Testing
         #expect(prompt.contains("[assistant]\nNoted."))
         #expect(prompt.hasSuffix("Now respond to this user message:\nWhat is the code?"))
     }
+
+    @Test(
+        "a question the CLI withdraws is settled as denied; calls it left unsettled when it died are recorded as started"
+    )
+    func withdrawnAndUnsettled() throws {
+        let capture = try #require(
+            FileManager.default.contents(atPath: "\(fixtures)/providers/claude-permission-stdio-allow.jsonl")
+        )
+        let lines = capture.split(separator: 0x0A).map(Array.init)
+        var decoder = ClaudeStreamDecoder(asksBeforeTools: true)
+        var questions: [ToolPermissionRequest] = []
+        // Up to and including the can_use_tool question.
+        for line in lines.prefix(5) {
+            for case .toolPermission(let question) in decoder.decode(line: line) { questions.append(question) }
+        }
+        let question = try #require(questions.first)
+        _ = decoder.decode(
+            line: Array(#"{"type":"control_cancel_request","request_id":"\#(question.providerRequestID ?? "")"}"#.utf8)
+        )
+        #expect(question.answered == .deny("the CLI withdrew the question"))
+
+        // A call the CLI runs without asking, and then the CLI dies before its result.
+        var silent = ClaudeStreamDecoder(asksBeforeTools: true)
+        for line in lines.prefix(4) { _ = silent.decode(line: line) }
+        let events = silent.finish(ProcessOutcome(termination: .exited(137)))
+        #expect(events.contains { if case .toolStarted(let call) = $0 { call.name == "Bash" } else { false } })
+        #expect(events.last?.isTerminal == true)
+    }
 }

@@ -464,7 +464,10 @@ import Glibc
     func heldToolDenied() async throws {
         let scratch = Scratch()
         let capture = try #require(Capture.all.first { $0.file == "claude-permission-stdio-deny.jsonl" })
-        let events = await heldRun(capture.file, scratch) { $0.answer(.deny("denied by policy team (deny:bash)")) }
+        // Paced like a real CLI: host lines that arrive between capture lines are kept, not lost.
+        let events = await heldRun(capture.file, scratch, environment: ["FAKE_DELAY": "0.01"]) {
+            $0.answer(.deny("denied by policy team (deny:bash)"))
+        }
         #expect(eventLines(events) == eventLines(capture.decode()))
         #expect(!events.contains { if case .toolStarted = $0 { true } else { false } })
         #expect(scratch.read("ran") == nil)

@@ -171,10 +171,12 @@ final class WorktreeWriter: ProviderAdapter {
         repository.write("draft.md", "untracked\n")
         repository.write(".env", "TOKEN=local\n")
         repository.write(".gitignore", "*.log\nbuild/\n.env\n")
+        // A database kept in the repository, as `asm` run from its top level keeps it.
+        repository.write(".asm/asm.sqlite", "not a snapshot's business")
         let writer = WorktreeWriter(looksAt: ["README.md", "draft.md", "notes.txt", "debug.log", ".env"])
         try await withHarness([writer]) { h in
             let session = try await h.manager.startSession(agentID: "a")
-            _ = try await h.manager.run(
+            let result = try await h.manager.run(
                 "one",
                 in: session,
                 options: options(repository.path, WorktreeOptions(copyIgnored: [".env"]))
@@ -187,8 +189,12 @@ final class WorktreeWriter: ProviderAdapter {
             #expect(seen["debug.log"] == nil, "ignored files stay out unless asked for")
             let directory = try #require(writer.directory(of: "one"))
             #expect(directory.hasPrefix(repository.path + "/.asm/worktrees/"))
-            // The worktrees never show in the user's status.
+            // The worktrees never show in the user's status, and asm's own files are in no
+            // snapshot, from the very first run on.
             #expect(!(try await repository.git("status", "--porcelain")).contains(".asm"))
+            #expect(!FileManager.default.fileExists(atPath: directory + "/.asm/asm.sqlite"))
+            let pre = try await repository.git("ls-tree", "-r", "--name-only", "refs/asm/snapshots/\(result.runID)/pre")
+            #expect(!pre.contains(".asm/"))
         }
     }
 
@@ -204,6 +210,9 @@ final class WorktreeWriter: ProviderAdapter {
             let result = try await h.manager.run("sub", in: session, options: options(repository.path + "/src"))
             #expect(writer.directory(of: "sub")?.hasSuffix("/src") == true)
             #expect(diff(result) == ["sub.txt"])
+            // Whatever the user's diff settings, the patch applies.
+            try await repository.git("config", "diff.noprefix", "true")
+            try await repository.git("config", "diff.mnemonicPrefix", "true")
             try await Worktrees(store: h.store).apply(result.runID)
             #expect(repository.read("src/sub.txt") == "sub\n")
         }

@@ -62,6 +62,14 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
         case "user": return user(frame)
         case "result": return resultFrame(frame)
         case "control_request": return controlRequest(frame)
+        case "control_cancel_request":
+            // The CLI withdrew a question (its turn was interrupted): the tool will not run,
+            // whatever answer comes later.
+            let id = frame["request_id"]?.stringValue
+            for question in questions.values where question.providerRequestID == id {
+                question.answer(.deny("the CLI withdrew the question"))
+            }
+            return []
         default: return []
         }
     }
@@ -254,6 +262,10 @@ public struct ClaudeStreamDecoder: ProviderStreamDecoder {
 
     public mutating func finish(_ outcome: ProcessOutcome) -> [ProviderEvent] {
         var events = flushUsage()
+        // The CLI ended mid-turn: calls it was running without asking may have run; they are
+        // recorded as started (their rules observe them), never silently dropped.
+        for call in unsettledCalls.values.sorted(by: { $0.callID < $1.callID }) { events.append(.toolStarted(call)) }
+        unsettledCalls.removeAll()
         guard let result else {
             let known = apiError.map { error in
                 Self.apiFailure(

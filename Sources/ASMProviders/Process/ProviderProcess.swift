@@ -206,7 +206,9 @@ struct ProviderProcess: Sendable {
             do {
                 _ = try await writer.write(line)
             } catch {
+                // The CLI stopped reading: nothing more reaches it.
                 failed = true
+                channel.close()
             }
         }
         try? await writer.finish()
@@ -353,7 +355,9 @@ final class DecoderState<Decoder: ProviderStreamDecoder>: @unchecked Sendable {
         let task = Task {
             let verdict = await question.verdict()
             control?.holding(-1)
-            if case .allow = verdict { emit(.toolStarted(question.call)) }
+            // The start goes on record before the CLI can act on the answer; with its input
+            // closed, the CLI never gets the answer and the tool never starts.
+            if case .allow = verdict, input.isOpen { emit(.toolStarted(question.call)) }
             if let line = reply(question, verdict) { input.send(line) }
         }
         questions.withLock { $0.append((question, task)) }

@@ -89,6 +89,7 @@ extension Duration {
 final class InputChannel: Sendable {
     let lines: AsyncStream<[UInt8]>
     private let continuation: AsyncStream<[UInt8]>.Continuation
+    private let closed = Mutex(false)
 
     init() {
         (lines, continuation) = AsyncStream.makeStream()
@@ -102,5 +103,11 @@ final class InputChannel: Sendable {
     }
 
     /// Closes standard input once the lines queued before are written.
-    func close() { continuation.finish() }
+    func close() {
+        closed.withLock { $0 = true }
+        continuation.finish()
+    }
+
+    /// Whether lines can still be queued.
+    var isOpen: Bool { !closed.withLock { $0 } }
 }
