@@ -123,7 +123,10 @@ public struct Worktrees: Sendable {
             throw SessionManagerError(.illegalTransition, "run \(run) left no post snapshot to apply")
         }
         let files: Int
-        do {
+        do throws(WorkspaceError) {
+            // No run may be changing (or rolling back) the checkout meanwhile.
+            let lock = try WorkspaceLock.acquire(worktree.repository, holder: "applying run \(run)")
+            defer { lock.release() }
             files = try await GitWorktrees.apply(
                 from: worktree.base,
                 to: post,
@@ -131,7 +134,11 @@ public struct Worktrees: Sendable {
                 threeWay: threeWay
             )
         } catch {
-            throw SessionManagerError(.workspaceFailed, error.message, underlying: error)
+            throw SessionManagerError(
+                error.code == .inUse ? .workspaceInUse : .workspaceFailed,
+                error.message,
+                underlying: error
+            )
         }
         let event = WorkspaceWorktreeApplied(
             path: worktree.path,

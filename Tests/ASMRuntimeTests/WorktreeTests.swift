@@ -163,6 +163,27 @@ final class WorktreeWriter: ProviderAdapter {
         }
     }
 
+    @Test("apply waits for no one: while a run holds the checkout it is refused as in use, and changes nothing")
+    func applyWhileCheckoutBusy() async throws {
+        let repository = try await ScratchRepository.make()
+        defer { repository.directory.remove() }
+        try await withHarness([WorktreeWriter()]) { h in
+            let session = try await h.manager.startSession(agentID: "a")
+            let result = try await h.manager.run("later", in: session, options: options(repository.path))
+            let plainRun = try WorkspaceLock.acquire(repository.path, holder: "run elsewhere")
+            do {
+                try await Worktrees(store: h.store).apply(result.runID)
+                Issue.record("applied while another run held the checkout")
+            } catch let error as SessionManagerError {
+                #expect(error.code == .workspaceInUse)
+            }
+            #expect(!repository.exists("later.txt"))
+            plainRun.release()
+            try await Worktrees(store: h.store).apply(result.runID)
+            #expect(repository.read("later.txt") == "later\n")
+        }
+    }
+
     @Test("a new worktree holds the user's uncommitted and untracked changes, and only the ignored files asked for")
     func userStateAndIgnoredFiles() async throws {
         let repository = try await ScratchRepository.make()
