@@ -28,29 +28,23 @@ extension ASM.Demo {
         let first =
             try await store.stream(session.stream, fromVersion: StreamVersion(1), limit: 1).first?.sequence ?? .zero
 
-        // Each run works in a fresh repository beside the database.
-        let base = besideDatabase("demo-workspaces/" + Formatting.short(session.uuid), database: store.path)
-        var options: [RunOptions] = []
-        for run in Self.serverRuns {
-            let path = base + "/" + run.workspace
-            try await createGitRepository(
-                at: path,
-                files: DemoEditor.initialFiles(run.workspace),
-                message: "Start \(run.workspace)"
-            )
-            var option = server.configuration.defaultOptions
-            option.workspace = WorkspaceOptions(
-                path: path,
-                artifactStore: FileArtifactStore(root: artifactRoot(nil, database: store.path)),
-                rollbackOnFailure: true
-            )
-            options.append(option)
-        }
+        // One repository beside the database; each run works in a git worktree of its own,
+        // so both go at once.
+        let project = besideDatabase("demo-workspaces/" + Formatting.short(session.uuid), database: store.path)
+        var files: [String: String] = [:]
+        for run in Self.serverRuns { files.merge(DemoEditor.initialFiles(run.workspace)) { $1 } }
+        try await createGitRepository(at: project, files: files, message: "Start the project")
+        var option = server.configuration.defaultOptions
+        option.workspace = WorkspaceOptions(
+            path: project,
+            artifactStore: FileArtifactStore(root: artifactRoot(nil, database: store.path)),
+            rollbackOnFailure: true,
+            worktree: WorktreeOptions()
+        )
+        let options = Self.serverRuns.map { _ in option }
 
         Console.line("server   session \(session), up to 2 runs at once")
-        Console.line(
-            "workspaces \(base)/{\(Self.serverRuns.map(\.workspace).joined(separator: ","))} (git, one per run)"
-        )
+        Console.line("workspace \(project) (git; each run in a worktree of its own, so both run at once)")
         Console.line("")
         Console.line("live (one subscriber; it disconnects after 12 events and resumes from its cursor)")
         Console.flush()
@@ -124,7 +118,18 @@ extension ASM.Demo {
             }
         }
         Console.line("")
-        Console.line("next: asm show \(session.description.prefix(8)) --events   asm diff <run>   asm serve --help")
+        Console.line("bringing the changes back (asm worktree apply RUN)")
+        let worktrees = Worktrees(store: store)
+        for (index, run) in runs.enumerated() where try await server.result(of: run).status == .completed {
+            let applied = try await worktrees.apply(run)
+            Console.line(
+                "  \(Self.serverRuns[index].label): \(Formatting.count(applied.files, "file")) applied to \(applied.to)"
+            )
+        }
+        Console.line("")
+        Console.line(
+            "next: asm show \(session.description.prefix(8)) --events   asm worktree list   asm diff <run>   asm serve --help"
+        )
         if !exact { throw CommandFailure(.verificationFailed, "demo: the subscriber's events do not match the log") }
     }
 }

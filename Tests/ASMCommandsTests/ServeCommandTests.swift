@@ -157,7 +157,7 @@ import Testing
     }
 
     @Test(
-        "the demo's server part: two concurrent runs, a subscriber that resumes from its cursor, a diff per workspace"
+        "the demo's server part: two concurrent runs in one repository, a subscriber that resumes from its cursor, a diff per run, both applied"
     )
     func demoServer() async throws {
         let directory = TemporaryDirectory()
@@ -175,6 +175,11 @@ import Testing
         )
         #expect(demo.stdout.contains("  web: completed · 1 file changed, +1 -0 · modified index.html"))
         #expect(demo.stdout.contains("+<footer>v1.4.0</footer>"))
+        // One repository, a worktree per run: both changes come back to it.
+        #expect(demo.stdout.contains("  api: 2 files applied to "))
+        #expect(demo.stdout.contains("  web: 1 file applied to "))
+        let worktrees = try await ASMProcess.run(["worktree", "list", "--json", "--db", db])
+        #expect(worktrees.lines.count == 2 && worktrees.lines.allSatisfy { $0.contains(#""state":"applied""#) })
         #expect(try await ASMProcess.run(["verify", "--db", db]).exitCode == 0)
         let replay = try await ASMProcess.run(["replay", "--db", db, "--verify"])
         #expect(replay.exitCode == 0 && replay.stdout.hasPrefix("replayed 2 runs"), "\(replay.stdout)")
