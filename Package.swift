@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .library(name: "AgentSessionManager", targets: ["AgentSessionManager"]),
         .library(name: "AgentSessionManagerTesting", targets: ["AgentSessionManagerTesting"]),
+        .library(name: "AgentSessionManagerHTTP", targets: ["ASMHTTP"]),
         .executable(name: "asm", targets: ["asm"]),
     ],
     dependencies: [
@@ -22,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // The only C: the system libsqlite3 through a module map and a header shim.
@@ -134,6 +137,20 @@ let package = Package(
         ),
 
         // CLI logic as a library, so tests parse commands without a process.
+        // Edge: the log over HTTP (Hummingbird): its own target and product, so programs that
+        // embed only the engine never compile NIO.
+        .target(
+            name: "ASMHTTP",
+            dependencies: [
+                "AgentSessionManager",
+                "ASMCore",
+                "ASMStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         .target(
             name: "ASMCommands",
             dependencies: [
@@ -234,4 +251,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
     ]
+)
+
+package.targets.append(
+    .testTarget(
+        name: "ASMHTTPTests",
+        dependencies: [
+            "ASMHTTP",
+            "AgentSessionManager",
+            "ASMCore",
+            "ASMStore",
+            "AgentSessionManagerTesting",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ],
+        swiftSettings: swiftSettings
+    )
 )

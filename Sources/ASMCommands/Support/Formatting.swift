@@ -105,47 +105,12 @@ enum Formatting {
 
     /// One event as a JSON object: `schema_version` first, then the header, then the stored payload.
     static func json(_ event: RecordedEvent) -> String {
-        var writer = JSONWriter(capacity: 512)
-        writer.sortsKeys = false
-        var object = writer.beginObject()
-        writer.field("schema_version", 1, in: &object)
-        writer.field("sequence", event.sequence.rawValue, in: &object)
-        writer.key("event_id", in: &object)
-        writer.uuid(event.id.uuid)
-        writer.key("stream_id", in: &object)
-        writer.uuid(event.stream.uuid)
-        writer.field("stream_version", event.streamVersion.rawValue, in: &object)
-        writer.key("run_id", in: &object)
-        if let run = event.runID { writer.uuid(run.uuid) } else { writer.null() }
-        writer.field("type", event.type.rawValue, in: &object)
-        writer.field("payload_version", event.schemaVersion, in: &object)
-        writer.field("recorded_at", event.recordedAt.description, in: &object)
-        writer.field("recorded_at_us", event.recordedAt.microseconds, in: &object)
-        writer.field("hash", event.hash.description, in: &object)
-        writer.key("payload", in: &object)
-        writer.raw(event.payload)
-        writer.endObject(object)
-        return String(decoding: writer.bytes, as: UTF8.self)
+        String(decoding: EventJSON.object(event), as: UTF8.self)
     }
 
-    /// A typed event in the same shape as ``json(_:)-(RecordedEvent)``: its payload encoded
-    /// canonically is the stored payload.
+    /// A typed event in the same shape as ``json(_:)-(RecordedEvent)``.
     static func json(_ envelope: EventEnvelope) -> String {
-        let encoded = try? EventCodec().encode(envelope.event)
-        return json(
-            RecordedEvent(
-                sequence: envelope.sequence,
-                id: envelope.id,
-                stream: envelope.stream,
-                streamVersion: envelope.streamVersion,
-                runID: envelope.runID,
-                recordedAt: envelope.recordedAt,
-                type: envelope.type,
-                schemaVersion: encoded?.schemaVersion ?? 1,
-                payload: encoded?.payload ?? Array("{}".utf8),
-                hash: envelope.hash
-            )
-        )
+        String(decoding: EventJSON.object(envelope), as: UTF8.self)
     }
 
     /// `1 file`, `2 files`.
