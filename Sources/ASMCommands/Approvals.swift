@@ -31,24 +31,6 @@ extension ASM {
             guard limit > 0 else { throw ValidationError("--limit must be positive") }
         }
 
-        struct Line: Encodable {
-            var approvalID, runID, sessionID, tool, policy, rule, status, requestedAt: String
-            var input: JSONValue?
-            var canBlock: Bool
-            var deadline, resolvedBy, reason, resolvedAt: String?
-
-            enum CodingKeys: String, CodingKey {
-                case tool, input, policy, rule, status, reason, deadline
-                case approvalID = "approval_id"
-                case runID = "run_id"
-                case sessionID = "session_id"
-                case requestedAt = "requested_at"
-                case canBlock = "can_block"
-                case resolvedBy = "resolved_by"
-                case resolvedAt = "resolved_at"
-            }
-        }
-
         func run() async throws {
             let approvals = try await withStore(try store.openForReading()) { store in
                 var sessionID: SessionID?
@@ -57,26 +39,13 @@ extension ASM {
             }
             if output.json {
                 for approval in approvals {
-                    Console.line(
-                        Formatting.json(
-                            Line(
-                                approvalID: approval.approvalID,
-                                runID: approval.runID.description,
-                                sessionID: approval.sessionID.description,
-                                tool: approval.tool,
-                                policy: approval.policy,
-                                rule: approval.rule,
-                                status: approval.status.rawValue,
-                                requestedAt: approval.requestedAt.description,
-                                input: approval.input,
-                                canBlock: approval.canBlock,
-                                deadline: approval.deadline?.description,
-                                resolvedBy: approval.resolvedBy,
-                                reason: approval.reason,
-                                resolvedAt: approval.resolvedAt?.description
-                            )
-                        )
-                    )
+                    var writer = JSONWriter()
+                    writer.sortsKeys = false
+                    var object = writer.beginObject()
+                    writer.field("schema_version", 1, in: &object)
+                    try approval.writeFields(to: &writer, in: &object)
+                    writer.endObject(object)
+                    Console.line(String(decoding: writer.bytes, as: UTF8.self))
                 }
                 return
             }

@@ -104,14 +104,8 @@ extension ASM {
                 Console.flush()
 
                 // A subscriber in its own task prints events as they commit.
-                let printed = Printed()
-                let follower = Task {
-                    for try await envelope in store.subscribe(from: start.next, filter: .session(session)) {
-                        Console.line(Formatting.line(envelope))
-                        Console.flush()
-                        printed.set(envelope.sequence)
-                    }
-                }
+                let printer = SessionPrinter.start(store, after: start, session: session)
+                defer { printer.stop() }
                 var results: [RunResult] = []
                 for prompt in Self.prompts {
                     let options = RunOptions(
@@ -123,10 +117,7 @@ extension ASM {
                     results.append(try await manager.run(prompt, in: session, options: options))
                 }
                 try await manager.completeSession(session, summary: "three runs; run 3 stopped by policy")
-                let end = try await store.lastSequence()
-                while printed.value < end { try await Task.sleep(for: .milliseconds(5)) }
-                follower.cancel()
-                _ = try? await follower.value
+                await printer.finish(through: try await store.lastSequence())
 
                 Console.line("")
                 Console.line("runs")
@@ -192,11 +183,47 @@ extension ASM {
     }
 }
 
-/// How far the live printer got.
-final class Printed: Sendable {
-    private let sequence = Mutex(SequenceNumber.zero)
-    func set(_ value: SequenceNumber) { sequence.withLock { $0 = value } }
-    var value: SequenceNumber { sequence.withLock { $0 } }
+/// A session's events printed live, in a task of its own.
+final class SessionPrinter: Sendable {
+    private struct State {
+        var printed = SequenceNumber.zero
+        var through: SequenceNumber?
+    }
+    private let state = Mutex(State())
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    /// Prints the session's events committed after `start`, each as it commits.
+    static func start(_ store: SQLiteEventStore, after start: SequenceNumber, session: SessionID) -> SessionPrinter {
+        let printer = SessionPrinter()
+        let task = Task {
+            do {
+                for try await envelope in store.subscribe(from: start.next, filter: .session(session)) {
+                    Console.line(Formatting.line(envelope))
+                    Console.flush()
+                    let done = printer.state.withLock { state in
+                        state.printed = envelope.sequence
+                        return state.through.map { envelope.sequence >= $0 } ?? false
+                    }
+                    if done { return }
+                }
+            } catch {}
+        }
+        printer.task.withLock { $0 = task }
+        return printer
+    }
+
+    /// Returns once every event through `end` is printed; printing then stops.
+    func finish(through end: SequenceNumber) async {
+        let done = state.withLock { state in
+            state.through = end
+            return state.printed >= end
+        }
+        let task = self.task.withLock { $0 }
+        if done { task?.cancel() }
+        await task?.value
+    }
+
+    func stop() { task.withLock { $0 }?.cancel() }
 }
 
 /// The scripted agent of the demo: it remembers what it was told in a provider session

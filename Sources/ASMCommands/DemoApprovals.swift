@@ -21,15 +21,8 @@ extension ASM.Demo {
         Console.line("")
         Console.line("live (the run holds each tool until another terminal answers)")
         Console.flush()
-        let printed = Printed()
-        let printer = Task {
-            for try await envelope in store.subscribe(from: start.next, filter: .session(session)) {
-                Console.line(Formatting.line(envelope))
-                Console.flush()
-                printed.set(envelope.sequence)
-            }
-        }
-        defer { printer.cancel() }
+        let printer = SessionPrinter.start(store, after: start, session: session)
+        defer { printer.stop() }
         var outcomes: [(String, RunResult)] = []
         for (prompt, approve) in [("Deploy the release.", true), ("Push the release tag.", false)] {
             let asked = try await store.lastSequence()
@@ -45,8 +38,7 @@ extension ASM.Demo {
             outcomes.append((prompt, result))
         }
         try await manager.completeSession(session, summary: "one tool approved, one denied before it ran")
-        let end = try await store.lastSequence()
-        while printed.value < end { try await Task.sleep(for: .milliseconds(5)) }
+        await printer.finish(through: try await store.lastSequence())
         Console.line("")
         Console.line("runs")
         for (index, (prompt, result)) in outcomes.enumerated() {

@@ -137,26 +137,14 @@ public struct HTTPAPI: Sendable {
         let limit = try query.limit(default: 100, maximum: 1000)
         let list = try await store.approvals(pendingOnly: pending, session: session, id: nil, limit: limit)
         var writer = JSONWriter()
+        writer.sortsKeys = false
         var object = writer.beginObject()
         writer.key("approvals", in: &object)
         var array = writer.beginArray()
         for approval in list {
             writer.element(in: &array)
             var item = writer.beginObject()
-            writer.field("approval_id", approval.approvalID, in: &item)
-            writer.field("run_id", approval.runID.description, in: &item)
-            writer.field("session_id", approval.sessionID.description, in: &item)
-            writer.field("tool", approval.tool, in: &item)
-            writer.key("input", in: &item)
-            if let input = approval.input { try writer.write(input) } else { writer.null() }
-            writer.field("policy", approval.policy, in: &item)
-            writer.field("rule", approval.rule, in: &item)
-            writer.field("can_block", approval.canBlock, in: &item)
-            writer.field("status", approval.status.rawValue, in: &item)
-            writer.field("requested_at", approval.requestedAt.description, in: &item)
-            writer.field("deadline", approval.deadline?.description, in: &item)
-            writer.field("resolved_by", approval.resolvedBy, in: &item)
-            writer.field("reason", approval.reason, in: &item)
+            try approval.writeFields(to: &writer, in: &item)
             writer.endObject(item)
         }
         writer.endArray(array)

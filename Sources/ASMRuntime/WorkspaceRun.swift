@@ -137,10 +137,10 @@ struct WorkspaceRun: Sendable {
         defer { lock.release() }
         let options = workspace.options
         var events: [SessionEvent] = []
-        var captured: WorkspaceSnapshot?
+        var captured = false
         do {
             let post = try await workspace.snapshot(phase: "post", label: "\(run)/post")
-            captured = post
+            captured = true
             events += manifestStored(post)
             events.append(.workspaceSnapshotTaken(post.event))
             let changes = try await workspace.diff(from: pre, to: post)
@@ -210,23 +210,18 @@ struct WorkspaceRun: Sendable {
         return events
     }
 
-    /// Removes the run's worktree when its retention says so — only once its state is in the
-    /// post snapshot.
-    private func retire(_ terminal: SessionEvent, captured: WorkspaceSnapshot?) async -> [SessionEvent] {
-        guard let worktree, let retention, let captured else { return [] }
+    /// Removes the run's worktree when its retention says so, once its post snapshot was taken.
+    private func retire(_ terminal: SessionEvent, captured: Bool) async -> [SessionEvent] {
+        guard let worktree, let retention, captured else { return [] }
         let completed = if case .runCompleted = terminal { true } else { false }
         switch retention {
         case .keep: return []
         case .removeOnSuccess where !completed: return []
         case .removeOnSuccess, .remove: break
         }
-        // The whole worktree, not only the workspace's part of it: nothing the agent changed
-        // anywhere in it is lost with the directory.
         let final: WorkspaceSnapshot
         do {
-            final = try await makeWorkspace(WorkspaceOptions(path: worktree.path))
-                .snapshot(phase: "final", label: "\(run)/final")
-            try await GitWorktrees.remove(worktree.path, repository: worktree.repository)
+            final = try await GitWorktrees.retire(worktree.path, repository: worktree.repository, label: "\(run)/final")
         } catch {
             return [
                 .providerWarning(
@@ -234,7 +229,6 @@ struct WorkspaceRun: Sendable {
                 )
             ]
         }
-        _ = captured
         return [
             .workspaceSnapshotTaken(final.event),
             .workspaceWorktreeRemoved(

@@ -46,39 +46,52 @@ public struct Worktrees: Sendable {
         .workspaceWorktreeCreated, .workspaceWorktreeApplied, .workspaceWorktreeRemoved, .workspaceSnapshotTaken,
     ]
 
-    /// Every run's worktree, oldest first. One whose directory is gone is `removed`, recorded
-    /// or not (``prune()`` records it).
-    public func list() async throws -> [WorktreeSummary] {
+    /// What the log says of the runs' worktrees.
+    private struct Fold {
         var created: [(RunID, WorkspaceWorktreeCreated)] = []
         var applied: Set<RunID> = []
         var removed: Set<RunID> = []
         var posts: [RunID: WorkspaceSnapshotTaken] = [:]
+    }
+
+    private func fold() async throws -> Fold {
+        var fold = Fold()
         var cursor = SequenceNumber.zero.next
         while true {
             let page = try await store.events(from: cursor, limit: 2000, filter: EventFilter(types: Self.types))
             for envelope in page.events {
                 guard let run = envelope.runID else { continue }
                 switch envelope.event {
-                case .workspaceWorktreeCreated(let event): created.append((run, event))
-                case .workspaceWorktreeApplied: applied.insert(run)
-                case .workspaceWorktreeRemoved: removed.insert(run)
-                case .workspaceSnapshotTaken(let snapshot) where snapshot.phase == "post": posts[run] = snapshot
+                case .workspaceWorktreeCreated(let event): fold.created.append((run, event))
+                case .workspaceWorktreeApplied: fold.applied.insert(run)
+                case .workspaceWorktreeRemoved: fold.removed.insert(run)
+                case .workspaceSnapshotTaken(let snapshot) where snapshot.phase == "post": fold.posts[run] = snapshot
                 default: break
                 }
             }
             guard page.events.count == 2000 else { break }
             cursor = page.scannedThrough.next
         }
+        return fold
+    }
+
+    /// Every run's worktree, oldest first. One whose directory is gone is `removed`, recorded
+    /// or not (``prune()`` records it).
+    public func list() async throws -> [WorktreeSummary] {
+        try await list(try await fold())
+    }
+
+    private func list(_ fold: Fold) async throws -> [WorktreeSummary] {
         var summaries: [WorktreeSummary] = []
-        for (run, event) in created {
+        for (run, event) in fold.created {
             guard let summary = try await store.run(run) else { continue }
             let state: WorktreeSummary.State
-            if removed.contains(run) || !FileManager.default.fileExists(atPath: event.path) {
+            if fold.removed.contains(run) || !FileManager.default.fileExists(atPath: event.path) {
                 state = .removed
             } else if !summary.status.isTerminal {
                 state = .active
             } else {
-                state = applied.contains(run) ? .applied : .kept
+                state = fold.applied.contains(run) ? .applied : .kept
             }
             summaries.append(
                 WorktreeSummary(
@@ -91,8 +104,8 @@ public struct Worktrees: Sendable {
                     base: event.base,
                     retention: WorktreeRetention(rawValue: event.retention) ?? .keep,
                     state: state,
-                    postSnapshot: posts[run]?.snapshotID,
-                    post: posts[run]?.reference,
+                    postSnapshot: fold.posts[run]?.snapshotID,
+                    post: fold.posts[run]?.reference,
                     runStatus: summary.status
                 )
             )
@@ -172,8 +185,8 @@ public struct Worktrees: Sendable {
     /// retention (`keep`, or a run that did not complete under `remove_on_success`) stay.
     public func prune() async throws -> [WorkspaceWorktreeRemoved] {
         var removed: [WorkspaceWorktreeRemoved] = []
-        let recorded = try await removedRuns()
-        for worktree in try await list() where !recorded.contains(worktree.runID) {
+        let fold = try await fold()
+        for worktree in try await list(fold) where !fold.removed.contains(worktree.runID) {
             switch worktree.state {
             case .active:
                 continue
@@ -205,30 +218,14 @@ public struct Worktrees: Sendable {
         return removed
     }
 
-    private func removedRuns() async throws -> Set<RunID> {
-        var runs: Set<RunID> = []
-        var cursor = SequenceNumber.zero.next
-        while true {
-            let page = try await store.events(
-                from: cursor,
-                limit: 2000,
-                filter: EventFilter(types: [.workspaceWorktreeRemoved])
-            )
-            for envelope in page.events { if let run = envelope.runID { runs.insert(run) } }
-            guard page.events.count == 2000 else { break }
-            cursor = page.scannedThrough.next
-        }
-        return runs
-    }
-
     private func retire(_ worktree: WorktreeSummary, reason: String) async throws -> WorkspaceWorktreeRemoved {
-        let label = "\(worktree.runID)/final"
         let final: WorkspaceSnapshot
         do {
-            // The whole worktree, wherever in it the agent or a person changed something.
-            final = try await makeWorkspace(WorkspaceOptions(path: worktree.path))
-                .snapshot(phase: "final", label: label)
-            try await GitWorktrees.remove(worktree.path, repository: worktree.repository)
+            final = try await GitWorktrees.retire(
+                worktree.path,
+                repository: worktree.repository,
+                label: "\(worktree.runID)/final"
+            )
         } catch {
             throw SessionManagerError(.workspaceFailed, error.message, underlying: error)
         }

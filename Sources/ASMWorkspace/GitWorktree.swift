@@ -160,6 +160,21 @@ public enum GitWorktrees {
         try await ignoreStateDirectory(root, git)
     }
 
+    /// Snapshots the whole worktree (`label`, phase `final`) and then removes it, so nothing
+    /// changed anywhere in it — outside a subdirectory workspace, or by hand after its run —
+    /// goes with the directory. Ignored files are not kept.
+    public static func retire(
+        _ path: String,
+        repository: String,
+        label: String
+    ) async throws(WorkspaceError)
+        -> WorkspaceSnapshot
+    {
+        let final = try await makeWorkspace(WorkspaceOptions(path: path)).snapshot(phase: "final", label: label)
+        try await remove(path, repository: repository)
+        return final
+    }
+
     /// Removes a worktree and its directory (`git worktree remove --force`, then whatever is
     /// left); a worktree whose directory is already gone is pruned from git's records.
     public static func remove(_ path: String, repository: String) async throws(WorkspaceError) {

@@ -43,18 +43,7 @@ import Testing
                 options: RunOptions(provider: "claude", environment: environment, policies: [Self.team])
             )
         }
-        return (store, running, try await nextRequest(store, after: start), ran)
-    }
-
-    /// Waits on the log for the next approval requested after `after`.
-    private func nextRequest(_ store: SQLiteEventStore, after: SequenceNumber) async throws -> ToolApprovalRequested {
-        for try await envelope in store.subscribe(
-            from: after.next,
-            filter: EventFilter(types: [.toolApprovalRequested])
-        ) {
-            if case .toolApprovalRequested(let requested) = envelope.event { return requested }
-        }
-        throw CancellationError()
+        return (store, running, try await store.nextApprovalRequest(after: start), ran)
     }
 
     @Test("asm approve answers a tool held in another process; a second answer is refused with exit 1")
@@ -167,7 +156,7 @@ import Testing
         let running = Task { try await ASMProcess.run(arguments) }
         // The request, once it is in the log; then the answer from a third process.
         let store = try SQLiteEventStore(path: db)
-        let requested = try await nextRequest(store, after: .zero)
+        let requested = try await store.nextApprovalRequest(after: .zero)
         await store.close()
         let answer = approve ? "approve" : "deny"
         let answered = try await ASMProcess.run([answer, requested.approvalID, "--by", "pager", "--db", db])

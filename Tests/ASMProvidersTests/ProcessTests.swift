@@ -3,6 +3,7 @@ import ASMProviders
 import ASMStore
 import AgentSessionManagerTesting
 import FoundationEssentials
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -429,6 +430,7 @@ import Glibc
         _ scratch: Scratch,
         environment: [String: String] = [:],
         configure: (inout ProviderRequest) -> Void = { _ in },
+        provider: ClaudeCodeProvider? = nil,
         answer: @escaping @Sendable (ToolPermissionRequest) async -> Void
     ) async -> [ProviderEvent] {
         var variables = [
@@ -441,7 +443,7 @@ import Glibc
             $0.asksBeforeTools = true
             configure(&$0)
         }
-        return await collect(claude(), request) { event in
+        return await collect(provider ?? claude(), request) { event in
             if case .toolPermission(let question) = event { await answer(question) }
         }
     }
@@ -484,13 +486,19 @@ import Glibc
     @Test("waiting for a late answer is not silence: the idle timeout counts from the answer")
     func heldToolLateAnswer() async throws {
         let scratch = Scratch()
+        // The watchdog's clock stands still until the question comes, then jumps ten idle
+        // timeouts ahead; the answer comes once the watchdog has looked at the jumped clock.
+        let clock = SteppedClock()
+        var configuration = CommandLineProvider<ClaudeCode>.Configuration(executable: Self.fakeAgent)
+        configuration.monotonicNow = { clock.now() }
         let events = await heldRun(
             "claude-permission-stdio-allow.jsonl",
             scratch,
             configure: { $0.idleTimeout = .milliseconds(100) },
+            provider: CommandLineProvider(dialect: ClaudeCode(), configuration: configuration),
             answer: { question in
-                // A person takes a while: three idle timeouts pass before the answer.
-                try? await Task.sleep(for: .milliseconds(300))
+                clock.jump(by: .seconds(1))
+                await clock.looked(times: 3)
                 question.answer(.allow)
             }
         )
@@ -562,5 +570,47 @@ import Glibc
         await provider.waitUntilStopped(request.runID)
         #expect(!provider.isRunning(request.runID))
         #expect(isGone(scratch.pid))
+    }
+}
+
+/// A monotonic clock that stands still until it jumps, and tells when it has been read since.
+final class SteppedClock: Sendable {
+    private struct State {
+        var now: UInt64 = 1_000_000_000
+        var readsSinceJump = 0
+        var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+    private let state = Mutex(State())
+
+    func now() -> UInt64 {
+        let (now, ready) = state.withLock { state -> (UInt64, [CheckedContinuation<Void, Never>]) in
+            state.readsSinceJump += 1
+            let ready = state.waiters.filter { $0.count <= state.readsSinceJump }.map(\.continuation)
+            state.waiters.removeAll { $0.count <= state.readsSinceJump }
+            return (state.now, ready)
+        }
+        for waiter in ready { waiter.resume() }
+        return now
+    }
+
+    func jump(by duration: Duration) {
+        state.withLock { state in
+            state.now +=
+                UInt64(duration.components.seconds) * 1_000_000_000
+                + UInt64(duration.components.attoseconds / 1_000_000_000)
+            state.readsSinceJump = 0
+        }
+    }
+
+    /// Returns once the clock has been read `times` times since the last jump.
+    func looked(times: Int) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.readsSinceJump >= times { return true }
+                state.waiters.append((times, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 }

@@ -29,14 +29,6 @@ struct ApprovalTests {
         return (store, SessionManager(store: store, providers: []))
     }
 
-    /// Waits (on the log, not on time) for the first approval requested from `from` on.
-    private func firstRequest(_ store: SQLiteEventStore) async throws -> ToolApprovalRequested {
-        for try await envelope in store.subscribe(from: .zero, filter: EventFilter(types: [.toolApprovalRequested])) {
-            if case .toolApprovalRequested(let requested) = envelope.event { return requested }
-        }
-        throw CancellationError()
-    }
-
     @Test(
         "a held tool is answered from another process: approved it runs, denied it does not; both see the answer",
         arguments: [true, false]
@@ -46,7 +38,7 @@ struct ApprovalTests {
             let (otherStore, other) = try elsewhere(h.store.path)
             let session = try await h.manager.startSession(agentID: "a")
             let answering = Task {
-                let requested = try await firstRequest(otherStore)
+                let requested = try await otherStore.nextApprovalRequest()
                 #expect(try await otherStore.approvals(pendingOnly: true).map(\.approvalID) == [requested.approvalID])
                 try await other.resolveApproval(requested.approvalID, approved: approve, by: "bo", reason: "on call")
                 return requested
@@ -101,7 +93,7 @@ struct ApprovalTests {
             let (secondStore, second) = try elsewhere(h.store.path)
             let session = try await h.manager.startSession(agentID: "a")
             let answering = Task { () -> [Bool] in
-                let requested = try await firstRequest(firstStore)
+                let requested = try await firstStore.nextApprovalRequest()
                 func answer(_ manager: SessionManager, _ approved: Bool) async -> Result<Void, any Error> {
                     do {
                         try await manager.resolveApproval(requested.approvalID, approved: approved, by: "\(approved)")
@@ -151,7 +143,7 @@ struct ApprovalTests {
             var options = RunOptions(provider: "claude", policies: [team])
             if !fromPolicy { options.approvalTimeout = .seconds(30) }
             let expiring = Task {
-                _ = try await firstRequest(h.store)
+                _ = try await h.store.nextApprovalRequest()
                 // The run's timers wait on the clock (its approval deadline) before it moves.
                 await clock.waitForSleepers(1)
                 clock.advance(by: .seconds(29))

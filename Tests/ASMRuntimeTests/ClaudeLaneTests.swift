@@ -175,13 +175,9 @@ import Testing
         { path in
             let store = try SQLiteEventStore(path: path)
             let manager = SessionManager(store: store, providers: [])
-            for try await envelope in store.subscribe(from: .zero, filter: EventFilter(types: [.toolApprovalRequested]))
-            {
-                guard case .toolApprovalRequested(let requested) = envelope.event else { continue }
-                #expect(requested.canBlock)
-                try await manager.resolveApproval(requested.approvalID, approved: approve, by: "ana", reason: nil)
-                break
-            }
+            let requested = try await store.nextApprovalRequest()
+            #expect(requested.canBlock)
+            try await manager.resolveApproval(requested.approvalID, approved: approve, by: "ana", reason: nil)
             await store.close()
         }
     }

@@ -75,3 +75,27 @@ public struct ApprovalSummary: Hashable, Sendable {
         self.resolvedSequence = resolvedSequence
     }
 }
+
+extension ApprovalSummary {
+    /// Its fields as members of a JSON object, absent ones left out, in the order
+    /// `asm approvals --json` and the HTTP API print them (the writer must not sort keys).
+    public func writeFields(to writer: inout JSONWriter, in object: inout JSONWriter.ObjectMark) throws(JSONError) {
+        writer.field("approval_id", approvalID, in: &object)
+        writer.field("run_id", runID.description, in: &object)
+        writer.field("session_id", sessionID.description, in: &object)
+        writer.field("tool", tool, in: &object)
+        writer.field("policy", policy, in: &object)
+        writer.field("rule", rule, in: &object)
+        writer.field("status", status.rawValue, in: &object)
+        writer.field("requested_at", requestedAt.description, in: &object)
+        if let input {
+            writer.key("input", in: &object)
+            try writer.write(input)
+        }
+        writer.field("can_block", canBlock, in: &object)
+        writer.field("deadline", deadline?.description, in: &object)
+        writer.field("resolved_by", resolvedBy, in: &object)
+        writer.field("reason", reason, in: &object)
+        writer.field("resolved_at", resolvedAt?.description, in: &object)
+    }
+}

@@ -1,4 +1,5 @@
 public import ASMCore
+import ASMSystem
 
 /// A provider CLI run as a subprocess: Claude Code, Codex or Amp, by its dialect.
 ///
@@ -19,6 +20,8 @@ public final class CommandLineProvider<Dialect: CommandLineDialect>: ProviderAda
         public var lineLimit: Int
         /// How much of the end of standard error to keep for failures.
         public var stderrLimit: Int
+        /// The watchdog's monotonic clock, in nanoseconds (tests drive their own).
+        package var monotonicNow: @Sendable () -> UInt64 = MonotonicTime.nanoseconds
 
         public init(executable: String? = nil, lineLimit: Int = 64 << 20, stderrLimit: Int = 16 << 10) {
             self.executable = executable
@@ -50,7 +53,8 @@ public final class CommandLineProvider<Dialect: CommandLineDialect>: ProviderAda
         let spec = dialect.launch(for: request)
         let control = RunControl(
             input: spec.keepsInputOpen ? InputChannel() : nil,
-            interruptInput: spec.interruptInput
+            interruptInput: spec.interruptInput,
+            now: configuration.monotonicNow
         )
         runs.insert(control, for: request.runID)
         let dialect = self.dialect

@@ -281,7 +281,7 @@ struct ProviderProcess: Sendable {
         var step = -1
         var stepStarted: UInt64 = 0
         while !control.hasExited {
-            let now = RunControl.now()
+            let now = control.now()
             if let deadline, now - control.startedAt >= deadline.clampedNanoseconds {
                 control.requestStop(.deadline(deadline))
             }

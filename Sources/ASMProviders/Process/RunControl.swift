@@ -27,15 +27,21 @@ final class RunControl: Sendable {
     /// Written to the open standard input instead of SIGINT.
     let interruptInput: [UInt8]?
 
-    init(input: InputChannel? = nil, interruptInput: [UInt8]? = nil) {
-        let now = RunControl.now()
-        startedAt = now
-        state = Mutex(State(lastActivity: now))
+    /// Monotonic nanoseconds: the watchdog's clock (a test drives its own).
+    let now: @Sendable () -> UInt64
+
+    init(
+        input: InputChannel? = nil,
+        interruptInput: [UInt8]? = nil,
+        now: @escaping @Sendable () -> UInt64 = MonotonicTime.nanoseconds
+    ) {
+        self.now = now
+        let start = now()
+        startedAt = start
+        state = Mutex(State(lastActivity: start))
         self.input = input
         self.interruptInput = interruptInput
     }
-
-    static func now() -> UInt64 { MonotonicTime.nanoseconds() }
 
     /// Records why the process is being stopped; the first cause wins.
     func requestStop(_ cause: ProcessOutcome.StopCause) {
@@ -50,14 +56,18 @@ final class RunControl: Sendable {
     var lastActivity: UInt64 { state.withLock { $0.lastActivity } }
 
     func started(processGroup: Int32) { state.withLock { $0.processGroup = processGroup } }
-    func touch() { state.withLock { $0.lastActivity = RunControl.now() } }
+    func touch() {
+        let now = self.now()
+        state.withLock { $0.lastActivity = now }
+    }
 
     /// One more (`1`) or one fewer (`-1`) tool waiting for the host; the last answer counts
     /// as activity.
     func holding(_ change: Int) {
+        let now = self.now()
         state.withLock { state in
             state.held += change
-            if state.held == 0 { state.lastActivity = RunControl.now() }
+            if state.held == 0 { state.lastActivity = now }
         }
     }
 
@@ -81,7 +91,7 @@ final class RunControl: Sendable {
 }
 
 extension Duration {
-    /// Whole nanoseconds, zero for a negative duration, to compare with ``RunControl/now()``.
+    /// Whole nanoseconds, zero for a negative duration, to compare with ``RunControl/now``.
     var clampedNanoseconds: UInt64 { UInt64(max(0, wholeNanoseconds)) }
 }
 
