@@ -31,78 +31,33 @@ extension ASM {
         func run() async throws {
             let fileConfig = try router.map(loadRouterConfig)
             try await withStore(try store.openForReading()) { store in
-                let last = try await store.lastSequence()
-                let through = at.map { SequenceNumber($0) } ?? last
-                var events: [EventEnvelope] = []
-                var cursor = SequenceNumber.zero.next
-                while cursor <= through {
-                    let page = try await store.events(from: cursor, limit: 2000, filter: ProviderRouter.foldedTypes)
-                    events += page.events.filter { $0.sequence <= through }
-                    guard page.events.count == 2000 else { break }
-                    cursor = page.scannedThrough.next
-                }
-                // The configuration: the file's, else the last decision's.
-                var recorded: JSONValue?
-                for envelope in events.reversed() {
-                    if case .routingDecided(let decided) = envelope.event, let config = decided.router {
-                        recorded = config
-                        break
-                    }
-                }
-                var config = fileConfig ?? RouterConfig()
-                if fileConfig == nil, case .object(let members)? = recorded {
-                    config = (try? RouterConfig(value: .object(members.filter { $0.key != "providers" }))) ?? config
-                }
-                let fold = Router(config: config)
-                var state = RouterState()
-                for envelope in events {
-                    _ = fold.apply(&state, envelope.event, run: envelope.runID, sequence: envelope.sequence)
-                }
-                // "Now" is the clock, or the time of the event --at names.
-                var now = SystemClock().now()
-                if let at,
-                    let event = try await store.events(from: SequenceNumber(at), limit: 1, filter: EventFilter()).events
-                        .first
-                {
-                    now = event.recordedAt
-                }
-                var names = (recorded?["providers"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
-                names += config.prefer + config.weights.keys.sorted() + state.breakers.keys.sorted()
-                var seen = Set<String>()
-                names = names.filter { seen.insert($0).inserted }
-
+                let health = try await ProviderHealth.fold(
+                    store,
+                    through: at.map { SequenceNumber($0) },
+                    config: fileConfig,
+                    now: SystemClock().now()
+                )
+                let through = health.asOf
+                let now = health.now
                 if output.json {
-                    for name in names {
-                        Console.line(
-                            Formatting.json(
-                                ProviderLine(
-                                    name: name,
-                                    breaker: state.breakers[name] ?? RouterState.Breaker(),
-                                    now: now,
-                                    through: through
-                                )
-                            )
-                        )
-                    }
-                    for (key, binding) in state.bindings.sorted(by: { $0.key < $1.key }) {
-                        Console.line(Formatting.json(BindingLine(key: key, binding: binding, now: now)))
-                    }
+                    for provider in health.providers { Console.line(Formatting.json(provider)) }
+                    for binding in health.bindings { Console.line(Formatting.json(binding)) }
                     return
                 }
                 Console.line("as of sequence \(through) (\(now))")
-                guard !names.isEmpty else {
+                guard !health.providers.isEmpty else {
                     Console.line("no routed runs in the log")
                     return
                 }
                 var rows = [["PROVIDER", "BREAKER", "FAILURES", "SINCE", "UNTIL", "WHY"]]
-                for name in names {
-                    let breaker = state.breakers[name] ?? RouterState.Breaker()
+                for provider in health.providers {
+                    let breaker = provider.breaker
                     var status = breaker.status.rawValue
-                    if breaker.status == .open, let until = breaker.until, until <= now {
+                    if provider.cooldownOver {
                         status += " (cooldown over: the next decision probes)"
                     }
                     rows.append([
-                        name, status, String(breaker.consecutiveFailures), breaker.since?.description ?? "-",
+                        provider.name, status, String(breaker.consecutiveFailures), breaker.since?.description ?? "-",
                         breaker.until?.description ?? "-",
                         breaker.status == .closed ? "-" : Formatting.clip(breaker.reason, 70),
                     ])
@@ -110,56 +65,12 @@ extension ASM {
                 Formatting.table(rows, rightAligned: [2]).forEach(Console.line)
                 Console.line("")
                 Console.line("sticky sessions")
-                if state.bindings.isEmpty { Console.line("  none") }
-                for (key, binding) in state.bindings.sorted(by: { $0.key < $1.key }) {
+                if health.bindings.isEmpty { Console.line("  none") }
+                for binding in health.bindings {
                     Console.line(
-                        "  \(key) → \(binding.provider) until \(binding.until)\(binding.until <= now ? " (expired)" : "")"
+                        "  \(binding.key) → \(binding.provider) until \(binding.until)\(binding.expired ? " (expired)" : "")"
                     )
                 }
-            }
-        }
-
-        private struct ProviderLine: Encodable {
-            var provider: String
-            var breaker: String
-            var consecutiveFailures: Int
-            var since: String?
-            var until: String?
-            var cooldownOver: Bool
-            var reason: String?
-            var asOfSequence: Int64
-            init(name: String, breaker: RouterState.Breaker, now: Timestamp, through: SequenceNumber) {
-                provider = name
-                self.breaker = breaker.status.rawValue
-                consecutiveFailures = breaker.consecutiveFailures
-                since = breaker.since?.description
-                until = breaker.until?.description
-                cooldownOver = breaker.status == .open && (breaker.until.map { $0 <= now } ?? false)
-                reason = breaker.status == .closed ? nil : breaker.reason
-                asOfSequence = through.rawValue
-            }
-            enum CodingKeys: String, CodingKey {
-                case provider, breaker, since, until, reason
-                case consecutiveFailures = "consecutive_failures"
-                case cooldownOver = "cooldown_over"
-                case asOfSequence = "as_of_sequence"
-            }
-        }
-
-        private struct BindingLine: Encodable {
-            var stickyKey: String
-            var provider: String
-            var until: String
-            var expired: Bool
-            init(key: String, binding: RouterState.Binding, now: Timestamp) {
-                stickyKey = key
-                provider = binding.provider
-                until = binding.until.description
-                expired = binding.until <= now
-            }
-            enum CodingKeys: String, CodingKey {
-                case provider, until, expired
-                case stickyKey = "sticky_key"
             }
         }
     }

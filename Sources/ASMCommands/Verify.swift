@@ -12,43 +12,6 @@ extension ASM {
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
 
-        struct Document: Encodable {
-            var ok: Bool
-            var eventsChecked: Int
-            var firstMismatch: Int64?
-            var firstGap: Int64?
-            var integrity: [String]
-            var head: String?
-            var chainVersions: [Version]
-            var expunged: [Expunged]
-
-            struct Version: Encodable {
-                var version: Int
-                var from: Int64
-            }
-
-            struct Expunged: Encodable {
-                var sequence: Int64
-                var digest: String
-                var reason: String
-                var by: String
-                var recordedIn: Int64
-
-                enum CodingKeys: String, CodingKey {
-                    case sequence, digest, reason, by
-                    case recordedIn = "recorded_in"
-                }
-            }
-
-            enum CodingKeys: String, CodingKey {
-                case ok, integrity, head, expunged
-                case chainVersions = "chain_versions"
-                case eventsChecked = "events_checked"
-                case firstMismatch = "first_mismatch"
-                case firstGap = "first_gap"
-            }
-        }
-
         func run() async throws {
             let progress = ProgressLine("verifying", json: output.json)
             let report = try await withStore(try store.openForReading()) {
@@ -56,30 +19,7 @@ extension ASM {
             }
             progress.finish()
             if output.json {
-                Console.line(
-                    Formatting.json(
-                        Document(
-                            ok: report.isIntact,
-                            eventsChecked: report.eventsChecked,
-                            firstMismatch: report.firstMismatch?.rawValue,
-                            firstGap: report.firstGap?.rawValue,
-                            integrity: report.integrity,
-                            head: report.head?.description,
-                            chainVersions: report.chainVersions.map {
-                                Document.Version(version: $0.version, from: $0.firstSequence.rawValue)
-                            },
-                            expunged: report.expunged.map {
-                                Document.Expunged(
-                                    sequence: $0.sequence.rawValue,
-                                    digest: $0.digest,
-                                    reason: $0.reason,
-                                    by: $0.by,
-                                    recordedIn: $0.recordedIn.rawValue
-                                )
-                            }
-                        )
-                    )
-                )
+                Console.line(Formatting.json(report))
             } else {
                 Console.line("checked \(report.eventsChecked) events")
                 if let head = report.head { Console.line("chain head \(head)") }

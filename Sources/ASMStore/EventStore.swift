@@ -70,6 +70,9 @@ public protocol EventStore: Sendable {
     func session(_ id: SessionID) async throws -> SessionSummary?
     /// Sessions, most recently updated first.
     func sessions(status: SessionStatus?, limit: Int) async throws -> [SessionSummary]
+    /// Sessions newest first (by the sequence that started them), those started before
+    /// `startedBefore` when given: a stable order to page through.
+    func sessions(status: SessionStatus?, startedBefore: SequenceNumber?, limit: Int) async throws -> [SessionSummary]
     /// The run's projection row.
     func run(_ id: RunID) async throws -> RunSummary?
     /// A session's runs, oldest first.
@@ -345,6 +348,56 @@ public struct VerificationReport: Hashable, Sendable {
 
     /// Whether everything checked out.
     public var isIntact: Bool { firstMismatch == nil && firstGap == nil && integrity == ["ok"] }
+}
+
+extension VerificationReport: Encodable {
+    /// `asm verify --json` and `GET /v1/verify`: `ok`, `events_checked`, `first_mismatch`,
+    /// `first_gap`, `integrity`, `head`, `chain_versions` (`version`, `from`) and `expunged`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(isIntact, forKey: .ok)
+        try container.encode(eventsChecked, forKey: .eventsChecked)
+        try container.encodeIfPresent(firstMismatch?.rawValue, forKey: .firstMismatch)
+        try container.encodeIfPresent(firstGap?.rawValue, forKey: .firstGap)
+        try container.encode(integrity, forKey: .integrity)
+        try container.encodeIfPresent(head?.description, forKey: .head)
+        try container.encode(chainVersions, forKey: .chainVersions)
+        try container.encode(expunged, forKey: .expunged)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ok, integrity, head, expunged
+        case chainVersions = "chain_versions"
+        case eventsChecked = "events_checked"
+        case firstMismatch = "first_mismatch"
+        case firstGap = "first_gap"
+    }
+}
+
+extension VerificationReport.ChainVersion: Encodable {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(version, forKey: .version)
+        try container.encode(firstSequence.rawValue, forKey: .from)
+    }
+
+    enum CodingKeys: String, CodingKey { case version, from }
+}
+
+extension VerificationReport.ExpungedEvent: Encodable {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sequence.rawValue, forKey: .sequence)
+        try container.encode(digest, forKey: .digest)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(by, forKey: .by)
+        try container.encode(recordedIn.rawValue, forKey: .recordedIn)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sequence, digest, reason, by
+        case recordedIn = "recorded_in"
+    }
 }
 
 /// Where a new durable consumer starts.

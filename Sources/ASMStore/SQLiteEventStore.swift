@@ -378,6 +378,16 @@ public final class SQLiteEventStore: EventStore {
         try await readers.read { try SQLiteSnapshot(connection: $0).sessions(status: status, limit: limit) }
     }
 
+    public func sessions(
+        status: SessionStatus? = nil,
+        startedBefore: SequenceNumber?,
+        limit: Int = 100
+    ) async throws -> [SessionSummary] {
+        try await readers.read {
+            try SQLiteSnapshot(connection: $0).sessions(status: status, startedBefore: startedBefore, limit: limit)
+        }
+    }
+
     public func run(_ id: RunID) async throws -> RunSummary? {
         try await readers.read { try SQLiteSnapshot(connection: $0).run(id) }
     }

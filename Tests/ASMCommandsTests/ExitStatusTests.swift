@@ -72,7 +72,7 @@ import Testing
         Case(error: PriceTableError(.invalidTable, "no entries"), status: 64),
         Case(error: ProviderScriptError(.invalidScript, "no steps"), status: 64),
         Case(error: JSONError(.syntax, "unexpected end", offset: 3), status: 65),
-        Case(error: ServeRequest.Invalid(.unknownKey, "unknown key \"x\""), status: 64),
+        Case(error: RunRequest.Invalid(.unknownKey, "unknown key \"x\""), status: 64),
         // The commands' own failures.
         Case(error: CommandFailure(.notFound, "no session abc"), status: 66),
         Case(error: CommandFailure(.missingFile, "no file p.json"), status: 66),

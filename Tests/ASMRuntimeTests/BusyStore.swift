@@ -50,6 +50,9 @@ final class BusyStore: EventStore {
     func sessions(status: SessionStatus?, limit: Int) async throws -> [SessionSummary] {
         try await base.sessions(status: status, limit: limit)
     }
+    func sessions(status: SessionStatus?, startedBefore: SequenceNumber?, limit: Int) async throws -> [SessionSummary] {
+        try await base.sessions(status: status, startedBefore: startedBefore, limit: limit)
+    }
     func run(_ id: RunID) async throws -> RunSummary? { try await base.run(id) }
     func read<T: Sendable>(_ body: @escaping @Sendable (any LogSnapshot) throws -> T) async throws -> T {
         try await base.read(body)

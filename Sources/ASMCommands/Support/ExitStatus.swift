@@ -36,7 +36,7 @@ enum ExitStatus {
         case let error as ArtifactError: of(error)
         case is PolicyError, is RouterConfigError, is PriceTableError, is ProviderScriptError: usage
         case is JSONError: dataError
-        case is ServeRequest.Invalid: usage
+        case is RunRequest.Invalid: usage
         case let error as CommandFailure: of(error)
         case is CancellationError: cancelled
         default: nil

@@ -75,7 +75,10 @@ final class EventHub: Sendable {
     }
 
     let store: any EventStore
-    let streams: Set<StreamID>
+    /// The streams the hub keeps; `nil` for every stream.
+    let streams: Set<StreamID>?
+    /// The one stream it keeps, when it keeps exactly one (the log filters reads by it).
+    let single: StreamID?
     /// What the reader asks the log for: one stream's events, or everything (filtered here).
     let readFilter: EventFilter
     let capacity: Int
@@ -83,10 +86,11 @@ final class EventHub: Sendable {
     private let reader = Mutex<Task<Void, Never>?>(nil)
     private let observation = Mutex<CommitObservation?>(nil)
 
-    init(store: any EventStore, streams: Set<StreamID>, capacity: Int) {
+    init(store: any EventStore, streams: Set<StreamID>?, capacity: Int) {
         self.store = store
         self.streams = streams
-        self.readFilter = streams.count == 1 ? EventFilter(stream: streams.first) : .all
+        self.single = streams?.count == 1 ? streams?.first : nil
+        self.readFilter = single.map { EventFilter(stream: $0) } ?? .all
         self.capacity = max(16, capacity)
     }
 
@@ -128,7 +132,12 @@ final class EventHub: Sendable {
         state.withLock { !$0.ended && cursor.rawValue < $0.coveredFrom }
     }
 
-    func owns(_ envelope: EventEnvelope) -> Bool { streams.contains(envelope.stream) }
+    func owns(_ envelope: EventEnvelope) -> Bool { streams?.contains(envelope.stream) ?? true }
+
+    /// The events of a page read with ``readFilter`` that the hub keeps.
+    func kept(_ events: [EventEnvelope]) -> [EventEnvelope] {
+        streams == nil || single != nil ? events : events.filter(owns)
+    }
 
     // MARK: Reading
 
@@ -187,8 +196,7 @@ final class EventHub: Sendable {
             var scanned = publish([], through: last)
             while !Task.isCancelled {
                 let page = try await store.events(from: scanned.next, limit: 512, filter: readFilter)
-                let events = streams.count == 1 ? page.events : page.events.filter(owns)
-                scanned = publish(events, through: max(scanned, page.scannedThrough))
+                scanned = publish(kept(page.events), through: max(scanned, page.scannedThrough))
                 guard page.events.count < 512 else { continue }
                 // Wait for a commit the commit feed has not already covered: only those are read.
                 while true {
@@ -210,7 +218,7 @@ final class EventHub: Sendable {
         let ready = state.withLock { state -> [Waiter] in
             guard state.coveredFrom != .max, first.sequence.rawValue == state.scanned + 1 else { return [] }
             state.add(
-                streams.count == 1 && first.stream == last.stream && streams.contains(first.stream)
+                streams == nil || (single == first.stream && first.stream == last.stream)
                     ? envelopes : envelopes.filter(owns),
                 through: last.sequence.rawValue,
                 capacity: capacity
@@ -290,7 +298,7 @@ public struct ServerSubscription: AsyncSequence, Sendable {
             self.filter = filter
             self.pageSize = pageSize
             var logFilter = filter
-            if logFilter.stream == nil, hub.streams.count == 1 { logFilter.stream = hub.streams.first }
+            if logFilter.stream == nil, let single = hub.single { logFilter.stream = single }
             self.logFilter = logFilter
         }
 
@@ -314,7 +322,7 @@ public struct ServerSubscription: AsyncSequence, Sendable {
                     logReads += 1
                     let page = try await hub.store.events(from: cursor, limit: pageSize, filter: logFilter)
                     // One stream is filtered by the read itself; several are filtered here.
-                    fill(hub.streams.count == 1 ? page.events : page.events.filter(hub.owns), final: final)
+                    fill(hub.kept(page.events), final: final)
                     let scanned = Swift.max(SequenceNumber(cursor.rawValue - 1), page.scannedThrough)
                     cursor = scanned.next
                     if page.events.isEmpty, hub.isBehind(cursor) {

@@ -54,6 +54,10 @@ public actor SessionServer {
         /// How many ended runs' results ``SessionServer/result(of:)`` keeps (older ones are
         /// read from the log's projections).
         public var retainedResults: Int = 1000
+        /// Take runs for every active session in the log, not only the server's own (as an
+        /// HTTP server does, whose clients create sessions); subscriptions then carry every
+        /// session's events.
+        public var servesEverySession = false
 
         public init(defaultOptions: RunOptions, maxConcurrentRuns: Int = 4) {
             self.defaultOptions = defaultOptions
@@ -131,7 +135,7 @@ public actor SessionServer {
         self.configuration = configuration
         self.hub = EventHub(
             store: manager.store,
-            streams: Set(unique.map(\.stream)),
+            streams: configuration.servesEverySession ? nil : Set(unique.map(\.stream)),
             capacity: configuration.subscriberWindow
         )
         hub.start()
@@ -174,7 +178,8 @@ public actor SessionServer {
     ///
     /// - Parameters:
     ///   - options: how to execute it; the configuration's defaults when `nil`.
-    ///   - session: one of ``sessions``; the first when `nil`.
+    ///   - session: one of ``sessions`` (any session with
+    ///     ``Configuration/servesEverySession``); the first when `nil`.
     /// - Throws: ``SessionServerError`` when the server is draining or stopped or the session
     ///   is not one of its own; ``SessionManagerError`` when the provider is unknown, the
     ///   policies fail their preflight, the messages are empty or the session is not active.
@@ -189,7 +194,7 @@ public actor SessionServer {
             throw SessionServerError(.notAccepting, "the server is \(state) and takes no new runs")
         }
         let session = session ?? sessions[0]
-        guard sessions.contains(session) else {
+        guard configuration.servesEverySession || sessions.contains(session) else {
             throw SessionServerError(.invalidArgument, "session \(session) is not one of this server's sessions")
         }
         let options = options ?? configuration.defaultOptions

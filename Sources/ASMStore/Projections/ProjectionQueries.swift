@@ -52,6 +52,27 @@ enum ProjectionQueries {
         return result
     }
 
+    static func sessions(
+        _ connection: Connection,
+        status: SessionStatus?,
+        startedBefore: SequenceNumber?,
+        limit: Int
+    ) throws -> [SessionSummary] {
+        let statement = try connection.statement(
+            """
+            \(sessionSelect) WHERE (?1 IS NULL OR s.status = ?1) AND (?2 IS NULL OR s.first_sequence < ?2)
+            ORDER BY s.first_sequence DESC LIMIT ?3
+            """
+        )
+        defer { statement.reset() }
+        statement.bind(status?.rawValue, at: 1)
+        statement.bind(startedBefore?.rawValue, at: 2)
+        statement.bind(Int64(limit), at: 3)
+        var result: [SessionSummary] = []
+        while try statement.step() { result.append(session(statement)) }
+        return result
+    }
+
     private static let runColumns = """
         run_id, session_id, status, provider, model, provider_session_id, requested_at, started_at, ended_at,
         first_sequence, end_sequence, failure_kind, failure_message, cancel_reason

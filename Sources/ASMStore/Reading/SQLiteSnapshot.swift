@@ -70,6 +70,11 @@ struct SQLiteSnapshot: LogSnapshot {
         return try ProjectionQueries.sessions(connection, status: status, limit: limit)
     }
 
+    func sessions(status: SessionStatus?, startedBefore: SequenceNumber?, limit: Int) throws -> [SessionSummary] {
+        try Self.validate(limit: limit)
+        return try ProjectionQueries.sessions(connection, status: status, startedBefore: startedBefore, limit: limit)
+    }
+
     func run(_ id: RunID) throws -> RunSummary? { try ProjectionQueries.run(connection, id: id) }
 
     func openRuns() throws -> [OpenRun] { try ProjectionQueries.openRuns(connection) }

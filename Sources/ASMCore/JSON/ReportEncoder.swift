@@ -1,24 +1,22 @@
-import ASMCore
-
-/// Encodes the CLI's `--json` reports (`Encodable` read models and report structs) with
-/// ``JSONWriter``'s rules, in their declared field order.
+/// Encodes reports (`Encodable` read models and report structs: the CLI's `--json` output and
+/// the HTTP API's bodies) with ``JSONWriter``'s rules, in their declared field order.
 ///
 /// Event payloads never go through `Codable`: their canonical JSON comes from their field
 /// declarations. This encoder writes straight into one byte buffer with no intermediate
 /// tree; optional properties that are `nil` are left out, as `JSONEncoder` does.
-struct ReportEncoder: Sendable {
+public struct ReportEncoder: Sendable {
     /// Whether objects are sorted by key. Only canonical (sorted) output is hashed or stored;
     /// output for people may keep the types' declared order instead.
-    var sortsKeys: Bool
+    public var sortsKeys: Bool
 
-    init(sortsKeys: Bool = true) {
+    public init(sortsKeys: Bool = true) {
         self.sortsKeys = sortsKeys
     }
 
     /// Encodes `value` to canonical JSON.
     /// - Throws: ``JSONError`` when a value cannot be represented (a non-finite number,
     ///   an unsupported coding feature) or the value's own `encode(to:)` throws.
-    func encode<T: Encodable>(_ value: T) throws(JSONError) -> [UInt8] {
+    public func encode<T: Encodable>(_ value: T) throws(JSONError) -> [UInt8] {
         var writer = JSONWriter()
         writer.sortsKeys = sortsKeys
         try encode(value, into: &writer)
@@ -27,7 +25,7 @@ struct ReportEncoder: Sendable {
 
     /// Appends the canonical JSON of `value` to `writer`.
     /// - Throws: ``JSONError``, as ``encode(_:)``.
-    func encode<T: Encodable>(_ value: T, into writer: inout JSONWriter) throws(JSONError) {
+    public func encode<T: Encodable>(_ value: T, into writer: inout JSONWriter) throws(JSONError) {
         let state = EncodingState(writer: writer)
         writer = JSONWriter()
         defer { writer = state.writer }
