@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The only C: the system libsqlite3 through a module map and a header shim.
@@ -147,6 +148,13 @@ let package = Package(
                 "ASMStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [
+                .embedInCode("openapi.json"),
+                .embedInCode("Web/index.html"),
+                .embedInCode("Web/app.js"),
+                .embedInCode("Web/app.css"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -155,6 +163,7 @@ let package = Package(
             name: "ASMCommands",
             dependencies: [
                 "AgentSessionManager",
+                "ASMHTTP",
                 "ASMCore",
                 "ASMStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -168,6 +177,7 @@ let package = Package(
             name: "asm-bench",
             dependencies: [
                 "AgentSessionManager",
+                "ASMHTTP",
                 "ASMCore",
                 "ASMStore",
                 "ASMSystem",

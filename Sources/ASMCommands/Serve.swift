@@ -1,3 +1,4 @@
+import ASMHTTP
 import AgentSessionManager
 import ArgumentParser
 import Dispatch
@@ -29,6 +30,14 @@ extension ASM {
                 skipped. Ctrl-C shuts the server down: queued runs are recorded as cancelled, running ones are cancelled \
                 the provider's way. Exit status: 0 every request was accepted and every run completed, 1 otherwise, \
                 130 after Ctrl-C, 64 usage, 66 a missing session or input file.
+
+                --http ADDR also serves the HTTP API and the web page (README: HTTP API) on ADDR (HOST:PORT; port 0 \
+                picks one; `asm: listening on http://HOST:PORT` is printed to standard error). Every route but /healthz \
+                and the page needs Authorization: Bearer TOKEN: the first line of --token-file, or a token generated \
+                at first start, kept in DB.token (mode 0600) and printed once. A non-loopback address needs \
+                --token-file. The server then takes runs for every session in the log, keeps running when the input \
+                ends, and stops on Ctrl-C or SIGTERM; approval requests wait for an answer unless --approvals says \
+                otherwise.
                 """
         )
 
@@ -50,9 +59,18 @@ extension ASM {
 
         @Option(
             help:
-                "Answer policy approval requests: approve, deny, or wait for another process (asm approve or asm deny) to answer (default: deny)."
+                "Answer policy approval requests: approve, deny, or wait for another process (asm approve or asm deny, or the HTTP API) to answer (default: deny; wait with --http)."
         )
-        var approvals: ServeApproval = .deny
+        var approvals: ServeApproval?
+
+        @Option(help: "Also serve the HTTP API and web page on this address, e.g. 127.0.0.1:8642 (port 0 picks one).")
+        var http: String?
+
+        @Option(
+            name: .customLong("token-file"),
+            help: "With --http: the bearer token is this file's first line (default: DB.token, created if missing)."
+        )
+        var tokenFile: String?
 
         @Flag(help: "Print each event as one JSON object per line.")
         var json = false
@@ -71,13 +89,31 @@ extension ASM {
                 throw ValidationError("--agent names a new session; it does not apply with --session")
             }
             if json, quiet { throw ValidationError("--json and --quiet do not go together") }
+            if tokenFile != nil, http == nil { throw ValidationError("--token-file goes with --http") }
         }
 
         func run() async throws {
+            let address = try http.map { try HTTPAddress($0) }
+            if let address, !address.isLoopback, tokenFile == nil {
+                throw CommandFailure(
+                    .invalidArgument,
+                    "--http \(address) is not a loopback address: give the token with --token-file"
+                )
+            }
+            let approvals = self.approvals ?? (http == nil ? .deny : .wait)
             let loaded = try execution.load(database: store.path)
             if let workspace = loaded.options.workspace { try await ExecutionOptions.prepare(workspace) }
             let lines = try LineSource(path: input)
+            let token = try address.map { _ in try HTTPToken.load(tokenFile: tokenFile, database: store.path) }
 
+            // A request's workspace: checked, but not its lock (the server may be running another
+            // request on it; it serializes them).
+            let database = store.path
+            let workspaceResolver: @Sendable (String) async throws -> WorkspaceOptions = { [execution] path in
+                let workspace = execution.workspaceOptions(path, database: database)
+                try await ExecutionOptions.prepare(workspace, checkLock: false)
+                return workspace
+            }
             let outcome = try await withStore(try store.openOrCreate()) { store in
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = loaded.priceTable
@@ -88,6 +124,7 @@ extension ASM {
                     maxConcurrentRuns: maxConcurrent
                 )
                 serverConfiguration.retainedResults = .max
+                serverConfiguration.servesEverySession = address != nil
                 let server: SessionServer
                 let from: SequenceNumber
                 if let session {
@@ -150,6 +187,32 @@ extension ASM {
                 }
                 defer { interrupts.restore() }
 
+                // The HTTP API beside standard input; a server that cannot listen shuts down.
+                let listenFailure = Mutex<String?>(nil)
+                var listening: Task<Void, Never>?
+                if let address, let token {
+                    var api = HTTPAPI(server: server, token: token.token)
+                    api.workspace = workspaceResolver
+                    listening = Task {
+                        do {
+                            try await api.listen(host: address.host, port: address.port) { port in
+                                Console.note("listening on \(address.url(port: port))")
+                                if token.created {
+                                    Console.note(
+                                        "bearer token (kept in \(store.path).token, shown only this once): \(token.token)"
+                                    )
+                                }
+                                Console.flush()
+                            }
+                        } catch  where !Task.isCancelled {
+                            listenFailure.withLock { $0 = "cannot listen on \(address): \(error)" }
+                            interrupted.set()
+                            lines.stop()
+                            await server.shutdown()
+                        } catch {}
+                    }
+                }
+
                 var submitted: [RunID] = []
                 var rejected = 0
                 var number = 0
@@ -157,11 +220,10 @@ extension ASM {
                     number += 1
                     if line.allSatisfy(\.isWhitespace) { continue }
                     do {
-                        let request = try await ServeRequest(
-                            line: line,
+                        let request = try await RunRequest(
+                            line: line.utf8,
                             defaults: loaded.options,
-                            execution: execution,
-                            database: store.path
+                            workspace: workspaceResolver
                         )
                         submitted.append(
                             try await server.submitRun(
@@ -177,11 +239,18 @@ extension ASM {
                         Console.error("input line \(number): \(ExitStatus.message(error) ?? "refused")")
                     }
                 }
+                if listening != nil {
+                    // The end of the input does not stop an HTTP server: Ctrl-C or SIGTERM does.
+                    await withCheckedContinuation { continuation in interrupted.onSet { continuation.resume() } }
+                }
                 if interrupted.isSet {
                     await server.shutdown()
                 } else {
                     await server.drain()
                 }
+                listening?.cancel()
+                await listening?.value
+                if let failure = listenFailure.withLock({ $0 }) { throw CommandFailure(.refused, failure) }
                 let (count, first, last) = try await printing.value
                 var statuses: [RunStatus: Int] = [:]
                 for run in submitted {
@@ -233,151 +302,6 @@ struct ServeOutcome: Sendable {
         return text + " in session \(Formatting.short(session.uuid))"
     }
 }
-
-/// One input line of `asm serve`: the messages and per-run options.
-struct ServeRequest {
-    /// A line that is not a valid request; `asm serve` reports it and reads on.
-    struct Invalid: Error, CustomStringConvertible {
-        /// What is wrong with the line.
-        struct Code: Hashable, Sendable, CustomStringConvertible {
-            private enum Wrapped: String, Hashable, Sendable {
-                case invalidJSON = "invalid JSON"
-                case unknownKey = "unknown key"
-                case unknownOption = "unknown option"
-                case invalidValue = "invalid value"
-            }
-            private let wrapped: Wrapped
-            private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
-
-            /// The line is not JSON.
-            static let invalidJSON = Code(.invalidJSON)
-            /// A key beside "messages" and "options".
-            static let unknownKey = Code(.unknownKey)
-            /// An option a request cannot set.
-            static let unknownOption = Code(.unknownOption)
-            /// A message or option of the wrong shape or out of range.
-            static let invalidValue = Code(.invalidValue)
-
-            var description: String { wrapped.rawValue }
-        }
-
-        var code: Code
-        /// One line, naming the key.
-        var message: String
-        /// The cause, when another error led to this one.
-        var underlying: (any Error)?
-
-        init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
-            self.code = code
-            self.message = message
-            self.underlying = underlying
-        }
-
-        var description: String { "\(code): \(message)" }
-
-        /// The description followed by the chain of causes, one per line.
-        func detailedDescription() -> String { ErrorDetail.text(description, underlying: underlying) }
-    }
-
-    var messages: [ChatMessage]
-    var options: RunOptions
-    var metadata: [String: String]?
-
-    static let optionKeys: Set<String> = [
-        "model", "system_prompt", "continuation", "deadline_seconds", "idle_timeout_seconds", "max_turns", "workspace",
-        "metadata",
-    ]
-
-    init(line: String, defaults: RunOptions, execution: ExecutionOptions, database: String) async throws {
-        let root: JSONValue
-        do {
-            root = try JSONValue(parsing: Array(line.utf8))
-        } catch {
-            throw Invalid(.invalidJSON, "\(error)", underlying: error)
-        }
-        guard let members = root.objectValue else { throw Invalid(.invalidValue, "a request must be a JSON object") }
-        for member in members where member.key != "messages" && member.key != "options" {
-            throw Invalid(.unknownKey, "\"\(member.key)\" (a request has \"messages\" and \"options\")")
-        }
-        guard let list = root["messages"]?.arrayValue, !list.isEmpty else {
-            throw Invalid(.invalidValue, "\"messages\" must be a non-empty array of {\"role\", \"content\"}")
-        }
-        messages = try list.enumerated().map { index, value in
-            guard let role = value["role"]?.stringValue, let content = value["content"]?.stringValue,
-                value.objectValue?.count == 2
-            else {
-                throw Invalid(.invalidValue, "messages[\(index)] must be {\"role\": ..., \"content\": ...}")
-            }
-            guard ["user", "assistant", "system"].contains(role) else {
-                throw Invalid(.invalidValue, "messages[\(index)].role must be user, assistant or system")
-            }
-            return ChatMessage(role: MessageRole(rawValue: role), content: content)
-        }
-        guard let last = messages.last, last.role == .user, !last.content.allSatisfy(\.isWhitespace) else {
-            throw Invalid(.invalidValue, "the last message must be a non-empty user message")
-        }
-
-        options = defaults
-        guard let overrides = root["options"] else { return }
-        guard let given = overrides.objectValue else { throw Invalid(.invalidValue, "\"options\" must be an object") }
-        for member in given where !Self.optionKeys.contains(member.key) {
-            throw Invalid(
-                .unknownOption,
-                "\"\(member.key)\" (known: \(Self.optionKeys.sorted().joined(separator: ", ")))"
-            )
-        }
-        func string(_ key: String) throws -> String? {
-            guard let value = overrides[key] else { return nil }
-            guard let text = value.stringValue else { throw Invalid(.invalidValue, "options.\(key) must be a string") }
-            return text
-        }
-        func seconds(_ key: String) throws -> Duration? {
-            guard let value = overrides[key] else { return nil }
-            guard let number = value.doubleValue, number > 0, number.isFinite else {
-                throw Invalid(.invalidValue, "options.\(key) must be a number of seconds above zero")
-            }
-            return .seconds(roundedToMilliseconds: number)
-        }
-        if let model = try string("model") { options.model = model }
-        if let prompt = try string("system_prompt") { options.systemPrompt = prompt }
-        if let text = try string("continuation") {
-            guard let mode = ContinuationMode(rawValue: text) else {
-                throw Invalid(.invalidValue, "options.continuation must be off, replay, native or auto")
-            }
-            options.continuation = mode
-        }
-        if let deadline = try seconds("deadline_seconds") { options.deadline = deadline }
-        if let idle = try seconds("idle_timeout_seconds") { options.idleTimeout = idle }
-        if let value = overrides["max_turns"] {
-            guard let number = value.doubleValue, number >= 1, number == number.rounded(), number < 1e6 else {
-                throw Invalid(.invalidValue, "options.max_turns must be a whole number of at least 1")
-            }
-            options.maxTurns = Int(number)
-        }
-        if let path = try string("workspace") {
-            let workspace = execution.workspaceOptions(path, database: database)
-            // Not the lock: the server itself may be running another request on it (it serializes them).
-            try await ExecutionOptions.prepare(workspace, checkLock: false)
-            options.workspace = workspace
-            options.workingDirectory = nil
-        }
-        if let value = overrides["metadata"] {
-            guard let entries = value.objectValue else {
-                throw Invalid(.invalidValue, "options.metadata must be an object of strings")
-            }
-            var metadata: [String: String] = [:]
-            for entry in entries {
-                guard let text = entry.value.stringValue else {
-                    throw Invalid(.invalidValue, "options.metadata.\(entry.key) must be a string")
-                }
-                metadata[entry.key] = text
-            }
-            self.metadata = metadata
-        }
-    }
-}
-
-extension ServeRequest.Invalid: DetailedError {}
 
 /// Input lines from standard input or a file, read on their own thread.
 final class LineSource: Sendable {

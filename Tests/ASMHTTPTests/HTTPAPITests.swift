@@ -14,12 +14,31 @@ import Testing
     static let token = "test-token-0123456789"
     static let auth: HTTPFields = [.authorization: "Bearer \(token)"]
 
-    /// A store with a session of `runs` runs, one approval pending, and the API over it.
-    private func withAPI(
-        _ body: @Sendable (SQLiteEventStore, any TestClientProtocol, String) async throws -> Void
-    )
-        async throws
-    {
+    /// What a test gets: the store, the server behind the API, a client, and a session with
+    /// one approval pending (raw events: no run executes for it).
+    struct Harness {
+        var store: SQLiteEventStore
+        var server: SessionServer
+        var client: any TestClientProtocol
+        var approval: String
+    }
+
+    /// The scripted provider: a prompt `hang` writes a line and waits until cancelled; any
+    /// other prompt is answered in three chunks.
+    static func provider() -> ScriptedProvider {
+        ScriptedProvider { request in
+            let prompt = request.messages.last?.content ?? ""
+            if prompt == "hang" { return ProviderScript([.text("working", chunks: 1), .hang]) }
+            return .reply("You said: \(prompt)", chunks: 3)
+        }
+    }
+
+    /// A store with a session holding one pending approval, a server (one run at a time, every
+    /// session) and the API over it.
+    func withAPI(
+        maxBodyBytes: Int? = nil,
+        _ body: @Sendable (Harness) async throws -> Void
+    ) async throws {
         try await withTemporaryStore { store in
             let session = SessionID.generate()
             let run = RunID.generate()
@@ -43,19 +62,31 @@ import Testing
                 )
             )
             try await store.append(events, to: session.stream, expectedVersion: .noStream)
-            let api = HTTPAPI(store: store, manager: SessionManager(store: store, providers: []), token: Self.token)
+            let manager = SessionManager(store: store, providers: [Self.provider()])
+            var configuration = SessionServer.Configuration(
+                defaultOptions: RunOptions(provider: "scripted"),
+                maxConcurrentRuns: 1
+            )
+            configuration.servesEverySession = true
+            let server = try SessionServer(manager: manager, sessions: [session], configuration: configuration)
+            var api = HTTPAPI(server: server, token: Self.token)
+            if let maxBodyBytes { api.maxBodyBytes = maxBodyBytes }
             let app = Application(router: api.router())
-            try await app.test(.router) { client in try await body(store, client, "\(run)/1") }
+            try await app.test(.router) { client in
+                try await body(Harness(store: store, server: server, client: client, approval: "\(run)/1"))
+            }
+            await server.shutdown()
         }
     }
 
-    private func error(_ buffer: ByteBuffer) -> String? {
+    func error(_ buffer: ByteBuffer) -> String? {
         (try? JSONValue(parsing: Array(buffer.readableBytesView)))?["error"]?.stringValue
     }
 
     @Test("/healthz needs no token; every /v1 route refuses a missing or wrong one with 401 and one line")
     func authentication() async throws {
-        try await withAPI { _, client, _ in
+        try await withAPI { harness in
+            let client = harness.client
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .ok && String(buffer: response.body) == "ok\n")
             }
@@ -74,7 +105,8 @@ import Testing
 
     @Test("pages of events in sequence order, each with the cursor of the next; together they are the log")
     func pages() async throws {
-        try await withAPI { store, client, _ in
+        try await withAPI { harness in
+            let (store, client) = (harness.store, harness.client)
             var cursor: Int64 = 0
             var sequences: [Int64] = []
             var types: [String] = []
@@ -118,7 +150,8 @@ import Testing
         ]
     )
     func badQueries(uri: String, message: String) async throws {
-        try await withAPI { _, client, _ in
+        try await withAPI { harness in
+            let client = harness.client
             try await client.execute(uri: uri, method: .get, headers: Self.auth) { response in
                 #expect(response.status == .badRequest)
                 #expect(error(response.body) == message)
@@ -127,7 +160,7 @@ import Testing
     }
 
     /// The `id:` lines of a stream's body.
-    private func ids(_ body: ByteBuffer) -> [Int64] {
+    func ids(_ body: ByteBuffer) -> [Int64] {
         String(buffer: body).split(separator: "\n").compactMap { line in
             line.hasPrefix("id: ") ? Int64(line.dropFirst(4)) : nil
         }
@@ -135,7 +168,8 @@ import Testing
 
     @Test("the stream: id is the global sequence; resuming with Last-Event-ID gives exactly what followed")
     func streamResumes() async throws {
-        try await withAPI { store, client, _ in
+        try await withAPI { harness in
+            let (store, client) = (harness.store, harness.client)
             var received: [Int64] = []
             try await client.execute(uri: "/v1/stream?limit=5", method: .get, headers: Self.auth) { response in
                 #expect(response.status == .ok)
@@ -167,7 +201,8 @@ import Testing
 
     @Test("approvals: listed pending, answered once (200), a second answer is 409, unknown ids 404, bad bodies 400")
     func approvals() async throws {
-        try await withAPI { store, client, approval in
+        try await withAPI { harness in
+            let (store, client, approval) = (harness.store, harness.client, harness.approval)
             try await client.execute(uri: "/v1/approvals?pending=true", method: .get, headers: Self.auth) { response in
                 let list = try JSONValue(parsing: Array(response.body.readableBytesView))["approvals"]?.arrayValue
                 #expect(list?.map { $0["approval_id"]?.stringValue } == [approval])

@@ -1,0 +1,152 @@
+import AgentSessionManager
+import FoundationEssentials
+import HTTPTypes
+import Hummingbird
+
+extension HTTPAPI {
+    /// `GET /v1/events?after=SEQ&limit=N&session=&run=&type=`: a page in sequence order and the
+    /// cursor for the next one.
+    func events(_ request: Request) async throws -> Response {
+        let query = try Query(request)
+        let limit = try query.limit(default: 500, maximum: 5000)
+        let page = try await store.events(from: try query.after.next, limit: limit, filter: try query.filter())
+        var body: [UInt8] = Array(#"{"events":["#.utf8)
+        for (index, envelope) in page.events.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += EventJSON.object(envelope)
+        }
+        let next = max(page.scannedThrough, try query.after)
+        body += Array(#"],"next":\#(next.rawValue)}"#.utf8) + [0x0A]
+        return Self.json(.ok, body)
+    }
+
+    /// `GET /v1/stream?after=SEQ&session=&run=&type=&limit=N` as `text/event-stream`: `id:` the
+    /// global sequence, `event:` the type, `data:` the event's JSON; the log's backfill, then
+    /// live. `Last-Event-ID` (or `after`) resumes after that sequence; `limit` ends the stream
+    /// after that many events.
+    ///
+    /// The stream reads through the server's subscription: a client behind the newest events
+    /// reads the log itself, so a slow client costs no memory and never holds the runs back.
+    func stream(_ request: Request) throws -> Response {
+        let query = try Query(request)
+        var start = try query.after
+        if let name = HTTPField.Name("Last-Event-ID"), let last = request.headers[name] {
+            guard let value = Int64(last), value >= 0 else {
+                throw HTTPError(.badRequest, message: "Last-Event-ID must be a sequence number")
+            }
+            start = SequenceNumber(value)
+        }
+        let subscription = server.subscribe(from: start.next, filter: try query.filter())
+        let limit = try query.optionalLimit()
+        let heartbeat = self.heartbeat
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            // One task follows the log, one beats when it is quiet; the writer takes both in order
+            // from a queue of a few frames. The follower waits while the queue is full, so a slow
+            // client is held back by the log, not by memory.
+            let queue = FrameQueue(capacity: 32)
+            let follower = Task {
+                var sent = 0
+                do {
+                    for try await envelope in subscription {
+                        var frame = Array(
+                            "id: \(envelope.sequence.rawValue)\nevent: \(envelope.type.rawValue)\ndata: ".utf8
+                        )
+                        frame += EventJSON.object(envelope)
+                        frame += Array("\n\n".utf8)
+                        guard await queue.put(frame) else { break }
+                        sent += 1
+                        if let limit, sent >= limit { break }
+                    }
+                } catch {}
+                await queue.close()
+            }
+            let beats = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: heartbeat)
+                    if Task.isCancelled { break }
+                    await queue.offer(Array(": heartbeat\n\n".utf8))
+                }
+            }
+            defer {
+                follower.cancel()
+                beats.cancel()
+                Task { await queue.close() }
+            }
+            while let frame = await queue.take() {
+                try await writer.write(ByteBuffer(bytes: frame))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: body
+        )
+    }
+}
+
+/// A few frames between a stream's producers and its writer: `put` waits while it is full,
+/// `offer` drops a frame instead (a heartbeat is not needed when frames are waiting), `take`
+/// waits for a frame and returns `nil` once the queue is closed and empty.
+actor FrameQueue {
+    private var frames: [[UInt8]] = []
+    private var head = 0
+    private var closed = false
+    private var taker: CheckedContinuation<[UInt8]?, Never>?
+    private var putters: [CheckedContinuation<Void, Never>] = []
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    private var count: Int { frames.count - head }
+
+    /// Queues `frame`, waiting for room; `false` once the queue is closed.
+    func put(_ frame: [UInt8]) async -> Bool {
+        while count >= capacity, !closed {
+            await withCheckedContinuation { putters.append($0) }
+        }
+        guard !closed else { return false }
+        hand(frame)
+        return true
+    }
+
+    /// Queues `frame` when there is room.
+    func offer(_ frame: [UInt8]) {
+        guard !closed, count < capacity else { return }
+        hand(frame)
+    }
+
+    func take() async -> [UInt8]? {
+        if count > 0 {
+            let frame = frames[head]
+            head += 1
+            if head == frames.count {
+                frames.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            if !putters.isEmpty { putters.removeFirst().resume() }
+            return frame
+        }
+        if closed { return nil }
+        return await withCheckedContinuation { taker = $0 }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        taker?.resume(returning: nil)
+        taker = nil
+        for putter in putters { putter.resume() }
+        putters = []
+    }
+
+    private func hand(_ frame: [UInt8]) {
+        if let taker {
+            self.taker = nil
+            taker.resume(returning: frame)
+        } else {
+            frames.append(frame)
+        }
+    }
+}
