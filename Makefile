@@ -6,7 +6,7 @@ CHECKS := --explicit-target-dependency-import-check error
 EVLOG_SRC ?= ../shared/bench/evlog.c
 BENCH_DIR ?= /tmp/asm-bench
 
-.PHONY: build test lint demo bench bench-quick soak clean
+.PHONY: build test test-browser test-api-fuzz lint demo bench bench-quick soak clean
 
 build:
 	$(SWIFT) build $(CHECKS)
@@ -14,6 +14,16 @@ build:
 test:
 	$(SWIFT) build --build-tests $(CHECKS)
 	$(SWIFT) test --skip-build
+
+# The web page in headless Chromium (chromium, chromium-driver, selenium): a run submitted,
+# streamed, approved and costed, a reload mid-run; screenshots in .build/browser-screenshots/.
+test-browser: build
+	python3 Scripts/browser_test.py --asm .build/debug/asm
+
+# The HTTP API fuzzed from its OpenAPI document (schemathesis): no 5xx, responses as
+# documented, nothing appended by a refused request.
+test-api-fuzz: build
+	python3 Scripts/api_fuzz.py --asm .build/debug/asm
 
 # Style (.swift-format: 4 spaces, 120 columns, no force unwraps or force tries, sorted
 # imports); `swift format format -i -r Sources Tests Package.swift` fixes most findings.

@@ -21,7 +21,13 @@ extension HTTPAPITests {
         headers: HTTPFields = HTTPAPITests.auth,
         _ check: @escaping @Sendable (TestResponse) async throws -> T
     ) async throws -> T {
-        try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body), testCallback: check)
+        try await client.execute(
+            uri: uri,
+            method: .post,
+            headers: headers,
+            body: ByteBuffer(string: body),
+            testCallback: check
+        )
     }
 
     @Test("sessions: created (201 with Location), listed newest first in stable pages, filtered by status")
@@ -66,7 +72,8 @@ extension HTTPAPITests {
                 let document = try json(response.body)
                 #expect(document["status"]?.stringValue == "completed")
             }
-            try await client.execute(uri: "/v1/sessions?status=completed", method: .get, headers: Self.auth) { response in
+            try await client.execute(uri: "/v1/sessions?status=completed", method: .get, headers: Self.auth) {
+                response in
                 let ids = try json(response.body)["sessions"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
                 #expect(ids == [created[0]])
             }
@@ -95,7 +102,11 @@ extension HTTPAPITests {
             try await post(harness.client, "/v1/sessions", body) { response in
                 #expect(response.status == .badRequest)
                 let text = error(response.body)
-                if let message { #expect(text == message) } else { #expect(text?.hasPrefix("the body is not JSON") == true) }
+                if let message {
+                    #expect(text == message)
+                } else {
+                    #expect(text?.hasPrefix("the body is not JSON") == true)
+                }
             }
             #expect(try await harness.store.lastSequence() == before)
         }
@@ -119,7 +130,11 @@ extension HTTPAPITests {
         try await withAPI { harness in
             let (client, server) = (harness.client, harness.server)
             let session = harness.server.session
-            let etag: String = try await client.execute(uri: "/v1/sessions/\(session)", method: .get, headers: Self.auth) {
+            let etag: String = try await client.execute(
+                uri: "/v1/sessions/\(session)",
+                method: .get,
+                headers: Self.auth
+            ) {
                 response in
                 #expect(response.status == .ok)
                 let document = try json(response.body)
@@ -239,9 +254,9 @@ extension HTTPAPITests {
                 answers.append(
                     try await app.test(.router) { client in
                         try await post(
-                        client,
-                        "/v1/sessions/\(session)/runs",
-                        #"{"messages": [{"role": "user", "content": "hi"}]}"#,
+                            client,
+                            "/v1/sessions/\(session)/runs",
+                            #"{"messages": [{"role": "user", "content": "hi"}]}"#,
                             headers: headers
                         ) { response in
                             #expect(response.status == .accepted)
@@ -260,10 +275,22 @@ extension HTTPAPITests {
         "a bad run request is a 400 naming the field, and appends nothing",
         arguments: [
             (#"{"messages": []}"#, "invalid value: \"messages\" must be a non-empty array of {\"role\", \"content\"}"),
-            (#"{"messages": [{"role": "user", "content": "x"}], "extra": 1}"#, "unknown key: \"extra\" (a request has \"messages\" and \"options\")"),
-            (#"{"messages": [{"role": "user", "content": "x"}], "options": {"max_turns": 0}}"#, "invalid value: options.max_turns must be a whole number of at least 1"),
-            (#"{"messages": [{"role": "user", "content": "x"}], "options": {"workspace": "/tmp"}}"#, "unknown option: options.workspace: this server runs in its own directory"),
-            (#"{"messages": [{"role": "tool", "content": "x"}]}"#, "invalid value: messages[0].role must be user, assistant or system"),
+            (
+                #"{"messages": [{"role": "user", "content": "x"}], "extra": 1}"#,
+                "unknown key: \"extra\" (a request has \"messages\" and \"options\")"
+            ),
+            (
+                #"{"messages": [{"role": "user", "content": "x"}], "options": {"max_turns": 0}}"#,
+                "invalid value: options.max_turns must be a whole number of at least 1"
+            ),
+            (
+                #"{"messages": [{"role": "user", "content": "x"}], "options": {"workspace": "/tmp"}}"#,
+                "unknown option: options.workspace: this server runs in its own directory"
+            ),
+            (
+                #"{"messages": [{"role": "tool", "content": "x"}]}"#,
+                "invalid value: messages[0].role must be user, assistant or system"
+            ),
         ]
     )
     func badRunRequests(body: String, message: String) async throws {
@@ -336,7 +363,8 @@ extension HTTPAPITests {
                 #expect(document["result"]?["text"]?.stringValue == "You said: hello")
                 #expect(document["result"]?["usage"]?["run_id"]?.stringValue == done)
             }
-            try await client.execute(uri: "/v1/runs/\(RunID.generate())", method: .get, headers: Self.auth) { response in
+            try await client.execute(uri: "/v1/runs/\(RunID.generate())", method: .get, headers: Self.auth) {
+                response in
                 #expect(response.status == .notFound)
             }
             #expect(try await store.run(try #require(RunID(queued)))?.status == .cancelled)
