@@ -105,6 +105,10 @@ extension ASM {
             if let workspace = loaded.options.workspace { try await ExecutionOptions.prepare(workspace) }
             let lines = try LineSource(path: input)
             let token = try address.map { _ in try HTTPToken.load(tokenFile: tokenFile, database: store.path) }
+            if let token, token.created {
+                // Shown when it is made, whatever happens next (a port in use, say).
+                Console.note("bearer token (kept in \(store.path).token, shown only this once): \(token.token)")
+            }
 
             // A request's workspace: checked, but not its lock (the server may be running another
             // request on it; it serializes them).
@@ -132,13 +136,16 @@ extension ASM {
                     from = try await store.lastSequence().next
                     server = try SessionServer(manager: manager, sessions: [id], configuration: serverConfiguration)
                 } else {
+                    // A new session's events are all there is to print, unless the server serves
+                    // every session: then only what happens from now on.
+                    let now = try await store.lastSequence().next
                     server = try await SessionServer.start(
                         manager: manager,
                         agentID: agent,
                         metadata: ["command": "asm serve"],
                         configuration: serverConfiguration
                     )
-                    from = SequenceNumber(1)
+                    from = address == nil ? SequenceNumber(1) : now
                 }
                 if !json {
                     Console.note("serving session \(server.session) with up to \(maxConcurrent) concurrent runs")
@@ -197,11 +204,6 @@ extension ASM {
                         do {
                             try await api.listen(host: address.host, port: address.port) { port in
                                 Console.note("listening on \(address.url(port: port))")
-                                if token.created {
-                                    Console.note(
-                                        "bearer token (kept in \(store.path).token, shown only this once): \(token.token)"
-                                    )
-                                }
                                 Console.flush()
                             }
                         } catch  where !Task.isCancelled {

@@ -100,10 +100,16 @@ struct BearerAuth: RouterMiddleware {
         context: Context,
         next: @concurrent (Hummingbird.Request, Context) async throws -> Hummingbird.Response
     ) async throws -> Hummingbird.Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+        // The scheme is case-insensitive; the token is compared in constant time.
+        guard let header = request.headers[.authorization], header.utf8.count > 7,
+            header.prefix(7).lowercased() == "bearer ",
             Self.equal(Array(header.utf8.dropFirst(7)), Array(token.utf8))
         else {
-            throw HTTPError(.unauthorized, message: "a valid Authorization: Bearer token is required")
+            throw HTTPError(
+                .unauthorized,
+                headers: [.wwwAuthenticate: "Bearer"],
+                message: "a valid Authorization: Bearer token is required"
+            )
         }
         return try await next(request, context)
     }
@@ -131,7 +137,7 @@ struct Refusals: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
-            return Self.refusal(error.status, error.body ?? error.status.reasonPhrase)
+            return Self.refusal(error.status, error.body ?? error.status.reasonPhrase, headers: error.headers)
         } catch let error as any HTTPResponseError {
             return Self.refusal(error.status, error.status.reasonPhrase)
         } catch let error as RunRequest.Invalid {
@@ -162,11 +168,13 @@ struct Refusals: RouterMiddleware {
         }
     }
 
-    static func refusal(_ status: HTTPResponse.Status, _ message: String) -> Response {
+    static func refusal(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
         var writer = JSONWriter()
         var object = writer.beginObject()
         writer.field("error", message.split(separator: "\n").first.map(String.init) ?? "", in: &object)
         writer.endObject(object)
-        return HTTPAPI.json(status, writer.bytes + [0x0A])
+        var fields = headers
+        fields[.contentType] = nil
+        return HTTPAPI.json(status, writer.bytes + [0x0A], headers: fields)
     }
 }

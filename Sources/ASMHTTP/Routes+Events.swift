@@ -73,8 +73,13 @@ extension HTTPAPI {
                 beats.cancel()
                 Task { await queue.close() }
             }
-            while let frame = await queue.take() {
-                try await writer.write(ByteBuffer(bytes: frame))
+            // Cancelled (the server stops): the queue closes, so a writer waiting for a frame ends.
+            try await withTaskCancellationHandler {
+                while let frame = await queue.take() {
+                    try await writer.write(ByteBuffer(bytes: frame))
+                }
+            } onCancel: {
+                Task { await queue.close() }
             }
             try await writer.finish(nil)
         }

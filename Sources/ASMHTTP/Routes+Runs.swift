@@ -67,13 +67,14 @@ extension HTTPAPI {
             }
             return try await workspace(path)
         }
-        guard let key else { return try Self.json(.accepted, encoding: try await submit(parsed, in: session)) }
+        // The key a later submit is matched by: only the header sets it.
         if parsed.metadata?[Self.idempotencyMetadataKey] != nil {
             throw HTTPError(
                 .badRequest,
                 message: "options.metadata.\(Self.idempotencyMetadataKey) is set by the server"
             )
         }
+        guard let key else { return try Self.json(.accepted, encoding: try await submit(parsed, in: session)) }
         parsed.metadata = (parsed.metadata ?? [:]).merging([Self.idempotencyMetadataKey: key]) { _, new in new }
         let request = parsed
         let submitted = try await idempotency.once(session: session, key: key) {

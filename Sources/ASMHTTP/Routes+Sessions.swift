@@ -84,8 +84,12 @@ extension HTTPAPI {
             throw HTTPError(.notFound, message: "no session \(id)")
         }
         let tag = "\"\(session.lastSequence.rawValue)\""
+        // Weak comparison, as If-None-Match asks: `W/"12"` matches `"12"`; `*` matches any.
         if let match = request.headers[.ifNoneMatch],
-            match.split(separator: ",").contains(where: { String($0.filter { !$0.isWhitespace }) == tag })
+            match.split(separator: ",").contains(where: { candidate in
+                let text = String(candidate.filter { !$0.isWhitespace })
+                return text == "*" || text == tag || text == "W/" + tag
+            })
         {
             return Response(status: .notModified, headers: [.eTag: tag])
         }

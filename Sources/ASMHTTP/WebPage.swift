@@ -19,7 +19,8 @@ enum WebPage {
                 .cacheControl: "no-cache",
                 // Nothing from elsewhere: scripts, styles and requests stay on this origin.
                 .contentSecurityPolicy:
-                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'",
+                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+                    + "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
                 .xContentTypeOptions: "nosniff",
             ],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))

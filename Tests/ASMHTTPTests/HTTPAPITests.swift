@@ -72,8 +72,13 @@ import Testing
             var api = HTTPAPI(server: server, token: Self.token)
             if let maxBodyBytes { api.maxBodyBytes = maxBodyBytes }
             let app = Application(router: api.router())
-            try await app.test(.router) { client in
-                try await body(Harness(store: store, server: server, client: client, approval: "\(run)/1"))
+            do {
+                try await app.test(.router) { client in
+                    try await body(Harness(store: store, server: server, client: client, approval: "\(run)/1"))
+                }
+            } catch {
+                await server.shutdown()
+                throw error
             }
             await server.shutdown()
         }

@@ -411,4 +411,47 @@ extension HTTPAPITests {
             }
         }
     }
+
+    @Test(
+        "only the Idempotency-Key header sets a run's key: a body naming it is refused, so no submit can take another's"
+    )
+    func forgedKey() async throws {
+        try await withAPI { harness in
+            let before = try await harness.store.lastSequence()
+            try await post(
+                harness.client,
+                "/v1/sessions/\(harness.server.session)/runs",
+                #"{"messages": [{"role": "user", "content": "x"}], "options": {"metadata": {"idempotency_key": "k"}}}"#
+            ) { response in
+                #expect(response.status == .badRequest)
+                #expect(error(response.body) == "options.metadata.idempotency_key is set by the server")
+            }
+            #expect(try await harness.store.lastSequence() == before)
+        }
+    }
+
+    @Test("If-None-Match compares weakly (W/ and *), the Bearer scheme in any case, and a 401 names its scheme")
+    func conditionalsAndScheme() async throws {
+        try await withAPI { harness in
+            let client = harness.client
+            let uri = "/v1/sessions/\(harness.server.session)"
+            let last = try await harness.store.session(harness.server.session)?.lastSequence.rawValue ?? -1
+            for match in ["W/\"\(last)\"", "*", "\"0\", \"\(last)\""] {
+                var fields = Self.auth
+                fields[.ifNoneMatch] = match
+                let headers = fields
+                try await client.execute(uri: uri, method: .get, headers: headers) { response in
+                    #expect(response.status == .notModified, "If-None-Match: \(match)")
+                }
+            }
+            try await client.execute(uri: uri, method: .get, headers: [.authorization: "bearer \(Self.token)"]) {
+                response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.wwwAuthenticate] == "Bearer")
+            }
+        }
+    }
 }

@@ -37,9 +37,17 @@ struct HTTPAddress: Hashable, Sendable, CustomStringConvertible {
         self.port = number
     }
 
-    /// Whether only this machine can connect.
+    /// Whether only this machine can connect: `localhost`, or a numeric loopback address
+    /// (127.0.0.0/8, ::1). Other names are not resolved to decide.
     var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { bytes in bytes.prefix(15).allSatisfy { $0 == 0 } && bytes[15] == 1 }
+        }
+        return false
     }
 
     var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
@@ -50,7 +58,7 @@ struct HTTPAddress: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The bearer token an HTTP server requires: read from `--token-file`, or kept in
-/// `<database>.token` (created at first start with mode 0600 and printed once).
+/// `<database>.token` (created at first start with mode 0600, whole or not at all, and printed once).
 enum HTTPToken {
     /// The token, and whether it was just created (so it is printed).
     static func load(tokenFile: String?, database: String) throws(CommandFailure) -> (token: String, created: Bool) {
@@ -64,18 +72,27 @@ enum HTTPToken {
         if let token = try contents(path) { return (token, false) }
         var generator = SystemRandomNumberGenerator()
         let token = (0..<32).map { _ in hex(UInt8.random(in: 0...255, using: &generator)) }.joined()
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // Written whole to a private temporary file, then linked into place: a reader sees no
+        // file or the whole token, and a second server starting at the same time uses the first's.
+        var template = Array((path + ".XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress.map { mkstemp($0) } ?? -1
+        }
         guard descriptor >= 0 else {
-            // Another server created it first: use its token.
-            if errno == EEXIST, let token = try contents(path) { return (token, false) }
             throw CommandFailure(.refused, "cannot create the token file \(path): \(String(cString: strerror(errno)))")
         }
-        defer { close(descriptor) }
+        let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { unlink(temporary) }
         let line = Array((token + "\n").utf8)
         let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == line.count, fsync(descriptor) == 0 else {
-            unlink(path)
+        let synced = fsync(descriptor) == 0
+        close(descriptor)
+        guard written == line.count, synced else {
             throw CommandFailure(.refused, "cannot write the token file \(path)")
+        }
+        guard link(temporary, path) == 0 else {
+            if errno == EEXIST, let token = try contents(path) { return (token, false) }
+            throw CommandFailure(.refused, "cannot create the token file \(path): \(String(cString: strerror(errno)))")
         }
         return (token, true)
     }
@@ -83,17 +100,26 @@ enum HTTPToken {
     /// The first line of a token file; `nil` when it does not exist. Refuses a file others may
     /// read, and an empty or short token.
     private static func contents(_ path: String) throws(CommandFailure) -> String? {
+        // Not through a symbolic link, and only a file of this user that no one else may read.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            throw CommandFailure(
+                .invalidArgument,
+                "cannot open the token file \(path): \(String(cString: strerror(errno)))"
+            )
+        }
+        defer { close(descriptor) }
         var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid() else {
+            throw CommandFailure(.invalidArgument, "the token file \(path) must be a regular file of this user")
+        }
         guard info.st_mode & 0o077 == 0 else {
             throw CommandFailure(
                 .invalidArgument,
                 "the token file \(path) may be read by other users: chmod 600 \(path)"
             )
         }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
         var bytes = [UInt8](repeating: 0, count: 4096)
         let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
         guard count > 0 else { throw CommandFailure(.invalidArgument, "the token file \(path) is empty") }
