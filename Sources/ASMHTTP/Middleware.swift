@@ -21,7 +21,8 @@ struct Query {
     /// A sequence-number parameter, when present.
     func sequence(_ name: String) throws(HTTPError) -> SequenceNumber? {
         guard let text = parameters[name] else { return nil }
-        guard let value = Int64(text), value >= 0 else {
+        // Below the largest Int64: a cursor is followed by the sequence after it.
+        guard let value = Int64(text), value >= 0, value < .max, text.first != "+" else {
             throw HTTPError(.badRequest, message: "\(name) must be a sequence number (0 or more)")
         }
         return SequenceNumber(value)

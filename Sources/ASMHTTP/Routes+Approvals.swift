@@ -42,7 +42,12 @@ extension HTTPAPI {
         }
         func text(_ key: String) throws(HTTPError) -> String? {
             guard let value = body[key] else { return nil }
-            guard let text = value.stringValue, !text.isEmpty, text.count <= 200, !text.contains("\n") else {
+            // One line: no line break of any kind (a CR, an LF, or the two as one character).
+            guard let text = value.stringValue, !text.isEmpty, text.unicodeScalars.count <= 200,
+                !text.unicodeScalars.contains(where: {
+                    $0 == "\n" || $0 == "\r" || $0 == "\u{2028}" || $0 == "\u{2029}"
+                })
+            else {
                 throw HTTPError(.badRequest, message: "\(key) must be one line of text, 200 characters at most")
             }
             return text

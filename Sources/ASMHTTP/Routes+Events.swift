@@ -31,7 +31,7 @@ extension HTTPAPI {
         let query = try Query(request)
         var start = try query.after
         if let name = HTTPField.Name("Last-Event-ID"), let last = request.headers[name] {
-            guard let value = Int64(last), value >= 0 else {
+            guard let value = Int64(last), value >= 0, value < .max, last.first != "+" else {
                 throw HTTPError(.badRequest, message: "Last-Event-ID must be a sequence number")
             }
             start = SequenceNumber(value)

@@ -152,6 +152,8 @@ import Testing
             ("/v1/events?after=-3", "after must be a sequence number (0 or more)"),
             ("/v1/events?session=nope", "session must be a session id"),
             ("/v1/stream?run=nope", "run must be a run id"),
+            ("/v1/events?after=9223372036854775807", "after must be a sequence number (0 or more)"),
+            ("/v1/stream?after=9223372036854775807", "after must be a sequence number (0 or more)"),
         ]
     )
     func badQueries(uri: String, message: String) async throws {
@@ -196,10 +198,13 @@ import Testing
             }
             let log = try await store.events(from: .zero, limit: 1000, filter: EventFilter()).events
             #expect(received == log.map(\.sequence.rawValue), "no gap and no duplicate across reconnects")
-            var headers = Self.auth
-            headers[HTTPField.Name("Last-Event-ID")!] = "soon"
-            try await client.execute(uri: "/v1/stream", method: .get, headers: headers) { response in
-                #expect(response.status == .badRequest)
+            for last in ["soon", "9223372036854775807", "-1"] {
+                var fields = Self.auth
+                fields[HTTPField.Name("Last-Event-ID")!] = last
+                let headers = fields
+                try await client.execute(uri: "/v1/stream", method: .get, headers: headers) { response in
+                    #expect(response.status == .badRequest, "Last-Event-ID: \(last)")
+                }
             }
         }
     }
@@ -217,6 +222,11 @@ import Testing
                 (#"{"decision": "maybe"}"#, "decision must be \"approve\" or \"deny\""),
                 (#"{"decision": "approve", "who": "x"}"#, "unknown field who: expected decision, by, reason"),
                 (#"["approve"]"#, "the body must be a JSON object"),
+                (
+                    #"{"decision": "deny", "by": "ana\r\nmallory"}"#,
+                    "by must be one line of text, 200 characters at most"
+                ),
+                (#"{"decision": "deny", "reason": "x\ry"}"#, "reason must be one line of text, 200 characters at most"),
             ] {
                 try await client.execute(
                     uri: "/v1/approvals/\(approval)",

@@ -288,6 +288,10 @@ extension HTTPAPITests {
                 "unknown option: options.workspace: this server runs in its own directory"
             ),
             (
+                #"{"messages": [{"role": "user", "content": "x"}], "options": {"deadline_seconds": 1e20}}"#,
+                "invalid value: options.deadline_seconds must be a number of seconds above zero and at most 31536000"
+            ),
+            (
                 #"{"messages": [{"role": "tool", "content": "x"}]}"#,
                 "invalid value: messages[0].role must be user, assistant or system"
             ),

@@ -160,12 +160,16 @@ struct ExecutionOptions: ParsableArguments {
     }
 
     func validate() throws {
-        if let deadline, !(deadline > 0) { throw ValidationError("--deadline must be more than zero seconds") }
-        if let approvalTimeout, !(approvalTimeout > 0) {
-            throw ValidationError("--approval-timeout must be more than zero seconds")
+        // More than zero, and at most a year (a longer one cannot be a moment in time).
+        let limit = RunRequest.maxSeconds
+        if let deadline, !(deadline > 0 && deadline <= limit) {
+            throw ValidationError("--deadline must be more than zero seconds and at most \(Int(limit))")
         }
-        if let idleTimeout, !(idleTimeout > 0) {
-            throw ValidationError("--idle-timeout must be more than zero seconds")
+        if let approvalTimeout, !(approvalTimeout > 0 && approvalTimeout <= limit) {
+            throw ValidationError("--approval-timeout must be more than zero seconds and at most \(Int(limit))")
+        }
+        if let idleTimeout, !(idleTimeout > 0 && idleTimeout <= limit) {
+            throw ValidationError("--idle-timeout must be more than zero seconds and at most \(Int(limit))")
         }
         if let maxTurns, maxTurns < 1 { throw ValidationError("--max-turns must be at least 1") }
         if let maxBudget, !(maxBudget > 0) { throw ValidationError("--max-budget must be more than zero dollars") }

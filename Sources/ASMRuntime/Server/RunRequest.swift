@@ -55,6 +55,9 @@ public struct RunRequest: Sendable {
     public var options: RunOptions
     public var metadata: [String: String]?
 
+    /// The longest deadline or timeout a request may set, in seconds: a year.
+    public static let maxSeconds: Double = 31_536_000
+
     /// The options a request may set.
     public static let optionKeys: Set<String> = [
         "model", "system_prompt", "continuation", "deadline_seconds", "idle_timeout_seconds", "max_turns", "workspace",
@@ -124,8 +127,11 @@ public struct RunRequest: Sendable {
         }
         func seconds(_ key: String) throws -> Duration? {
             guard let value = overrides[key] else { return nil }
-            guard let number = value.doubleValue, number > 0, number.isFinite else {
-                throw Invalid(.invalidValue, "options.\(key) must be a number of seconds above zero")
+            guard let number = value.doubleValue, number > 0, number <= Self.maxSeconds else {
+                throw Invalid(
+                    .invalidValue,
+                    "options.\(key) must be a number of seconds above zero and at most \(Int(Self.maxSeconds))"
+                )
             }
             return .seconds(roundedToMilliseconds: number)
         }
