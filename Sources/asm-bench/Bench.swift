@@ -19,12 +19,19 @@ import Glibc
 ///     asm-bench server                   (session server delivery rates and latency)
 ///     asm-bench approvals [COUNT]        (approval in another process → the held tool answered)
 ///     asm-bench approver DB COUNT FILE   (child: approves each request, notes when it committed)
+///     asm-bench [--dir DIR] [--quick] http  (the HTTP API: stream latency and rate, memory, reads)
+///     asm-bench http-server DB CHUNKS    (child: serves the HTTP API, runs on request)
 @main
 struct Bench {
     static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        let httpOptions = HTTPBench.options(ofCommand: arguments)
         do {
-            switch arguments.first {
+            switch httpOptions == nil ? arguments.first : "http" {
+            case "http":
+                try await HTTPBench.run(options: httpOptions ?? [])
+            case "http-server":
+                try await HTTPServerProcess.run(arguments: Array(arguments.dropFirst()))
             case "follow":
                 try await Follower.run(arguments: Array(arguments.dropFirst()))
             case "approver":
@@ -373,6 +380,9 @@ struct Suite {
 
         // A held tool answered from another process (no C counterpart).
         rows += try await ApprovalBench(directory: directory, count: quick ? 200 : 1000).rows()
+
+        // The log over HTTP: the event stream, the server's memory, session reads (no C counterpart).
+        rows += try await HTTPBench(directory: directory, quick: quick).rows(rounds: rounds)
 
         Report.print(rows, quick: quick)
         print("")
