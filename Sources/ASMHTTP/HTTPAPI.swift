@@ -33,6 +33,7 @@ public struct HTTPAPI: Sendable {
     public var clock: any WallClock = SystemClock()
 
     let idempotency = IdempotencyKeys()
+    let frames = FrameCache(capacity: 4096)
 
     public init(server: SessionServer, token: String) {
         self.server = server

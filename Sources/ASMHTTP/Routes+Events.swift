@@ -2,6 +2,7 @@ import AgentSessionManager
 import FoundationEssentials
 import HTTPTypes
 import Hummingbird
+import Synchronization
 
 extension HTTPAPI {
     /// `GET /v1/events?after=SEQ&limit=N&session=&run=&type=`: a page in sequence order and the
@@ -39,6 +40,7 @@ extension HTTPAPI {
         let subscription = server.subscribe(from: start.next, filter: try query.filter())
         let limit = try query.optionalLimit()
         let heartbeat = self.heartbeat
+        let frames = self.frames
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
             // One task follows the log, one beats when it is quiet; the writer takes both in order
@@ -49,12 +51,7 @@ extension HTTPAPI {
                 var sent = 0
                 do {
                     for try await envelope in subscription {
-                        var frame = Array(
-                            "id: \(envelope.sequence.rawValue)\nevent: \(envelope.type.rawValue)\ndata: ".utf8
-                        )
-                        frame += EventJSON.object(envelope)
-                        frame += Array("\n\n".utf8)
-                        guard await queue.put(frame) else { break }
+                        guard await queue.put(frames.frame(for: envelope)) else { break }
                         sent += 1
                         if let limit, sent >= limit { break }
                     }
@@ -65,7 +62,7 @@ extension HTTPAPI {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: heartbeat)
                     if Task.isCancelled { break }
-                    await queue.offer(Array(": heartbeat\n\n".utf8))
+                    await queue.offer(ByteBuffer(string: ": heartbeat\n\n"))
                 }
             }
             defer {
@@ -76,7 +73,7 @@ extension HTTPAPI {
             // Cancelled (the server stops): the queue closes, so a writer waiting for a frame ends.
             try await withTaskCancellationHandler {
                 while let frame = await queue.take() {
-                    try await writer.write(ByteBuffer(bytes: frame))
+                    try await writer.write(frame)
                 }
             } onCancel: {
                 Task { await queue.close() }
@@ -95,10 +92,10 @@ extension HTTPAPI {
 /// `offer` drops a frame instead (a heartbeat is not needed when frames are waiting), `take`
 /// waits for a frame and returns `nil` once the queue is closed and empty.
 actor FrameQueue {
-    private var frames: [[UInt8]] = []
+    private var frames: [ByteBuffer] = []
     private var head = 0
     private var closed = false
-    private var taker: CheckedContinuation<[UInt8]?, Never>?
+    private var taker: CheckedContinuation<ByteBuffer?, Never>?
     private var putters: [CheckedContinuation<Void, Never>] = []
     private let capacity: Int
 
@@ -107,7 +104,7 @@ actor FrameQueue {
     private var count: Int { frames.count - head }
 
     /// Queues `frame`, waiting for room; `false` once the queue is closed.
-    func put(_ frame: [UInt8]) async -> Bool {
+    func put(_ frame: ByteBuffer) async -> Bool {
         while count >= capacity, !closed {
             await withCheckedContinuation { putters.append($0) }
         }
@@ -117,12 +114,12 @@ actor FrameQueue {
     }
 
     /// Queues `frame` when there is room.
-    func offer(_ frame: [UInt8]) {
+    func offer(_ frame: ByteBuffer) {
         guard !closed, count < capacity else { return }
         hand(frame)
     }
 
-    func take() async -> [UInt8]? {
+    func take() async -> ByteBuffer? {
         if count > 0 {
             let frame = frames[head]
             head += 1
@@ -146,12 +143,51 @@ actor FrameQueue {
         putters = []
     }
 
-    private func hand(_ frame: [UInt8]) {
+    private func hand(_ frame: ByteBuffer) {
         if let taker {
             self.taker = nil
             taker.resume(returning: frame)
         } else {
             frames.append(frame)
         }
+    }
+}
+
+/// Each event's frame, encoded once for every stream that sends it: clients following the
+/// live end read the same events at nearly the same time, so the newest frames are kept
+/// (the bytes are shared, not copied, by each write).
+final class FrameCache: Sendable {
+    private struct State {
+        var frames: [Int64: ByteBuffer] = [:]
+        var order: [Int64] = []
+        var head = 0
+    }
+
+    private let state = Mutex(State())
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func frame(for envelope: EventEnvelope) -> ByteBuffer {
+        let sequence = envelope.sequence.rawValue
+        if let frame = state.withLock({ $0.frames[sequence] }) { return frame }
+        var bytes = Array("id: \(sequence)\nevent: \(envelope.type.rawValue)\ndata: ".utf8)
+        bytes += EventJSON.object(envelope)
+        bytes += Array("\n\n".utf8)
+        let frame = ByteBuffer(bytes: bytes)
+        state.withLock { state in
+            guard state.frames[sequence] == nil else { return }
+            state.frames[sequence] = frame
+            state.order.append(sequence)
+            if state.order.count - state.head > capacity {
+                state.frames[state.order[state.head]] = nil
+                state.head += 1
+                if state.head >= capacity {
+                    state.order.removeFirst(state.head)
+                    state.head = 0
+                }
+            }
+        }
+        return frame
     }
 }
