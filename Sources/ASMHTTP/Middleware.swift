@@ -21,10 +21,16 @@ struct Query {
     /// A sequence-number parameter, when present.
     func sequence(_ name: String) throws(HTTPError) -> SequenceNumber? {
         guard let text = parameters[name] else { return nil }
-        // Below the largest Int64: a cursor is followed by the sequence after it.
-        guard let value = Int64(text), value >= 0, value < .max, text.first != "+" else {
+        guard let sequence = Self.cursor(text) else {
             throw HTTPError(.badRequest, message: "\(name) must be a sequence number (0 or more)")
         }
+        return sequence
+    }
+
+    /// A sequence number given as a cursor (a query parameter, `Last-Event-ID`): digits only,
+    /// below the largest Int64, since a cursor is followed by the sequence after it.
+    static func cursor(_ text: some StringProtocol) -> SequenceNumber? {
+        guard text.first != "+", let value = Int64(text), value >= 0, value < .max else { return nil }
         return SequenceNumber(value)
     }
 

@@ -27,15 +27,16 @@ extension HTTPAPI {
     /// after that many events.
     ///
     /// The stream reads through the server's subscription: a client behind the newest events
-    /// reads the log itself, so a slow client costs no memory and never holds the runs back.
+    /// reads the log itself, so a slow client never holds the runs back, and the server keeps
+    /// at most a few frames for it.
     func stream(_ request: Request) throws -> Response {
         let query = try Query(request)
         var start = try query.after
         if let name = HTTPField.Name("Last-Event-ID"), let last = request.headers[name] {
-            guard let value = Int64(last), value >= 0, value < .max, last.first != "+" else {
+            guard let sequence = Query.cursor(last) else {
                 throw HTTPError(.badRequest, message: "Last-Event-ID must be a sequence number")
             }
-            start = SequenceNumber(value)
+            start = sequence
         }
         let subscription = server.subscribe(from: start.next, filter: try query.filter())
         let limit = try query.optionalLimit()

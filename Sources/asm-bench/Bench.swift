@@ -147,6 +147,14 @@ func median(_ values: [Double]) -> Double {
         ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
+/// A field of `/proc/PID/status` given in kB (`VmRSS`, `VmHWM`), for this process or another.
+func processStatusKiB(_ field: String, of pid: String = "self") -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
+    else { return nil }
+    return Int(line.dropFirst(field.count + 1).split(separator: " ").first ?? "")
+}
+
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
     return sorted[Int((p * Double(sorted.count - 1)).rounded())]

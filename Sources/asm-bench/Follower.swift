@@ -57,12 +57,7 @@ enum MemoryProbe {
 
     /// `VmHWM` from /proc/self/status, or `ru_maxrss` where /proc is not there.
     static func peakMemoryKiB() -> Int {
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-            let value = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
-        {
-            return value
-        }
+        if let value = processStatusKiB("VmHWM") { return value }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return usage.ru_maxrss

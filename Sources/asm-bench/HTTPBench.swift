@@ -457,17 +457,9 @@ struct HTTPBench {
 
     /// `VmRSS` and `VmHWM` of process `pid`, in MiB.
     static func memory(of pid: pid_t) throws -> (resident: Double, peak: Double) {
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        func field(_ name: String) throws -> Double {
-            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }),
-                let kib = Double(
-                    line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces).split(separator: " ").first
-                        ?? ""
-                )
-            else { throw BenchError("no \(name) in /proc/\(pid)/status") }
-            return kib / 1024
-        }
-        return (try field("VmRSS"), try field("VmHWM"))
+        guard let resident = processStatusKiB("VmRSS", of: "\(pid)"), let peak = processStatusKiB("VmHWM", of: "\(pid)")
+        else { throw BenchError("no VmRSS or VmHWM in /proc/\(pid)/status") }
+        return (Double(resident) / 1024, Double(peak) / 1024)
     }
 }
 

@@ -66,3 +66,31 @@ import Darwin
         }
     }
 }
+
+/// `asm serve --http` refuses what it must not start with, in one line, before touching the log.
+@Suite struct ServeHTTPRefusalTests {
+    @Test(
+        "a public address without a token file, a bad address, a token file without --http: exit 64, nothing created",
+        arguments: [
+            (
+                ["--http", "0.0.0.0:0"],
+                "asm: invalid argument: --http 0.0.0.0:0 is not a loopback address: give the token with --token-file\n"
+            ),
+            (
+                ["--http", "127.0.0.1:70000"],
+                "asm: invalid argument: --http 127.0.0.1:70000: the port must be a number from 0 to 65535\n"
+            ),
+            (["--token-file", "/nonexistent"], nil),
+        ]
+    )
+    func refusals(arguments: [String], message: String?) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let database = directory.path + "/log.sqlite"
+        let result = try await ASMProcess.run(["serve", "--provider", "scripted", "--db", database] + arguments)
+        #expect(result.exitCode == 64)
+        if let message { #expect(result.stderr == message) }
+        #expect(access(database, F_OK) != 0, "no database was created")
+        #expect(access(database + ".token", F_OK) != 0, "no token was made")
+    }
+}
