@@ -72,9 +72,12 @@ extension HTTPAPI {
                 Task { await queue.close() }
             }
             // Cancelled (the server stops): the queue closes, so a writer waiting for a frame ends.
+            // The frames waiting go out in one write: each write is a task on the connection's
+            // event loop, and a write per frame outran the loop in a burst, its task queue
+            // holding the burst for every client.
             try await withTaskCancellationHandler {
-                while let frame = await queue.take() {
-                    try await writer.write(frame)
+                while let frames = await queue.takeAll() {
+                    try await writer.write(contentsOf: frames)
                 }
             } onCancel: {
                 Task { await queue.close() }
@@ -90,11 +93,11 @@ extension HTTPAPI {
 }
 
 /// A few frames between a stream's producers and its writer: `put` waits while it is full,
-/// `offer` drops a frame instead (a heartbeat is not needed when frames are waiting), `take`
-/// waits for a frame and returns `nil` once the queue is closed and empty.
+/// `offer` drops a frame instead (a heartbeat is not needed when frames are waiting),
+/// `takeAll` waits for a frame and returns every frame queued, or `nil` once the queue is
+/// closed and empty.
 actor FrameQueue {
     private var frames: [ByteBuffer] = []
-    private var head = 0
     private var closed = false
     private var taker: CheckedContinuation<ByteBuffer?, Never>?
     private var putters: [CheckedContinuation<Void, Never>] = []
@@ -102,7 +105,7 @@ actor FrameQueue {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    private var count: Int { frames.count - head }
+    private var count: Int { frames.count }
 
     /// Queues `frame`, waiting for room; `false` once the queue is closed.
     func put(_ frame: ByteBuffer) async -> Bool {
@@ -120,19 +123,18 @@ actor FrameQueue {
         hand(frame)
     }
 
-    func take() async -> ByteBuffer? {
+    /// The frames queued, in order (at least one), once there are any.
+    func takeAll() async -> [ByteBuffer]? {
         if count > 0 {
-            let frame = frames[head]
-            head += 1
-            if head == frames.count {
-                frames.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            if !putters.isEmpty { putters.removeFirst().resume() }
-            return frame
+            let taken = frames
+            frames.removeAll(keepingCapacity: true)
+            let waiting = putters
+            putters = []
+            for putter in waiting { putter.resume() }
+            return taken
         }
         if closed { return nil }
-        return await withCheckedContinuation { taker = $0 }
+        return await withCheckedContinuation { taker = $0 }.map { [$0] }
     }
 
     func close() {

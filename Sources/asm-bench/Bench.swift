@@ -152,7 +152,8 @@ func processStatusKiB(_ field: String, of pid: String = "self") -> Int? {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
         let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
     else { return nil }
-    return Int(line.dropFirst(field.count + 1).split(separator: " ").first ?? "")
+    // "VmRSS:\t   1234 kB": a tab, then spaces, before the number.
+    return Int(line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
 }
 
 func percentile(_ sorted: [Double], _ p: Double) -> Double {

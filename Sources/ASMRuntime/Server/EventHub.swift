@@ -291,6 +291,8 @@ public struct ServerSubscription: AsyncSequence, Sendable {
         private var index = 0
         /// How many times it read the log itself (it was behind the window).
         public private(set) var logReads = 0
+        /// The most events it takes from the window at once.
+        static let windowPageSize = 32
 
         init(hub: EventHub, cursor: SequenceNumber, filter: EventFilter, pageSize: Int) {
             self.hub = hub
@@ -312,7 +314,9 @@ public struct ServerSubscription: AsyncSequence, Sendable {
                 // Set once, when the server stops, to a sequence no earlier than anything read before.
                 let final = hub.final
                 if let final, cursor > final { return nil }
-                switch hub.read(from: cursor, limit: pageSize) {
+                // A page from the window is a copy of its envelopes for this subscriber alone:
+                // small pages keep a hundred subscribers' copies small, and cost only the lock.
+                switch hub.read(from: cursor, limit: Swift.min(pageSize, Self.windowPageSize)) {
                 case .events(let events, let through):
                     fill(events, final: final)
                     cursor = through.next
