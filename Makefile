@@ -6,7 +6,7 @@ CHECKS := --explicit-target-dependency-import-check error
 EVLOG_SRC ?= ../shared/bench/evlog.c
 BENCH_DIR ?= /tmp/asm-bench
 
-.PHONY: build test test-browser test-api-fuzz lint demo bench bench-quick soak clean
+.PHONY: build test test-browser test-api-fuzz pg-start pg-stop lint demo bench bench-quick soak clean
 
 build:
 	$(SWIFT) build $(CHECKS)
@@ -24,6 +24,16 @@ test-browser: build
 # documented, nothing appended by a refused request.
 test-api-fuzz: build
 	python3 Scripts/api_fuzz.py --asm .build/debug/asm
+
+# A private PostgreSQL for the PostgreSQL tests in $(PG_DIR), unix socket only, port $PGPORT
+# or 54329 (Scripts/pg_cluster.sh): `eval "$(make -s pg-start)"` sets ASM_TEST_POSTGRES for
+# `make test`; `make pg-stop` stops it and removes $(PG_DIR).
+PG_DIR ?= /tmp/asm-pg
+pg-start:
+	@Scripts/pg_cluster.sh start $(PG_DIR)
+
+pg-stop:
+	@Scripts/pg_cluster.sh stop $(PG_DIR)
 
 # Style (.swift-format: 4 spaces, 120 columns, no force unwraps or force tries, sorted
 # imports); `swift format format -i -r Sources Tests Package.swift` fixes most findings.

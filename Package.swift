@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "AgentSessionManager", targets: ["AgentSessionManager"]),
         .library(name: "AgentSessionManagerTesting", targets: ["AgentSessionManagerTesting"]),
         .library(name: "AgentSessionManagerHTTP", targets: ["ASMHTTP"]),
+        .library(name: "AgentSessionManagerPostgres", targets: ["ASMPostgres"]),
         .executable(name: "asm", targets: ["asm"]),
     ],
     dependencies: [
@@ -26,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The only C: the system libsqlite3 through a module map and a header shim.
@@ -54,6 +58,8 @@ let package = Package(
                 .embedInCode("0004_chain_versions.sql"),
                 .embedInCode("0005_run_leases.sql"),
                 .embedInCode("0006_approvals.sql"),
+                // PostgreSQL's, applied by the PostgreSQL store.
+                .embedInCode("postgres/0001_log.sql"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -159,12 +165,32 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Edge: the log on a PostgreSQL server (postgres-nio): its own target and product, so
+        // programs that use only SQLite never compile it.
+        .target(
+            name: "ASMPostgres",
+            dependencies: [
+                "ASMCore",
+                "ASMMigrations",
+                "ASMStore",
+                "ASMSystem",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         .target(
             name: "ASMCommands",
             dependencies: [
                 "AgentSessionManager",
                 "ASMHTTP",
                 "ASMCore",
+                "ASMPostgres",
                 "ASMStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -204,6 +230,7 @@ let package = Package(
             name: "ASMStoreTests",
             dependencies: [
                 "ASMCore",
+                "ASMPostgres",
                 "ASMStore",
                 "ASMMigrations",
                 "CASMSQLite",
@@ -252,6 +279,7 @@ let package = Package(
                 "AgentSessionManager",
                 "ASMCommands",
                 "ASMCore",
+                "ASMPostgres",
                 "ASMStore",
                 "AgentSessionManagerTesting",
                 "asm",

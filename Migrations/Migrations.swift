@@ -22,6 +22,11 @@ package enum Migrations {
         Migration(version: 6, name: "approvals", sql: text(PackageResources._006_approvals_sql)),
     ]
 
+    /// The PostgreSQL store's, from `Migrations/postgres/`, applied to the schema that holds a log.
+    package static let postgres: [Migration] = [
+        Migration(version: 1, name: "log", sql: text(PackageResources._001_log_sql))
+    ]
+
     /// The schema version a database has once every migration of this build is applied.
     package static var latestVersion: Int { all.last?.version ?? 0 }
 

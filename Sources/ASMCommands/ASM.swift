@@ -1,14 +1,18 @@
 import AgentSessionManager
 public import ArgumentParser
 
-/// `asm`: runs, tails, audits and replays agent sessions recorded in one SQLite file.
+/// `asm`: runs, tails, audits and replays agent sessions recorded in one SQLite file or on a
+/// PostgreSQL server.
 public struct ASM: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "asm",
         abstract: "Run agent sessions and inspect, follow and verify their event log.",
         discussion: """
-            Every command works on one SQLite file: --db PATH, else $ASM_DB, else .asm/asm.sqlite. \
-            Commands that only read refuse a file that does not exist.
+            Every command works on one log: an SQLite file (--db PATH, else $ASM_DB, else .asm/asm.sqlite) \
+            or a PostgreSQL server (--db or $ASM_DB holding postgres://USER@HOST/DB, postgresql://..., or \
+            postgresql:///DB?host=/SOCKET/DIR&port=N&user=U). Commands that only read refuse a log that does \
+            not exist. With a PostgreSQL log, the files kept beside the database (artifacts/, the HTTP token, \
+            demo workspaces) go to .asm/ in the current directory.
             """,
         version: "0.1.0",
         subcommands: [

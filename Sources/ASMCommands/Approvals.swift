@@ -32,7 +32,7 @@ extension ASM {
         }
 
         func run() async throws {
-            let approvals = try await withStore(try store.openForReading()) { store in
+            let approvals = try await withStore(try await store.openForReading()) { store in
                 var sessionID: SessionID?
                 if let session { sessionID = try await resolveSession(session, in: store) }
                 return try await store.approvals(pendingOnly: pending, session: sessionID, id: nil, limit: limit)
@@ -114,7 +114,7 @@ extension ASM {
 
         func record(approved: Bool) async throws {
             let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
-            let approvalID = try await withStore(try store.openExisting()) { store in
+            let approvalID = try await withStore(try await store.openExisting()) { store in
                 let matches = try await store.approvals(pendingOnly: false, session: nil, id: id, limit: 2)
                 guard let first = matches.first else {
                     throw SessionManagerError(.approvalNotFound, "no approval \(id)")

@@ -19,7 +19,7 @@ extension ASM {
             @OptionGroup var output: OutputOptions
 
             func run() async throws {
-                let consumers = try await withStore(try store.openForReading()) { try await $0.consumers() }
+                let consumers = try await withStore(try await store.openForReading()) { try await $0.consumers() }
                 if output.json {
                     for consumer in consumers { Console.line(Formatting.json(consumer)) }
                     return
@@ -60,7 +60,7 @@ extension ASM {
             }
 
             func run() async throws {
-                try await withStore(try store.openExisting()) { store in
+                try await withStore(try await store.openExisting()) { store in
                     let before = try await store.consumerPosition(name)
                     try await store.resetConsumer(name, to: SequenceNumber(to), reason: reason)
                     Console.line("\(name): \(before) → \(to)")

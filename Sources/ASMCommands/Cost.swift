@@ -42,7 +42,7 @@ extension ASM {
                     throw error
                 }
             }
-            try await withStore(try store.openForReading()) { store in
+            try await withStore(try await store.openForReading()) { store in
                 var sessionID: SessionID?
                 if let session { sessionID = try await resolveSession(session, in: store) }
                 let groupings =

@@ -69,7 +69,7 @@ extension ASM {
             case .codex: adapter = CommandLineProvider(dialect: Codex())
             case .amp: adapter = CommandLineProvider(dialect: Amp())
             }
-            try await withStore(try store.openOrCreate()) { store in
+            try await withStore(try await store.openOrCreate()) { store in
                 if part == .all || part == .policies {
                     try await policySession(store, adapter: adapter, policies: policies)
                 }
@@ -82,7 +82,7 @@ extension ASM {
 
         /// The three-run session under stacked policies.
         private func policySession(
-            _ store: SQLiteEventStore,
+            _ store: any EventStore,
             adapter: any ProviderAdapter,
             policies: [Policy]
         ) async throws {
@@ -94,7 +94,7 @@ extension ASM {
                     metadata: ["purpose": "demo"],
                     tags: ["demo"]
                 )
-                Console.line("database \(store.path)")
+                Console.line("database \(self.store.location)")
                 Console.line("session  \(session)")
                 Console.line(
                     "policies org (warn) + team (cancel): the stack cancels; org denies Bash(rm *) and WebFetch"
@@ -193,7 +193,7 @@ final class SessionPrinter: Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     /// Prints the session's events committed after `start`, each as it commits.
-    static func start(_ store: SQLiteEventStore, after start: SequenceNumber, session: SessionID) -> SessionPrinter {
+    static func start(_ store: any EventStore, after start: SequenceNumber, session: SessionID) -> SessionPrinter {
         let printer = SessionPrinter()
         let task = Task {
             do {

@@ -10,7 +10,7 @@ extension ASM.Demo {
     /// Two runs whose tools wait for a person: one approved and one denied from "another
     /// terminal" (a second store on the same file, exactly what `asm approve` opens), the
     /// executing run following the log for the answer.
-    func approvalSession(_ store: SQLiteEventStore, adapter: any ProviderAdapter) async throws {
+    func approvalSession(_ store: any EventStore, adapter: any ProviderAdapter) async throws {
         let agent: any ProviderAdapter = provider == .scripted ? Self.releaseAgent(pace: .milliseconds(pace)) : adapter
         let manager = SessionManager(store: store, providers: [agent])
         let policy = try Policy(json: Array(Self.release.utf8))
@@ -26,7 +26,7 @@ extension ASM.Demo {
         var outcomes: [(String, RunResult)] = []
         for (prompt, approve) in [("Deploy the release.", true), ("Push the release tag.", false)] {
             let asked = try await store.lastSequence()
-            let terminal = Task { try await Self.anotherTerminal(store.path, after: asked, approve: approve) }
+            let terminal = Task { try await Self.anotherTerminal(self.store, after: asked, approve: approve) }
             let result = try await manager.run(
                 prompt,
                 in: session,
@@ -56,8 +56,8 @@ extension ASM.Demo {
 
     /// What a person does in another terminal: `asm approvals --pending`, then `asm approve`
     /// or `asm deny`, through a store of its own on the same file.
-    private static func anotherTerminal(_ path: String, after: SequenceNumber, approve: Bool) async throws {
-        let store = try SQLiteEventStore(path: path)
+    private static func anotherTerminal(_ options: StoreOptions, after: SequenceNumber, approve: Bool) async throws {
+        let store = try await options.openExisting()
         let manager = SessionManager(store: store, providers: [])
         for try await envelope in store.subscribe(
             from: after.next,

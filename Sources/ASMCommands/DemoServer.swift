@@ -11,7 +11,7 @@ extension ASM.Demo {
 
     /// Two runs at once on a session server, each in its own git workspace; a subscriber
     /// disconnects mid-way and resumes from its cursor; each run's diff is shown.
-    func serverSession(_ store: SQLiteEventStore, adapter: any ProviderAdapter) async throws {
+    func serverSession(_ store: any EventStore, adapter: any ProviderAdapter) async throws {
         let agent: any ProviderAdapter = provider == .scripted ? DemoEditor(pace: .milliseconds(pace)) : adapter
         let manager = SessionManager(store: store, providers: [agent])
         let server = try await SessionServer.start(
@@ -30,14 +30,17 @@ extension ASM.Demo {
 
         // One repository beside the database; each run works in a git worktree of its own,
         // so both go at once.
-        let project = besideDatabase("demo-workspaces/" + Formatting.short(session.uuid), database: store.path)
+        let project = besideDatabase(
+            "demo-workspaces/" + Formatting.short(session.uuid),
+            database: self.store.sideFileBase
+        )
         var files: [String: String] = [:]
         for run in Self.serverRuns { files.merge(DemoEditor.initialFiles(run.workspace)) { $1 } }
         try await createGitRepository(at: project, files: files, message: "Start the project")
         var option = server.configuration.defaultOptions
         option.workspace = WorkspaceOptions(
             path: project,
-            artifactStore: FileArtifactStore(root: artifactRoot(nil, database: store.path)),
+            artifactStore: FileArtifactStore(root: artifactRoot(nil, database: self.store.sideFileBase)),
             rollbackOnFailure: true,
             worktree: WorktreeOptions()
         )

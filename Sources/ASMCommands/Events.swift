@@ -36,7 +36,7 @@ extension ASM {
 
         func run() async throws {
             let types = try eventTypes(self.types)
-            try await withStore(try store.openForReading()) { store in
+            try await withStore(try await store.openForReading()) { store in
                 var filter = EventFilter(types: types, run: run.flatMap(RunID.init))
                 if let session { filter.stream = try await resolveSession(session, in: store).stream }
                 var cursor = SequenceNumber(max(from, 1))

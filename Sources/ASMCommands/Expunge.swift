@@ -16,8 +16,9 @@ extension ASM {
                 expunged.
 
                 The bytes leave the table at once and the file at the next checkpoint and VACUUM; a copy made \
-                earlier still holds them. It cannot be undone: --yes is required. Exit status: 0 expunged, 64 \
-                without --yes or for an event that cannot be expunged, 66 for a sequence the log does not have.
+                earlier still holds them. It cannot be undone: --yes is required. SQLite files only: a PostgreSQL \
+                log is refused. Exit status: 0 expunged, 64 without --yes, for an event that cannot be expunged \
+                or a PostgreSQL log, 66 for a sequence the log does not have.
                 """
         )
 
@@ -46,7 +47,7 @@ extension ASM {
 
         func run() async throws {
             let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown"
-            let record = try await withStore(try store.openExisting()) { store in
+            let record = try await withStore(try store.openExistingSQLite(for: "asm expunge")) { store in
                 try await store.expunge(sequences.map { SequenceNumber($0) }, reason: reason, by: who)
             }
             for (sequence, digest) in zip(record.sequences, record.digests) {

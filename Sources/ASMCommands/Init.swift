@@ -5,20 +5,23 @@ extension ASM {
     /// `asm init`: creates the database or brings it to this build's schema.
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create the database file, or migrate it to this build's schema."
+            abstract: "Create the database file (or PostgreSQL schema), or migrate it to this build's schema."
         )
 
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            let existed = DatabasePresence.exists(store.path)
-            try await withStore(try store.openOrCreate()) { store in
+            // A PostgreSQL log has no file to look for: its schema is created when missing, and
+            // what is there is reported.
+            let existed = store.isPostgres || DatabasePresence.exists(store.path)
+            let location = store.location
+            try await withStore(try await store.openOrCreate()) { store in
                 let version = try await store.schemaVersion()
                 let events = try await store.lastSequence()
                 Console.line(
                     existed
-                        ? "\(store.path): schema version \(version), \(events.rawValue) events"
-                        : "created \(store.path) (schema version \(version))"
+                        ? "\(location): schema version \(version), \(events.rawValue) events"
+                        : "created \(location) (schema version \(version))"
                 )
             }
         }

@@ -30,7 +30,7 @@ extension ASM {
 
         func run() async throws {
             let fileConfig = try router.map(loadRouterConfig)
-            try await withStore(try store.openForReading()) { store in
+            try await withStore(try await store.openForReading()) { store in
                 let health = try await ProviderHealth.fold(
                     store,
                     through: at.map { SequenceNumber($0) },

@@ -12,7 +12,7 @@ extension ASM {
 
         func run() async throws {
             let progress = ProgressLine("rebuilding from", json: false)
-            let report = try await withStore(try store.openExisting()) {
+            let report = try await withStore(try await store.openExisting()) {
                 try await $0.rebuildProjections(progress: progress.report)
             }
             progress.finish()

@@ -51,7 +51,7 @@ extension ASM {
         }
 
         func run() async throws {
-            let report = try await withStore(try store.openExisting()) { store in
+            let report = try await withStore(try await store.openExisting()) { store in
                 try await RunRecovery(store: store).recover(includingUnowned: includeUnowned)
             }
             if output.json {

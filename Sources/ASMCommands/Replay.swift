@@ -24,7 +24,7 @@ extension ASM {
         var session: String?
 
         func run() async throws {
-            let report = try await withStore(try store.openForReading()) { store in
+            let report = try await withStore(try await store.openForReading()) { store in
                 var sessionID: SessionID?
                 if let session { sessionID = try await resolveSession(session, in: store) }
                 return try await ReplayVerifier(store: store).verify(session: sessionID)

@@ -72,13 +72,13 @@ extension ASM {
 
         func run() async throws {
             let promptText = try readPrompt()
-            let loaded = try execution.load(database: store.path)
+            let loaded = try execution.load(database: store.sideFileBase)
             let options = loaded.options
             let answer = approvals ?? (isatty(0) == 1 ? .ask : .deny)
             // Checked before anything is written: no session or run for a workspace that cannot be used.
             if let workspace = options.workspace { try await ExecutionOptions.prepare(workspace) }
 
-            let (result, written, elapsed) = try await withStore(try store.openOrCreate()) { store in
+            let (result, written, elapsed) = try await withStore(try await store.openOrCreate()) { store in
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = loaded.priceTable
                 let manager = loaded.manager(store: store, configuration: configuration)

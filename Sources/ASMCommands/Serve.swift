@@ -101,24 +101,24 @@ extension ASM {
                 )
             }
             let approvals = self.approvals ?? (http == nil ? .deny : .wait)
-            let loaded = try execution.load(database: store.path)
+            let loaded = try execution.load(database: store.sideFileBase)
             if let workspace = loaded.options.workspace { try await ExecutionOptions.prepare(workspace) }
             let lines = try LineSource(path: input)
-            let token = try address.map { _ in try HTTPToken.load(tokenFile: tokenFile, database: store.path) }
+            let token = try address.map { _ in try HTTPToken.load(tokenFile: tokenFile, database: store.sideFileBase) }
             if let token, token.created {
                 // Shown when it is made, whatever happens next (a port in use, say).
-                Console.note("bearer token (kept in \(store.path).token, shown only this once): \(token.token)")
+                Console.note("bearer token (kept in \(store.sideFileBase).token, shown only this once): \(token.token)")
             }
 
             // A request's workspace: checked, but not its lock (the server may be running another
             // request on it; it serializes them).
-            let database = store.path
+            let database = store.sideFileBase
             let workspaceResolver: @Sendable (String) async throws -> WorkspaceOptions = { [execution] path in
                 let workspace = execution.workspaceOptions(path, database: database)
                 try await ExecutionOptions.prepare(workspace, checkLock: false)
                 return workspace
             }
-            let outcome = try await withStore(try store.openOrCreate()) { store in
+            let outcome = try await withStore(try await store.openOrCreate()) { store in
                 var configuration = SessionManager.Configuration()
                 configuration.priceTable = loaded.priceTable
                 let manager = loaded.manager(store: store, configuration: configuration)

@@ -20,7 +20,7 @@ extension ASM {
         }
 
         func run() async throws {
-            try await withStore(try store.openForReading()) { store in
+            try await withStore(try await store.openForReading()) { store in
                 let sessions = try await store.sessions(status: status.map(SessionStatus.init(rawValue:)), limit: limit)
                 if output.json {
                     for session in sessions { Console.line(Formatting.json(session)) }

@@ -26,7 +26,7 @@ extension ASM {
         }
 
         func run() async throws {
-            try await withStore(try store.openForReading()) { store in
+            try await withStore(try await store.openForReading()) { store in
                 let id = try await resolveSession(session, in: store)
                 guard let summary = try await store.session(id) else {
                     throw CommandFailure(.notFound, "no session \(id)")

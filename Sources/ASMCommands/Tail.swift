@@ -38,7 +38,7 @@ extension ASM {
 
         func run() async throws {
             let types = try eventTypes(self.types)
-            try await withStore(try store.openForReading()) { store in
+            try await withStore(try await store.openForReading()) { store in
                 var filter = EventFilter(types: types)
                 if let session { filter.stream = try await resolveSession(session, in: store).stream }
                 let start: SequenceNumber
@@ -68,7 +68,7 @@ extension ASM {
         private func startOfLast(
             _ count: Int,
             matching filter: EventFilter,
-            in store: SQLiteEventStore
+            in store: any EventStore
         ) async throws
             -> SequenceNumber
         {

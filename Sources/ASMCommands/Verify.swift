@@ -14,7 +14,7 @@ extension ASM {
 
         func run() async throws {
             let progress = ProgressLine("verifying", json: output.json)
-            let report = try await withStore(try store.openForReading()) {
+            let report = try await withStore(try await store.openForReading()) {
                 try await $0.verify(progress: progress.report)
             }
             progress.finish()

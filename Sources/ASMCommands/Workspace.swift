@@ -9,7 +9,7 @@ struct RecordedWorkspace {
     var post: WorkspaceSnapshotTaken?
     var diff: WorkspaceDiffComputed?
 
-    static func load(_ run: RunID, from store: SQLiteEventStore) async throws -> RecordedWorkspace {
+    static func load(_ run: RunID, from store: any EventStore) async throws -> RecordedWorkspace {
         guard let summary = try await store.run(run) else {
             throw CommandFailure(.notFound, "no run \(run)")
         }
@@ -66,7 +66,7 @@ extension ASM {
         var stat = false
 
         func run() async throws {
-            try await withStore(try store.openForReading()) { store in
+            try await withStore(try await store.openForReading()) { store in
                 let runID = try await resolveRun(run, in: store)
                 let recorded = try await RecordedWorkspace.load(runID, from: store)
                 guard let diff = recorded.diff else {
@@ -89,7 +89,7 @@ extension ASM {
                     Console.write(patch, to: 1)
                     return
                 }
-                let root = artifactRoot(artifacts, database: store.path)
+                let root = artifactRoot(artifacts, database: self.store.sideFileBase)
                 if let artifact = diff.artifact {
                     // An artifact error says what went wrong (exit 66 when the store does not have it).
                     let bytes = try await FileArtifactStore(root: root).get(try ArtifactReference(artifact))
@@ -148,10 +148,12 @@ extension ASM {
             }
 
             func run() async throws {
-                try await withStore(try store.openExisting()) { store in
+                try await withStore(try await store.openExisting()) { store in
                     let runID = try await resolveRun(run, in: store)
                     let recorded = try await RecordedWorkspace.load(runID, from: store)
-                    let workspace = try recorded.workspace(artifacts: artifactRoot(artifacts, database: store.path))
+                    let workspace = try recorded.workspace(
+                        artifacts: artifactRoot(artifacts, database: self.store.sideFileBase)
+                    )
                     guard let targetEvent = to == .pre ? recorded.pre : recorded.post else {
                         throw CommandFailure(.notRecorded, "run \(runID) has no \(to.rawValue)-run snapshot")
                     }

@@ -32,7 +32,7 @@ extension ASM {
             @OptionGroup var output: OutputOptions
 
             func run() async throws {
-                try await withStore(try store.openForReading()) { store in
+                try await withStore(try await store.openForReading()) { store in
                     for worktree in try await Worktrees(store: store).list() {
                         if output.json {
                             var writer = JSONWriter()
@@ -81,7 +81,7 @@ extension ASM {
             var threeWay = false
 
             func run() async throws {
-                try await withStore(try store.openExisting()) { store in
+                try await withStore(try await store.openExisting()) { store in
                     let runID = try await resolveRun(run, in: store)
                     let applied = try await Worktrees(store: store).apply(runID, threeWay: threeWay)
                     Console.line(
@@ -108,7 +108,7 @@ extension ASM {
             var run: String
 
             func run() async throws {
-                try await withStore(try store.openExisting()) { store in
+                try await withStore(try await store.openExisting()) { store in
                     let runID = try await resolveRun(run, in: store)
                     let removed = try await Worktrees(store: store).remove(runID)
                     Console.line("removed \(removed.path); its last state is snapshot \(removed.lastSnapshot ?? "-")")
@@ -131,7 +131,7 @@ extension ASM {
             @OptionGroup var store: StoreOptions
 
             func run() async throws {
-                try await withStore(try store.openExisting()) { store in
+                try await withStore(try await store.openExisting()) { store in
                     let removed = try await Worktrees(store: store).prune()
                     for event in removed { Console.line("removed \(event.path): \(event.reason)") }
                     Console.line("\(Formatting.count(removed.count, "worktree")) removed")

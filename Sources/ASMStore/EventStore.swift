@@ -123,8 +123,28 @@ public protocol EventStore: Sendable {
     /// Moves `name`'s checkpoint to `sequence` in either direction and records a `consumer.reset` event.
     func resetConsumer(_ name: String, to sequence: SequenceNumber, reason: String?) async throws
 
+    /// Sessions whose id starts with `prefix` (hex digits, hyphens ignored), at most `limit`:
+    /// lets people type the first few characters of an id.
+    /// - Throws: ``StoreError`` `invalidArgument` when `prefix` is not hexadecimal.
+    func sessionIDs(withPrefix prefix: String, limit: Int) async throws -> [SessionID]
+    /// Runs whose id starts with `prefix`, as ``sessionIDs(withPrefix:limit:)``.
+    func runIDs(withPrefix prefix: String, limit: Int) async throws -> [RunID]
+    /// The schema version of the log (the last migration applied).
+    func schemaVersion() async throws -> Int
+
     /// Stops accepting work, finishes what was submitted and closes the file.
     func close() async
+}
+
+/// The range of ids an id prefix covers (hex digits, hyphens ignored).
+package func identifierRange(_ prefix: String, kind: String) throws(StoreError) -> ClosedRange<UUIDValue> {
+    let digits = prefix.lowercased().filter { $0 != "-" }
+    guard !digits.isEmpty, digits.count <= 32, digits.allSatisfy(\.isHexDigit) else {
+        throw StoreError(.invalidArgument, "\"\(prefix)\" is not a \(kind) id or a prefix of one")
+    }
+    let low = UUIDValue(digits + String(repeating: "0", count: 32 - digits.count)) ?? .zero
+    let high = UUIDValue(digits + String(repeating: "f", count: 32 - digits.count)) ?? .zero
+    return low...high
 }
 
 /// The log and its projections at one point in time, for reads that must agree with each
@@ -304,6 +324,32 @@ public struct RebuildReport: Hashable, Sendable {
     /// The projections rebuilt, with their versions.
     public var projections: [String: Int]
     public var throughSequence: SequenceNumber
+}
+
+extension RebuildReport {
+    package init(rebuilt events: Int, projections: [String: Int], throughSequence: SequenceNumber) {
+        self.init(events: events, projections: projections, throughSequence: throughSequence)
+    }
+}
+
+extension VerificationReport {
+    package init(
+        checked eventsChecked: Int,
+        firstMismatch: SequenceNumber?,
+        firstGap: SequenceNumber?,
+        integrity: [String],
+        head: EventHash?,
+        chainVersions: [ChainVersion]
+    ) {
+        self.init(
+            eventsChecked: eventsChecked,
+            firstMismatch: firstMismatch,
+            firstGap: firstGap,
+            integrity: integrity,
+            head: head
+        )
+        self.chainVersions = chainVersions
+    }
 }
 
 /// The result of walking the hash chain and checking the file.

@@ -614,12 +614,8 @@ public final class SQLiteEventStore: EventStore {
         column: String,
         limit: Int
     ) async throws -> [UUIDValue] {
-        let digits = prefix.lowercased().filter { $0 != "-" }
-        guard !digits.isEmpty, digits.count <= 32, digits.allSatisfy(\.isHexDigit) else {
-            throw StoreError(.invalidArgument, "\"\(prefix)\" is not a \(kind) id or a prefix of one")
-        }
-        let low = UUIDValue(digits + String(repeating: "0", count: 32 - digits.count)) ?? .zero
-        let high = UUIDValue(digits + String(repeating: "f", count: 32 - digits.count)) ?? .zero
+        let range = try identifierRange(prefix, kind: kind)
+        let (low, high) = (range.lowerBound, range.upperBound)
         return try await readers.read { connection in
             try connection.query(
                 "SELECT \(column) FROM \(table) WHERE \(column) BETWEEN ? AND ? ORDER BY \(column) LIMIT ?",

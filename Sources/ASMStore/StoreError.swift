@@ -36,6 +36,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             case closed
             case notFound = "not found"
             case sqlite
+            case unavailable
+            case database
         }
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -84,6 +86,11 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         public static let notFound = Code(.notFound)
         /// Any other SQLite error.
         public static let sqlite = Code(.sqlite)
+        /// The database server cannot be reached, refused the credentials, or dropped the
+        /// connection before it answered.
+        public static let unavailable = Code(.unavailable)
+        /// Any other error the database server reported.
+        public static let database = Code(.database)
 
         public var description: String { wrapped.rawValue }
     }

@@ -28,6 +28,13 @@ final class BusyStore: EventStore {
     }
 
     func lastSequence() async throws -> SequenceNumber { try await base.lastSequence() }
+    func sessionIDs(withPrefix prefix: String, limit: Int) async throws -> [SessionID] {
+        try await base.sessionIDs(withPrefix: prefix, limit: limit)
+    }
+    func runIDs(withPrefix prefix: String, limit: Int) async throws -> [RunID] {
+        try await base.runIDs(withPrefix: prefix, limit: limit)
+    }
+    func schemaVersion() async throws -> Int { try await base.schemaVersion() }
     func openRuns() async throws -> [OpenRun] { try await base.openRuns() }
     func approvals(pendingOnly: Bool, session: SessionID?, id: String?, limit: Int) async throws -> [ApprovalSummary] {
         try await base.approvals(pendingOnly: pendingOnly, session: session, id: id, limit: limit)

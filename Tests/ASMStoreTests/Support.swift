@@ -1,14 +1,17 @@
 import ASMCore
+import ASMPostgres
 import ASMStore
 import AgentSessionManagerTesting
 import Testing
 
-/// The store configurations every conformance test runs against. A PostgreSQL backend
-/// would be added here and would have to pass the same tests.
+/// The store configurations every conformance test runs against: SQLite in three modes, and
+/// PostgreSQL when `ASM_TEST_POSTGRES` names a server (a URL; each test gets a schema of its
+/// own, dropped afterwards). Without it the PostgreSQL cases are left out, and say so.
 enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqliteFull = "SQLite, synchronous FULL"
     case sqliteNormal = "SQLite, synchronous NORMAL"
     case sqliteQueued = "SQLite, every commit on the writer queue"
+    case postgres = "PostgreSQL"
 
     var testDescription: String { rawValue }
 
@@ -16,7 +19,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         var configuration = SQLiteEventStore.Configuration()
         configuration.clock = ManualClock()
         switch self {
-        case .sqliteFull: configuration.synchronous = .full
+        case .sqliteFull, .postgres: configuration.synchronous = .full
         case .sqliteNormal: configuration.synchronous = .normal
         case .sqliteQueued: configuration.inlineCommits = false
         }
@@ -24,7 +27,8 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 
     /// Runs `body` with a fresh store, and checks afterwards that no statement was left open.
-    func withStore<T>(_ body: (SQLiteEventStore) async throws -> T) async throws -> T {
+    func withStore<T>(_ body: (any EventStore) async throws -> T) async throws -> T {
+        if self == .postgres { return try await withPostgresStore(body) }
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let store = try SQLiteEventStore(path: directory.file("asm.sqlite"), configuration: configuration)
@@ -41,7 +45,10 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 }
 
 extension Backend {
-    static let all = allCases
+    /// Every backend this machine can run.
+    static let all: [Backend] = allCases.filter { $0 != .postgres || PostgresTestServer.url != nil }
+    /// The SQLite configurations (for tests of what only a file has).
+    static let sqlite: [Backend] = [.sqliteFull, .sqliteNormal, .sqliteQueued]
 }
 
 /// `count` events of one simple kind, for tests that only care about positions.

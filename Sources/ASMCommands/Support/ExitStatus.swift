@@ -5,7 +5,7 @@ import AgentSessionManager
 /// | status | meaning |
 /// |---|---|
 /// | 0 | success |
-/// | 1 | failure (a run failed, the log did not verify, a request was rejected) |
+/// | 1 | failure (a run failed, the log did not verify, a request was rejected; the PostgreSQL server cannot be reached, refused the credentials or reported an error) |
 /// | 64 | usage: invalid arguments, a malformed or impossible policy, price, router or script file |
 /// | 65 | the data is unusable: not SQLite, corrupt, another application's, a newer schema |
 /// | 66 | missing: the database, a session, run, consumer, or a file an option names |
@@ -64,6 +64,9 @@ enum ExitStatus {
         case .missingDatabase, .notFound: noInput
         case .busy: temporaryFailure
         case .invalidArgument: usage
+        // A PostgreSQL server that cannot be reached or refuses the credentials fails as a file
+        // that cannot be opened does (cannotOpen, ioError: 1).
+        case .unavailable, .database: failure
         default: failure
         }
     }

@@ -72,6 +72,15 @@ enum HTTPToken {
         if let token = try contents(path) { return (token, false) }
         var generator = SystemRandomNumberGenerator()
         let token = (0..<32).map { _ in hex(UInt8.random(in: 0...255, using: &generator)) }.joined()
+        // The directory may not exist yet: a PostgreSQL log keeps its side files in `.asm/`,
+        // which no database file created.
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            try? FileManager.default.createDirectory(
+                atPath: String(path[..<slash]),
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
+        }
         // Written whole to a private temporary file, then linked into place: a reader sees no
         // file or the whole token, and a second server starting at the same time uses the first's.
         var template = Array((path + ".XXXXXX").utf8CString)

@@ -9,10 +9,12 @@ import ASMCore
 /// event and the rows earlier events wrote, so applying the log in order gives the same
 /// tables however it was split into batches — which is what makes a rebuild from the log
 /// equal to the tables kept inline.
-final class Projector {
+package final class Projector {
     /// The projections and the versions of their code. Bumping a version rebuilds the
     /// projections the next time a writer opens the file.
-    static let versions: [String: Int] = ["sessions": 1, "runs": 2, "transcript": 1, "usage": 1, "approvals": 1]
+    package static let versions: [String: Int] = [
+        "sessions": 1, "runs": 2, "transcript": 1, "usage": 1, "approvals": 1,
+    ]
 
     /// The run id stored for usage that belongs to no run.
     static let noRun = UUIDValue.zero

@@ -3,25 +3,27 @@ internal import Synchronization
 
 /// The events this process's writer committed, handed to observers right after each
 /// commit, before waiting readers are woken.
-final class CommitFeed: Sendable {
-    typealias Observer = @Sendable ([EventEnvelope]) -> Void
+package final class CommitFeed: Sendable {
+    package typealias Observer = @Sendable ([EventEnvelope]) -> Void
 
     /// In registration order: the first registered is called first.
     private let observers = Mutex<[(id: Int, observer: Observer)]>([])
     private let nextID = Atomic<Int>(0)
     private let count = Atomic<Int>(0)
 
-    /// Whether anyone observes (the writer collects envelopes only then).
-    var isObserved: Bool { count.load(ordering: .acquiring) > 0 }
+    package init() {}
 
-    func add(_ observer: @escaping Observer) -> Int {
+    /// Whether anyone observes (the writer collects envelopes only then).
+    package var isObserved: Bool { count.load(ordering: .acquiring) > 0 }
+
+    package func add(_ observer: @escaping Observer) -> Int {
         let id = nextID.add(1, ordering: .relaxed).newValue
         observers.withLock { $0.append((id, observer)) }
         count.add(1, ordering: .releasing)
         return id
     }
 
-    func remove(_ id: Int) {
+    package func remove(_ id: Int) {
         let removed = observers.withLock { observers -> Bool in
             guard let index = observers.firstIndex(where: { $0.id == id }) else { return false }
             observers.remove(at: index)
@@ -30,7 +32,7 @@ final class CommitFeed: Sendable {
         if removed { count.subtract(1, ordering: .releasing) }
     }
 
-    func deliver(_ envelopes: [EventEnvelope]) {
+    package func deliver(_ envelopes: [EventEnvelope]) {
         guard !envelopes.isEmpty else { return }
         for entry in observers.withLock({ $0 }) { entry.observer(envelopes) }
     }
@@ -41,7 +43,7 @@ public final class CommitObservation: Sendable {
     private let cancelAction: @Sendable () -> Void
     private let cancelled = Atomic<Bool>(false)
 
-    init(cancel: @escaping @Sendable () -> Void) {
+    package init(cancel: @escaping @Sendable () -> Void) {
         self.cancelAction = cancel
     }
 

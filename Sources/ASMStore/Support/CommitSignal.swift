@@ -1,11 +1,11 @@
-import ASMCore
+package import ASMCore
 internal import Synchronization
 
 /// The last committed sequence, and the tasks waiting for it to pass a point.
 ///
 /// The writer publishes after each commit; a watcher publishes what other processes
 /// commit. Waiters are resumed in the publishing call, outside the lock.
-final class CommitSignal: Sendable {
+package final class CommitSignal: Sendable {
     private struct Waiter {
         var threshold: Int64
         var continuation: CheckedContinuation<Bool, Never>
@@ -22,15 +22,15 @@ final class CommitSignal: Sendable {
     /// Called after a waiter is added (outside the lock), so a watcher can make sure it runs.
     private let onWaiterAdded: @Sendable () -> Void
 
-    init(onWaiterAdded: @escaping @Sendable () -> Void = {}) {
+    package init(onWaiterAdded: @escaping @Sendable () -> Void = {}) {
         self.onWaiterAdded = onWaiterAdded
     }
 
     /// The highest sequence published so far.
-    var committed: SequenceNumber { SequenceNumber(state.withLock { $0.committed }) }
+    package var committed: SequenceNumber { SequenceNumber(state.withLock { $0.committed }) }
 
     /// Records that everything up to `sequence` is committed and wakes the waiters it satisfies.
-    func publish(_ sequence: SequenceNumber) {
+    package func publish(_ sequence: SequenceNumber) {
         let ready = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             guard sequence.rawValue > state.committed else { return [] }
             state.committed = sequence.rawValue
@@ -46,7 +46,7 @@ final class CommitSignal: Sendable {
 
     /// Suspends until a sequence greater than `sequence` is published.
     /// - Returns: `false` if the task was cancelled or the signal closed first.
-    func wait(after sequence: SequenceNumber) async -> Bool {
+    package func wait(after sequence: SequenceNumber) async -> Bool {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -72,10 +72,10 @@ final class CommitSignal: Sendable {
     }
 
     /// Whether anyone is waiting.
-    var hasWaiters: Bool { state.withLock { !$0.waiters.isEmpty } }
+    package var hasWaiters: Bool { state.withLock { !$0.waiters.isEmpty } }
 
     /// Wakes every waiter with `false` and refuses new ones.
-    func close() {
+    package func close() {
         let waiters = state.withLock { state -> [Waiter] in
             state.isClosed = true
             let waiters = Array(state.waiters.values)

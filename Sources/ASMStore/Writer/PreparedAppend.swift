@@ -1,25 +1,25 @@
-import ASMCore
+package import ASMCore
 
 /// An event encoded and checked, ready for the writer.
-struct PreparedEvent: Sendable {
-    var id: UUIDValue
-    var run: UUIDValue?
-    var type: EventType
-    var schemaVersion: Int
-    var payload: [UInt8]
-    var event: SessionEvent
+package struct PreparedEvent: Sendable {
+    package var id: UUIDValue
+    package var run: UUIDValue?
+    package var type: EventType
+    package var schemaVersion: Int
+    package var payload: [UInt8]
+    package var event: SessionEvent
 }
 
 /// A batch encoded and checked in the caller's task, so the writer only writes.
 ///
 /// Every check that can refuse a batch runs here, before the writer sees it: a refused
 /// batch writes nothing.
-struct PreparedAppend: Sendable {
-    var stream: StreamID
-    var expected: ExpectedVersion
-    var events: [PreparedEvent]
+package struct PreparedAppend: Sendable {
+    package var stream: StreamID
+    package var expected: ExpectedVersion
+    package var events: [PreparedEvent]
 
-    init(
+    package init(
         _ events: [NewEvent],
         stream: StreamID,
         expected: ExpectedVersion,

@@ -1,0 +1,55 @@
+import ASMCore
+import ASMPostgres
+import ASMStore
+import AgentSessionManagerTesting
+import Foundation
+
+/// The PostgreSQL server the tests may use: `ASM_TEST_POSTGRES` (a URL), or none.
+enum PostgresTestServer {
+    static let url: String? = {
+        let value = ProcessInfo.processInfo.environment["ASM_TEST_POSTGRES"] ?? ""
+        if value.isEmpty {
+            print("ASM_TEST_POSTGRES is not set: the PostgreSQL cases of the conformance suite do not run")
+            return nil
+        }
+        return value
+    }()
+
+    /// The URL of a new schema on the test server (the server's URL plus `schema=`).
+    static func freshSchemaURL() -> String? {
+        guard let url else { return nil }
+        let schema = "t_" + UUIDValue.generate().description.replacingOccurrences(of: "-", with: "").prefix(24)
+        return url + (url.contains("?") ? "&" : "?") + "schema=\(schema)"
+    }
+
+    /// Drops the schema a store used.
+    static func drop(_ store: PostgresEventStore) async {
+        let schema = store.location.schema
+        guard schema.hasPrefix("t_") else { return }
+        try? await store.dropSchemaForTesting()
+    }
+}
+
+func withPostgresStore<T>(
+    configuration: PostgresEventStore.Configuration = {
+        var configuration = PostgresEventStore.Configuration()
+        configuration.clock = ManualClock()
+        return configuration
+    }(),
+    _ body: (any EventStore) async throws -> T
+) async throws -> T {
+    guard let url = PostgresTestServer.freshSchemaURL() else {
+        throw StoreError(.unavailable, "ASM_TEST_POSTGRES is not set")
+    }
+    let store = try await PostgresEventStore.open(url: url, configuration: configuration)
+    do {
+        let value = try await body(store)
+        await PostgresTestServer.drop(store)
+        await store.close()
+        return value
+    } catch {
+        await PostgresTestServer.drop(store)
+        await store.close()
+        throw error
+    }
+}
