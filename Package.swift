@@ -60,6 +60,7 @@ let package = Package(
                 .embedInCode("0006_approvals.sql"),
                 // PostgreSQL's, applied by the PostgreSQL store.
                 .embedInCode("postgres/0001_log.sql"),
+                .embedInCode("postgres/0002_import.sql"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -205,6 +206,7 @@ let package = Package(
                 "AgentSessionManager",
                 "ASMHTTP",
                 "ASMCore",
+                "ASMPostgres",
                 "ASMStore",
                 "ASMSystem",
                 .product(name: "Subprocess", package: "swift-subprocess"),

@@ -24,7 +24,8 @@ package enum Migrations {
 
     /// The PostgreSQL store's, from `Migrations/postgres/`, applied to the schema that holds a log.
     package static let postgres: [Migration] = [
-        Migration(version: 1, name: "log", sql: text(PackageResources._001_log_sql))
+        Migration(version: 1, name: "log", sql: text(PackageResources._001_log_sql)),
+        Migration(version: 2, name: "import", sql: text(PackageResources._002_import_sql)),
     ]
 
     /// The schema version a database has once every migration of this build is applied.

@@ -27,7 +27,7 @@ internal import Synchronization
 /// let store = try await PostgresEventStore.open(url: "postgres://asm@db.internal/agents")
 /// try await store.append([NewEvent(SessionCreated(agentID: "reviewer"))], to: session.stream, expectedVersion: .noStream)
 /// ```
-public final class PostgresEventStore: EventStore {
+public final class PostgresEventStore: LogImporting {
     /// Settings of a store.
     public struct Configuration: Sendable {
         /// The largest payload accepted, in bytes (1 MiB by default).
@@ -514,6 +514,59 @@ public final class PostgresEventStore: EventStore {
                 return Columns(row).text(0)
             }
         }
+    }
+
+    // MARK: Copying a log in
+
+    public func importRecorded(_ events: [RecordedEvent], chainVersions: [VerificationReport.ChainVersion]) async throws
+    {
+        guard !events.isEmpty else { return }
+        var binds = PostgresBindings()
+        binds.append(events.map(\.sequence.rawValue))
+        binds.append(events.map(\.id.uuid.description))
+        binds.append(events.map(\.stream.uuid.description))
+        binds.append(events.map(\.streamVersion.rawValue))
+        binds.append(events.map { $0.runID?.uuid.description ?? "" })
+        binds.append(events.map(\.type.rawValue))
+        binds.append(events.map { Int32($0.schemaVersion) })
+        binds.append(events.map { String(decoding: $0.payload, as: UTF8.self) })
+        binds.append(events.map(\.recordedAt.microseconds))
+        binds.append(events.map { event in event.hash.withBytes { ByteBuffer(bytes: $0) } })
+        binds.append(chainVersions.map { Int32($0.version) })
+        binds.append(chainVersions.map(\.firstSequence.rawValue))
+        let query = binds
+        let link = try await readers.acquire()
+        defer { readers.release(link) }
+        let rows = try await link.query(
+            """
+            SELECT asm_import($1::bigint[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[],
+                              $7::integer[], $8::text[], $9::bigint[], $10::bytea[], $11::integer[], $12::bigint[])
+            """,
+            query,
+            doing: "copying events in"
+        )
+        if let head = rows.first.map({ Columns($0).int64(0) }) { signal.publish(SequenceNumber(head)) }
+    }
+
+    public func importConsumers(_ consumers: [ConsumerStatus]) async throws {
+        guard !consumers.isEmpty else { return }
+        var binds = PostgresBindings()
+        binds.append(consumers.map(\.name))
+        binds.append(consumers.map(\.position.rawValue))
+        binds.append(consumers.map(\.createdAt.microseconds))
+        binds.append(consumers.map(\.updatedAt.microseconds))
+        let query = binds
+        let link = try await readers.acquire()
+        defer { readers.release(link) }
+        _ = try await link.query(
+            """
+            INSERT INTO consumers (name, position, created_at, updated_at)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])
+            ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+            """,
+            query,
+            doing: "copying consumers in"
+        )
     }
 
     // MARK: Lookups for tools

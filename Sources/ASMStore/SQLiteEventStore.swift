@@ -20,7 +20,7 @@ internal import Synchronization
 ///
 /// - Important: opening refuses, and leaves untouched, a file that is not SQLite, is
 ///   damaged, belongs to another application or has a newer schema.
-public final class SQLiteEventStore: EventStore {
+public final class SQLiteEventStore: LogImporting {
     /// How much a commit waits for the disk.
     public enum Synchronous: String, Sendable, CaseIterable {
         /// Every commit is on disk before the append returns (survives power loss).
@@ -577,6 +577,32 @@ public final class SQLiteEventStore: EventStore {
                     redactor: redactor
                 )
             )
+        }
+    }
+
+    // MARK: Copying a log in
+
+    public func importRecorded(_ events: [RecordedEvent], chainVersions: [VerificationReport.ChainVersion]) async throws
+    {
+        try await writer.perform { transaction in
+            try transaction.importRecorded(events, chainVersions: chainVersions)
+        }
+    }
+
+    public func importConsumers(_ consumers: [ConsumerStatus]) async throws {
+        try await writer.perform { transaction in
+            for consumer in consumers {
+                try transaction.connection.execute(
+                    """
+                    INSERT INTO consumers (name, position, created_at, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+                    """,
+                    [
+                        .text(consumer.name), .integer(consumer.position.rawValue),
+                        .integer(consumer.createdAt.microseconds), .integer(consumer.updatedAt.microseconds),
+                    ]
+                )
+            }
         }
     }
 

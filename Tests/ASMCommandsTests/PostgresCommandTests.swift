@@ -161,6 +161,23 @@ import Testing
         let expunge = try await asm(["expunge", "--db", url, "1", "--reason", "leaked", "--yes"])
         #expect(expunge.exitCode == 64 && expunge.stderr.contains("PostgreSQL"), "\(expunge.stderr)")
 
+        // asm migrate copies the log to an SQLite file: same head, and asm verify passes on the copy;
+        // a second copy into it finds everything there already.
+        let copy = directory.file("copy/asm.sqlite")
+        let migrated = try await asm(["migrate", "--from", url, "--to", copy, "--json"])
+        #expect(migrated.exitCode == 0, "\(migrated.stderr)")
+        #expect(migrated.stdout.contains(#""already_there":0"#), "\(migrated.stdout)")
+        let copyVerify = try await asm(["verify", "--db", copy, "--json"])
+        let sourceVerify = try await asm(["verify", "--db", url, "--json"])
+        #expect(copyVerify.exitCode == 0 && sourceVerify.exitCode == 0, "\(copyVerify.stderr)")
+        let head = { (text: String) in text.range(of: #""head":""#).map { String(text[$0.upperBound...].prefix(64)) } }
+        #expect(head(copyVerify.stdout) != nil && head(copyVerify.stdout) == head(sourceVerify.stdout))
+        let resumed = try await asm(["migrate", "--from", url, "--to", copy, "--json"])
+        #expect(resumed.exitCode == 0 && resumed.stdout.contains(#""copied":0"#), "\(resumed.stdout) \(resumed.stderr)")
+        let same = try await asm(["migrate", "--from", copy, "--to", copy])
+        #expect(same.exitCode == 64, "\(same.stderr)")
+        try? FileManager.default.removeItem(atPath: directory.file("copy"))
+
         // Nothing was written to the working directory but side files under .asm/.
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         #expect(entries.allSatisfy { $0 == ".asm" }, "\(entries)")

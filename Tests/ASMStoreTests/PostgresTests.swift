@@ -93,6 +93,54 @@ struct PostgresTests {
         await sqlite.close()
     }
 
+    @Test(
+        "a log copied SQLite → PostgreSQL → SQLite keeps its events, hashes and checkpoints; an interrupted copy resumes"
+    )
+    func copyBothWays() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try SQLiteEventStore(path: directory.file("source.sqlite"))
+        try await SampleHistory(seed: 5, sessions: 6, events: 900).append(to: source)
+        let consumer = try await source.consumer(named: "indexer", startingAt: .beginning)
+        try await consumer.acknowledge(through: SequenceNumber(300))
+        let original = try await source.recordedEvents(from: .zero, limit: 5_000, filter: .all).events
+        let head = try await source.verify().head
+        try await Self.withStore { postgres, _ in
+            // An interrupted copy: the first 400 events are there already.
+            try await postgres.importRecorded(
+                Array(original.prefix(400)),
+                chainVersions: try await source.verify().chainVersions
+            )
+            let report = try await LogCopy.copy(from: source, to: postgres, pageSize: 128)
+            #expect(report.alreadyThere == 400 && report.copied == original.count - 400 && report.head == head)
+            #expect(try await postgres.recordedEvents(from: .zero, limit: 5_000, filter: .all).events == original)
+            #expect(try await postgres.consumerPosition("indexer") == SequenceNumber(300))
+            #expect(try await Self.projections(postgres) == (try await Self.projections(source)))
+            // Appending after the copy continues the same chain.
+            try await postgres.append(messages(2), to: SessionID.generate().stream, expectedVersion: .noStream)
+            #expect(try await postgres.verify().isIntact)
+
+            let back = try SQLiteEventStore(path: directory.file("back.sqlite"))
+            let again = try await LogCopy.copy(from: postgres, to: back)
+            #expect(again.copied == original.count + 2)
+            #expect(try await back.verify().head == (try await postgres.verify()).head)
+            #expect(try await back.consumerPosition("indexer") == SequenceNumber(300))
+            await back.close()
+
+            // A target holding another log is refused, and left as it was.
+            let other = try SQLiteEventStore(path: directory.file("other.sqlite"))
+            try await other.append(messages(1), to: SessionID.generate().stream, expectedVersion: .noStream)
+            await #expect {
+                _ = try await LogCopy.copy(from: source, to: other)
+            } throws: { error in
+                (error as? StoreError)?.code == .invalidArgument
+            }
+            #expect(try await other.lastSequence() == SequenceNumber(1))
+            await other.close()
+        }
+        await source.close()
+    }
+
     @Test("a log written by a newer build is refused, naming both versions")
     func newerSchema() async throws {
         try await Self.withStore { store, url in

@@ -187,6 +187,68 @@ final class WriteTransaction {
         }
     }
 
+    /// Appends events exactly as another store recorded them (a copied log): they must continue
+    /// this log's sequence; an empty log first takes the source's chain versions. Projections are
+    /// not applied (the copy rebuilds them once at the end).
+    func importRecorded(_ events: [RecordedEvent], chainVersions: [VerificationReport.ChainVersion]) throws {
+        guard let first = events.first else { return }
+        guard first.sequence.rawValue == head.sequence + 1 else {
+            throw StoreError(
+                .invalidArgument,
+                "the copy continues at sequence \(first.sequence), the log ends at \(head.sequence)"
+            )
+        }
+        do {
+            try insertImported(events, chainVersions: chainVersions)
+        } catch {
+            throw StoreError.from(error, path: connection.path, doing: "copying events in")
+        }
+        if let last = events.last {
+            head = ChainHead(
+                sequence: last.sequence.rawValue,
+                hash: last.hash,
+                recordedAt: last.recordedAt.microseconds,
+                version2From: head.version2From
+            )
+        }
+    }
+
+    private func insertImported(
+        _ events: [RecordedEvent],
+        chainVersions: [VerificationReport.ChainVersion]
+    ) throws(SQLiteError) {
+        if head.sequence == 0, head.version2From == nil,
+            let version2 = chainVersions.first(where: { $0.version == 2 })
+        {
+            try connection.execute(
+                "INSERT INTO chain_versions (version, first_sequence) VALUES (2, ?)",
+                [.integer(version2.firstSequence.rawValue)]
+            )
+            head.version2From = version2.firstSequence.rawValue
+        }
+        let insert = try connection.statement(
+            """
+            INSERT INTO events (sequence, event_id, stream_id, stream_version, run_id, type, schema_version,
+                                payload, recorded_at, hash)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            """
+        )
+        for event in events {
+            insert.bind(event.sequence.rawValue, at: 1)
+            insert.bind(event.id.uuid, at: 2)
+            insert.bind(event.stream.uuid, at: 3)
+            insert.bind(event.streamVersion.rawValue, at: 4)
+            insert.bind(event.runID?.uuid, at: 5)
+            insert.bind(event.type.rawValue, at: 6)
+            insert.bind(Int64(event.schemaVersion), at: 7)
+            event.payload.withUnsafeBytes { insert.bind(text: $0, at: 8) }
+            insert.bind(event.recordedAt.microseconds, at: 9)
+            event.hash.withBytes { insert.bind(blob: $0, at: 10) }
+            try insert.execute()
+            versions[event.stream.uuid] = event.streamVersion.rawValue
+        }
+    }
+
     /// The first resolution of a requested approval wins: checked here, in the append's
     /// transaction, so two processes racing to answer one approval record one answer.
     private func refuseUnlessPending(_ resolved: ToolApprovalResolved, stream: StreamID) throws {
