@@ -57,6 +57,27 @@ bench-quick:
 	@if [ -f "$(EVLOG_SRC)" ]; then $(MAKE) --no-print-directory .build/evlog; fi
 	.build/release/asm-bench --quick --dir $(BENCH_DIR) $(if $(wildcard $(EVLOG_SRC)),--anchor .build/evlog,)
 
+# The PostgreSQL store against a plain insert loop of the same row shape on the same server, in
+# the same run, with the SQLite store's rows beside it (`asm-bench postgres`). Starts a private
+# cluster in $(PG_BENCH_DIR) on port $(PG_BENCH_PORT) and stops it afterwards, even on failure;
+# `make bench-postgres PG_URL=postgresql://…` uses that server instead (schemas asmbench_*).
+PG_BENCH_DIR ?= /tmp/asm-pg-bench
+PG_BENCH_PORT ?= 54339
+BENCH_SCRATCH ?= .build
+.PHONY: bench-postgres
+bench-postgres:
+	$(SWIFT) build -c release --product asm-bench --scratch-path $(BENCH_SCRATCH)
+	@if [ -f "$(EVLOG_SRC)" ]; then $(MAKE) --no-print-directory .build/evlog; fi
+	@set -e; bench="$(BENCH_SCRATCH)/release/asm-bench --dir $(BENCH_DIR) \
+		$(if $(wildcard $(EVLOG_SRC)),--anchor .build/evlog,) postgres"; \
+	if [ -n "$(PG_URL)" ]; then \
+		$$bench --url "$(PG_URL)"; \
+	else \
+		trap 'Scripts/pg_cluster.sh stop $(PG_BENCH_DIR)' EXIT; \
+		cluster=$$(Scripts/pg_cluster.sh start --port $(PG_BENCH_PORT) $(PG_BENCH_DIR)); eval "$$cluster"; \
+		$$bench --url "$$ASM_TEST_POSTGRES"; \
+	fi
+
 # Crash soak (not part of `make test`): SIGKILLs of `asm run` and `asm serve` mid-run on one
 # file, one recovery pass, then the figures (open runs, agents, locks, chain, gaps, batches).
 SOAK_KILLS ?= 1000

@@ -21,13 +21,17 @@ import Glibc
 ///     asm-bench approver DB COUNT FILE   (child: approves each request, notes when it committed)
 ///     asm-bench [--dir DIR] [--quick] http  (the HTTP API: stream latency and rate, memory, reads)
 ///     asm-bench http-server DB CHUNKS    (child: serves the HTTP API, runs on request)
+///     asm-bench [--dir DIR] [--quick] [--anchor EVLOG] postgres --url URL  (PostgreSQL vs a plain insert loop)
 @main
 struct Bench {
     static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
         let httpOptions = HTTPBench.options(ofCommand: arguments)
+        let postgresOptions = PostgresBench.options(ofCommand: arguments)
         do {
-            switch httpOptions == nil ? arguments.first : "http" {
+            switch postgresOptions != nil ? "postgres" : httpOptions == nil ? arguments.first : "http" {
+            case "postgres":
+                try await PostgresBench.run(options: postgresOptions ?? [])
             case "http":
                 try await HTTPBench.run(options: httpOptions ?? [])
             case "http-server":
