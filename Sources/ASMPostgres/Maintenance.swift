@@ -1,7 +1,6 @@
 internal import ASMCore
 internal import ASMMigrations
 internal import ASMStore
-internal import Crypto
 internal import Foundation
 internal import NIOCore
 internal import PostgresNIO
@@ -262,7 +261,7 @@ enum Verification {
                 if sequence != expected, firstGap == nil { firstGap = SequenceNumber(expected) }
                 expected = sequence + 1
                 input.removeAll(keepingCapacity: true)
-                let digest: EventHash? = sequence >= version2From ? sha256(event.payload) : nil
+                let digest: EventHash? = sequence >= version2From ? WriteTransaction.sha256(event.payload) : nil
                 var type = event.type.rawValue
                 type.withUTF8 { typeBytes in
                     event.payload.withUnsafeBytes { payload in
@@ -282,7 +281,7 @@ enum Verification {
                         )
                     }
                 }
-                let computed = sha256(input)
+                let computed = WriteTransaction.sha256(input)
                 if computed != event.hash, firstMismatch == nil { firstMismatch = event.sequence }
                 previous = computed
                 checked += 1
@@ -309,11 +308,5 @@ enum Verification {
             head: checked > 0 ? previous : nil,
             chainVersions: chainVersions
         )
-    }
-
-    static func sha256(_ bytes: [UInt8]) -> EventHash {
-        var hasher = SHA256()
-        hasher.update(data: bytes)
-        return hasher.finalize().withUnsafeBytes { EventHash(bytes: $0) } ?? .genesis
     }
 }

@@ -1,4 +1,4 @@
-import ASMCore
+package import ASMCore
 internal import Crypto
 
 /// The head of the hash chain as committed.
@@ -17,7 +17,7 @@ struct ChainHead: Equatable {
 ///
 /// It holds the tentative chain head and stream versions; the writer adopts them as its
 /// caches only after COMMIT succeeds.
-final class WriteTransaction {
+package final class WriteTransaction {
     let connection: Connection
     let projector: Projector
     private let clock: any WallClock
@@ -380,7 +380,7 @@ final class WriteTransaction {
         return Self.sha256(hashInput)
     }
 
-    static func sha256(_ bytes: [UInt8]) -> EventHash {
+    package static func sha256(_ bytes: [UInt8]) -> EventHash {
         bytes.withUnsafeBytes { sha256($0) }
     }
 
