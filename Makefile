@@ -6,7 +6,7 @@ CHECKS := --explicit-target-dependency-import-check error
 EVLOG_SRC ?= ../shared/bench/evlog.c
 BENCH_DIR ?= /tmp/asm-bench
 
-.PHONY: build test test-browser test-api-fuzz pg-start pg-stop lint demo bench bench-quick soak clean
+.PHONY: build test test-browser test-api-fuzz test-multihost pg-start pg-stop lint demo bench bench-quick soak clean
 
 build:
 	$(SWIFT) build $(CHECKS)
@@ -24,6 +24,12 @@ test-browser: build
 # documented, nothing appended by a refused request.
 test-api-fuzz: build
 	python3 Scripts/api_fuzz.py --asm .build/debug/asm
+
+# Several machines on one PostgreSQL log (Scripts/multihost_test.py): hosts as network
+# namespaces (Scripts/netns_hosts.sh, as root), two appending, one following, SIGKILLs
+# mid-append, the recovery pass, the chain verified; on loopback where namespaces cannot be made.
+test-multihost: build
+	python3 Scripts/multihost_test.py .build/debug/asm
 
 # A private PostgreSQL for the PostgreSQL tests in $(PG_DIR), unix socket only, port $PGPORT
 # or 54329 (Scripts/pg_cluster.sh): `eval "$(make -s pg-start)"` sets ASM_TEST_POSTGRES for

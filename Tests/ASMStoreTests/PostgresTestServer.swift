@@ -15,6 +15,12 @@ enum PostgresTestServer {
         return value
     }()
 
+    /// A URL with a password over TCP (`ASM_TEST_POSTGRES_TCP`), or none.
+    static let passwordURL: String? = {
+        let value = ProcessInfo.processInfo.environment["ASM_TEST_POSTGRES_TCP"] ?? ""
+        return value.isEmpty ? nil : value
+    }()
+
     /// The URL of a new schema on the test server (the server's URL plus `schema=`).
     static func freshSchemaURL() -> String? {
         guard let url else { return nil }

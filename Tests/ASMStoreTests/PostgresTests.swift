@@ -257,6 +257,49 @@ struct PostgresTests {
     }
 }
 
+/// Password authentication over TCP: `ASM_TEST_POSTGRES_TCP` is a URL with the right password
+/// (Scripts/pg_cluster.sh `--listen`, SCRAM).
+@Suite(
+    "PostgreSQL credentials",
+    .enabled(if: PostgresTestServer.passwordURL != nil, "ASM_TEST_POSTGRES_TCP names no password server")
+)
+struct PostgresCredentialTests {
+    @Test("the right password (URL or PGPASSWORD) opens the log; a wrong one is a one-line refusal without it")
+    func credentials() async throws {
+        let url = try #require(PostgresTestServer.passwordURL)
+        let location = try PostgresLocation(url: url)
+        let password = try #require(location.password)
+        let schema = "t_" + UUIDValue.generate().description.replacingOccurrences(of: "-", with: "").prefix(24)
+        let withoutPassword = url.replacingOccurrences(of: ":\(password)@", with: "@") + "?schema=\(schema)"
+        #expect(!withoutPassword.contains(password))
+
+        let store = try await PostgresEventStore.open(url: withoutPassword, environment: ["PGPASSWORD": password])
+        let session = SessionID.generate()
+        let appended = try await store.append(messages(2), to: session.stream, expectedVersion: .noStream)
+        #expect(appended.firstSequence == SequenceNumber(1))
+        #expect(try await store.verify().isIntact)
+        await PostgresTestServer.drop(store)
+        await store.close()
+
+        let wrong = "wrong-\(password)-wrong"
+        for (attempt, environment) in [
+            (url.replacingOccurrences(of: ":\(password)@", with: ":\(wrong)@"), [String: String]()),
+            (withoutPassword, ["PGPASSWORD": wrong]),
+            (withoutPassword, [:]),
+        ] {
+            await #expect("\(environment.keys.sorted())") {
+                _ = try await PostgresEventStore.open(url: attempt, environment: environment)
+            } throws: { error in
+                guard let error = error as? StoreError else { return false }
+                let text = error.description + error.detailedDescription()
+                return error.code == .unavailable && !text.contains(wrong) && !text.contains(password)
+                    && !error.description.contains("\n")
+                    && (error.description.contains("credentials") || error.description.contains("no usable password"))
+            }
+        }
+    }
+}
+
 @Suite("PostgreSQL URLs")
 struct PostgresLocationTests {
     @Test("URL forms: TCP, IPv6, unix socket, parameters, schema; the password never printed")
