@@ -60,6 +60,7 @@ public final class PostgresEventStore: LogImporting {
     private let writer: AppendWriter
     private let signal: CommitSignal
     private let listener: Task<Void, Never>
+    private let claims: ConsumerClaims
 
     private init(location: PostgresLocation, configuration: Configuration, head: SequenceNumber) {
         self.location = location
@@ -70,6 +71,7 @@ public final class PostgresEventStore: LogImporting {
             name: configuration.applicationName,
             idleLimit: configuration.readerConnections
         )
+        claims = ConsumerClaims(location: location, timeout: configuration.connectTimeout)
         let signal = CommitSignal()
         signal.publish(head)
         self.signal = signal
@@ -156,6 +158,7 @@ public final class PostgresEventStore: LogImporting {
     }
 
     public func close() async {
+        await claims.releaseAll()
         listener.cancel()
         await writer.close()
         signal.close()
@@ -387,9 +390,11 @@ public final class PostgresEventStore: LogImporting {
         writes: (@Sendable (any TransactionContext) throws -> Void)?
     ) async throws {
         let now = configuration.clock.now().microseconds
+        let ours = await claims.backend(of: name)
         try await readers.withLink { link in
             _ = try link.blockingQuery("BEGIN", doing: "acknowledging")
             do {
+                try ConsumerClaims.checkExclusive(name, ours: ours, on: link)
                 var binds = PostgresBindings()
                 binds.append(sequence.rawValue)
                 binds.append(now)
@@ -417,6 +422,15 @@ public final class PostgresEventStore: LogImporting {
                 throw error
             }
         }
+    }
+
+    public func claimConsumer(_ name: String) async throws {
+        try Self.validate(consumerName: name)
+        try await claims.claim(name)
+    }
+
+    public func releaseConsumer(_ name: String) async {
+        await claims.release(name)
     }
 
     public func resetConsumer(_ name: String, to sequence: SequenceNumber, reason: String?) async throws {

@@ -113,8 +113,17 @@ public protocol EventStore: Sendable {
     func consumers() async throws -> [ConsumerStatus]
     /// The last sequence `name` acknowledged.
     func consumerPosition(_ name: String) async throws -> SequenceNumber
+    /// Makes this store the one live instance of the durable consumer `name` — across
+    /// processes, and on PostgreSQL across hosts — until ``releaseConsumer(_:)``, `close()` or
+    /// the end of the process (a crash included). Claiming again while holding it is free.
+    /// While another instance holds it, claims and acknowledgements are refused.
+    /// - Throws: ``StoreError`` `consumerBusy`, naming the holder.
+    func claimConsumer(_ name: String) async throws
+    /// Gives up this store's claim on `name` (nothing when it holds none).
+    func releaseConsumer(_ name: String) async
     /// Moves `name`'s checkpoint forward to `sequence` (never backwards), together with the
-    /// consumer's own writes in the same transaction.
+    /// consumer's own writes in the same transaction. Refused with `consumerBusy` while another
+    /// instance holds the consumer (see ``claimConsumer(_:)``).
     func acknowledge(
         consumer name: String,
         through sequence: SequenceNumber,

@@ -81,6 +81,7 @@ public final class SQLiteEventStore: LogImporting {
     private let readers: ReaderPool
     private let signal: CommitSignal
     private let watcher: LogWatcher
+    private let claims: ConsumerClaims
 
     /// Tables a consumer's own writes may read but never change.
     static let protectedTables: Set<String> = [
@@ -99,6 +100,7 @@ public final class SQLiteEventStore: LogImporting {
     ///   `foreignDatabase`, `newerSchema`, `cannotOpen`, `readOnly` or `busy`.
     public init(path: String, configuration: Configuration = Configuration()) throws {
         self.path = path
+        claims = ConsumerClaims(database: path)
         self.configuration = configuration
         if configuration.readOnly {
             guard DatabaseFile.exists(path) else {
@@ -274,6 +276,7 @@ public final class SQLiteEventStore: LogImporting {
     }
 
     public func close() async {
+        claims.releaseAll()
         writer.close()
         signal.close()
         watcher.close()
@@ -517,28 +520,39 @@ public final class SQLiteEventStore: LogImporting {
     ) async throws {
         let now = configuration.clock.now().microseconds
         let path = self.path
-        try await writer.perform { transaction in
-            let connection = transaction.connection
-            guard sequence.rawValue <= transaction.head.sequence, sequence.rawValue >= 0 else {
-                throw StoreError(
-                    .invalidArgument,
-                    "cannot acknowledge \(sequence): the log ends at \(transaction.head.sequence)",
-                    path: path
+        try await claims.excludingOthers(name) {
+            try await writer.perform { transaction in
+                let connection = transaction.connection
+                guard sequence.rawValue <= transaction.head.sequence, sequence.rawValue >= 0 else {
+                    throw StoreError(
+                        .invalidArgument,
+                        "cannot acknowledge \(sequence): the log ends at \(transaction.head.sequence)",
+                        path: path
+                    )
+                }
+                try connection.execute(
+                    "UPDATE consumers SET position = max(position, ?), updated_at = ? WHERE name = ?",
+                    [.integer(sequence.rawValue), .integer(now), .text(name)]
                 )
-            }
-            try connection.execute(
-                "UPDATE consumers SET position = max(position, ?), updated_at = ? WHERE name = ?",
-                [.integer(sequence.rawValue), .integer(now), .text(name)]
-            )
-            guard connection.changes == 1 else {
-                throw StoreError(.notFound, "no consumer named \"\(name)\"", path: path)
-            }
-            if let writes {
-                try connection.withProtectedTables(Self.protectedTables) {
-                    try writes(ConsumerTransaction(connection: connection))
+                guard connection.changes == 1 else {
+                    throw StoreError(.notFound, "no consumer named \"\(name)\"", path: path)
+                }
+                if let writes {
+                    try connection.withProtectedTables(Self.protectedTables) {
+                        try writes(ConsumerTransaction(connection: connection))
+                    }
                 }
             }
         }
+    }
+
+    public func claimConsumer(_ name: String) async throws {
+        try Self.validate(consumerName: name)
+        try claims.claim(name)
+    }
+
+    public func releaseConsumer(_ name: String) async {
+        claims.release(name)
     }
 
     public func resetConsumer(_ name: String, to sequence: SequenceNumber, reason: String?) async throws {

@@ -38,6 +38,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             case sqlite
             case unavailable
             case database
+            case consumerBusy = "consumer busy"
         }
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -91,6 +92,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         public static let unavailable = Code(.unavailable)
         /// Any other error the database server reported.
         public static let database = Code(.database)
+        /// Another live instance (in this or another process, on this or another host) runs the
+        /// durable consumer.
+        public static let consumerBusy = Code(.consumerBusy)
 
         public var description: String { wrapped.rawValue }
     }

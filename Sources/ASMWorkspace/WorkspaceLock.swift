@@ -1,6 +1,5 @@
 import ASMSystem
 import FoundationEssentials
-internal import Synchronization
 
 #if canImport(Glibc)
 internal import Glibc
@@ -17,51 +16,31 @@ internal import Darwin
 public final class WorkspaceLock: Sendable {
     /// The directory, symlinks resolved.
     public let path: String
-    private let descriptor = Mutex<Int32>(-1)
+    private let claim: FileClaim
 
-    private init(path: String, descriptor: Int32) {
+    private init(path: String, claim: FileClaim) {
         self.path = path
-        self.descriptor.withLock { $0 = descriptor }
+        self.claim = claim
     }
 
     /// Claims `path` for `holder` (a run id, a command), or says who holds it.
     /// - Throws: ``WorkspaceError`` when another run holds it or the lock file cannot be made.
     public static func acquire(_ path: String, holder: String) throws(WorkspaceError) -> WorkspaceLock {
         let real = SystemPaths.resolved(path) ?? path
-        let base = SystemPaths.temporaryDirectory + "/asm-workspace-locks-\(getuid())"
-        mkdir(base, 0o700)
-        let file = base + "/" + ArtifactReference.of(Array(real.utf8)).digest + ".lock"
-        let descriptor = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw WorkspaceError(
-                .ioError,
-                "cannot make the workspace lock \(file): \(String(cString: strerror(errno)))",
-                path: file
-            )
-        }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            var bytes = [UInt8](repeating: 0, count: 512)
-            let count = pread(descriptor, &bytes, bytes.count, 0)
-            close(descriptor)
-            let owner = count > 0 ? String(decoding: bytes[..<count], as: UTF8.self) : "another process"
+        let file =
+            FileClaim.directory("asm-workspace-locks") + "/" + ArtifactReference.of(Array(real.utf8)).digest + ".lock"
+        switch Result(catching: { () throws(FileClaim.Failure) in
+            try FileClaim.acquire(file, note: "pid \(getpid()), \(holder)")
+        }) {
+        case .success(let claim):
+            return WorkspaceLock(path: real, claim: claim)
+        case .failure(.held(let owner)):
             throw WorkspaceError(.inUse, "the workspace \(real) is in use by \(owner)", path: real)
+        case .failure(.cannotOpen(let file, let reason)):
+            throw WorkspaceError(.ioError, "cannot make the workspace lock \(file): \(reason)", path: file)
         }
-        let note = Array("pid \(getpid()), \(holder)".utf8)
-        _ = ftruncate(descriptor, 0)
-        _ = note.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
-        return WorkspaceLock(path: real, descriptor: descriptor)
     }
 
     /// Gives the claim up (safe to call more than once).
-    public func release() {
-        let descriptor = self.descriptor.withLock { value -> Int32 in
-            defer { value = -1 }
-            return value
-        }
-        guard descriptor >= 0 else { return }
-        _ = ftruncate(descriptor, 0)
-        close(descriptor)
-    }
-
-    deinit { release() }
+    public func release() { claim.release() }
 }

@@ -79,6 +79,8 @@ final class BusyStore: EventStore {
         try await base.consumer(named: name, startingAt: start)
     }
     func consumers() async throws -> [ConsumerStatus] { try await base.consumers() }
+    func claimConsumer(_ name: String) async throws { try await base.claimConsumer(name) }
+    func releaseConsumer(_ name: String) async { await base.releaseConsumer(name) }
     func consumerPosition(_ name: String) async throws -> SequenceNumber { try await base.consumerPosition(name) }
     func acknowledge(
         consumer name: String,

@@ -182,6 +182,51 @@ import Testing
         }
     }
 
+    @Test("one live instance per consumer: a second store is refused until the first lets go", arguments: Backend.all)
+    func oneLiveInstance(backend: Backend) async throws {
+        try await backend.withTwoStores { first, second in
+            try await first.append(messages(4), to: .generate(), expectedVersion: .noStream)
+            let here = try await first.consumer(named: "indexer", startingAt: .beginning)
+            let there = try await second.consumer(named: "indexer", startingAt: .beginning)
+
+            // Iterating claims it: the other store can neither claim nor acknowledge.
+            var iterator = here.batches(limit: 2).makeAsyncIterator()
+            let batch = try #require(try await iterator.next())
+            #expect(batch.events.count == 2)
+            let refused = await #expect(throws: StoreError.self) { try await there.claim() }
+            #expect(refused?.code == .consumerBusy)
+            #expect(refused?.description.contains("indexer") == true)
+            let refusedAck = await #expect(throws: StoreError.self) {
+                try await there.acknowledge(through: SequenceNumber(3))
+            }
+            #expect(refusedAck?.code == .consumerBusy)
+            #expect(try await second.consumerPosition("indexer") == 0, "a refused acknowledgement moves nothing")
+            let otherLoop = await #expect(throws: StoreError.self) {
+                var elsewhere = there.batches().makeAsyncIterator()
+                _ = try await elsewhere.next()
+            }
+            #expect(otherLoop?.code == .consumerBusy)
+
+            // The holder acknowledges; claiming again is free; another name is independent.
+            try await here.acknowledge(batch)
+            try await here.claim()
+            #expect(try await second.consumerPosition("indexer") == batch.through)
+            try await second.consumer(named: "other", startingAt: .beginning).claim()
+
+            // Once the holder lets go, the other store takes over and goes on from the checkpoint.
+            await here.release()
+            try await there.claim()
+            let next = try #require(try await there.nextBatch(limit: 10, wait: false))
+            #expect(next.events.first?.sequence == batch.through.next)
+            try await there.acknowledge(next)
+            let refusedBack = await #expect(throws: StoreError.self) { try await here.acknowledge(through: .zero) }
+            #expect(refusedBack?.code == .consumerBusy)
+            await there.release()
+            try await here.acknowledge(through: next.through)  // nobody runs it: an acknowledgement may
+            withExtendedLifetime(iterator) {}
+        }
+    }
+
     @Test("consumer names are validated and unknown consumers are not found")
     func names() async throws {
         try await withTemporaryStore { store in

@@ -59,3 +59,33 @@ func withPostgresStore<T>(
         throw error
     }
 }
+
+/// Two stores on one fresh schema, as two hosts would open it.
+func withTwoPostgresStores<T>(_ body: (any EventStore, any EventStore) async throws -> T) async throws -> T {
+    guard let url = PostgresTestServer.freshSchemaURL() else {
+        throw StoreError(.unavailable, "ASM_TEST_POSTGRES is not set")
+    }
+    var configuration = PostgresEventStore.Configuration()
+    configuration.clock = ManualClock()
+    let first = try await PostgresEventStore.open(url: url, configuration: configuration)
+    let second: PostgresEventStore
+    do {
+        second = try await PostgresEventStore.open(url: url, configuration: configuration)
+    } catch {
+        await PostgresTestServer.drop(first)
+        await first.close()
+        throw error
+    }
+    do {
+        let value = try await body(first, second)
+        await second.close()
+        await PostgresTestServer.drop(first)
+        await first.close()
+        return value
+    } catch {
+        await second.close()
+        await PostgresTestServer.drop(first)
+        await first.close()
+        throw error
+    }
+}

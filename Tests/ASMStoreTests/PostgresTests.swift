@@ -212,6 +212,32 @@ struct PostgresTests {
         }
     }
 
+    @Test("a consumer's holder whose connection dies (its host gone) lets another host take over")
+    func consumerTakeover() async throws {
+        try await Self.withStore { first, url in
+            let second = try await PostgresEventStore.open(url: url, configuration: Self.configuration())
+            let here = try await first.consumer(named: "audit", startingAt: .beginning)
+            let there = try await second.consumer(named: "audit", startingAt: .beginning)
+            try await here.claim()
+            let refused = await #expect(throws: StoreError.self) { try await there.claim() }
+            #expect(refused?.code == .consumerBusy)
+            #expect(refused?.description.contains("pid \(getpid())") == true, "names the holder")
+            // The holder's connection ends as it would with its host: the server drops the lock.
+            let cut = try await first.queryForTesting(
+                """
+                SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_locks WHERE locktype = 'advisory'
+                AND objsubid = 2 AND classid = hashtext(current_schema() || ' consumer')::oid
+                AND objid = hashtext('audit')::oid
+                """
+            )
+            #expect(cut == ["1"])
+            try await there.claim()
+            let back = await #expect(throws: StoreError.self) { try await here.acknowledge(through: .zero) }
+            #expect(back?.code == .consumerBusy)
+            await second.close()
+        }
+    }
+
     @Test("a follower in another store sees concurrent appends exactly once, in order")
     func followerSeesEverything() async throws {
         try await Self.withStore { writer, url in

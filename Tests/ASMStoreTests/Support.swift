@@ -45,6 +45,25 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 }
 
 extension Backend {
+    /// Runs `body` with two stores on one fresh log, as two processes (or hosts) would open it.
+    func withTwoStores<T>(_ body: (any EventStore, any EventStore) async throws -> T) async throws -> T {
+        if self == .postgres { return try await withTwoPostgresStores(body) }
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try SQLiteEventStore(path: directory.file("asm.sqlite"), configuration: configuration)
+        let second = try SQLiteEventStore(path: directory.file("asm.sqlite"), configuration: configuration)
+        do {
+            let value = try await body(first, second)
+            await first.close()
+            await second.close()
+            return value
+        } catch {
+            await first.close()
+            await second.close()
+            throw error
+        }
+    }
+
     /// Every backend this machine can run.
     static let all: [Backend] = allCases.filter { $0 != .postgres || PostgresTestServer.url != nil }
     /// The SQLite configurations (for tests of what only a file has).

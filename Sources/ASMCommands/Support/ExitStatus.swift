@@ -62,7 +62,7 @@ enum ExitStatus {
         switch error.code {
         case .notADatabase, .corrupt, .foreignDatabase, .newerSchema, .readOnly: dataError
         case .missingDatabase, .notFound: noInput
-        case .busy: temporaryFailure
+        case .busy, .consumerBusy: temporaryFailure
         case .invalidArgument: usage
         // A PostgreSQL server that cannot be reached or refuses the credentials fails as a file
         // that cannot be opened does (cannotOpen, ioError: 1).

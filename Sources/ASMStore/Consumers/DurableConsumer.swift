@@ -1,4 +1,5 @@
 public import ASMCore
+internal import Synchronization
 
 /// A named reader whose position survives restarts, kept in the same database file.
 ///
@@ -7,6 +8,11 @@ public import ASMCore
 /// For exactly-once processing, commit your own writes together with the checkpoint
 /// through ``acknowledge(_:writes:)``. Checkpoints only move forward; ``reset(to:reason:)``
 /// moves them anywhere and records a `consumer.reset` event.
+///
+/// One instance of a consumer runs at a time: iterating ``batches(filter:limit:)`` claims it
+/// (``claim()``) for this store until the iteration ends, ``release()`` or the process ends;
+/// a second instance — another store, another process, on PostgreSQL another host — gets
+/// ``StoreError`` `consumerBusy` naming the holder, and its acknowledgements are refused too.
 ///
 /// ```swift
 /// let consumer = try await store.consumer(named: "indexer", startingAt: .beginning)
@@ -25,6 +31,17 @@ public struct DurableConsumer: Sendable {
     public init(name: String, store: any EventStore) {
         self.name = name
         self.store = store
+    }
+
+    /// Makes this store the consumer's one live instance (see the type's documentation).
+    /// - Throws: ``StoreError`` `consumerBusy` while another instance holds it.
+    public func claim() async throws {
+        try await store.claimConsumer(name)
+    }
+
+    /// Gives up this store's claim, so another instance may take over.
+    public func release() async {
+        await store.releaseConsumer(name)
     }
 
     /// The last sequence acknowledged.
@@ -67,7 +84,10 @@ public struct DurableConsumer: Sendable {
     /// Batches from the stored position on, waiting for new events when caught up.
     ///
     /// The sequence keeps its own cursor, so it moves on even before batches are
-    /// acknowledged; after a restart it starts again from the stored checkpoint.
+    /// acknowledged; after a restart it starts again from the stored checkpoint. It claims the
+    /// consumer before its first batch (and checks the claim before each), throwing
+    /// `consumerBusy` while another instance runs it; the claim is given up when the iteration
+    /// ends.
     public func batches(filter: EventFilter = .all, limit: Int = 500) -> Batches {
         Batches(consumer: self, filter: filter, limit: limit)
     }
@@ -115,19 +135,37 @@ public struct DurableConsumer: Sendable {
             let filter: EventFilter
             let limit: Int
             var cursor: SequenceNumber?
+            private let hold: Hold
 
             init(consumer: DurableConsumer, filter: EventFilter, limit: Int) {
                 self.consumer = consumer
                 self.filter = filter
                 self.limit = limit
+                hold = Hold(consumer)
             }
 
             public mutating func next() async throws -> ConsumerBatch? {
+                try await consumer.claim()
+                hold.claimed.store(true, ordering: .relaxed)
                 guard let batch = try await consumer.nextBatch(after: cursor, filter: filter, limit: limit) else {
                     return nil
                 }
                 cursor = batch.through
                 return batch
+            }
+        }
+
+        /// Gives the iteration's claim up when the iterator goes away.
+        final class Hold: Sendable {
+            let consumer: DurableConsumer
+            let claimed = Atomic<Bool>(false)
+
+            init(_ consumer: DurableConsumer) { self.consumer = consumer }
+
+            deinit {
+                guard claimed.load(ordering: .relaxed) else { return }
+                let consumer = consumer
+                Task { await consumer.release() }
             }
         }
     }
