@@ -18,7 +18,9 @@ from PGPASSWORD, never written in a URL.
     i.e. while it appends;
   - then the crash-recovery pass: `asm recover` on asm-h2 must leave asm-h1's runs alone
     (another host's leases), `asm recover` on asm-h1 closes whatever victim run asm-h1's
-    later processes have not already closed when they opened the log.
+    later processes have not already closed when they opened the log;
+  - then the server restarts (a fast shutdown: every connection dropped) and asm-h2 runs one
+    more session, which the follower, connected since the start, must see too.
 
 Checked afterwards: the follower saw every event exactly once, in order, and the same events
 as a fresh read; no sequence gap; every batch whole (a run's request with its user message, a
@@ -303,6 +305,20 @@ def scenario(asm, hosts, directory, arguments, figures):
             raise Failure(f"asm-h2 closed runs of asm-h1: {other['abandoned']}")
         if closed != open_before:
             raise Failure(f"the recovery pass closed {closed}, expected {open_before}")
+
+        # The server restarts under the follower: it must go on (polling, then listening again)
+        # and see what a host appends afterwards.
+        restarted = subprocess.run([CLUSTER, "restart", hosts.cluster], capture_output=True, text=True)
+        if restarted.returncode != 0:
+            raise Failure(f"the server did not restart: {restarted.stderr.strip()}")
+        after = start("asm-h2", "run", "--provider", "scripted", "--script", scripts["short"],
+                      "--agent", "asm-h2-lane-after-restart", "--quiet", "after the restart")
+        out, err = after.communicate()
+        outputs.add(out)
+        outputs.add(err)
+        if after.returncode != 0:
+            raise Failure(f"a run after the server's restart exited {after.returncode}: {err.strip()}")
+        figures["a run after the server restarted"] = "completed"
 
         # The follower reaches the head: it must see every event there is, then nothing more.
         events = read_all(run)

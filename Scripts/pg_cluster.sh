@@ -5,6 +5,7 @@
 #
 #   Scripts/pg_cluster.sh start [--port N] [--listen ADDR [--allow CIDR]] [--netns NS] DIR
 #   Scripts/pg_cluster.sh env DIR     # the export lines of the running cluster, again
+#   Scripts/pg_cluster.sh restart DIR # fast shutdown and start again (its clients see it go)
 #   Scripts/pg_cluster.sh stop DIR    # fast stop, then rm -rf DIR; fine if already stopped
 #
 #   eval "$(Scripts/pg_cluster.sh start /tmp/asm-pg)"    # sets ASM_TEST_POSTGRES
@@ -226,6 +227,7 @@ EOF
             echo "export ASM_TEST_POSTGRES_TCP='postgresql://$ROLE:$PASSWORD@$host:$port/$DATABASE'"
         fi
     } >"$DIR/pg_cluster.env"
+    printf '%s\n' "$NETNS" >"$DIR/netns"
     cat "$DIR/pg_cluster.env"
     note "PostgreSQL $("$BINDIR/postgres" -V | awk '{ print $3 }') running as $PG_USER in $DIR" \
         "(socket${listen:+, $listen:$port}${NETNS:+ in netns $NETNS}): $(since "$t0")" \
@@ -277,8 +279,24 @@ cmd_stop() {
     rm -rf -- "$DIR"
 }
 
+cmd_restart() {
+    [ $# -eq 1 ] || usage
+    resolve_dir "$1"
+    [ -f "$DIR/pg_cluster.env" ] || die "no pg_cluster.sh cluster in $DIR"
+    BINDIR=$(find_bindir)
+    PG_USER=$(stat -c %U "$DIR/data")
+    NETNS=$(cat "$DIR/netns" 2>/dev/null || true)
+    running || die "the cluster in $DIR is not running"
+    local t
+    t=$(now)
+    as_server "$BINDIR/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -m fast -w -t 60 restart >/dev/null ||
+        { tail -n 20 "$DIR/server.log" >&2; die "the server did not restart (see $DIR/server.log)"; }
+    note "restarted the server in $DIR ($(since "$t"))"
+}
+
 case ${1:-} in
     start) shift; cmd_start "$@" ;;
+    restart) shift; cmd_restart "$@" ;;
     env) shift; cmd_env "$@" ;;
     stop) shift; cmd_stop "$@" ;;
     *) usage ;;
