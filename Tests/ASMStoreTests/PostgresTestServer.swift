@@ -28,6 +28,14 @@ enum PostgresTestServer {
         return url + (url.contains("?") ? "&" : "?") + "schema=\(schema)"
     }
 
+    /// The tests' store settings: a manual clock, and `name` as the connections' application name.
+    static func configuration(_ name: String = "asm") -> PostgresEventStore.Configuration {
+        var configuration = PostgresEventStore.Configuration()
+        configuration.clock = ManualClock()
+        configuration.applicationName = name
+        return configuration
+    }
+
     /// Drops the schema a store used.
     static func drop(_ store: PostgresEventStore) async {
         let schema = store.location.schema
@@ -36,20 +44,18 @@ enum PostgresTestServer {
     }
 }
 
+/// A store on a fresh schema of the test server (dropped afterwards), and the schema's URL for
+/// opening more stores on the same log.
 func withPostgresStore<T>(
-    configuration: PostgresEventStore.Configuration = {
-        var configuration = PostgresEventStore.Configuration()
-        configuration.clock = ManualClock()
-        return configuration
-    }(),
-    _ body: (any EventStore) async throws -> T
+    configuration: PostgresEventStore.Configuration = PostgresTestServer.configuration(),
+    _ body: (PostgresEventStore, String) async throws -> T
 ) async throws -> T {
     guard let url = PostgresTestServer.freshSchemaURL() else {
         throw StoreError(.unavailable, "ASM_TEST_POSTGRES is not set")
     }
     let store = try await PostgresEventStore.open(url: url, configuration: configuration)
     do {
-        let value = try await body(store)
+        let value = try await body(store, url)
         await PostgresTestServer.drop(store)
         await store.close()
         return value
@@ -62,30 +68,15 @@ func withPostgresStore<T>(
 
 /// Two stores on one fresh schema, as two hosts would open it.
 func withTwoPostgresStores<T>(_ body: (any EventStore, any EventStore) async throws -> T) async throws -> T {
-    guard let url = PostgresTestServer.freshSchemaURL() else {
-        throw StoreError(.unavailable, "ASM_TEST_POSTGRES is not set")
-    }
-    var configuration = PostgresEventStore.Configuration()
-    configuration.clock = ManualClock()
-    let first = try await PostgresEventStore.open(url: url, configuration: configuration)
-    let second: PostgresEventStore
-    do {
-        second = try await PostgresEventStore.open(url: url, configuration: configuration)
-    } catch {
-        await PostgresTestServer.drop(first)
-        await first.close()
-        throw error
-    }
-    do {
-        let value = try await body(first, second)
-        await second.close()
-        await PostgresTestServer.drop(first)
-        await first.close()
-        return value
-    } catch {
-        await second.close()
-        await PostgresTestServer.drop(first)
-        await first.close()
-        throw error
+    try await withPostgresStore { first, url in
+        let second = try await PostgresEventStore.open(url: url, configuration: PostgresTestServer.configuration())
+        do {
+            let value = try await body(first, second)
+            await second.close()
+            return value
+        } catch {
+            await second.close()
+            throw error
+        }
     }
 }

@@ -10,28 +10,14 @@ import Testing
 @Suite("PostgreSQL store", .enabled(if: PostgresTestServer.url != nil, "ASM_TEST_POSTGRES names no server"))
 struct PostgresTests {
     private static func configuration(_ name: String = "asm") -> PostgresEventStore.Configuration {
-        var configuration = PostgresEventStore.Configuration()
-        configuration.clock = ManualClock()
-        configuration.applicationName = name
-        return configuration
+        PostgresTestServer.configuration(name)
     }
 
     private static func withStore<T>(
         _ configuration: PostgresEventStore.Configuration = configuration(),
         _ body: (PostgresEventStore, String) async throws -> T
     ) async throws -> T {
-        let url = try #require(PostgresTestServer.freshSchemaURL())
-        let store = try await PostgresEventStore.open(url: url, configuration: configuration)
-        do {
-            let value = try await body(store, url)
-            await PostgresTestServer.drop(store)
-            await store.close()
-            return value
-        } catch {
-            await PostgresTestServer.drop(store)
-            await store.close()
-            throw error
-        }
+        try await withPostgresStore(configuration: configuration, body)
     }
 
     /// Everything the projections answer, through the protocol.

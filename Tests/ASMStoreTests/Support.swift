@@ -28,7 +28,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 
     /// Runs `body` with a fresh store, and checks afterwards that no statement was left open.
     func withStore<T>(_ body: (any EventStore) async throws -> T) async throws -> T {
-        if self == .postgres { return try await withPostgresStore(body) }
+        if self == .postgres { return try await withPostgresStore { store, _ in try await body(store) } }
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let store = try SQLiteEventStore(path: directory.file("asm.sqlite"), configuration: configuration)

@@ -146,19 +146,7 @@ struct OutputOptions: ParsableArguments {
 }
 
 /// Runs `body` with the store and closes it afterwards, whatever happens.
-func withStore<T>(_ store: any EventStore, _ body: (any EventStore) async throws -> T) async throws -> T {
-    do {
-        let value = try await body(store)
-        await store.close()
-        return value
-    } catch {
-        await store.close()
-        throw error
-    }
-}
-
-/// ``withStore(_:_:)`` for a command that needs what only the SQLite store has.
-func withStore<T>(_ store: SQLiteEventStore, _ body: (SQLiteEventStore) async throws -> T) async throws -> T {
+func withStore<Store: EventStore, T>(_ store: Store, _ body: (Store) async throws -> T) async throws -> T {
     do {
         let value = try await body(store)
         await store.close()
