@@ -11,6 +11,12 @@ extension ASM {
                 routing decision is made again from the log folded through its recorded state position, with its \
                 recorded time and seed; breaker changes are checked against their causes. With --verify, a mismatch \
                 exits 1; each one prints the sequence, what the reducers derive and what the log recorded.
+
+                What if: with --policy FILE (repeatable, stacked in order as asm run stacks them), each recorded run \
+                is evaluated again under that stack instead, with no model called and nothing written, and every \
+                place its decisions differ from the recorded ones is printed: runs it would have cancelled (at which \
+                sequence, by which rule) or not, earlier or later, violations it would or would not have recorded, \
+                tools it would or would not have held for approval; then a summary. Exit status 0 either way.
                 """
         )
 
@@ -23,7 +29,22 @@ extension ASM {
         @Option(help: "Only this session (an id or an unambiguous prefix).")
         var session: String?
 
+        @Option(
+            name: .customLong("policy"),
+            help: "What if: evaluate the recorded runs under this JSON policy instead (repeatable)."
+        )
+        var policyFiles: [String] = []
+
+        func validate() throws {
+            if verify, !policyFiles.isEmpty {
+                throw ValidationError(
+                    "--verify checks the recorded decisions; --policy asks what another stack would decide: use one"
+                )
+            }
+        }
+
         func run() async throws {
+            if !policyFiles.isEmpty { return try await whatIf() }
             let report = try await withStore(try await store.openForReading()) { store in
                 var sessionID: SessionID?
                 if let session { sessionID = try await resolveSession(session, in: store) }
@@ -58,6 +79,85 @@ extension ASM {
             }
             Console.flush()
             if verify, !report.isConsistent { throw CommandFailure.reported(.verificationFailed) }
+        }
+
+        private func whatIf() async throws {
+            var policies: [Policy] = []
+            for file in policyFiles {
+                do {
+                    policies.append(try Policy(json: try contents(of: file, "the policy")))
+                } catch var error as PolicyError {
+                    error.path = file
+                    throw error
+                }
+            }
+            let stack = try PolicyStack(policies)
+            let report = try await withStore(try await store.openForReading()) { store in
+                var sessionID: SessionID?
+                if let session { sessionID = try await resolveSession(session, in: store) }
+                return try await PolicyWhatIf(stack: stack).compare(in: store, session: sessionID)
+            }
+            if output.json {
+                for difference in report.differences { Console.line(Formatting.json(DifferenceLine(difference))) }
+                Console.line(Formatting.json(WhatIfSummary(report, stack: stack)))
+                return
+            }
+            for difference in report.differences {
+                Console.line("run \(difference.run): \(difference.message)")
+            }
+            let counts = PolicyWhatIf.Difference.Kind.allCases.compactMap { kind -> String? in
+                let count = report.count(kind)
+                return count == 0 ? nil : "\(count) \(String(kind.rawValue.map { $0 == "_" ? " " : $0 }))"
+            }
+            Console.line(
+                "what if \(stack.policies.map(\.name).joined(separator: " + ")) (stack \(stack.hash.prefix(12))): \(report.runs) runs, "
+                    + (report.differences.isEmpty
+                        ? "every decision as recorded"
+                        : "\(report.runsChanged) would have gone differently (\(counts.joined(separator: ", ")))")
+            )
+        }
+
+        private struct DifferenceLine: Encodable {
+            var run: String
+            var session: String?
+            var sequence: Int64
+            var kind: String
+            var policy: String?
+            var rule: String?
+            var action: String?
+            var message: String
+            init(_ difference: PolicyWhatIf.Difference) {
+                run = difference.run.description
+                session = difference.session?.description
+                sequence = difference.sequence.rawValue
+                kind = difference.kind.rawValue
+                policy = difference.policy
+                rule = difference.rule
+                action = difference.action
+                message = difference.message
+            }
+        }
+
+        private struct WhatIfSummary: Encodable {
+            var stackHash: String
+            var policies: [String]
+            var runs: Int
+            var runsChanged: Int
+            var differences: [String: Int]
+            init(_ report: PolicyWhatIf.Report, stack: PolicyStack) {
+                stackHash = stack.hash
+                policies = stack.policies.map(\.name)
+                runs = report.runs
+                runsChanged = report.runsChanged
+                differences = Dictionary(
+                    uniqueKeysWithValues: PolicyWhatIf.Difference.Kind.allCases.map { ($0.rawValue, report.count($0)) }
+                )
+            }
+            enum CodingKeys: String, CodingKey {
+                case policies, runs, differences
+                case stackHash = "stack_hash"
+                case runsChanged = "runs_changed"
+            }
         }
 
         private struct Summary: Encodable {

@@ -476,7 +476,7 @@ extension [PolicyDecision] {
 }
 
 extension SessionEvent {
-    fileprivate var isRunTerminal: Bool {
+    var isRunTerminal: Bool {
         switch self {
         case .runCompleted, .runFailed, .runCancelled: true
         default: false
