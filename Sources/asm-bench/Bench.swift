@@ -17,11 +17,13 @@ import Glibc
 ///     asm-bench tail polling|wakeup N    (one cross-process tail measurement)
 ///     asm-bench workspace [FILES]        (snapshot, diff and rollback times, both strategies)
 ///     asm-bench server                   (session server delivery rates and latency)
+///     asm-bench latency [ROUNDS]         (session server commit → delivery latency, each round)
 ///     asm-bench approvals [COUNT]        (approval in another process → the held tool answered)
 ///     asm-bench approver DB COUNT FILE   (child: approves each request, notes when it committed)
 ///     asm-bench [--dir DIR] [--quick] http  (the HTTP API: stream latency and rate, memory, reads)
 ///     asm-bench http-server DB CHUNKS    (child: serves the HTTP API, runs on request)
 ///     asm-bench [--dir DIR] [--quick] [--anchor EVLOG] postgres --url URL  (PostgreSQL vs a plain insert loop)
+///     asm-bench [--dir DIR] [--anchor EVLOG] reads [ROUNDS]  (the read rows, engine and C alternating)
 @main
 struct Bench {
     static func main() async {
@@ -29,7 +31,10 @@ struct Bench {
         let httpOptions = HTTPBench.options(ofCommand: arguments)
         let postgresOptions = PostgresBench.options(ofCommand: arguments)
         do {
-            switch postgresOptions != nil ? "postgres" : httpOptions == nil ? arguments.first : "http" {
+            let command =
+                postgresOptions != nil
+                ? "postgres" : httpOptions != nil ? "http" : arguments.contains("reads") ? "reads" : arguments.first
+            switch command {
             case "postgres":
                 try await PostgresBench.run(options: postgresOptions ?? [])
             case "http":
@@ -61,6 +66,13 @@ struct Bench {
                     try await ServerBench(directory: suite.directory, quick: false).rows(rounds: 1),
                     quick: true
                 )
+            case "latency":
+                // The server's commit → delivery latency alone, each round printed:
+                // asm-bench latency [ROUNDS]
+                let rounds = Int(arguments.dropFirst().first ?? "") ?? 5
+                let suite = try Suite(arguments: ["--quick"])
+                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
+                try await ServerBench(directory: suite.directory, quick: false).latencyRounds(rounds)
             case "workspace":
                 let files = Int(arguments.dropFirst().first ?? "") ?? 10_000
                 let suite = try Suite(arguments: [])
@@ -125,6 +137,14 @@ struct Bench {
                 let perSession = try await suite.readSessions(path: path, workload: workload, seconds: seconds)
                 print("paged global read: \(Int(global)) ev/s; per-session read: \(Int(perSession)) ev/s")
                 removeDatabase(path)
+            case "reads":
+                // The read rows alone, engine and C alternating round by round:
+                // asm-bench [--dir DIR] [--anchor EVLOG] reads ROUNDS
+                let options = Array(arguments.prefix { $0 != "reads" })
+                let rounds = Int(arguments.drop { $0 != "reads" }.dropFirst().first ?? "") ?? 5
+                let suite = try Suite(arguments: options)
+                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
+                try await suite.readRounds(rounds)
             default:
                 try await Suite(arguments: arguments).run()
             }
@@ -439,6 +459,47 @@ struct Suite {
     }
 
     // MARK: Read
+
+    /// The two read rows alone: `rounds` rounds, engine and C alternating, each round's
+    /// figures and ratios printed, then the medians.
+    func readRounds(_ rounds: Int) async throws {
+        let anchor = anchorPath.map { Anchor(executable: $0, directory: directory) }
+        let count = quick ? 50_000 : 200_000
+        let seconds = quick ? 0.5 : 1.0
+        let path = directory + "/read.sqlite"
+        removeDatabase(path)
+        let workload = try await fill(path: path, count: count, batch: 1000)
+        var globalRatios: [Double] = []
+        var sessionRatios: [Double] = []
+        for round in 1...rounds {
+            let c = try await anchor?.read(count: count, seconds: seconds)
+            let global = try await readGlobal(path: path, seconds: seconds)
+            let perSession = try await readSessions(path: path, workload: workload, seconds: seconds)
+            var line = "round \(round): global \(Int(global)) ev/s, per-session \(Int(perSession)) ev/s"
+            if let c, c.page > 0, c.session > 0 {
+                globalRatios.append(global / c.page)
+                sessionRatios.append(perSession / c.session)
+                line += String(
+                    format: "; C %.0f / %.0f; ratios %.2fx / %.2fx",
+                    c.page,
+                    c.session,
+                    global / c.page,
+                    perSession / c.session
+                )
+            }
+            print(line)
+        }
+        removeDatabase(path)
+        if !globalRatios.isEmpty {
+            print(
+                String(
+                    format: "median ratios: global %.2fx, per-session %.2fx",
+                    median(globalRatios),
+                    median(sessionRatios)
+                )
+            )
+        }
+    }
 
     func readGlobal(path: String, seconds: Double) async throws -> Double {
         let store = try SQLiteEventStore(path: path)

@@ -126,6 +126,35 @@ struct ServerBench {
         return (latencies.sorted(), fromCommit.sorted())
     }
 
+    /// The latency rows alone, `rounds` rounds of 1 and of 100 subscribers, each round printed.
+    func latencyRounds(_ rounds: Int) async throws {
+        let count = quick ? 500 : 2_000
+        for subscribers in [1, 100] {
+            var p50s: [Double] = []
+            var p99s: [Double] = []
+            for round in 1...rounds {
+                let (_, fromCommit) = try await latency(
+                    subscribers: subscribers,
+                    count: subscribers == 1 ? count : count / 4
+                )
+                p50s.append(percentile(fromCommit, 0.5))
+                p99s.append(percentile(fromCommit, 0.99))
+                print(
+                    String(
+                        format: "%d sub., round %d: commit → delivery p50 %.0f µs, p99 %.0f µs",
+                        subscribers,
+                        round,
+                        p50s.last ?? 0,
+                        p99s.last ?? 0
+                    )
+                )
+            }
+            print(
+                String(format: "%d sub., median: p50 %.0f µs, p99 %.0f µs", subscribers, median(p50s), median(p99s))
+            )
+        }
+    }
+
     func rows(rounds: Int) async throws -> [Row] {
         let chunks = quick ? 500 : 2_500
         var rows: [Row] = []
