@@ -51,12 +51,27 @@ public struct PayloadReader {
     // Not retained: the text the tape points into lives no longer than the tape's owner
     // keeps it, so a reader that escaped its read would be invalid either way, and a read
     // makes and drops a reader for every field.
-    unowned(unsafe) let tape: JSONTape
+    let unmanagedTape: Unmanaged<JSONTape>
     let index: Int
 
     init(tape: JSONTape, index: Int) {
-        self.tape = tape
+        self.unmanagedTape = Unmanaged.passUnretained(tape)
         self.index = index
+    }
+
+    var tape: JSONTape { unmanagedTape.takeUnretainedValue() }
+
+    /// Runs `body` on the tape without retaining it (a read makes many calls).
+    @inline(__always)
+    private func onTape<T>(_ body: (JSONTape) throws(JSONError) -> T) throws(JSONError) -> T {
+        let result: Result<T, JSONError> = unmanagedTape._withUnsafeGuaranteedRef { tape in
+            do throws(JSONError) {
+                return .success(try body(tape))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 
     /// Parses JSON text (UTF-8 checked) and reads it with `body` while the bytes are alive.
@@ -78,14 +93,16 @@ public struct PayloadReader {
         return try result.get()
     }
 
-    public var isNull: Bool { tape.kind(index) == .null }
-    public func string() throws(JSONError) -> String { try tape.string(index) }
-    public func int64() throws(JSONError) -> Int64 { try tape.int64(index) }
-    public func uint64() throws(JSONError) -> UInt64 { try tape.uint64(index) }
-    public func double() throws(JSONError) -> Double { try tape.double(index) }
-    public func bool() throws(JSONError) -> Bool { try tape.bool(index) }
-    public func uuid() throws(JSONError) -> UUIDValue { try tape.uuid(index) }
-    public func value() throws(JSONError) -> JSONValue { try tape.value(index) }
+    public var isNull: Bool { unmanagedTape._withUnsafeGuaranteedRef { $0.kind(index) == .null } }
+    public func string() throws(JSONError) -> String { try onTape { tape throws(JSONError) in try tape.string(index) } }
+    public func int64() throws(JSONError) -> Int64 { try onTape { tape throws(JSONError) in try tape.int64(index) } }
+    public func uint64() throws(JSONError) -> UInt64 { try onTape { tape throws(JSONError) in try tape.uint64(index) } }
+    public func double() throws(JSONError) -> Double { try onTape { tape throws(JSONError) in try tape.double(index) } }
+    public func bool() throws(JSONError) -> Bool { try onTape { tape throws(JSONError) in try tape.bool(index) } }
+    public func uuid() throws(JSONError) -> UUIDValue { try onTape { tape throws(JSONError) in try tape.uuid(index) } }
+    public func value() throws(JSONError) -> JSONValue {
+        try onTape { tape throws(JSONError) in try tape.value(index) }
+    }
 
     /// The member `key` of the object here, or `nil` when the object does not hold it.
     /// - Throws: ``JSONError`` when the value here is not an object.
@@ -325,16 +342,23 @@ final class KeyIndex: @unchecked Sendable {  // immutable after init
         var index = object + 1
         for member in 0..<Int(tape.tokens[object].end) {
             let token = tape.tokens[index]
-            let key = UnsafeBufferPointer(start: base + Int(token.start), count: Int(token.end - token.start))
-            if token.flag || (member > 0 && Self.compare(previous, key) >= 0) {
+            if token.flag {
                 canonical = false
+                break
+            }
+            let key = UnsafeBufferPointer(start: base + Int(token.start), count: Int(token.end - token.start))
+            if next < declared, Self.equal(key, declaredKey(next)) {
+                // The common case: the next declared key. It follows `previous` in order, as the
+                // merge passed every declared key up to `previous`.
+                slots[positions[next]] = Int32(index + 1)
+                next += 1
             } else {
-                previous = key
+                if member > 0, Self.compare(previous, key) >= 0 {
+                    canonical = false
+                    break
+                }
                 while next < declared {
-                    let comparison = Self.compare(
-                        UnsafeBufferPointer(start: bytes + starts[next], count: starts[next + 1] - starts[next]),
-                        key
-                    )
+                    let comparison = Self.compare(declaredKey(next), key)
                     if comparison < 0 {
                         next += 1
                         continue
@@ -346,6 +370,7 @@ final class KeyIndex: @unchecked Sendable {  // immutable after init
                     break
                 }
             }
+            previous = key
             index = tape.after(index + 1)
         }
         guard !canonical else { return }
@@ -354,6 +379,48 @@ final class KeyIndex: @unchecked Sendable {  // immutable after init
         for position in 0..<declared {
             slots[position] = keys[position].withUTF8Buffer { tape.member(of: object, key: $0) }.map(Int32.init) ?? -1
         }
+    }
+
+    /// The declared key of sorted rank `rank`.
+    @inline(__always)
+    private func declaredKey(_ rank: Int) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: bytes + starts[rank], count: starts[rank + 1] - starts[rank])
+    }
+
+    /// Whether two byte strings are equal: compared a word at a time, never reading
+    /// outside either.
+    @inline(__always)
+    private static func equal(_ lhs: UnsafeBufferPointer<UInt8>, _ rhs: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = lhs.count
+        guard count == rhs.count else { return false }
+        guard count > 0, let left = lhs.baseAddress, let right = rhs.baseAddress else { return true }
+        let l = UnsafeRawPointer(left)
+        let r = UnsafeRawPointer(right)
+        if count >= 8 {
+            var offset = 0
+            while offset + 8 < count {
+                if l.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                    != r.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                {
+                    return false
+                }
+                offset += 8
+            }
+            // The last eight bytes (overlapping what was compared).
+            return l.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+                == r.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+        }
+        if count >= 4 {
+            return l.loadUnaligned(as: UInt32.self) == r.loadUnaligned(as: UInt32.self)
+                && l.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+                    == r.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+        }
+        var offset = 0
+        while offset < count {
+            if left[offset] != right[offset] { return false }
+            offset += 1
+        }
+        return true
     }
 
     /// Byte-wise order: negative, zero or positive.

@@ -456,16 +456,10 @@ private struct Parser {
         while true {
             // Eight bytes at a time while none of them needs a look: no quote, backslash,
             // control character, or (when validating) byte of a multi-byte sequence.
-            while index + 8 <= count {
-                let word = UnsafeRawPointer(bytes + index).loadUnaligned(as: UInt64.self)
-                let marks = Self.marks(word, validateUTF8: validateUTF8)
-                // The lowest mark is exact: skip straight to that byte.
-                if marks != 0 {
-                    index += marks.trailingZeroBitCount >> 3
-                    break
-                }
-                index += 8
-            }
+            index =
+                validateUTF8
+                ? Self.skipPlain(bytes, from: index, count: count, validateUTF8: true)
+                : Self.skipPlain(bytes, from: index, count: count, validateUTF8: false)
             guard index < count else { throw error("unterminated string") }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") { break }
@@ -483,6 +477,23 @@ private struct Parser {
         }
         tokens.append(JSONTape.Token(kind: .string, flag: escaped, start: UInt32(start), end: UInt32(index), next: 0))
         index += 1
+    }
+
+    /// The offset of the first byte from `start` that may need a look (see ``marks(_:validateUTF8:)``),
+    /// or the last offset from which fewer than eight bytes remain.
+    @inline(__always)
+    static func skipPlain(_ bytes: UnsafePointer<UInt8>, from start: Int, count: Int, validateUTF8: Bool) -> Int {
+        var position = start
+        // A local position and wrapping arithmetic (offsets are below `count`) keep the loop
+        // in registers.
+        while position &+ 8 <= count {
+            let word = UnsafeRawPointer(bytes + position).loadUnaligned(as: UInt64.self)
+            let marks = Self.marks(word, validateUTF8: validateUTF8)
+            // The lowest mark is exact: skip straight to that byte.
+            if marks != 0 { return position &+ (marks.trailingZeroBitCount &>> 3) }
+            position &+= 8
+        }
+        return position
     }
 
     /// The high bit of each byte of `word` (little-endian) that is `"`, `\`, below 0x20, or
