@@ -11,11 +11,19 @@ extension ASM {
         @OptionGroup var store: StoreOptions
         @OptionGroup var output: OutputOptions
 
-        @Argument(help: "A session id, or an unambiguous prefix of one.")
-        var session: String
+        @Argument(help: "A session id, or an unambiguous prefix of one (not needed with --at).")
+        var session: String?
 
         @Flag(help: "Also list the session's events.")
         var events = false
+
+        @Option(help: "Open the session holding this sequence and list the events around it (asm search names them).")
+        var at: Int64?
+
+        func validate() throws {
+            if session == nil, at == nil { throw ValidationError("name a session, or a sequence with --at") }
+            if let at, at < 1 { throw ValidationError("--at takes a sequence number (1 or more)") }
+        }
 
         /// The `--json` document.
         struct Document: Encodable {
@@ -27,9 +35,27 @@ extension ASM {
 
         func run() async throws {
             try await withStore(try await store.openForReading()) { store in
-                let id = try await resolveSession(session, in: store)
+                var focus: EventEnvelope?
+                if let at {
+                    focus = try await store.events(from: SequenceNumber(at), limit: 1, filter: .all).events.first
+                    guard let event = focus, event.sequence == SequenceNumber(at) else {
+                        throw CommandFailure(.notFound, "no event \(at)")
+                    }
+                }
+                let id: SessionID
+                if let session {
+                    id = try await resolveSession(session, in: store)
+                    if let focus, focus.stream != id.stream {
+                        throw CommandFailure(.invalidArgument, "event \(focus.sequence) is not in session \(id)")
+                    }
+                } else {
+                    id = SessionID(uuid: focus?.stream.uuid ?? .zero)
+                }
                 guard let summary = try await store.session(id) else {
-                    throw CommandFailure(.notFound, "no session \(id)")
+                    throw CommandFailure(
+                        .notFound,
+                        focus.map { "event \($0.sequence) belongs to no session" } ?? "no session \(id)"
+                    )
                 }
                 let runs = try await store.runs(in: id)
                 let transcript = try await store.transcript(of: id)
@@ -41,6 +67,14 @@ extension ASM {
                     return
                 }
                 Self.print(summary, runs: runs, transcript: transcript, usage: usage)
+                if let focus, !events {
+                    Console.line("")
+                    Console.line("around sequence \(focus.sequence)")
+                    let from = max(1, focus.streamVersion.rawValue - 5)
+                    for event in try await store.stream(id.stream, fromVersion: StreamVersion(from), limit: 11) {
+                        Console.line((event.sequence == focus.sequence ? "> " : "  ") + Formatting.line(event))
+                    }
+                }
                 if events {
                     Console.line("")
                     Console.line("events")

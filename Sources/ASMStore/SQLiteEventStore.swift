@@ -86,7 +86,7 @@ public final class SQLiteEventStore: LogImporting {
     /// Tables a consumer's own writes may read but never change.
     static let protectedTables: Set<String> = [
         "events", "sessions", "runs", "transcript", "usage", "projection_checkpoints", "consumers", "approvals",
-        "run_leases",
+        "run_leases", "search", "search_data", "search_idx", "search_content", "search_docsize", "search_config",
         DatabaseFile.migrationsTable, "events_readable", "transcript_messages", "usage_by_session",
         "usage_by_provider", "usage_by_model",
     ]
@@ -546,6 +546,58 @@ public final class SQLiteEventStore: LogImporting {
         }
     }
 
+    // MARK: Search
+
+    public func search(_ query: SearchQuery) async throws -> [SearchHit] {
+        var sql = """
+            SELECT search.rowid, e.stream_id, e.run_id, e.type, snippet(search, 0, '[', ']', '…', 16), bm25(search)
+            FROM search JOIN events AS e ON e.sequence = search.rowid
+            WHERE search MATCH ?
+            """
+        var arguments: [DatabaseValue] = [
+            .text(query.terms.map { "\"\($0.word)\"" + ($0.isPrefix ? "*" : "") }.joined(separator: " "))
+        ]
+        if let session = query.session {
+            sql += " AND e.stream_id = ?"
+            arguments.append(.blob(Array(session.stream.uuid.bytes)))
+        }
+        if !query.types.isEmpty {
+            sql += " AND e.type IN (\(Array(repeating: "?", count: query.types.count).joined(separator: ", ")))"
+            arguments += query.types.map { .text($0.rawValue) }
+        }
+        sql += " ORDER BY bm25(search), search.rowid LIMIT ?"
+        arguments.append(.integer(Int64(query.limit)))
+        let statement = sql
+        let bound = arguments
+        let path = self.path
+        return try await readers.read { connection in
+            guard try connection.scalar("SELECT 1 FROM sqlite_master WHERE name = 'search'") != nil else {
+                throw StoreError(
+                    .invalidArgument,
+                    "this log has no search index yet: open it once with a writer (asm init) to build it",
+                    path: path
+                )
+            }
+            let prepared = try connection.statement(statement)
+            defer { prepared.reset() }
+            try prepared.bind(bound)
+            var hits: [SearchHit] = []
+            while try prepared.step() {
+                hits.append(
+                    SearchHit(
+                        sequence: SequenceNumber(prepared.int64(at: 0)),
+                        sessionID: SessionID(uuid: prepared.uuid(at: 1) ?? .zero),
+                        runID: prepared.uuid(at: 2).map(RunID.init(uuid:)),
+                        type: EventType(prepared.text(at: 3)),
+                        snippet: prepared.text(at: 4),
+                        score: -prepared.double(at: 5)
+                    )
+                )
+            }
+            return hits
+        }
+    }
+
     public func claimConsumer(_ name: String) async throws {
         try Self.validate(consumerName: name)
         try claims.claim(name)
@@ -798,6 +850,11 @@ extension SQLiteEventStore {
                 )
             )
             _ = try ProjectionRebuilder.rebuild(connection, projector: transaction.projector)
+            // The search index keeps deleted words in its segments until they merge: merge them
+            // all now, overwriting the pages they leave.
+            try connection.execute("PRAGMA secure_delete = ON")
+            try connection.execute("INSERT INTO search (search) VALUES ('optimize')")
+            try connection.execute("PRAGMA secure_delete = OFF")
             return record
         }
     }

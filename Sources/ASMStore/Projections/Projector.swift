@@ -13,7 +13,7 @@ package final class Projector {
     /// The projections and the versions of their code. Bumping a version rebuilds the
     /// projections the next time a writer opens the file.
     package static let versions: [String: Int] = [
-        "sessions": 1, "runs": 2, "transcript": 1, "usage": 1, "approvals": 1,
+        "sessions": 1, "runs": 2, "transcript": 1, "usage": 1, "approvals": 1, "search": 1,
     ]
 
     /// The run id stored for usage that belongs to no run.
@@ -37,6 +37,7 @@ package final class Projector {
     // MARK: Applying
 
     func apply(_ event: SessionEvent, _ header: Header) throws(SQLiteError) {
+        if let text = SearchQuery.text(of: event) { try index(text, header) }
         switch event {
         case .sessionCreated(let created): try sessionCreated(created, header)
         case .sessionActivated: try sessionStatus("active", reason: nil, header)
@@ -97,7 +98,7 @@ package final class Projector {
         try connection.execute(
             """
             DELETE FROM sessions; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage; DELETE FROM approvals;
-            DELETE FROM projection_checkpoints;
+            DELETE FROM search; DELETE FROM projection_checkpoints;
             """
         )
         let statement = try connection.statement(
@@ -126,6 +127,15 @@ package final class Projector {
             else { return false }
         }
         return stored.count == versions.count
+    }
+
+    // MARK: Search
+
+    private func index(_ text: String, _ header: Header) throws(SQLiteError) {
+        let statement = try connection.statement("INSERT INTO search (rowid, text) VALUES (?1, ?2)")
+        statement.bind(header.sequence, at: 1)
+        statement.bind(text, at: 2)
+        try statement.execute()
     }
 
     // MARK: Sessions

@@ -1,0 +1,5 @@
+-- Full-text search over what was said and done in sessions: prompts, messages, tool names,
+-- inputs and outputs, failures. A projection kept in the append's transaction (never behind the
+-- log) and rebuilt with the others; one row per searchable event, its rowid the event's
+-- sequence (join `events` for its session, run and type). Case and diacritics are folded.
+CREATE VIRTUAL TABLE search USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');

@@ -1,0 +1,105 @@
+/// One event that matched a search.
+public struct SearchHit: Hashable, Sendable, Codable {
+    public var sequence: SequenceNumber
+    public var sessionID: SessionID
+    public var runID: RunID?
+    public var type: EventType
+    /// The matching passage, the matched words in `[brackets]`, cut with `…`.
+    public var snippet: String
+    /// Higher matches better (each backend ranks in its own way: SQLite's BM25, PostgreSQL's
+    /// `ts_rank`).
+    public var score: Double
+
+    public init(
+        sequence: SequenceNumber,
+        sessionID: SessionID,
+        runID: RunID?,
+        type: EventType,
+        snippet: String,
+        score: Double
+    ) {
+        self.sequence = sequence
+        self.sessionID = sessionID
+        self.runID = runID
+        self.type = type
+        self.snippet = snippet
+        self.score = score
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sequence, type, snippet, score
+        case sessionID = "session_id"
+        case runID = "run_id"
+    }
+}
+
+/// What a search looks for: words, every one of which must occur (case and diacritics
+/// folded); a word ending in `*` matches as a prefix. Anything but letters and digits
+/// separates words, as it does in the indexed text.
+public struct SearchQuery: Hashable, Sendable {
+    public struct Term: Hashable, Sendable {
+        public var word: String
+        public var isPrefix: Bool
+    }
+
+    public var terms: [Term]
+    public var session: SessionID?
+    /// Only events of these types (all searchable ones when empty).
+    public var types: [EventType]
+    public var limit: Int
+
+    /// - Throws: ``SearchQuery/Invalid`` when `text` holds no word, or `limit` is not positive.
+    public init(_ text: String, session: SessionID? = nil, types: [EventType] = [], limit: Int = 20) throws(Invalid) {
+        var terms: [Term] = []
+        var word = ""
+        func flush(prefix: Bool) {
+            if !word.isEmpty { terms.append(Term(word: word.lowercased(), isPrefix: prefix)) }
+            word = ""
+        }
+        for character in text {
+            if character.isLetter || character.isNumber {
+                word.append(character)
+            } else {
+                flush(prefix: character == "*")
+            }
+        }
+        flush(prefix: false)
+        guard !terms.isEmpty else { throw Invalid(message: "a search needs at least one word") }
+        guard limit > 0 else { throw Invalid(message: "a search's limit must be positive") }
+        self.terms = terms
+        self.session = session
+        self.types = types
+        self.limit = limit
+    }
+
+    public struct Invalid: Error, Sendable, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// The event types whose text is indexed.
+    public static let searchableTypes: [EventType] = [
+        .messageReceived, .toolCallRequested, .toolCallStarted, .toolCallCompleted, .toolCallRefused,
+        .runFailed,
+    ]
+
+    /// The text an event is found by: a whole message (a run's prompt is one too, recorded with
+    /// its request), a tool's name with its input (canonical JSON) or output, a refusal's
+    /// reason, a failure's message. Streamed deltas are not indexed (their message is); other
+    /// events have none.
+    public static func text(of event: SessionEvent) -> String? {
+        switch event {
+        case .messageReceived(let message): return message.content.isEmpty ? nil : message.content
+        case .toolCallRequested(let call): return call.name + "\n" + json(call.input)
+        case .toolCallStarted(let call): return call.name + "\n" + json(call.input)
+        case .toolCallCompleted(let result): return (result.name.map { $0 + "\n" } ?? "") + result.output
+        case .toolCallRefused(let refusal): return refusal.name + "\n" + json(refusal.input) + "\n" + refusal.reason
+        case .runFailed(let failed): return failed.failure.kind.rawValue + "\n" + failed.failure.message
+        default: return nil
+        }
+    }
+
+    private static func json(_ value: JSONValue) -> String {
+        (try? value.jsonBytes(sortsKeys: true)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+}
