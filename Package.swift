@@ -63,6 +63,7 @@ let package = Package(
                 .embedInCode("postgres/0001_log.sql"),
                 .embedInCode("postgres/0002_import.sql"),
                 .embedInCode("postgres/0003_search.sql"),
+                .embedInCode("postgres/0004_set_append.sql"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -28,6 +28,7 @@ package enum Migrations {
         Migration(version: 1, name: "log", sql: text(PackageResources._001_log_sql)),
         Migration(version: 2, name: "import", sql: text(PackageResources._002_import_sql)),
         Migration(version: 3, name: "search", sql: text(PackageResources._003_search_sql)),
+        Migration(version: 4, name: "set_append", sql: text(PackageResources._004_set_append_sql)),
     ]
 
     /// The schema version a database has once every migration of this build is applied.
