@@ -79,6 +79,69 @@ struct PostgresTests {
         await sqlite.close()
     }
 
+    @Test("message and usage writes of one batch, around a run's change of provider, give the SQLite file's rows")
+    func messageAndUsageWritesTogether() async throws {
+        let session = SessionID.generate()
+        let run = RunID.generate()
+        func usage(_ provider: String?, input: Int64, reported: Double?, table: String?) -> NewEvent {
+            NewEvent(
+                TokenUsageUpdated(
+                    provider: provider,
+                    delta: TokenUsage(input: input, output: 1),
+                    total: TokenUsage(input: input, output: 1),
+                    costNanoUSD: input * 10,
+                    priceTable: table,
+                    reportedCostUSD: reported
+                ),
+                run: run
+            )
+        }
+        let opening = [
+            NewEvent(SessionCreated(agentID: "agent")), NewEvent(RunStarted(provider: "claude", model: "m1"), run: run),
+        ]
+        // Sequences 3 to 11: usage of claude/m1 at 4 and 5, codex/m1 at 6, amp/m2 at 9 and 11.
+        let batch = [
+            NewEvent(MessageReceived(role: .user, content: "hello"), run: run),
+            usage(nil, input: 1, reported: 0.5, table: "t1"),
+            usage(nil, input: 2, reported: nil, table: nil),
+            usage("codex", input: 4, reported: nil, table: "t2"),
+            NewEvent(MessageReceived(role: .assistant, content: "yes"), run: run),
+            NewEvent(RunStarted(provider: "amp", model: "m2"), run: run),
+            usage(nil, input: 8, reported: 0.25, table: nil),
+            NewEvent(MessageReceived(role: .assistant, content: "again"), run: run),
+            usage(nil, input: 16, reported: nil, table: "t3"),
+        ]
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var sqliteConfiguration = SQLiteEventStore.Configuration()
+        sqliteConfiguration.clock = ManualClock()
+        let sqlite = try SQLiteEventStore(path: directory.file("asm.sqlite"), configuration: sqliteConfiguration)
+        for events in [opening, batch] { try await sqlite.append(events, to: session.stream, expectedVersion: .any) }
+        try await Self.withStore { postgres, _ in
+            for events in [opening, batch] {
+                try await postgres.append(events, to: session.stream, expectedVersion: .any)
+            }
+            let expected = try await Self.projections(sqlite)
+            let actual = try await Self.projections(postgres)
+            #expect(actual == expected)
+            let rows = try await postgres.queryForTesting(
+                """
+                SELECT concat_ws('|', provider, model, input_tokens, cost_nano_usd, reported_cost_nano_usd, price_table,
+                                 updates, last_sequence)
+                FROM usage ORDER BY provider, model
+                """
+            )
+            #expect(
+                rows == ["amp|m2|24|240|250000000|t3|2|11", "claude|m1|3|30|500000000|t1|2|5", "codex|m1|4|40|t2|1|6"]
+            )
+            #expect(
+                try await postgres.queryForTesting("SELECT concat_ws('|', sequence, role, provider) FROM transcript")
+                    .sorted() == ["10|assistant|amp", "3|user|claude", "7|assistant|claude"]
+            )
+        }
+        await sqlite.close()
+    }
+
     @Test(
         "a log copied SQLite → PostgreSQL → SQLite keeps its events, hashes and checkpoints; an interrupted copy resumes"
     )
