@@ -71,12 +71,24 @@ actor ConsumerClaims {
         guard let current = held.removeValue(forKey: name) else { return }
         // A connection that ended took the lock with it (and takes no more queries).
         guard !current.link.isClosed else { return }
-        _ = try? await current.link.query(
-            "SELECT pg_advisory_unlock(\(Self.keys))",
-            Self.bindings(name),
-            doing: "releasing a consumer"
-        )
-        current.link.close()
+        // A connection the server has just dropped may not say so yet, and a query on it would
+        // wait for ever: the unlock gets two seconds, then the connection is closed, which
+        // drops the lock too.
+        let link = current.link
+        let bindings = Self.bindings(name)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                _ = try? await link.query(
+                    "SELECT pg_advisory_unlock(\(Self.keys))",
+                    bindings,
+                    doing: "releasing a consumer"
+                )
+            }
+            group.addTask { try? await Task.sleep(for: .seconds(2)) }
+            await group.next()
+            link.close()  // ends a query still waiting, too
+            group.cancelAll()
+        }
     }
 
     func releaseAll() async {

@@ -29,15 +29,18 @@ package final class Projector {
     }
 
     private let connection: Connection
+    /// Off only to measure what the search index costs an append (its table is left behind).
+    private let indexesSearch: Bool
 
-    init(connection: Connection) {
+    init(connection: Connection, indexesSearch: Bool = true) {
         self.connection = connection
+        self.indexesSearch = indexesSearch
     }
 
     // MARK: Applying
 
     func apply(_ event: SessionEvent, _ header: Header) throws(SQLiteError) {
-        if let text = SearchQuery.text(of: event) { try index(text, header) }
+        if indexesSearch, let text = SearchQuery.text(of: event) { try index(text, header) }
         switch event {
         case .sessionCreated(let created): try sessionCreated(created, header)
         case .sessionActivated: try sessionStatus("active", reason: nil, header)

@@ -66,7 +66,8 @@ final class EventWriter: @unchecked Sendable {
         signal: CommitSignal,
         inlineCommits: Bool,
         owner: ProcessOwner?,
-        readOnly: Bool = false
+        readOnly: Bool = false,
+        indexesSearch: Bool = true
     ) {
         self.owner = owner
         self.readOnly = readOnly
@@ -75,7 +76,7 @@ final class EventWriter: @unchecked Sendable {
         self.clock = clock
         self.signal = signal
         self.inlineCommits = inlineCommits
-        self.projector = Projector(connection: connection)
+        self.projector = Projector(connection: connection, indexesSearch: indexesSearch)
     }
 
     // MARK: Submitting
