@@ -553,26 +553,34 @@ public final class SQLiteEventStore: LogImporting {
     // MARK: Search
 
     public func search(_ query: SearchQuery) async throws -> [SearchHit] {
-        var sql = """
-            SELECT search.rowid, e.stream_id, e.run_id, e.type, snippet(search, 0, '[', ']', '…', 16), bm25(search)
-            FROM search JOIN events AS e ON e.sequence = search.rowid
-            WHERE search MATCH ?
-            """
-        var arguments: [DatabaseValue] = [
-            .text(query.terms.map { "\"\($0.word)\"" + ($0.isPrefix ? "*" : "") }.joined(separator: " "))
-        ]
+        // Ranked in the index alone, then joined (a join before the ranking would read every
+        // match's event); filters need the event's columns, so they join first.
+        let match = query.terms.map { "\"\($0.word)\"" + ($0.isPrefix ? "*" : "") }.joined(separator: " ")
+        var arguments: [DatabaseValue] = [.text(match)]
+        var filters: [String] = []
         if let session = query.session {
-            sql += " AND e.stream_id = ?"
+            filters.append("e.stream_id = ?")
             arguments.append(.blob(Array(session.stream.uuid.bytes)))
         }
         if !query.types.isEmpty {
-            sql += " AND e.type IN (\(Array(repeating: "?", count: query.types.count).joined(separator: ", ")))"
+            filters.append("e.type IN (\(Array(repeating: "?", count: query.types.count).joined(separator: ", ")))")
             arguments += query.types.map { .text($0.rawValue) }
         }
-        sql += " ORDER BY bm25(search), search.rowid LIMIT ?"
         arguments.append(.integer(Int64(query.limit)))
-        let statement = sql
-        let bound = arguments
+        let sql =
+            filters.isEmpty
+            ? """
+            SELECT e.sequence, e.stream_id, e.run_id, e.type, e.schema_version, e.payload, s.rank
+            FROM (SELECT rowid, rank FROM search WHERE search MATCH ? ORDER BY rank LIMIT ?) AS s
+            JOIN events AS e ON e.sequence = s.rowid ORDER BY s.rank, e.sequence
+            """
+            : """
+            SELECT e.sequence, e.stream_id, e.run_id, e.type, e.schema_version, e.payload, search.rank
+            FROM search JOIN events AS e ON e.sequence = search.rowid
+            WHERE search MATCH ? AND \(filters.joined(separator: " AND "))
+            ORDER BY search.rank, e.sequence LIMIT ?
+            """
+        let bound = filters.isEmpty ? [arguments[0], arguments[arguments.count - 1]] : arguments
         let path = self.path
         return try await readers.read { connection in
             guard try connection.scalar("SELECT 1 FROM sqlite_master WHERE name = 'search'") != nil else {
@@ -582,19 +590,26 @@ public final class SQLiteEventStore: LogImporting {
                     path: path
                 )
             }
-            let prepared = try connection.statement(statement)
+            let prepared = try connection.statement(sql)
             defer { prepared.reset() }
             try prepared.bind(bound)
+            let codec = EventCodec()
             var hits: [SearchHit] = []
             while try prepared.step() {
+                let type = EventType(prepared.text(at: 3))
+                let event = codec.decode(
+                    type: type,
+                    schemaVersion: prepared.int(at: 4),
+                    payload: Array(prepared.bytes(at: 5))
+                )
                 hits.append(
                     SearchHit(
                         sequence: SequenceNumber(prepared.int64(at: 0)),
                         sessionID: SessionID(uuid: prepared.uuid(at: 1) ?? .zero),
                         runID: prepared.uuid(at: 2).map(RunID.init(uuid:)),
-                        type: EventType(prepared.text(at: 3)),
-                        snippet: prepared.text(at: 4),
-                        score: -prepared.double(at: 5)
+                        type: type,
+                        snippet: query.snippet(of: SearchQuery.text(of: event) ?? ""),
+                        score: -prepared.double(at: 6)
                     )
                 )
             }

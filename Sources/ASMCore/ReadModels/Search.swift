@@ -99,6 +99,45 @@ public struct SearchQuery: Hashable, Sendable {
         }
     }
 
+    /// The passage of `text` around the first word this query matches, at most `words` words,
+    /// with matched words in `[brackets]` and `…` where it was cut (the beginning of the
+    /// text when no word matches as written, e.g. only with diacritics folded).
+    public func snippet(of text: String, words limit: Int = 16) -> String {
+        // The words of the text (letters and digits) with their ranges.
+        var words: [Range<String.Index>] = []
+        var start: String.Index?
+        var index = text.startIndex
+        while index < text.endIndex {
+            let character = text[index]
+            if character.isLetter || character.isNumber {
+                if start == nil { start = index }
+            } else if let begun = start {
+                words.append(begun..<index)
+                start = nil
+            }
+            index = text.index(after: index)
+        }
+        if let begun = start { words.append(begun..<text.endIndex) }
+        guard !words.isEmpty else { return String(text.prefix(120)) }
+        func matches(_ range: Range<String.Index>) -> Bool {
+            let word = text[range].lowercased()
+            return terms.contains { $0.isPrefix ? word.hasPrefix($0.word) : word == $0.word }
+        }
+        let first = words.firstIndex(where: matches) ?? 0
+        let from = max(0, min(first - limit / 3, words.count - limit))
+        let to = min(words.count, from + limit)
+        var result = from > 0 ? "…" : ""
+        var cursor = words[from].lowerBound
+        for position in from..<to {
+            let range = words[position]
+            result += text[cursor..<range.lowerBound]
+            result += matches(range) ? "[" + text[range] + "]" : String(text[range])
+            cursor = range.upperBound
+        }
+        if to < words.count { result += "…" } else { result += text[cursor...] }
+        return result
+    }
+
     private static func json(_ value: JSONValue) -> String {
         (try? value.jsonBytes(sortsKeys: true)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }

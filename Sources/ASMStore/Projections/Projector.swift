@@ -101,7 +101,7 @@ package final class Projector {
         try connection.execute(
             """
             DELETE FROM sessions; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage; DELETE FROM approvals;
-            DELETE FROM search; DELETE FROM projection_checkpoints;
+            INSERT INTO search (search) VALUES ('delete-all'); DELETE FROM projection_checkpoints;
             """
         )
         let statement = try connection.statement(
