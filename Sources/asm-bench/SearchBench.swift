@@ -31,13 +31,13 @@ struct SearchBench {
 
         let session = workload.sessions[3]
         let queries: [(String, SearchQuery)] = [
-            ("one common word", try SearchQuery("lorem")),
-            ("two words", try SearchQuery("voluptate velit")),
-            ("a prefix", try SearchQuery("exercit*")),
+            ("a rarer word", try SearchQuery("lorem")),
+            ("two common words", try SearchQuery("voluptate velit")),
+            ("a common prefix", try SearchQuery("exercit*")),
             ("a rare pair", try SearchQuery("msg cillum")),
             ("no hit", try SearchQuery("zeppelin")),
             ("one session", try SearchQuery("lorem", session: session)),
-            ("one type", try SearchQuery("dolor", types: [.toolCallCompleted])),
+            ("a common word, one type", try SearchQuery("dolor", types: [.toolCallCompleted])),
         ]
         let rounds = quick ? 20 : 50
         for (label, query) in queries {
