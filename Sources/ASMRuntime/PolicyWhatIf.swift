@@ -64,30 +64,14 @@ public struct PolicyWhatIf: Sendable {
 
     /// Compares every run of the log, or of one session.
     public func compare(in store: any EventStore, session: SessionID? = nil) async throws -> Report {
-        let filter = session.map { EventFilter(stream: $0.stream) } ?? EventFilter()
-        var events: [EventEnvelope] = []
-        var cursor = SequenceNumber.zero.next
-        while true {
-            let page = try await store.events(from: cursor, limit: 2000, filter: filter)
-            events += page.events
-            guard page.events.count == 2000 else { break }
-            cursor = page.scannedThrough.next
-        }
-        return compare(events)
+        compare(try await store.allEvents(session.map { EventFilter(stream: $0.stream) } ?? EventFilter()))
     }
 
     /// Compares the runs among `events` (the log's order; events without a run are skipped).
     public func compare(_ events: [EventEnvelope]) -> Report {
-        var byRun: [RunID: [EventEnvelope]] = [:]
-        var order: [RunID] = []
-        for envelope in events {
-            guard let run = envelope.runID else { continue }
-            if byRun[run] == nil { order.append(run) }
-            byRun[run, default: []].append(envelope)
-        }
         var report = Report()
-        for run in order {
-            guard let runEvents = byRun[run], let differences = compare(run: run, runEvents) else { continue }
+        for (run, runEvents) in events.groupedByRun() {
+            guard let differences = compare(run: run, runEvents) else { continue }
             report.runs += 1
             report.differences += differences
         }

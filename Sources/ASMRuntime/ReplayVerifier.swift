@@ -24,37 +24,18 @@ public struct ReplayVerifier: Sendable {
 
     /// Verifies the whole log, or one session.
     public func verify(session: SessionID? = nil) async throws -> ReplayReport {
-        let events = try await load(session.map { EventFilter(stream: $0.stream) } ?? EventFilter())
-        var byRun: [RunID: [EventEnvelope]] = [:]
-        var order: [RunID] = []
-        for envelope in events {
-            guard let run = envelope.runID else { continue }
-            if byRun[run] == nil { order.append(run) }
-            byRun[run, default: []].append(envelope)
-        }
+        let runs = try await store.allEvents(session.map { EventFilter(stream: $0.stream) } ?? EventFilter())
+            .groupedByRun()
         var report = ReplayReport()
-        let routed = order.contains { run in byRun[run]?.contains { $0.type == .routingDecided } == true }
-        let global = routed ? try await load(ProviderRouter.foldedTypes) : []
+        let routed = runs.contains { $0.events.contains { $0.type == .routingDecided } }
+        let global = routed ? try await store.allEvents(ProviderRouter.foldedTypes) : []
         var folds = FoldCache(log: global)
-        for run in order {
-            let runEvents = byRun[run] ?? []
+        for (run, runEvents) in runs {
             report.runs += 1
             verifyPolicies(run, runEvents, &report)
             verifyRouting(run, runEvents, &folds, &report)
         }
         return report
-    }
-
-    private func load(_ filter: EventFilter) async throws -> [EventEnvelope] {
-        var events: [EventEnvelope] = []
-        var cursor = SequenceNumber.zero.next
-        while true {
-            let page = try await store.events(from: cursor, limit: 2000, filter: filter)
-            events += page.events
-            guard page.events.count == 2000 else { break }
-            cursor = page.scannedThrough.next
-        }
-        return events
     }
 
     // MARK: Policies
@@ -481,5 +462,34 @@ extension SessionEvent {
         case .runCompleted, .runFailed, .runCancelled: true
         default: false
         }
+    }
+}
+
+extension EventStore {
+    /// Every event that passes `filter`, oldest first, read in pages.
+    func allEvents(_ filter: EventFilter) async throws -> [EventEnvelope] {
+        var events: [EventEnvelope] = []
+        var cursor = SequenceNumber.zero.next
+        while true {
+            let page = try await self.events(from: cursor, limit: 2000, filter: filter)
+            events += page.events
+            guard page.events.count == 2000 else { break }
+            cursor = page.scannedThrough.next
+        }
+        return events
+    }
+}
+
+extension [EventEnvelope] {
+    /// The events of each run, runs in the order of their first event; events without a run left out.
+    func groupedByRun() -> [(run: RunID, events: [EventEnvelope])] {
+        var byRun: [RunID: [EventEnvelope]] = [:]
+        var order: [RunID] = []
+        for envelope in self {
+            guard let run = envelope.runID else { continue }
+            if byRun[run] == nil { order.append(run) }
+            byRun[run, default: []].append(envelope)
+        }
+        return order.map { ($0, byRun[$0] ?? []) }
     }
 }
