@@ -424,47 +424,6 @@ public final class PostgresEventStore: LogImporting {
         }
     }
 
-    // MARK: Search
-
-    public func search(_ query: SearchQuery) async throws -> [SearchHit] {
-        let searchable = SearchQuery.searchableTypes.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-        let document = "asm_search_words(e.type, e.payload)"
-        var binds = PostgresBindings()
-        binds.append(query.terms.map { $0.word + ($0.isPrefix ? ":*" : "") }.joined(separator: " & "))
-        var sql = """
-            SELECT e.sequence, e.stream_id::text, e.run_id::text, e.type,
-                ts_headline('simple', asm_search_text(e.type, e.payload), q,
-                    'StartSel="[", StopSel="]", MaxWords=16, MinWords=6, MaxFragments=1, FragmentDelimiter="…"'),
-                ts_rank(\(document), q)::float8
-            FROM events AS e, to_tsquery('simple', $1) AS q
-            WHERE e.type IN (\(searchable)) AND \(document) @@ q
-            """
-        if let session = query.session {
-            binds.append(session.stream.uuid.description)
-            sql += " AND e.stream_id = $\(binds.count)::uuid"
-        }
-        if !query.types.isEmpty {
-            binds.append(query.types.map(\.rawValue))
-            sql += " AND e.type = ANY($\(binds.count))"
-        }
-        binds.append(Int64(query.limit))
-        sql += " ORDER BY 6 DESC, e.sequence LIMIT $\(binds.count)"
-        let statement = sql
-        let bound = binds
-        return try await snapshot { snapshot in
-            try snapshot.link.blockingQuery(statement, bound, doing: "searching").map(Columns.init).map { row in
-                SearchHit(
-                    sequence: SequenceNumber(row.int64(0)),
-                    sessionID: SessionID(uuid: UUIDValue(row.text(1)) ?? .zero),
-                    runID: row.optionalText(2).flatMap(UUIDValue.init).map(RunID.init(uuid:)),
-                    type: EventType(row.text(3)),
-                    snippet: row.text(4),
-                    score: (try? row.row[5].decode(Double.self)) ?? 0
-                )
-            }
-        }
-    }
-
     public func claimConsumer(_ name: String) async throws {
         try Self.validate(consumerName: name)
         try await claims.claim(name)

@@ -113,10 +113,6 @@ public protocol EventStore: Sendable {
     func consumers() async throws -> [ConsumerStatus]
     /// The last sequence `name` acknowledged.
     func consumerPosition(_ name: String) async throws -> SequenceNumber
-    /// Events whose text (``SearchQuery/text(of:)``) holds every word of `query`, best first:
-    /// a projection kept in the append's transaction, so a search never lags the log.
-    func search(_ query: SearchQuery) async throws -> [SearchHit]
-
     /// Makes this store the one live instance of the durable consumer `name` — across
     /// processes, and on PostgreSQL across hosts — until ``releaseConsumer(_:)``, `close()` or
     /// the end of the process (a crash included). Claiming again while holding it is free.

@@ -69,9 +69,6 @@ public final class SQLiteEventStore: LogImporting {
         /// is refused with `readOnly`. A file this user cannot write, or on a read-only mount,
         /// can be read this way (see ``init(path:configuration:)``).
         public var readOnly = false
-        /// Off only to measure what the search index costs an append (`asm-bench`); a log
-        /// written so is missing those events in its search until it is rebuilt.
-        package var indexesSearch = true
 
         public init() {}
     }
@@ -89,7 +86,7 @@ public final class SQLiteEventStore: LogImporting {
     /// Tables a consumer's own writes may read but never change.
     static let protectedTables: Set<String> = [
         "events", "sessions", "runs", "transcript", "usage", "projection_checkpoints", "consumers", "approvals",
-        "run_leases", "search", "search_data", "search_idx", "search_content", "search_docsize", "search_config",
+        "run_leases",
         DatabaseFile.migrationsTable, "events_readable", "transcript_messages", "usage_by_session",
         "usage_by_provider", "usage_by_model",
     ]
@@ -153,8 +150,7 @@ public final class SQLiteEventStore: LogImporting {
             signal: signal,
             inlineCommits: configuration.inlineCommits,
             owner: configuration.owner,
-            readOnly: configuration.readOnly,
-            indexesSearch: configuration.indexesSearch
+            readOnly: configuration.readOnly
         )
     }
 
@@ -550,73 +546,6 @@ public final class SQLiteEventStore: LogImporting {
         }
     }
 
-    // MARK: Search
-
-    public func search(_ query: SearchQuery) async throws -> [SearchHit] {
-        // Ranked in the index alone, then joined (a join before the ranking would read every
-        // match's event); filters need the event's columns, so they join first.
-        let match = query.terms.map { "\"\($0.word)\"" + ($0.isPrefix ? "*" : "") }.joined(separator: " ")
-        var arguments: [DatabaseValue] = [.text(match)]
-        var filters: [String] = []
-        if let session = query.session {
-            filters.append("e.stream_id = ?")
-            arguments.append(.blob(Array(session.stream.uuid.bytes)))
-        }
-        if !query.types.isEmpty {
-            filters.append("e.type IN (\(Array(repeating: "?", count: query.types.count).joined(separator: ", ")))")
-            arguments += query.types.map { .text($0.rawValue) }
-        }
-        arguments.append(.integer(Int64(query.limit)))
-        let sql =
-            filters.isEmpty
-            ? """
-            SELECT e.sequence, e.stream_id, e.run_id, e.type, e.schema_version, e.payload, s.rank
-            FROM (SELECT rowid, rank FROM search WHERE search MATCH ? ORDER BY rank LIMIT ?) AS s
-            JOIN events AS e ON e.sequence = s.rowid ORDER BY s.rank, e.sequence
-            """
-            : """
-            SELECT e.sequence, e.stream_id, e.run_id, e.type, e.schema_version, e.payload, search.rank
-            FROM search JOIN events AS e ON e.sequence = search.rowid
-            WHERE search MATCH ? AND \(filters.joined(separator: " AND "))
-            ORDER BY search.rank, e.sequence LIMIT ?
-            """
-        let bound = filters.isEmpty ? [arguments[0], arguments[arguments.count - 1]] : arguments
-        let path = self.path
-        return try await readers.read { connection in
-            guard try connection.scalar("SELECT 1 FROM sqlite_master WHERE name = 'search'") != nil else {
-                throw StoreError(
-                    .invalidArgument,
-                    "this log has no search index yet: open it once with a writer (asm init) to build it",
-                    path: path
-                )
-            }
-            let prepared = try connection.statement(sql)
-            defer { prepared.reset() }
-            try prepared.bind(bound)
-            let codec = EventCodec()
-            var hits: [SearchHit] = []
-            while try prepared.step() {
-                let type = EventType(prepared.text(at: 3))
-                let event = codec.decode(
-                    type: type,
-                    schemaVersion: prepared.int(at: 4),
-                    payload: Array(prepared.bytes(at: 5))
-                )
-                hits.append(
-                    SearchHit(
-                        sequence: SequenceNumber(prepared.int64(at: 0)),
-                        sessionID: SessionID(uuid: prepared.uuid(at: 1) ?? .zero),
-                        runID: prepared.uuid(at: 2).map(RunID.init(uuid:)),
-                        type: type,
-                        snippet: query.snippet(of: SearchQuery.text(of: event) ?? ""),
-                        score: -prepared.double(at: 6)
-                    )
-                )
-            }
-            return hits
-        }
-    }
-
     public func claimConsumer(_ name: String) async throws {
         try Self.validate(consumerName: name)
         try claims.claim(name)
@@ -869,11 +798,6 @@ extension SQLiteEventStore {
                 )
             )
             _ = try ProjectionRebuilder.rebuild(connection, projector: transaction.projector)
-            // The search index keeps deleted words in its segments until they merge: merge them
-            // all now, overwriting the pages they leave.
-            try connection.execute("PRAGMA secure_delete = ON")
-            try connection.execute("INSERT INTO search (search) VALUES ('optimize')")
-            try connection.execute("PRAGMA secure_delete = OFF")
             return record
         }
     }

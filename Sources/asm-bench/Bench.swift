@@ -24,7 +24,6 @@ import Glibc
 ///     asm-bench http-server DB CHUNKS    (child: serves the HTTP API, runs on request)
 ///     asm-bench [--dir DIR] [--quick] [--anchor EVLOG] postgres --url URL  (PostgreSQL vs a plain insert loop)
 ///     asm-bench [--dir DIR] [--anchor EVLOG] reads [ROUNDS]  (the read rows, engine and C alternating)
-///     asm-bench [--dir DIR] [--quick] search  (search p50/p99 over 1M events, what-if replay, the index's cost)
 @main
 struct Bench {
     static func main() async {
@@ -37,7 +36,7 @@ struct Bench {
                 ? "postgres"
                 : httpOptions != nil
                     ? "http"
-                    : arguments.contains("reads") ? "reads" : arguments.contains("search") ? "search" : arguments.first
+                    : arguments.contains("reads") ? "reads" : arguments.first
             switch command {
             case "postgres":
                 try await PostgresBench.run(options: postgresOptions ?? [])
@@ -86,24 +85,13 @@ struct Bench {
                     quick: true
                 )
             case "append":
-                // For profiling one workload: asm-bench append COUNT BATCH [unredacted] [unindexed]
+                // For profiling one workload: asm-bench append COUNT BATCH [unredacted]
                 let count = Int(arguments.dropFirst().first ?? "") ?? 200_000
                 let batch = Int(arguments.dropFirst(2).first ?? "") ?? 1000
                 let redacting = !arguments.dropFirst(3).contains("unredacted")
-                let indexing = !arguments.dropFirst(3).contains("unindexed")
                 let suite = try Suite(arguments: [])
-                let figures = try await suite.appendRate(
-                    count: count,
-                    batch: batch,
-                    redacting: redacting,
-                    indexingSearch: indexing
-                )
+                let figures = try await suite.appendRate(count: count, batch: batch, redacting: redacting)
                 print("append \(batch)/commit: \(Int(figures.rate)) ev/s, \(Int(figures.bytesPerEvent)) B/ev")
-            case "search":
-                // Search and what-if over a large log: asm-bench [--dir DIR] [--quick] search
-                let suite = try Suite(arguments: Array(arguments.prefix { $0 != "search" }))
-                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
-                try await SearchBench(directory: suite.directory, quick: suite.quick).run()
             case "decode":
                 // The read path's decoding alone, on one thread (countable with callgrind):
                 // asm-bench decode COUNT PASSES
@@ -445,18 +433,12 @@ struct Suite {
         var bytesPerEvent: Double
     }
 
-    func appendRate(
-        count: Int,
-        batch: Int,
-        redacting: Bool = true,
-        indexingSearch: Bool = true
-    ) async throws -> AppendFigures {
+    func appendRate(count: Int, batch: Int, redacting: Bool = true) async throws -> AppendFigures {
         let path = directory + "/append-\(batch).sqlite"
         removeDatabase(path)
         var configuration = SQLiteEventStore.Configuration()
         configuration.synchronous = .full
         if !redacting { configuration.redactor = .measuringOnlyDisabled }
-        configuration.indexesSearch = indexingSearch
         let store = try SQLiteEventStore(path: path, configuration: configuration)
         let workload = Workload()
         try await workload.setUp(store)

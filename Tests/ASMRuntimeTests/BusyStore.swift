@@ -80,7 +80,6 @@ final class BusyStore: EventStore {
     }
     func consumers() async throws -> [ConsumerStatus] { try await base.consumers() }
     func claimConsumer(_ name: String) async throws { try await base.claimConsumer(name) }
-    func search(_ query: SearchQuery) async throws -> [SearchHit] { try await base.search(query) }
     func releaseConsumer(_ name: String) async { await base.releaseConsumer(name) }
     func consumerPosition(_ name: String) async throws -> SequenceNumber { try await base.consumerPosition(name) }
     func acknowledge(

@@ -13,7 +13,7 @@ package final class Projector {
     /// The projections and the versions of their code. Bumping a version rebuilds the
     /// projections the next time a writer opens the file.
     package static let versions: [String: Int] = [
-        "sessions": 1, "runs": 2, "transcript": 1, "usage": 1, "approvals": 1, "search": 1,
+        "sessions": 1, "runs": 2, "transcript": 1, "usage": 1, "approvals": 1,
     ]
 
     /// The run id stored for usage that belongs to no run.
@@ -29,18 +29,14 @@ package final class Projector {
     }
 
     private let connection: Connection
-    /// Off only to measure what the search index costs an append (its table is left behind).
-    private let indexesSearch: Bool
 
-    init(connection: Connection, indexesSearch: Bool = true) {
+    init(connection: Connection) {
         self.connection = connection
-        self.indexesSearch = indexesSearch
     }
 
     // MARK: Applying
 
     func apply(_ event: SessionEvent, _ header: Header) throws(SQLiteError) {
-        if indexesSearch, let text = SearchQuery.text(of: event) { try index(text, header) }
         switch event {
         case .sessionCreated(let created): try sessionCreated(created, header)
         case .sessionActivated: try sessionStatus("active", reason: nil, header)
@@ -101,7 +97,7 @@ package final class Projector {
         try connection.execute(
             """
             DELETE FROM sessions; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage; DELETE FROM approvals;
-            INSERT INTO search (search) VALUES ('delete-all'); DELETE FROM projection_checkpoints;
+            DELETE FROM projection_checkpoints;
             """
         )
         let statement = try connection.statement(
@@ -130,15 +126,6 @@ package final class Projector {
             else { return false }
         }
         return stored.count == versions.count
-    }
-
-    // MARK: Search
-
-    private func index(_ text: String, _ header: Header) throws(SQLiteError) {
-        let statement = try connection.statement("INSERT INTO search (rowid, text) VALUES (?1, ?2)")
-        statement.bind(header.sequence, at: 1)
-        statement.bind(text, at: 2)
-        try statement.execute()
     }
 
     // MARK: Sessions

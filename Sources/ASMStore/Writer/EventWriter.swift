@@ -66,8 +66,7 @@ final class EventWriter: @unchecked Sendable {
         signal: CommitSignal,
         inlineCommits: Bool,
         owner: ProcessOwner?,
-        readOnly: Bool = false,
-        indexesSearch: Bool = true
+        readOnly: Bool = false
     ) {
         self.owner = owner
         self.readOnly = readOnly
@@ -76,7 +75,7 @@ final class EventWriter: @unchecked Sendable {
         self.clock = clock
         self.signal = signal
         self.inlineCommits = inlineCommits
-        self.projector = Projector(connection: connection, indexesSearch: indexesSearch)
+        self.projector = Projector(connection: connection)
     }
 
     // MARK: Submitting
