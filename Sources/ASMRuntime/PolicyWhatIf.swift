@@ -88,6 +88,15 @@ public struct PolicyWhatIf: Sendable {
         var action: String
         var message: String
 
+        init(_ violated: PolicyViolated, at sequence: SequenceNumber, input: SequenceNumber) {
+            self.sequence = sequence
+            self.input = input
+            policy = violated.policy
+            rule = violated.rule
+            action = violated.action
+            message = violated.message
+        }
+
         /// What is compared: a host may record a decision a few events after its input (an
         /// observing lane records a tool's violation once the tool is seen), so not the sequence.
         var key: [String] { [policy, rule, action, message] }
@@ -99,6 +108,14 @@ public struct PolicyWhatIf: Sendable {
         var tool: String
         var policy: String
         var rule: String
+
+        init(_ requested: ToolApprovalRequested, at sequence: SequenceNumber, input: SequenceNumber) {
+            self.sequence = sequence
+            self.input = input
+            tool = requested.tool
+            policy = requested.policy
+            rule = requested.rule
+        }
 
         var key: [String] { [tool, policy, rule] }
     }
@@ -119,26 +136,9 @@ public struct PolicyWhatIf: Sendable {
         for envelope in events[start...] {
             switch envelope.event {
             case .policyViolated(let violated):
-                recordedViolations.append(
-                    Violation(
-                        sequence: envelope.sequence,
-                        input: lastInput,
-                        policy: violated.policy,
-                        rule: violated.rule,
-                        action: violated.action,
-                        message: violated.message
-                    )
-                )
+                recordedViolations.append(Violation(violated, at: envelope.sequence, input: lastInput))
             case .toolApprovalRequested(let requested):
-                recordedHolds.append(
-                    Hold(
-                        sequence: envelope.sequence,
-                        input: lastInput,
-                        tool: requested.tool,
-                        policy: requested.policy,
-                        rule: requested.rule
-                    )
-                )
+                recordedHolds.append(Hold(requested, at: envelope.sequence, input: lastInput))
             default:
                 if !decisionTypes.contains(envelope.type) { lastInput = envelope.sequence }
             }
@@ -160,28 +160,13 @@ public struct PolicyWhatIf: Sendable {
             for decision in decisions {
                 switch decision {
                 case .record(.policyViolated(let violated)):
-                    let violation = Violation(
-                        sequence: sequence,
-                        input: sequence,
-                        policy: violated.policy,
-                        rule: violated.rule,
-                        action: violated.action,
-                        message: violated.message
-                    )
+                    let violation = Violation(violated, at: sequence, input: sequence)
                     derivedViolations.append(violation)
                     if violated.action == PolicyAction.cancel.rawValue, derivedCancel == nil {
                         derivedCancel = violation
                     }
                 case .record(.toolApprovalRequested(let requested)):
-                    derivedHolds.append(
-                        Hold(
-                            sequence: sequence,
-                            input: sequence,
-                            tool: requested.tool,
-                            policy: requested.policy,
-                            rule: requested.rule
-                        )
-                    )
+                    derivedHolds.append(Hold(requested, at: sequence, input: sequence))
                 default:
                     continue
                 }
@@ -209,16 +194,26 @@ public struct PolicyWhatIf: Sendable {
             recordedCancel?.input ?? .init(Int64.max)
         )
         var differences: [Difference] = []
-        func add(_ kind: Difference.Kind, _ sequence: SequenceNumber, _ item: Violation?, _ message: String) {
+        func add(_ kind: Difference.Kind, _ sequence: SequenceNumber, _ item: Violation, _ message: String) {
+            add(kind, sequence, policy: item.policy, rule: item.rule, action: item.action, message)
+        }
+        func add(
+            _ kind: Difference.Kind,
+            _ sequence: SequenceNumber,
+            policy: String,
+            rule: String,
+            action: String,
+            _ message: String
+        ) {
             differences.append(
                 Difference(
                     kind: kind,
                     run: run,
                     session: session,
                     sequence: sequence,
-                    policy: item?.policy,
-                    rule: item?.rule,
-                    action: item?.action,
+                    policy: policy,
+                    rule: rule,
+                    action: action,
                     message: message
                 )
             )
@@ -283,14 +278,9 @@ public struct PolicyWhatIf: Sendable {
             add(
                 .held,
                 hold.sequence,
-                Violation(
-                    sequence: hold.sequence,
-                    input: hold.input,
-                    policy: hold.policy,
-                    rule: hold.rule,
-                    action: "request_approval",
-                    message: ""
-                ),
+                policy: hold.policy,
+                rule: hold.rule,
+                action: PolicyAction.requestApproval.rawValue,
                 "tool \(hold.tool) at sequence \(hold.sequence) would have been held for approval by \(hold.rule) "
                     + "of policy \(hold.policy)"
             )
@@ -299,14 +289,9 @@ public struct PolicyWhatIf: Sendable {
             add(
                 .notHeld,
                 hold.sequence,
-                Violation(
-                    sequence: hold.sequence,
-                    input: hold.input,
-                    policy: hold.policy,
-                    rule: hold.rule,
-                    action: "request_approval",
-                    message: ""
-                ),
+                policy: hold.policy,
+                rule: hold.rule,
+                action: PolicyAction.requestApproval.rawValue,
                 "tool \(hold.tool) at sequence \(hold.sequence) would not have been held (recorded: held by "
                     + "\(hold.rule) of policy \(hold.policy))"
             )

@@ -163,7 +163,7 @@ public struct SessionExport: Sendable {
         let tokens = usage.reduce(TokenUsage()) { $0 + $1.tokens }
         out.line(
             "- Usage: \(tokens.input) input, \(tokens.output) output, \(tokens.cacheRead) cache read tokens; "
-                + "cost \(Self.usd(cost))"
+                + "cost \(PriceTable.usd(cost))"
         )
 
         var runNumber = 0
@@ -272,7 +272,7 @@ public struct SessionExport: Sendable {
                 out.line(
                     "**\(Self.ending(event.event, out))**"
                         + (spent.map {
-                            " — \($0.tokens.input) input, \($0.tokens.output) output tokens, \(Self.usd($0.costNanoUSD))"
+                            " — \($0.tokens.input) input, \($0.tokens.output) output tokens, \(PriceTable.usd($0.costNanoUSD))"
                         } ?? "")
                         + (run?.provider.map { " on \(out.inline($0))" } ?? "")
                 )
@@ -318,12 +318,6 @@ public struct SessionExport: Sendable {
         (try? value.jsonBytes(sortsKeys: true)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 
-    /// US dollars to the millionth, as `asm cost` shows them.
-    static func usd(_ nano: Int64) -> String {
-        let micro = (max(0, nano) + 500) / 1_000
-        let fraction = String(micro % 1_000_000)
-        return "$\(micro / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
-    }
 }
 
 /// Markdown that stays Markdown whatever the text holds: fences longer than any run of

@@ -158,6 +158,26 @@ struct Bench {
     }
 }
 
+/// Decoded pages of 500 over the whole log of `store`, again and again for `seconds`; events/s.
+func globalReadRate(_ store: some EventStore, seconds: Double) async throws -> Double {
+    var events = 0
+    var checksum = 0
+    let start = MonotonicTime.nanoseconds()
+    repeat {
+        var cursor = SequenceNumber(1)
+        while true {
+            let page = try await store.events(from: cursor, limit: 500, filter: .all)
+            for envelope in page.events { checksum &+= envelope.streamVersion.hashValue & 1 }
+            events += page.events.count
+            if page.events.count < 500 { break }
+            cursor = page.scannedThrough.next
+        }
+    } while Double(MonotonicTime.nanoseconds() - start) / 1e9 < seconds
+    let elapsed = Double(MonotonicTime.nanoseconds() - start) / 1e9
+    if checksum == -1 { print(checksum) }
+    return Double(events) / elapsed
+}
+
 func removeDatabase(_ path: String) {
     for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
 }
@@ -507,22 +527,7 @@ struct Suite {
     func readGlobal(path: String, seconds: Double) async throws -> Double {
         let store = try SQLiteEventStore(path: path)
         defer { Task { await store.close() } }
-        var events = 0
-        var checksum = 0
-        let start = MonotonicTime.nanoseconds()
-        repeat {
-            var cursor = SequenceNumber(1)
-            while true {
-                let page = try await store.events(from: cursor, limit: 500, filter: .all)
-                for envelope in page.events { checksum &+= envelope.streamVersion.hashValue & 1 }
-                events += page.events.count
-                if page.events.count < 500 { break }
-                cursor = page.scannedThrough.next
-            }
-        } while Double(MonotonicTime.nanoseconds() - start) / 1e9 < seconds
-        let elapsed = Double(MonotonicTime.nanoseconds() - start) / 1e9
-        if checksum == -1 { print(checksum) }
-        return Double(events) / elapsed
+        return try await globalReadRate(store, seconds: seconds)
     }
 
     func readSessions(path: String, workload: Workload, seconds: Double) async throws -> Double {

@@ -213,7 +213,7 @@ struct PostgresBench {
                 round += 1
             }
             for _ in 0..<rounds {
-                postgresReads.append(try await readGlobal(read, seconds: readSeconds))
+                postgresReads.append(try await globalReadRate(read, seconds: readSeconds))
                 sqliteReads.append(try await suite.readGlobal(path: readPath, seconds: readSeconds))
             }
         } catch {
@@ -557,28 +557,6 @@ struct PostgresBench {
             await drop(writer)
             throw error
         }
-    }
-
-    // MARK: Reads
-
-    /// Decoded pages of 500 over the whole log, again and again for `seconds`; events/s.
-    func readGlobal(_ store: PostgresEventStore, seconds: Double) async throws -> Double {
-        var events = 0
-        var checksum = 0
-        let start = MonotonicTime.nanoseconds()
-        repeat {
-            var cursor = SequenceNumber(1)
-            while true {
-                let page = try await store.events(from: cursor, limit: 500, filter: .all)
-                for envelope in page.events { checksum &+= envelope.streamVersion.hashValue & 1 }
-                events += page.events.count
-                if page.events.count < 500 { break }
-                cursor = page.scannedThrough.next
-            }
-        } while Double(MonotonicTime.nanoseconds() - start) / 1e9 < seconds
-        let elapsed = Double(MonotonicTime.nanoseconds() - start) / 1e9
-        if checksum == -1 { Swift.print(checksum) }
-        return Double(events) / elapsed
     }
 
     // MARK: Report

@@ -151,10 +151,7 @@ enum Formatting {
         }
     }
 
-    static func usd(nano: Int64) -> String {
-        let dollars = Double(nano) / 1e9
-        return "$" + String(format6: dollars)
-    }
+    static func usd(nano: Int64) -> String { PriceTable.usd(nano) }
 }
 
 extension String {

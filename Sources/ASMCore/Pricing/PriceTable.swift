@@ -122,6 +122,15 @@ extension PriceTable {
 ///
 /// Match on ``code``; ``description`` is one line (`code: file: message`) and never contains
 /// the table's values. Equality compares the code, message and path, not the cause.
+extension PriceTable {
+    /// Billionths of a US dollar as dollars to the millionth: `$0.002370`.
+    public static func usd(_ nano: Int64) -> String {
+        let micro = (max(0, nano) + 500) / 1_000
+        let fraction = String(micro % 1_000_000)
+        return "$\(micro / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+    }
+}
+
 public struct PriceTableError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What is wrong with the table. New codes may be added; switch with a default.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
