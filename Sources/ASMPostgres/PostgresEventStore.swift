@@ -239,6 +239,10 @@ public final class PostgresEventStore: LogImporting {
         await signal.wait(after: sequence)
     }
 
+    public func waitForCommit(afterCovered covered: @escaping @Sendable () -> SequenceNumber) async -> Bool {
+        await signal.wait(afterCovered: covered)
+    }
+
     public func observeCommits(_ observer: @escaping @Sendable ([EventEnvelope]) -> Void) -> CommitObservation? {
         let feed = writer.feed
         let id = feed.add(observer)

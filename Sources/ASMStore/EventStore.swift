@@ -59,6 +59,14 @@ public protocol EventStore: Sendable {
     /// - Returns: `false` when the task was cancelled or the store closed first.
     func waitForCommit(after sequence: SequenceNumber) async -> Bool
 
+    /// Suspends until an event after what `covered()` returns is committed, asking `covered`
+    /// again at each commit: a reader that takes this process's commits from
+    /// ``observeCommits(_:)`` and moves its coverage there is woken only for commits it does not
+    /// have (another process's, or ones the feed could not hand it). `covered` may be called
+    /// on the committing thread under a lock: it must only read the caller's state.
+    /// - Returns: `false` when the task was cancelled or the store closed first.
+    func waitForCommit(afterCovered covered: @escaping @Sendable () -> SequenceNumber) async -> Bool
+
     /// Calls `observer` with the events this process commits, right after each commit and
     /// before waiting readers wake, in sequence order, until the observation is cancelled or
     /// released. Observers are called in the order they registered, on the writer's thread:
@@ -193,6 +201,11 @@ public struct WorkProgress: Hashable, Sendable {
 }
 
 extension EventStore {
+    /// Waits past what `covered()` returns when the call is made (a store that cannot ask again).
+    public func waitForCommit(afterCovered covered: @escaping @Sendable () -> SequenceNumber) async -> Bool {
+        await waitForCommit(after: covered())
+    }
+
     /// Re-derives every projection from the log alone, in one transaction.
     public func rebuildProjections() async throws -> RebuildReport { try await rebuildProjections(progress: nil) }
 

@@ -126,6 +126,7 @@ public final class SQLiteEventStore: LogImporting {
             mode = .readWrite
             (connection, head) = try Self.openForWriting(path, configuration, busyMilliseconds: busyMilliseconds)
         }
+        let writeLock = WriteLockFlag()
         let watcherBox = WatcherBox()
         signal = CommitSignal(onWaiterAdded: { watcherBox.watcher?.ensureRunning() })
         signal.publish(SequenceNumber(head.sequence))
@@ -135,6 +136,7 @@ public final class SQLiteEventStore: LogImporting {
             mode: configuration.follow,
             openMode: mode,
             hasDemand: { signal.hasWaiters },
+            isWriting: { writeLock.isHeld },
             publish: { signal.publish($0) }
         )
         watcherBox.watcher = watcher
@@ -148,6 +150,7 @@ public final class SQLiteEventStore: LogImporting {
             connection: connection,
             clock: configuration.clock,
             signal: signal,
+            writeLock: writeLock,
             inlineCommits: configuration.inlineCommits,
             owner: configuration.owner,
             readOnly: configuration.readOnly
@@ -363,6 +366,10 @@ public final class SQLiteEventStore: LogImporting {
 
     public func waitForCommit(after sequence: SequenceNumber) async -> Bool {
         await signal.wait(after: sequence)
+    }
+
+    public func waitForCommit(afterCovered covered: @escaping @Sendable () -> SequenceNumber) async -> Bool {
+        await signal.wait(afterCovered: covered)
     }
 
     public func observeCommits(_ observer: @escaping @Sendable ([EventEnvelope]) -> Void) -> CommitObservation? {

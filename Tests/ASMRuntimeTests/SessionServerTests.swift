@@ -402,6 +402,41 @@ extension SessionServerTests {
 }
 
 extension SessionServerTests {
+    @Test("the server's log reader sleeps through its own process's commits and wakes for another writer's")
+    func readerWakesOnlyForOtherWriters() async throws {
+        try await withHarness([GateProvider()]) { h in
+            let server = try await server(h, limit: 1)
+            var live = server.subscribe(filter: EventFilter(types: [.messageReceived])).makeAsyncIterator()
+            func note(_ text: String, by store: SQLiteEventStore) async throws {
+                try await store.append(
+                    NewEvent(MessageReceived(role: .user, content: text)),
+                    to: server.session.stream,
+                    expectedVersion: .any
+                )
+            }
+            // Once the first note is delivered the reader is live: later commits of this
+            // process reach the subscriber from the writer, without waking it.
+            try await note("first", by: h.store)
+            #expect(try await live.next()?.sequence != nil)
+            let wakeUps = server.readerWakeUps
+            for index in 0..<30 { try await note("own \(index)", by: h.store) }
+            for _ in 0..<30 { _ = try await live.next() }
+            #expect(server.readerWakeUps == wakeUps)
+            let other = try SQLiteEventStore(path: h.store.path)
+            try await note("from another writer", by: other)
+            guard case .messageReceived(let message)? = try await live.next()?.event else {
+                Issue.record("the other writer's event did not arrive")
+                return
+            }
+            #expect(message.content == "from another writer")
+            #expect(server.readerWakeUps > wakeUps)
+            await other.close()
+            await server.shutdown()
+        }
+    }
+}
+
+extension SessionServerTests {
     @Test("a server of several sessions runs runs in each and its subscriptions carry exactly their events")
     func severalSessions() async throws {
         let gate = GateProvider()

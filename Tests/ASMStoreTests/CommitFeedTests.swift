@@ -49,3 +49,28 @@ import Testing
         }
     }
 }
+
+extension CommitFeedTests {
+    @Test("a waiter whose coverage moves with the commits it is handed wakes only for a commit beyond it")
+    func movingCoverage() async {
+        let covered = Mutex<Int64>(5)
+        let (added, registered) = AsyncStream.makeStream(of: Void.self)
+        let signal = CommitSignal(onWaiterAdded: { registered.yield() })
+        signal.publish(SequenceNumber(5))
+        let coverage: @Sendable () -> SequenceNumber = { SequenceNumber(covered.withLock { $0 }) }
+        let waiter = Task { await signal.wait(afterCovered: coverage) }
+        var additions = added.makeAsyncIterator()
+        await additions.next()
+        // Sequence 6 reached the waiter's owner another way before it was published.
+        covered.withLock { $0 = 6 }
+        signal.publish(SequenceNumber(6))
+        #expect(signal.hasWaiters, "a commit the waiter already has does not wake it")
+        signal.publish(SequenceNumber(7))
+        #expect(!signal.hasWaiters)
+        #expect(await waiter.value)
+        // Coverage behind what is published: no wait at all.
+        covered.withLock { $0 = 3 }
+        #expect(await signal.wait(afterCovered: coverage))
+        #expect(!signal.hasWaiters)
+    }
+}

@@ -85,6 +85,7 @@ final class EventHub: Sendable {
     private let state = Mutex(State())
     private let reader = Mutex<Task<Void, Never>?>(nil)
     private let observation = Mutex<CommitObservation?>(nil)
+    private let wakeUps = Atomic<Int>(0)
 
     init(store: any EventStore, streams: Set<StreamID>?, capacity: Int) {
         self.store = store
@@ -124,6 +125,12 @@ final class EventHub: Sendable {
         }
         for waiter in ready { waiter.continuation.resume() }
     }
+
+    /// How many times the reader woke for a commit it had not been handed (so read the log).
+    var readerWakeUps: Int { wakeUps.load(ordering: .relaxed) }
+
+    /// How far the window covers the log.
+    private var covered: SequenceNumber { SequenceNumber(state.withLock { $0.scanned }) }
 
     var final: SequenceNumber? { state.withLock { $0.final.map { SequenceNumber($0) } } }
 
@@ -198,13 +205,13 @@ final class EventHub: Sendable {
                 let page = try await store.events(from: scanned.next, limit: 512, filter: readFilter)
                 scanned = publish(kept(page.events), through: max(scanned, page.scannedThrough))
                 guard page.events.count < 512 else { continue }
-                // Wait for a commit the commit feed has not already covered: only those are read.
-                while true {
-                    guard await store.waitForCommit(after: scanned) else { return end(failure: nil) }
-                    let covered = SequenceNumber(state.withLock { $0.scanned })
-                    if covered <= scanned { break }
-                    scanned = covered
+                // Wait for a commit the commit feed has not covered (another process's, or one
+                // the feed could not hand over): the reader does not wake for the others.
+                guard await store.waitForCommit(afterCovered: { [self] in self.covered }) else {
+                    return end(failure: nil)
                 }
+                wakeUps.add(1, ordering: .relaxed)
+                scanned = max(scanned, covered)
             }
             end(failure: nil)
         } catch {

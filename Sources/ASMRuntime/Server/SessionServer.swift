@@ -99,6 +99,10 @@ public actor SessionServer {
     public nonisolated let configuration: Configuration
     private nonisolated let hub: EventHub
 
+    /// How many times the server's log reader woke for a commit its process's writer had not
+    /// handed it (another process's, or one that came before the reader was live).
+    package nonisolated var readerWakeUps: Int { hub.readerWakeUps }
+
     private var state = State.accepting
     private var stopReason: CancelReason?
     private var nextTicket = 0

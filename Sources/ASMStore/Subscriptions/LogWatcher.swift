@@ -53,6 +53,8 @@ final class LogWatcher: @unchecked Sendable {
     private let openMode: Connection.OpenMode
     private let publish: @Sendable (SequenceNumber) -> Void
     private let hasDemand: @Sendable () -> Bool
+    /// Whether this process's writer holds the write lock (then the log's changes are its own).
+    private let isWriting: @Sendable () -> Bool
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "asm.store.watcher")
 
@@ -66,12 +68,14 @@ final class LogWatcher: @unchecked Sendable {
         mode: FollowMode,
         openMode: Connection.OpenMode = .readWrite,
         hasDemand: @escaping @Sendable () -> Bool,
+        isWriting: @escaping @Sendable () -> Bool = { false },
         publish: @escaping @Sendable (SequenceNumber) -> Void
     ) {
         self.path = path
         self.mode = mode
         self.openMode = openMode
         self.hasDemand = hasDemand
+        self.isWriting = isWriting
         self.publish = publish
     }
 
@@ -153,8 +157,10 @@ final class LogWatcher: @unchecked Sendable {
                 }
             }
             if let wakeUp, wakeUp.isActive {
-                if wakeUp.wait(nanoseconds: intervalNanoseconds) {
-                    // The log was written; the commit may need a moment to reach the WAL index.
+                // The log was written; another process's commit may need a moment to reach the
+                // WAL index. A write made while this process's writer holds the lock is its own,
+                // which the writer announces itself: no need to look for it until the next turn.
+                if wakeUp.wait(nanoseconds: intervalNanoseconds), !isWriting() {
                     for _ in 0..<20 {
                         guard let version = try? connection.scalar("PRAGMA data_version")?.integerValue else { break }
                         if version != lastVersion { break }

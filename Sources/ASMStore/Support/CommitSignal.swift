@@ -7,8 +7,21 @@ internal import Synchronization
 /// commit. Waiters are resumed in the publishing call, outside the lock.
 package final class CommitSignal: Sendable {
     private struct Waiter {
-        var threshold: Int64
+        var threshold: Threshold
         var continuation: CheckedContinuation<Bool, Never>
+    }
+
+    /// What a waiter waits to be passed: a fixed sequence, or one its owner moves on.
+    private enum Threshold {
+        case fixed(Int64)
+        case moving(@Sendable () -> SequenceNumber)
+
+        var value: Int64 {
+            switch self {
+            case .fixed(let sequence): sequence
+            case .moving(let covered): covered().rawValue
+            }
+        }
     }
 
     private struct State {
@@ -35,7 +48,7 @@ package final class CommitSignal: Sendable {
             guard sequence.rawValue > state.committed else { return [] }
             state.committed = sequence.rawValue
             var ready: [CheckedContinuation<Bool, Never>] = []
-            for (id, waiter) in state.waiters where waiter.threshold < sequence.rawValue {
+            for (id, waiter) in state.waiters where waiter.threshold.value < sequence.rawValue {
                 ready.append(waiter.continuation)
                 state.waiters[id] = nil
             }
@@ -47,6 +60,19 @@ package final class CommitSignal: Sendable {
     /// Suspends until a sequence greater than `sequence` is published.
     /// - Returns: `false` if the task was cancelled or the signal closed first.
     package func wait(after sequence: SequenceNumber) async -> Bool {
+        await wait(for: .fixed(sequence.rawValue))
+    }
+
+    /// Suspends until a sequence greater than what `covered()` returns at that moment is
+    /// published: `covered` is asked again at each publish (under the signal's lock, so keep it
+    /// to a read of the caller's own state), and a waiter that learns of commits elsewhere —
+    /// the writer's commit feed — is not woken for those it already has.
+    /// - Returns: `false` if the task was cancelled or the signal closed first.
+    package func wait(afterCovered covered: @escaping @Sendable () -> SequenceNumber) async -> Bool {
+        await wait(for: .moving(covered))
+    }
+
+    private func wait(for threshold: Threshold) async -> Bool {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -55,8 +81,8 @@ package final class CommitSignal: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let immediate = state.withLock { state -> Bool? in
                     if state.isClosed || Task.isCancelled { return false }
-                    if state.committed > sequence.rawValue { return true }
-                    state.waiters[id] = Waiter(threshold: sequence.rawValue, continuation: continuation)
+                    if state.committed > threshold.value { return true }
+                    state.waiters[id] = Waiter(threshold: threshold, continuation: continuation)
                     return nil
                 }
                 if let immediate {

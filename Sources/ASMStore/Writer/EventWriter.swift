@@ -48,6 +48,8 @@ final class EventWriter: @unchecked Sendable {
     private let signal: CommitSignal
     /// Observers of committed events.
     let feed = CommitFeed()
+    /// Set while a transaction holds the write lock.
+    private let writeLock: WriteLockFlag
     private let inlineCommits: Bool
 
     // Used only by whoever set `isCommitting`.
@@ -64,6 +66,7 @@ final class EventWriter: @unchecked Sendable {
         connection: Connection,
         clock: any WallClock,
         signal: CommitSignal,
+        writeLock: WriteLockFlag = WriteLockFlag(),
         inlineCommits: Bool,
         owner: ProcessOwner?,
         readOnly: Bool = false
@@ -74,6 +77,7 @@ final class EventWriter: @unchecked Sendable {
         self.path = connection.path
         self.clock = clock
         self.signal = signal
+        self.writeLock = writeLock
         self.inlineCommits = inlineCommits
         self.projector = Projector(connection: connection)
     }
@@ -207,6 +211,8 @@ final class EventWriter: @unchecked Sendable {
         var committed: [EventEnvelope] = []
         do {
             try connection.statement("BEGIN IMMEDIATE").execute()
+            writeLock.set(true)
+            defer { writeLock.set(false) }
             let transaction = WriteTransaction(
                 connection: connection,
                 projector: projector,
