@@ -24,6 +24,7 @@ import Glibc
 ///     asm-bench http-server DB CHUNKS    (child: serves the HTTP API, runs on request)
 ///     asm-bench [--dir DIR] [--quick] [--anchor EVLOG] postgres --url URL  (PostgreSQL vs a plain insert loop)
 ///     asm-bench [--dir DIR] [--anchor EVLOG] reads [ROUNDS]  (the read rows, engine and C alternating)
+///     asm-bench [--dir DIR] [--anchor EVLOG] appends [ROUNDS]  (the append rows, engine and C alternating)
 @main
 struct Bench {
     static func main() async {
@@ -36,7 +37,8 @@ struct Bench {
                 ? "postgres"
                 : httpOptions != nil
                     ? "http"
-                    : arguments.contains("reads") ? "reads" : arguments.first
+                    : arguments.contains("reads")
+                        ? "reads" : arguments.contains("appends") ? "appends" : arguments.first
             switch command {
             case "postgres":
                 try await PostgresBench.run(options: postgresOptions ?? [])
@@ -148,6 +150,14 @@ struct Bench {
                 let suite = try Suite(arguments: options)
                 try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
                 try await suite.readRounds(rounds)
+            case "appends":
+                // The append rows alone, engine and C alternating round by round:
+                // asm-bench [--dir DIR] [--anchor EVLOG] appends ROUNDS
+                let options = Array(arguments.prefix { $0 != "appends" })
+                let rounds = Int(arguments.drop { $0 != "appends" }.dropFirst().first ?? "") ?? 5
+                let suite = try Suite(arguments: options)
+                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
+                try await suite.appendRounds(rounds)
             default:
                 try await Suite(arguments: arguments).run()
             }
@@ -298,7 +308,7 @@ struct Suite {
                     engine: engine,
                     anchor: c,
                     unit: "ev/s",
-                    target: batch == 1 ? "≥ 0.8x" : batch == 100 ? "≥ 0.6x" : "≥ 0.5x"
+                    target: Self.appendTargets[batch] ?? "—"
                 )
             )
             if batch == 1000 { bytes = (median(engineBytes), anchorBytes.isEmpty ? nil : median(anchorBytes)) }
@@ -447,6 +457,39 @@ struct Suite {
     }
 
     // MARK: Append
+
+    /// What each append row must reach, as a ratio to the C anchor.
+    static let appendTargets = [1: "≥ 0.87x", 100: "≥ 0.75x", 1000: "≥ 0.6x"]
+
+    /// The three append rows alone: `rounds` rounds, C and engine alternating, each round's
+    /// figures and ratios printed, then the median ratios.
+    func appendRounds(_ rounds: Int) async throws {
+        let anchor = anchorPath.map { Anchor(executable: $0, directory: directory) }
+        let bulk = quick ? 50_000 : 200_000
+        for (batch, count) in [(1, quick ? 1_000 : 5_000), (100, bulk), (1000, bulk)] {
+            var ratios: [Double] = []
+            for round in 1...rounds {
+                let c = try await anchor?.append(count: count, batch: batch).rate
+                let engine = try await appendRate(count: count, batch: batch).rate
+                var line = "append \(batch)/commit, round \(round): \(Int(engine)) ev/s"
+                if let c, c > 0 {
+                    ratios.append(engine / c)
+                    line += String(format: "; C %.0f; ratio %.2fx", c, engine / c)
+                }
+                print(line)
+            }
+            if !ratios.isEmpty {
+                print(
+                    String(
+                        format: "append %d/commit: median ratio %.2fx (target %@)",
+                        batch,
+                        median(ratios),
+                        Self.appendTargets[batch] ?? "—"
+                    )
+                )
+            }
+        }
+    }
 
     struct AppendFigures {
         var rate: Double
