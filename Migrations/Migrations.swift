@@ -20,6 +20,7 @@ package enum Migrations {
         Migration(version: 4, name: "chain_versions", sql: text(PackageResources._004_chain_versions_sql)),
         Migration(version: 5, name: "run_leases", sql: text(PackageResources._005_run_leases_sql)),
         Migration(version: 6, name: "approvals", sql: text(PackageResources._006_approvals_sql)),
+        Migration(version: 7, name: "session_forks", sql: text(PackageResources._007_session_forks_sql)),
     ]
 
     /// The PostgreSQL store's, from `Migrations/postgres/`, applied to the schema that holds a log.
@@ -27,6 +28,7 @@ package enum Migrations {
         Migration(version: 1, name: "log", sql: text(PackageResources._001_log_sql)),
         Migration(version: 2, name: "import", sql: text(PackageResources._002_import_sql)),
         Migration(version: 3, name: "set_append", sql: text(PackageResources._003_set_append_sql)),
+        Migration(version: 4, name: "session_forks", sql: text(PackageResources._004_session_forks_sql)),
     ]
 
     /// The schema version a database has once every migration of this build is applied.

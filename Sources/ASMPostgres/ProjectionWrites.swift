@@ -16,6 +16,14 @@ struct ProjectionWrite: Equatable, Sendable {
     static func writes(for event: SessionEvent) -> [ProjectionWrite] {
         switch event {
         case .sessionCreated(let created): return [sessionCreated(created)]
+        case .sessionForked(let forked):
+            return [
+                sessionCreated(SessionCreated(agentID: forked.agentID, metadata: forked.metadata, tags: forked.tags)),
+                .init(
+                    operation: 13,
+                    arguments: [forked.parentSessionID.description, String(forked.forkedAt.rawValue)]
+                ),
+            ]
         case .sessionActivated: return [status("active", nil)]
         case .sessionCompleted: return [status("completed", nil)]
         case .sessionFailed(let failed): return [status("failed", failed.reason)]

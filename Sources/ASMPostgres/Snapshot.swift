@@ -330,6 +330,30 @@ struct Snapshot: LogSnapshot {
 
     // MARK: Transcript, usage, approvals
 
+    func fork(of session: SessionID) throws -> SessionFork? { try forks(where: "session_id", is: session).first }
+
+    func forks(from session: SessionID) throws -> [SessionFork] { try forks(where: "parent_session_id", is: session) }
+
+    private func forks(where column: String, is session: SessionID) throws -> [SessionFork] {
+        var binds = PostgresBindings()
+        binds.add(session.uuid)
+        return try rows(
+            """
+            SELECT session_id, parent_session_id, forked_at, sequence FROM session_forks
+            WHERE \(column) = $1::uuid ORDER BY sequence
+            """,
+            binds,
+            doing: "reading a session's forks"
+        ).map { row in
+            SessionFork(
+                sessionID: SessionID(uuid: row.uuid(0) ?? .zero),
+                parentSessionID: SessionID(uuid: row.uuid(1) ?? .zero),
+                forkedAt: SequenceNumber(row.int64(2)),
+                sequence: SequenceNumber(row.int64(3))
+            )
+        }
+    }
+
     func transcript(of session: SessionID) throws -> [TranscriptEntry] {
         var binds = PostgresBindings()
         binds.add(session.uuid)

@@ -309,8 +309,11 @@ public final class SessionManager: Sendable {
         )
         let runs = start.runs
         let unfinished = Set(runs.filter { !$0.status.isTerminal || $0.startedAt == nil }.map(\.id))
+        // A fork's inherited runs come first, never resumable natively: their provider
+        // sessions went on past the fork point.
         let prior =
-            runs
+            start.inherited.runs.map { PriorRun(runID: $0.id, provider: $0.provider, providerSessionID: nil) }
+            + runs
             .filter { $0.id != run && $0.firstSequence < summary.firstSequence && !unfinished.contains($0.id) }
             .map {
                 PriorRun(
@@ -320,9 +323,11 @@ public final class SessionManager: Sendable {
                     usage: usage[$0.id] ?? .zero
                 )
             }
-        let transcript = start.transcript.filter { entry in
-            entry.runID.map { $0 == run || !unfinished.contains($0) } ?? true
-        }
+        let transcript =
+            start.inherited.transcript
+            + start.transcript.filter { entry in
+                entry.runID.map { $0 == run || !unfinished.contains($0) } ?? true
+            }
         let capabilities = lane.capabilities
         let plan = ContinuationPlanner.plan(
             mode: options.continuation,
@@ -614,6 +619,8 @@ private struct RunStart: Sendable {
     var runs: [RunSummary]
     var usage: [UsageSummary]
     var transcript: [TranscriptEntry]
+    /// What the session has from the sessions it was forked from.
+    var inherited: Inheritance
 
     init(_ run: RunID, in snapshot: any LogSnapshot) throws {
         guard let summary = try snapshot.run(run) else {
@@ -633,6 +640,7 @@ private struct RunStart: Sendable {
         runs = try snapshot.runs(in: summary.sessionID)
         usage = try snapshot.usage(by: .run, session: summary.sessionID)
         transcript = try snapshot.transcript(of: summary.sessionID)
+        inherited = try Inheritance(of: summary.sessionID, in: snapshot)
     }
 }
 

@@ -183,6 +183,10 @@ public protocol LogSnapshot {
     func openRun(_ id: RunID) throws -> OpenRun?
     func transcript(of session: SessionID) throws -> [TranscriptEntry]
     func usage(by grouping: UsageGrouping, session: SessionID?) throws -> [UsageSummary]
+    /// Where `session` was forked from, or `nil` when it is not a fork.
+    func fork(of session: SessionID) throws -> SessionFork?
+    /// The sessions forked from `session`, oldest first.
+    func forks(from session: SessionID) throws -> [SessionFork]
 }
 
 /// How far a walk over the log has come: `done` of `total` events (the log's length when the

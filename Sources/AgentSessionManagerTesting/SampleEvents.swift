@@ -234,6 +234,16 @@ public struct SampleEvents {
             return .workspaceWorktreeRemoved(
                 WorkspaceWorktreeRemoved(path: text(), reason: text(), lastSnapshot: optionalText())
             )
+        case .sessionForked:
+            return .sessionForked(
+                SessionForked(
+                    parentSessionID: SessionID(uuid: .version4(randomHigh: random.next(), randomLow: random.next())),
+                    forkedAt: SequenceNumber(integer(1...99_999)),
+                    agentID: text(),
+                    metadata: metadata(),
+                    tags: [text()]
+                )
+            )
         case .toolCallRefused:
             return .toolCallRefused(ToolCallRefused(callID: text(), name: text(), input: json(), reason: text()))
         case .toolCallCompleted:

@@ -187,3 +187,64 @@ import Testing
         #expect(try tables(path) == expected)
     }
 }
+
+extension ProjectionTests {
+    @Test(
+        "a fork is a session of its own that names its parent and fork point, both ways, and survives a rebuild",
+        arguments: Backend.all
+    )
+    func forks(backend: Backend) async throws {
+        try await backend.withStore { store in
+            let parent = SessionID.generate()
+            try await store.append(
+                [
+                    NewEvent(SessionCreated(agentID: "planner", metadata: ["team": "core"], tags: ["nightly"])),
+                    NewEvent(SessionActivated()),
+                    NewEvent(MessageReceived(role: .user, content: "before")),
+                ],
+                to: parent.stream,
+                expectedVersion: .noStream
+            )
+            var children: [SessionID] = []
+            for point in [SequenceNumber(2), SequenceNumber(3)] {
+                let child = SessionID.generate()
+                try await store.append(
+                    [
+                        NewEvent(
+                            SessionForked(
+                                parentSessionID: parent,
+                                forkedAt: point,
+                                agentID: "planner",
+                                metadata: ["team": "core"],
+                                tags: ["nightly"]
+                            )
+                        ),
+                        NewEvent(SessionActivated()),
+                    ],
+                    to: child.stream,
+                    expectedVersion: .noStream
+                )
+                children.append(child)
+            }
+            let forked = children
+            func tree() async throws -> [SessionFork?] {
+                try await store.read { snapshot in
+                    var tree = [try snapshot.fork(of: parent)]
+                    for child in forked { tree.append(try snapshot.fork(of: child)) }
+                    for fork in try snapshot.forks(from: parent) { tree.append(fork) }
+                    return tree
+                }
+            }
+            let forks = try await tree()
+            #expect(forks[0] == nil, "the parent is no fork")
+            #expect(forks[1] == SessionFork(sessionID: children[0], parentSessionID: parent, forkedAt: 2, sequence: 4))
+            #expect(forks[2] == SessionFork(sessionID: children[1], parentSessionID: parent, forkedAt: 3, sequence: 6))
+            #expect(Array(forks[3...]) == [forks[1], forks[2]], "the parent's forks, oldest first")
+            let child = try #require(try await store.session(children[0]))
+            #expect(child.agentID == "planner" && child.status == .active && child.tags == ["nightly"])
+            #expect(child.metadata == ["team": "core"] && child.firstSequence == 4)
+            _ = try await store.rebuildProjections()
+            #expect(try await tree() == forks)
+        }
+    }
+}

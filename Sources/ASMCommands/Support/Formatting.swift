@@ -43,6 +43,8 @@ enum Formatting {
         switch event {
         case .sessionCreated(let e):
             "agent=\(e.agentID)" + (e.tags.isEmpty ? "" : " tags=\(e.tags.joined(separator: ","))")
+        case .sessionForked(let e):
+            "from \(short(e.parentSessionID.uuid)) at sequence \(e.forkedAt.rawValue) agent=\(e.agentID)"
         case .sessionActivated: ""
         case .sessionCompleted(let e): e.summary.map { clip($0) } ?? ""
         case .sessionFailed(let e): clip(e.reason)

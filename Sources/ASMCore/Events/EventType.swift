@@ -40,6 +40,7 @@ public struct EventType: RawRepresentable, Hashable, Comparable, Sendable, Codab
 
 extension EventType {
     public static var sessionCreated: EventType { SessionCreated.eventType }
+    public static var sessionForked: EventType { SessionForked.eventType }
     public static var sessionActivated: EventType { SessionActivated.eventType }
     public static var sessionCompleted: EventType { SessionCompleted.eventType }
     public static var sessionFailed: EventType { SessionFailed.eventType }

@@ -41,6 +41,7 @@ public enum SessionEvent: Hashable, Sendable {
     case workspaceWorktreeCreated(WorkspaceWorktreeCreated)
     case workspaceWorktreeApplied(WorkspaceWorktreeApplied)
     case workspaceWorktreeRemoved(WorkspaceWorktreeRemoved)
+    case sessionForked(SessionForked)
     /// A type or version this build does not know, kept whole.
     case opaque(OpaqueEvent)
 }
@@ -89,6 +90,7 @@ extension SessionEvent {
         Registered(WorkspaceWorktreeCreated.self, as: SessionEvent.workspaceWorktreeCreated),
         Registered(WorkspaceWorktreeApplied.self, as: SessionEvent.workspaceWorktreeApplied),
         Registered(WorkspaceWorktreeRemoved.self, as: SessionEvent.workspaceWorktreeRemoved),
+        Registered(SessionForked.self, as: SessionEvent.sessionForked),
     ]
 
     /// The payload types of the vocabulary, in the order of the cases.
@@ -138,6 +140,7 @@ extension SessionEvent {
         case .workspaceWorktreeCreated(let payload): try visitor.visit(payload)
         case .workspaceWorktreeApplied(let payload): try visitor.visit(payload)
         case .workspaceWorktreeRemoved(let payload): try visitor.visit(payload)
+        case .sessionForked(let payload): try visitor.visit(payload)
         case .opaque: nil
         }
     }

@@ -220,6 +220,30 @@ enum ProjectionQueries {
         return result
     }
 
+    /// The forks whose `column` (`session_id` or `parent_session_id`) is `session`, oldest first.
+    static func forks(_ connection: Connection, column: String, session: SessionID) throws -> [SessionFork] {
+        let statement = try connection.statement(
+            """
+            SELECT session_id, parent_session_id, forked_at, sequence FROM session_forks
+            WHERE \(column) = ?1 ORDER BY sequence
+            """
+        )
+        defer { statement.reset() }
+        statement.bind(session.uuid, at: 1)
+        var result: [SessionFork] = []
+        while try statement.step() {
+            result.append(
+                SessionFork(
+                    sessionID: SessionID(uuid: statement.uuid(at: 0) ?? .zero),
+                    parentSessionID: SessionID(uuid: statement.uuid(at: 1) ?? .zero),
+                    forkedAt: SequenceNumber(statement.int64(at: 2)),
+                    sequence: SequenceNumber(statement.int64(at: 3))
+                )
+            )
+        }
+        return result
+    }
+
     static func transcript(_ connection: Connection, session: SessionID) throws -> [TranscriptEntry] {
         let statement = try connection.statement(
             """

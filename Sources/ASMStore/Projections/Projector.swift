@@ -39,6 +39,12 @@ package final class Projector {
     func apply(_ event: SessionEvent, _ header: Header) throws(SQLiteError) {
         switch event {
         case .sessionCreated(let created): try sessionCreated(created, header)
+        case .sessionForked(let forked):
+            try sessionCreated(
+                SessionCreated(agentID: forked.agentID, metadata: forked.metadata, tags: forked.tags),
+                header
+            )
+            try sessionForked(forked, header)
         case .sessionActivated: try sessionStatus("active", reason: nil, header)
         case .sessionCompleted: try sessionStatus("completed", reason: nil, header)
         case .sessionFailed(let failed): try sessionStatus("failed", reason: failed.reason, header)
@@ -96,7 +102,7 @@ package final class Projector {
     func clear() throws(SQLiteError) {
         try connection.execute(
             """
-            DELETE FROM sessions; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage; DELETE FROM approvals;
+            DELETE FROM sessions; DELETE FROM session_forks; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage; DELETE FROM approvals;
             DELETE FROM projection_checkpoints;
             """
         )
@@ -129,6 +135,20 @@ package final class Projector {
     }
 
     // MARK: Sessions
+
+    private func sessionForked(_ forked: SessionForked, _ header: Header) throws(SQLiteError) {
+        let statement = try connection.statement(
+            """
+            INSERT INTO session_forks (session_id, parent_session_id, forked_at, sequence) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT (session_id) DO NOTHING
+            """
+        )
+        statement.bind(header.stream, at: 1)
+        statement.bind(forked.parentSessionID.uuid, at: 2)
+        statement.bind(forked.forkedAt.rawValue, at: 3)
+        statement.bind(header.sequence, at: 4)
+        try statement.execute()
+    }
 
     private func sessionCreated(_ created: SessionCreated, _ header: Header) throws(SQLiteError) {
         let statement = try connection.statement(

@@ -91,6 +91,14 @@ struct SQLiteSnapshot: LogSnapshot {
         try ProjectionQueries.usage(connection, grouping: grouping, session: session)
     }
 
+    func fork(of session: SessionID) throws -> SessionFork? {
+        try ProjectionQueries.forks(connection, column: "session_id", session: session).first
+    }
+
+    func forks(from session: SessionID) throws -> [SessionFork] {
+        try ProjectionQueries.forks(connection, column: "parent_session_id", session: session)
+    }
+
     static func validate(limit: Int) throws(StoreError) {
         guard limit > 0 else { throw StoreError(.invalidArgument, "a read limit must be positive, not \(limit)") }
     }

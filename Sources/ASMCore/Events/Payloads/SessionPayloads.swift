@@ -21,6 +21,42 @@ public struct SessionCreated: EventPayload {
     }
 }
 
+/// A session was created as a fork of another: its first event. Its conversation is the
+/// parent's up to `forked_at` (the parent's last event it keeps, a sequence of the log), and
+/// its workspace, when the parent had one, the snapshot in force there.
+public struct SessionForked: EventPayload {
+    public static let eventType: EventType = "session.forked"
+    public static let fields = Fields(
+        SessionForked.init(parentSessionID:forkedAt:agentID:metadata:tags:),
+        Field("parent_session_id", \.parentSessionID),
+        Field("forked_at", \.forkedAt),
+        Field("agent_id", \.agentID),
+        Field("metadata", \.metadata),
+        Field("tags", \.tags)
+    )
+    public var parentSessionID: SessionID
+    /// The parent's last event the fork keeps (before the run it was asked to fork inside).
+    public var forkedAt: SequenceNumber
+    /// As in `session.created`, taken from the parent.
+    public var agentID: String
+    public var metadata: [String: String]
+    public var tags: [String]
+
+    public init(
+        parentSessionID: SessionID,
+        forkedAt: SequenceNumber,
+        agentID: String,
+        metadata: [String: String] = [:],
+        tags: [String] = []
+    ) {
+        self.parentSessionID = parentSessionID
+        self.forkedAt = forkedAt
+        self.agentID = agentID
+        self.metadata = metadata
+        self.tags = tags
+    }
+}
+
 /// A session was activated and accepts runs.
 public struct SessionActivated: EventPayload {
     public static let eventType: EventType = "session.activated"
