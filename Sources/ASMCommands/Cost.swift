@@ -30,7 +30,30 @@ extension ASM {
         @Option(help: "A JSON price table to recompute costs with.")
         var prices: String?
 
+        @Flag(
+            help: """
+                The session named by --session and every session forked from it (and from those), each with its own \
+                runs, failed runs, tokens and cost and the totals of its subtree.
+                """
+        )
+        var tree = false
+
+        func validate() throws {
+            if tree, session == nil {
+                throw ValidationError("--tree rolls up one session's tree: name it with --session")
+            }
+            if tree, by != nil || prices != nil {
+                throw ValidationError("--tree cannot be combined with --by or --prices")
+            }
+        }
+
         func run() async throws {
+            if tree, let session {
+                return try await withStore(try await store.openForReading()) { store in
+                    let tree = try await SessionTree.read(try await resolveSession(session, in: store), from: store)
+                    Self.printTree(tree, json: output.json)
+                }
+            }
             var table: PriceTable?
             if let prices {
                 let bytes = try contents(of: prices, "the price table")
@@ -102,6 +125,31 @@ extension ASM {
             }
         }
 
+        static func printTree(_ tree: SessionTree, json: Bool) {
+            let nodes = tree.flattened
+            if json {
+                for (depth, node) in nodes { Console.line(Formatting.json(TreeRow(node, depth: depth))) }
+                return
+            }
+            var lines = [
+                [
+                    "SESSION", "FORKED AT", "RUNS", "FAILED", "INPUT", "OUTPUT", "COST", "TREE RUNS", "TREE FAILED",
+                    "TREE COST",
+                ]
+            ]
+            for (depth, node) in nodes {
+                let name =
+                    (depth == 0 ? "" : String(repeating: "  ", count: depth - 1) + "└ ") + node.session.id.description
+                lines.append([
+                    name, node.fork.map { String($0.forkedAt.rawValue) } ?? "-", String(node.runs),
+                    String(node.failedRuns), String(node.tokens.input), String(node.tokens.output),
+                    Formatting.usd(nano: node.costNanoUSD), String(node.treeRuns), String(node.treeFailedRuns),
+                    Formatting.usd(nano: node.treeCostNanoUSD),
+                ])
+            }
+            Formatting.table(lines, rightAligned: Set(1..<lines[0].count)).forEach(Console.line)
+        }
+
         static func key(_ row: UsageSummary, _ grouping: UsageGrouping) -> String {
             switch grouping {
             case .run: row.runID?.description ?? "-"
@@ -162,5 +210,50 @@ private struct CostRow: Encodable {
         case reportedCostUSD = "reported_cost_usd"
         case recomputedCostUSD = "recomputed_cost_usd"
         case recomputedWith = "recomputed_with"
+    }
+}
+
+/// One `asm cost --tree --json` line: a session of the tree, depth first.
+private struct TreeRow: Encodable {
+    var sessionID: SessionID
+    var parentSessionID: SessionID?
+    var forkedAt: SequenceNumber?
+    var depth: Int
+    var runs: Int
+    var failedRuns: Int
+    var tokens: TokenUsage
+    var costUSD: Double
+    var treeRuns: Int
+    var treeFailedRuns: Int
+    var treeTokens: TokenUsage
+    var treeCostUSD: Double
+
+    init(_ node: SessionTree, depth: Int) {
+        sessionID = node.session.id
+        parentSessionID = node.fork?.parentSessionID
+        forkedAt = node.fork?.forkedAt
+        self.depth = depth
+        runs = node.runs
+        failedRuns = node.failedRuns
+        tokens = node.tokens
+        costUSD = Double(node.costNanoUSD) / 1e9
+        treeRuns = node.treeRuns
+        treeFailedRuns = node.treeFailedRuns
+        treeTokens = node.treeTokens
+        treeCostUSD = Double(node.treeCostNanoUSD) / 1e9
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sessionID = "session_id"
+        case parentSessionID = "parent_session_id"
+        case forkedAt = "forked_at"
+        case depth, runs
+        case failedRuns = "failed_runs"
+        case tokens
+        case costUSD = "cost_usd"
+        case treeRuns = "tree_runs"
+        case treeFailedRuns = "tree_failed_runs"
+        case treeTokens = "tree_tokens"
+        case treeCostUSD = "tree_cost_usd"
     }
 }

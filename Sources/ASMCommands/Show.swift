@@ -28,9 +28,19 @@ extension ASM {
         /// The `--json` document.
         struct Document: Encodable {
             var session: SessionSummary
+            /// Where the session was forked from, when it is a fork.
+            var forkedFrom: SessionFork?
+            /// The sessions forked from it, oldest first.
+            var forks: [SessionFork]
             var runs: [RunSummary]
             var transcript: [TranscriptEntry]
             var usage: [UsageSummary]
+
+            enum CodingKeys: String, CodingKey {
+                case session
+                case forkedFrom = "forked_from"
+                case forks, runs, transcript, usage
+            }
         }
 
         func run() async throws {
@@ -60,13 +70,32 @@ extension ASM {
                 let runs = try await store.runs(in: id)
                 let transcript = try await store.transcript(of: id)
                 let usage = try await store.usage(by: .run, session: id)
+                let (forkedFrom, forks) = try await store.read { snapshot in
+                    (try snapshot.fork(of: id), try snapshot.forks(from: id))
+                }
                 if output.json {
                     Console.line(
-                        Formatting.json(Document(session: summary, runs: runs, transcript: transcript, usage: usage))
+                        Formatting.json(
+                            Document(
+                                session: summary,
+                                forkedFrom: forkedFrom,
+                                forks: forks,
+                                runs: runs,
+                                transcript: transcript,
+                                usage: usage
+                            )
+                        )
                     )
                     return
                 }
-                Self.print(summary, runs: runs, transcript: transcript, usage: usage)
+                Self.print(
+                    summary,
+                    runs: runs,
+                    transcript: transcript,
+                    usage: usage,
+                    forkedFrom: forkedFrom,
+                    forks: forks
+                )
                 if let focus, !events {
                     Console.line("")
                     Console.line("around sequence \(focus.sequence)")
@@ -90,7 +119,9 @@ extension ASM {
             _ session: SessionSummary,
             runs: [RunSummary],
             transcript: [TranscriptEntry],
-            usage: [UsageSummary]
+            usage: [UsageSummary],
+            forkedFrom: SessionFork? = nil,
+            forks: [SessionFork] = []
         ) {
             Console.line("session \(session.id)")
             Console.line("  agent     \(session.agentID)")
@@ -99,11 +130,23 @@ extension ASM {
             for (key, value) in session.metadata.sorted(by: { $0.key < $1.key }) {
                 Console.line("  \(key): \(value)")
             }
+            if let forkedFrom {
+                Console.line(
+                    "  forked    from \(forkedFrom.parentSessionID) at sequence \(forkedFrom.forkedAt.rawValue)"
+                )
+            }
             Console.line("  created   \(session.createdAt)")
             Console.line("  updated   \(session.updatedAt)")
             Console.line(
                 "  events    \(session.eventCount) (sequences \(session.firstSequence)…\(session.lastSequence))"
             )
+            if !forks.isEmpty {
+                Console.line("")
+                Console.line("forks")
+                for fork in forks {
+                    Console.line("  \(fork.sessionID) (at sequence \(fork.forkedAt.rawValue))")
+                }
+            }
             Console.line("")
             Console.line("runs")
             if runs.isEmpty { Console.line("  none") }

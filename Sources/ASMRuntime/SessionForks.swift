@@ -101,3 +101,70 @@ struct Inheritance {
         runs.sort { $0.firstSequence < $1.firstSequence }
     }
 }
+
+/// A session and the forks made from it, and from those, with usage, cost and failed runs
+/// rolled up the tree: a fold over the sessions, runs and usage projections, read in one
+/// snapshot.
+public struct SessionTree: Sendable {
+    public var session: SessionSummary
+    /// Where the session was forked from (also for the root, when it is a fork itself).
+    public var fork: SessionFork?
+    /// The session's own runs, failed runs, tokens and cost (not its forks').
+    public var runs: Int
+    public var failedRuns: Int
+    public var tokens: TokenUsage
+    public var costNanoUSD: Int64
+    /// Its forks, oldest first.
+    public var children: [SessionTree]
+
+    /// Everything under and including this session.
+    public var treeRuns: Int { runs + children.reduce(0) { $0 + $1.treeRuns } }
+    public var treeFailedRuns: Int { failedRuns + children.reduce(0) { $0 + $1.treeFailedRuns } }
+    public var treeTokens: TokenUsage { children.reduce(tokens) { $0 + $1.treeTokens } }
+    public var treeCostNanoUSD: Int64 { children.reduce(costNanoUSD) { $0 + $1.treeCostNanoUSD } }
+
+    /// The tree rooted at `root`.
+    /// - Throws: ``SessionManagerError`` `sessionNotFound`; ``StoreError`` when the log cannot be read.
+    public static func read(_ root: SessionID, from store: any EventStore) async throws -> SessionTree {
+        try await store.read { snapshot in
+            var visited: Set<SessionID> = []
+            guard let tree = try node(root, fork: try snapshot.fork(of: root), in: snapshot, visited: &visited) else {
+                throw SessionManagerError(.sessionNotFound, "no session \(root)")
+            }
+            return tree
+        }
+    }
+
+    private static func node(
+        _ id: SessionID,
+        fork: SessionFork?,
+        in snapshot: any LogSnapshot,
+        visited: inout Set<SessionID>
+    ) throws -> SessionTree? {
+        guard visited.insert(id).inserted, let session = try snapshot.session(id) else { return nil }
+        let runs = try snapshot.runs(in: id)
+        let usage = try snapshot.usage(by: .session, session: id)
+        var children: [SessionTree] = []
+        for child in try snapshot.forks(from: id) {
+            if let tree = try node(child.sessionID, fork: child, in: snapshot, visited: &visited) {
+                children.append(tree)
+            }
+        }
+        return SessionTree(
+            session: session,
+            fork: fork,
+            runs: runs.count,
+            failedRuns: runs.filter { $0.status == .failed }.count,
+            tokens: usage.reduce(.zero) { $0 + $1.tokens },
+            costNanoUSD: usage.reduce(0) { $0 + $1.costNanoUSD },
+            children: children
+        )
+    }
+
+    /// The sessions depth first (a session before its forks), with their depth.
+    public var flattened: [(depth: Int, tree: SessionTree)] {
+        var result: [(Int, SessionTree)] = [(0, self)]
+        for child in children { result += child.flattened.map { ($0.depth + 1, $0.tree) } }
+        return result
+    }
+}

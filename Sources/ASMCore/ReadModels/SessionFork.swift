@@ -10,6 +10,13 @@ public struct SessionFork: Hashable, Sendable, Codable {
     /// The fork's `session.forked` event.
     public var sequence: SequenceNumber
 
+    enum CodingKeys: String, CodingKey {
+        case sessionID = "session_id"
+        case parentSessionID = "parent_session_id"
+        case forkedAt = "forked_at"
+        case sequence
+    }
+
     public init(sessionID: SessionID, parentSessionID: SessionID, forkedAt: SequenceNumber, sequence: SequenceNumber) {
         self.sessionID = sessionID
         self.parentSessionID = parentSessionID

@@ -40,6 +40,9 @@ final class EventHub: Sendable {
         var failure: (any Error)?
         var waiters: [Int: Waiter] = [:]
         var nextWaiter = 0
+        /// Whether the reader has started following the log; who waits for it to.
+        var live = false
+        var liveWaiters: [CheckedContinuation<Void, Never>] = []
 
         var count: Int { window.count - start }
 
@@ -196,10 +199,14 @@ final class EventHub: Sendable {
     private func follow() async {
         do {
             let last = try await store.lastSequence()
-            state.withLock { state in
+            let live = state.withLock { state in
                 state.coveredFrom = last.rawValue + 1
                 state.scanned = last.rawValue
+                state.live = true
+                defer { state.liveWaiters = [] }
+                return state.liveWaiters
             }
+            for waiter in live { waiter.resume() }
             var scanned = publish([], through: last)
             while !Task.isCancelled {
                 let page = try await store.events(from: scanned.next, limit: 512, filter: readFilter)
@@ -248,14 +255,31 @@ final class EventHub: Sendable {
     }
 
     private func end(failure: (any Error)?) {
-        let waiters = state.withLock { state -> [Waiter] in
-            guard !state.ended else { return [] }
+        let (waiters, live) = state.withLock { state -> ([Waiter], [CheckedContinuation<Void, Never>]) in
+            guard !state.ended else { return ([], []) }
             state.ended = true
             state.failure = failure
-            defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            defer {
+                state.waiters = [:]
+                state.liveWaiters = []
+            }
+            return (Array(state.waiters.values), state.liveWaiters)
         }
         for waiter in waiters { waiter.continuation.resume() }
+        for waiter in live { waiter.resume() }
+    }
+
+    /// Returns once the reader follows the log (the window covers everything committed from
+    /// then on), or the hub ended.
+    func waitUntilLive() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.live || state.ended { return true }
+                state.liveWaiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
     }
 }
 

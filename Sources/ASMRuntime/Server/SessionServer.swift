@@ -156,6 +156,8 @@ public actor SessionServer {
         let session = SessionID.generate()
         let server = try SessionServer(manager: manager, sessions: [session], configuration: configuration)
         try await manager.startSession(session, agentID: agentID, metadata: metadata, tags: tags)
+        // Subscribers from here on are served from the window.
+        await server.hub.waitUntilLive()
         return server
     }
 
