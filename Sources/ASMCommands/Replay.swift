@@ -17,6 +17,12 @@ extension ASM {
                 place its decisions differ from the recorded ones is printed: runs it would have cancelled (at which \
                 sequence, by which rule) or not, earlier or later, violations it would or would not have recorded, \
                 tools it would or would not have held for approval; then a summary. Exit status 0 either way.
+
+                What if, routing: with --router FILE (a configuration as asm run --router reads it), each recorded \
+                routing decision is made again under it — the log's breakers folded with its thresholds and \
+                cooldown, the run's recorded candidates, time and seed, the same recorded outcomes — and every \
+                attempt it would have sent elsewhere (or nowhere), every failover it would not have made and every \
+                attempt it would have added is printed, each run up to its first difference; then a summary.
                 """
         )
 
@@ -35,16 +41,26 @@ extension ASM {
         )
         var policyFiles: [String] = []
 
+        @Option(
+            name: .customLong("router"),
+            help: "What if: decide the recorded runs' attempts under this JSON router configuration instead."
+        )
+        var routerFile: String?
+
         func validate() throws {
-            if verify, !policyFiles.isEmpty {
+            if verify, !policyFiles.isEmpty || routerFile != nil {
                 throw ValidationError(
-                    "--verify checks the recorded decisions; --policy asks what another stack would decide: use one"
+                    "--verify checks the recorded decisions; --policy and --router ask what another configuration would decide: use one"
                 )
+            }
+            if !policyFiles.isEmpty, routerFile != nil {
+                throw ValidationError("ask about --policy or --router, one at a time")
             }
         }
 
         func run() async throws {
             if !policyFiles.isEmpty { return try await whatIf() }
+            if let routerFile { return try await routerWhatIf(routerFile) }
             let report = try await withStore(try await store.openForReading()) { store in
                 var sessionID: SessionID?
                 if let session { sessionID = try await resolveSession(session, in: store) }
@@ -115,6 +131,82 @@ extension ASM {
                         ? "every decision as recorded"
                         : "\(report.runsChanged) would have gone differently (\(counts.joined(separator: ", ")))")
             )
+        }
+
+        private func routerWhatIf(_ file: String) async throws {
+            let config: RouterConfig
+            do {
+                config = try RouterConfig(json: try contents(of: file, "the router configuration"))
+                try config.validate()
+            } catch var error as RouterConfigError {
+                error.path = file
+                throw error
+            }
+            let report = try await withStore(try await store.openForReading()) { store in
+                var sessionID: SessionID?
+                if let session { sessionID = try await resolveSession(session, in: store) }
+                return try await RouterWhatIf(config: config).compare(in: store, session: sessionID)
+            }
+            if output.json {
+                for difference in report.differences {
+                    Console.line(Formatting.json(RoutingDifferenceLine(difference)))
+                }
+                Console.line(Formatting.json(RoutingWhatIfSummary(report)))
+                return
+            }
+            for difference in report.differences {
+                Console.line("run \(difference.run): \(difference.message)")
+            }
+            let counts = RouterWhatIf.Difference.Kind.allCases.compactMap { kind -> String? in
+                let count = report.count(kind)
+                return count == 0 ? nil : "\(count) \(String(kind.rawValue.map { $0 == "_" ? " " : $0 }))"
+            }
+            Console.line(
+                "what if router \(file): \(report.runs) routed runs, \(report.decisions) decisions, "
+                    + (report.differences.isEmpty
+                        ? "every attempt as recorded"
+                        : "\(report.runsChanged) would have gone differently (\(counts.joined(separator: ", ")))")
+            )
+        }
+
+        private struct RoutingDifferenceLine: Encodable {
+            var run: String
+            var session: String?
+            var sequence: Int64
+            var kind: String
+            var attempt: Int
+            var recorded: String?
+            var proposed: String?
+            var message: String
+            init(_ difference: RouterWhatIf.Difference) {
+                run = difference.run.description
+                session = difference.session?.description
+                sequence = difference.sequence.rawValue
+                kind = difference.kind.rawValue
+                attempt = difference.attempt
+                recorded = difference.recorded
+                proposed = difference.proposed
+                message = difference.message
+            }
+        }
+
+        private struct RoutingWhatIfSummary: Encodable {
+            var runs: Int
+            var decisions: Int
+            var runsChanged: Int
+            var differences: [String: Int]
+            init(_ report: RouterWhatIf.Report) {
+                runs = report.runs
+                decisions = report.decisions
+                runsChanged = report.runsChanged
+                differences = Dictionary(
+                    uniqueKeysWithValues: RouterWhatIf.Difference.Kind.allCases.map { ($0.rawValue, report.count($0)) }
+                )
+            }
+            enum CodingKeys: String, CodingKey {
+                case runs, decisions, differences
+                case runsChanged = "runs_changed"
+            }
         }
 
         private struct DifferenceLine: Encodable {

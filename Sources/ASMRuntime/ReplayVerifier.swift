@@ -352,13 +352,13 @@ public struct ReplayVerifier: Sendable {
     }
 
     /// The recorded configuration without the candidates' capabilities recorded beside it.
-    private static func withoutProviders(_ config: JSONValue) -> JSONValue {
+    static func withoutProviders(_ config: JSONValue) -> JSONValue {
         guard case .object(let members) = config else { return config }
         return .object(members.filter { $0.key != "providers" })
     }
 
     /// The candidates' capabilities, as the decision recorded them.
-    private static func profiles(_ config: JSONValue) -> ([String]) -> [CandidateProfile] {
+    static func profiles(_ config: JSONValue) -> ([String]) -> [CandidateProfile] {
         var known: [String: CandidateProfile] = [:]
         for entry in config["providers"]?.arrayValue ?? [] {
             guard let name = entry["name"]?.stringValue else { continue }
@@ -372,7 +372,7 @@ public struct ReplayVerifier: Sendable {
 }
 
 /// The global fold of routing events, advanced once per configuration.
-private struct FoldCache {
+struct FoldCache {
     let log: [EventEnvelope]
     var folds: [RouterConfig: (state: RouterState, next: Int)] = [:]
 

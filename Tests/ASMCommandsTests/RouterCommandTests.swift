@@ -113,6 +113,43 @@ import Testing
         )
     }
 
+    @Test("replay --router prints each attempt another router would have sent elsewhere, and a summary")
+    func routerWhatIf() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("fixture.sqlite")
+        let data = try #require(FileManager.default.contents(atPath: "\(Self.fixtures)/logs/multi-provider.sqlite"))
+        _ = FileManager.default.createFile(atPath: db, contents: data)
+        let amp = directory.file("amp.json")
+        try Data(
+            #"{"strategy": "prefer", "prefer": ["amp", "codex", "claude"], "max_attempts": 3, "circuit_breaker": {"failure_threshold": 2, "cooldown_ms": 150}, "sticky_ttl_ms": 600000}"#
+                .utf8
+        ).write(to: URL(fileURLWithPath: amp))
+        let text = try await ASMProcess.run(["replay", "--db", db, "--router", amp])
+        #expect(text.exitCode == 0, "\(text.stderr)")
+        #expect(text.lines.filter { $0.contains("would have gone to amp (prefer)") }.count == 5)
+        #expect(
+            text.lines.last
+                == "what if router \(amp): 6 routed runs, 7 decisions, 5 would have gone differently (5 elsewhere)"
+        )
+        let json = try await ASMProcess.run(["replay", "--db", db, "--router", amp, "--json"])
+        #expect(json.lines.count == 6)
+        #expect(
+            json.lines.first?.contains(#""kind":"elsewhere","attempt":1,"recorded":"claude","proposed":"amp""#) == true
+        )
+        let bad = directory.file("bad.json")
+        try Data(#"{"max_attempts": 0}"#.utf8).write(to: URL(fileURLWithPath: bad))
+        for (arguments, code) in [
+            (["replay", "--db", db, "--router", bad], 64),
+            (["replay", "--db", db, "--router", directory.file("no.json")], 66),
+            (["replay", "--db", db, "--router", amp, "--verify"], 64),
+        ] {
+            let result = try await ASMProcess.run(arguments)
+            #expect(result.exitCode == Int32(code), "\(arguments): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(arguments)")
+        }
+    }
+
     @Test("the recorded multi-provider log in Fixtures/ replays clean from the command line")
     func fixtureReplay() async throws {
         let directory = TemporaryDirectory()
