@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "AgentSessionManagerTesting", targets: ["AgentSessionManagerTesting"]),
         .library(name: "AgentSessionManagerHTTP", targets: ["ASMHTTP"]),
         .library(name: "AgentSessionManagerPostgres", targets: ["ASMPostgres"]),
+        .library(name: "AgentSessionManagerTelemetry", targets: ["ASMTelemetry"]),
         .executable(name: "asm", targets: ["asm"]),
     ],
     dependencies: [
@@ -188,11 +189,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Edge: runs as OpenTelemetry traces, sent over OTLP/HTTP: its own target and product.
+        .target(
+            name: "ASMTelemetry",
+            dependencies: ["ASMCore", "ASMStore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+
         .target(
             name: "ASMCommands",
             dependencies: [
                 "AgentSessionManager",
                 "ASMHTTP",
+                "ASMTelemetry",
                 "ASMCore",
                 "ASMPostgres",
                 "ASMStore",
@@ -283,6 +292,7 @@ let package = Package(
             dependencies: [
                 "AgentSessionManager",
                 "ASMCommands",
+                "ASMTelemetry",
                 "ASMCore",
                 "ASMPostgres",
                 "ASMStore",

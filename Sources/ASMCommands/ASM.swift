@@ -21,7 +21,7 @@ public struct ASM: AsyncParsableCommand {
             Migrate.self,
             Consumers.self,
             Expunge.self,
-            Recover.self, Approvals.self, Approve.self, Deny.self, WorktreeCommand.self,
+            Recover.self, OTel.self, Approvals.self, Approve.self, Deny.self, WorktreeCommand.self,
             Demo.self,
         ]
     )

@@ -1,4 +1,5 @@
 import ASMHTTP
+import ASMTelemetry
 import AgentSessionManager
 import ArgumentParser
 import Dispatch
@@ -72,6 +73,13 @@ extension ASM {
         )
         var tokenFile: String?
 
+        @Option(
+            name: .customLong("otel-endpoint"),
+            help:
+                "Send each run to this OpenTelemetry collector (OTLP/HTTP) as a trace when it ends, as asm otel export does."
+        )
+        var otelEndpoint: String?
+
         @Flag(help: "Print each event as one JSON object per line.")
         var json = false
 
@@ -100,6 +108,7 @@ extension ASM {
                     "--http \(address) is not a loopback address: give the token with --token-file"
                 )
             }
+            let exporter = try otelEndpoint.map { try OTLPHTTPExporter(endpoint: $0) }
             let approvals = self.approvals ?? (http == nil ? .deny : .wait)
             let loaded = try execution.load(database: store.sideFileBase)
             if let workspace = loaded.options.workspace { try await ExecutionOptions.prepare(workspace) }
@@ -151,7 +160,23 @@ extension ASM {
                     Console.note("serving session \(server.session) with up to \(maxConcurrent) concurrent runs")
                 }
 
+                // Ended runs go to the collector one after another, off the printing loop.
+                let (traces, tracing) = AsyncStream<[TraceSpan]>.makeStream()
+                let exporting = Task {
+                    var failed = false
+                    for await spans in traces {
+                        do {
+                            try await exporter?.export(spans)
+                        } catch  where !failed {
+                            failed = true
+                            Console.error("otel: \(error) (later runs are still sent)")
+                        } catch {}
+                    }
+                }
+                let agents = [server.session: try await store.session(server.session)?.agentID ?? agent]
                 let printing = Task { [json, quiet] in
+                    defer { tracing.finish() }
+                    var running: [RunID: [EventEnvelope]] = [:]
                     var count = 0
                     var first: SequenceNumber?
                     var last: SequenceNumber?
@@ -172,6 +197,14 @@ extension ASM {
                         }
                         // Live: a reader on a pipe sees each event as it commits.
                         Console.flush()
+                        if exporter != nil, let run = envelope.runID {
+                            running[run, default: []].append(envelope)
+                            switch envelope.event {
+                            case .runCompleted, .runFailed, .runCancelled:
+                                tracing.yield(RunTraces.spans(running.removeValue(forKey: run) ?? [], agents: agents))
+                            default: break
+                            }
+                        }
                         if case .toolApprovalRequested(let requested) = envelope.event, approvals != .wait {
                             let approved = approvals == .approve
                             Task {
@@ -254,6 +287,7 @@ extension ASM {
                 await listening?.value
                 if let failure = listenFailure.withLock({ $0 }) { throw CommandFailure(.refused, failure) }
                 let (count, first, last) = try await printing.value
+                await exporting.value
                 var statuses: [RunStatus: Int] = [:]
                 for run in submitted {
                     let status = (try? await server.result(of: run))?.status ?? .failed

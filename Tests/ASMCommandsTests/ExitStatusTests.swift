@@ -1,5 +1,6 @@
 import ASMCore
 import ASMStore
+import ASMTelemetry
 import AgentSessionManager
 import Testing
 
@@ -67,6 +68,10 @@ import Testing
         Case(error: ArtifactError(.corrupted, "hash differs"), status: 65),
         Case(error: ArtifactError(.invalidReference, "not sha256:"), status: 65),
         Case(error: ArtifactError(.ioError, "cannot read"), status: 1),
+        // Exporting traces.
+        Case(error: TelemetryError(.invalidEndpoint, "ftp://x is not an http or https URL"), status: 64),
+        Case(error: TelemetryError(.unreachable, "cannot reach http://127.0.0.1:9/v1/traces"), status: 1),
+        Case(error: TelemetryError(.refused, "http://127.0.0.1:4318/v1/traces answered HTTP 503"), status: 1),
         // Files a user writes.
         Case(error: PolicyError(.invalidValue, "must be positive", key: "limits.max_turns"), status: 64),
         Case(error: RouterConfigError(.unknownKey, "unknown key", key: "strategy2"), status: 64),

@@ -1,3 +1,4 @@
+import ASMTelemetry
 import AgentSessionManager
 
 /// The documented exit codes of `asm`, and the one place errors are mapped to them.
@@ -34,6 +35,7 @@ enum ExitStatus {
         case let error as SessionServerError: of(error)
         case let error as WorkspaceError: of(error)
         case let error as ArtifactError: of(error)
+        case let error as TelemetryError: error.code == .invalidEndpoint ? usage : failure
         case is PolicyError, is RouterConfigError, is PriceTableError, is ProviderScriptError: usage
         case is JSONError: dataError
         case is RunRequest.Invalid: usage
