@@ -217,6 +217,7 @@ let package = Package(
             dependencies: [
                 "AgentSessionManager",
                 "ASMHTTP",
+                "ASMTelemetry",
                 "ASMCore",
                 "ASMPostgres",
                 "ASMStore",

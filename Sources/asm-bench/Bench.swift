@@ -25,6 +25,7 @@ import Glibc
 ///     asm-bench [--dir DIR] [--quick] [--anchor EVLOG] postgres --url URL  (PostgreSQL vs a plain insert loop)
 ///     asm-bench [--dir DIR] [--anchor EVLOG] reads [ROUNDS]  (the read rows, engine and C alternating)
 ///     asm-bench [--dir DIR] [--anchor EVLOG] appends [ROUNDS]  (the append rows, engine and C alternating)
+///     asm-bench analysis                 (what-if events/s and OpenTelemetry spans/s over a generated history)
 @main
 struct Bench {
     static func main() async {
@@ -150,6 +151,9 @@ struct Bench {
                 let suite = try Suite(arguments: options)
                 try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
                 try await suite.readRounds(rounds)
+            case "analysis":
+                // The what-if and OpenTelemetry rows alone: asm-bench analysis
+                Report.print(try AnalysisBench(quick: false).rows(rounds: 3), quick: true)
             case "appends":
                 // The append rows alone, engine and C alternating round by round:
                 // asm-bench [--dir DIR] [--anchor EVLOG] appends ROUNDS
@@ -434,6 +438,8 @@ struct Suite {
         // The session server: delivery to in-process subscribers (no C counterpart; the tail
         // rows above are the delivery to another process).
         rows += try await ServerBench(directory: directory, quick: quick).rows(rounds: rounds)
+        // Analyses of a recorded history (no C counterpart).
+        rows += try AnalysisBench(quick: quick).rows(rounds: rounds)
 
         // Workspace snapshots of a 10,000-file tree (no C counterpart).
         rows += try await WorkspaceBench(directory: directory, files: quick ? 2_000 : 10_000).rows(rounds: rounds)
