@@ -121,9 +121,8 @@ extension ASM {
             for difference in report.differences {
                 Console.line("run \(difference.run): \(difference.message)")
             }
-            let counts = PolicyWhatIf.Difference.Kind.allCases.compactMap { kind -> String? in
-                let count = report.count(kind)
-                return count == 0 ? nil : "\(count) \(String(kind.rawValue.map { $0 == "_" ? " " : $0 }))"
+            let counts = Self.counts(report.count as (PolicyWhatIf.Difference.Kind) -> Int).compactMap { kind, count in
+                count == 0 ? nil : "\(count) \(String(kind.map { $0 == "_" ? " " : $0 }))"
             }
             Console.line(
                 "what if \(stack.policies.map(\.name).joined(separator: " + ")) (stack \(stack.hash.prefix(12))): \(report.runs) runs, "
@@ -157,9 +156,8 @@ extension ASM {
             for difference in report.differences {
                 Console.line("run \(difference.run): \(difference.message)")
             }
-            let counts = RouterWhatIf.Difference.Kind.allCases.compactMap { kind -> String? in
-                let count = report.count(kind)
-                return count == 0 ? nil : "\(count) \(String(kind.rawValue.map { $0 == "_" ? " " : $0 }))"
+            let counts = Self.counts(report.count as (RouterWhatIf.Difference.Kind) -> Int).compactMap { kind, count in
+                count == 0 ? nil : "\(count) \(String(kind.map { $0 == "_" ? " " : $0 }))"
             }
             Console.line(
                 "what if router \(file): \(report.runs) routed runs, \(report.decisions) decisions, "
@@ -167,6 +165,12 @@ extension ASM {
                         ? "every attempt as recorded"
                         : "\(report.runsChanged) would have gone differently (\(counts.joined(separator: ", ")))")
             )
+        }
+
+        /// Each kind of difference (by its JSON name) and how many there are, in the kinds' order.
+        static func counts<Kind: RawRepresentable & CaseIterable>(_ count: (Kind) -> Int) -> [(String, Int)]
+        where Kind.RawValue == String {
+            Kind.allCases.map { ($0.rawValue, count($0)) }
         }
 
         private struct RoutingDifferenceLine: Encodable {
@@ -200,7 +204,7 @@ extension ASM {
                 decisions = report.decisions
                 runsChanged = report.runsChanged
                 differences = Dictionary(
-                    uniqueKeysWithValues: RouterWhatIf.Difference.Kind.allCases.map { ($0.rawValue, report.count($0)) }
+                    uniqueKeysWithValues: Replay.counts(report.count as (RouterWhatIf.Difference.Kind) -> Int)
                 )
             }
             enum CodingKeys: String, CodingKey {
@@ -242,7 +246,7 @@ extension ASM {
                 runs = report.runs
                 runsChanged = report.runsChanged
                 differences = Dictionary(
-                    uniqueKeysWithValues: PolicyWhatIf.Difference.Kind.allCases.map { ($0.rawValue, report.count($0)) }
+                    uniqueKeysWithValues: Replay.counts(report.count as (PolicyWhatIf.Difference.Kind) -> Int)
                 )
             }
             enum CodingKeys: String, CodingKey {

@@ -17,7 +17,8 @@ import Testing
         report.differences.map { "\($0.kind.rawValue) \($0.sequence) \($0.rule ?? "-")" }
     }
 
-    private static func withFixture<T>(_ body: (SQLiteEventStore) async throws -> T) async throws -> T {
+    /// A copy of the multi-provider fixture; `body` must write nothing to it.
+    static func withFixture<T>(_ body: (SQLiteEventStore) async throws -> T) async throws -> T {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.file("multi-provider.sqlite")

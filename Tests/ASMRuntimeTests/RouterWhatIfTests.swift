@@ -32,30 +32,23 @@ import Testing
     }
 
     private static func fixture() async throws -> (events: [EventEnvelope], log: [EventEnvelope]) {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let path = directory.file("multi-provider.sqlite")
-        let data = try #require(FileManager.default.contents(atPath: ReplayTests.fixture))
-        _ = FileManager.default.createFile(atPath: path, contents: data)
-        let store = try SQLiteEventStore(path: path)
-        let before = try await store.lastSequence()
-        var events: [EventEnvelope] = []
-        var cursor = SequenceNumber(1)
-        while true {
-            let page = try await store.events(from: cursor, limit: 500, filter: .all)
-            events += page.events
-            if page.events.count < 500 { break }
-            cursor = page.scannedThrough.next
+        try await PolicyWhatIfTests.withFixture { store in
+            var events: [EventEnvelope] = []
+            var cursor = SequenceNumber(1)
+            while true {
+                let page = try await store.events(from: cursor, limit: 500, filter: .all)
+                events += page.events
+                if page.events.count < 500 { break }
+                cursor = page.scannedThrough.next
+            }
+            // The same through the store.
+            let stored = try await RouterWhatIf(config: try config()).compare(in: store)
+            #expect(stored.runs == 6 && stored.differences.isEmpty)
+            let log = events.filter {
+                ProviderRouter.foldedTypes.matches(type: $0.type, stream: $0.stream, run: $0.runID)
+            }
+            return (events, log)
         }
-        let log = events.filter {
-            ProviderRouter.foldedTypes.matches(type: $0.type, stream: $0.stream, run: $0.runID)
-        }
-        // The same through the store, which must write nothing.
-        let stored = try await RouterWhatIf(config: try config()).compare(in: store)
-        #expect(stored.runs == 6 && stored.differences.isEmpty)
-        #expect(try await store.lastSequence() == before, "what if never writes")
-        await store.close()
-        return (events, log)
     }
 
     @Test("the recorded configuration routes every attempt as recorded")
