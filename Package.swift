@@ -192,7 +192,15 @@ let package = Package(
         // Edge: runs as OpenTelemetry traces, sent over OTLP/HTTP: its own target and product.
         .target(
             name: "ASMTelemetry",
-            dependencies: ["ASMCore", "ASMStore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "ASMCore",
+                "ASMStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
 

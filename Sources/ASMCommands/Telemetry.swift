@@ -1,7 +1,6 @@
 import ASMTelemetry
 import AgentSessionManager
 import ArgumentParser
-import FoundationEssentials
 
 extension ASM {
     /// `asm otel`: runs as OpenTelemetry traces.
@@ -56,11 +55,11 @@ extension ASM {
                 let runs = spans.filter { $0.parentSpanID == nil }.count
                 if output.json {
                     Console.line(
-                        Formatting.json(Exported(spans: spans.count, runs: runs, endpoint: exporter.url.absoluteString))
+                        Formatting.json(Exported(spans: spans.count, runs: runs, endpoint: exporter.url))
                     )
                 } else {
                     Console.line(
-                        "exported \(Formatting.count(spans.count, "span")) of \(Formatting.count(runs, "run")) to \(exporter.url.absoluteString)"
+                        "exported \(Formatting.count(spans.count, "span")) of \(Formatting.count(runs, "run")) to \(exporter.url)"
                     )
                 }
             }

@@ -1,11 +1,4 @@
-public import ASMCore
-public import FoundationEssentials
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#else
-import Foundation
-#endif
+import ASMCore
 
 /// Spans as an OTLP `ExportTraceServiceRequest` in OTLP's JSON encoding (ids in hex, 64-bit
 /// integers as strings, enums as numbers).
@@ -150,20 +143,54 @@ public struct TelemetryError: Error, Hashable, Sendable, CustomStringConvertible
     }
 }
 
-/// Sends spans to an OpenTelemetry collector over OTLP/HTTP (JSON encoding), in batches.
+/// Sends spans to an OpenTelemetry collector over OTLP/HTTP (JSON encoding), in batches,
+/// one HTTP/1.1 POST each (on SwiftNIO, TLS for https).
 public struct OTLPHTTPExporter: Sendable {
     /// Where the traces go: the endpoint's `/v1/traces`, unless it names that path itself.
-    public let url: URL
+    public let url: String
     public var batchSize = 512
+    let secure: Bool
+    let host: String
+    let port: Int
+    let path: String
 
     /// - Throws: ``TelemetryError`` `invalidEndpoint` for anything but an http(s) URL.
     public init(endpoint: String) throws(TelemetryError) {
-        guard let base = URL(string: endpoint), let scheme = base.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", base.host != nil
-        else {
-            throw TelemetryError(.invalidEndpoint, "\(endpoint) is not an http or https URL")
+        let invalid = TelemetryError(.invalidEndpoint, "\(endpoint) is not an http or https URL")
+        let lowered = endpoint.lowercased()
+        let secure = lowered.hasPrefix("https://")
+        guard secure || lowered.hasPrefix("http://") else { throw invalid }
+        let rest = endpoint.dropFirst(secure ? 8 : 7)
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        var path = String(rest.dropFirst(authority.count).prefix { $0 != "?" && $0 != "#" })
+        var host = Substring(authority)
+        var port = secure ? 443 : 80
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { throw invalid }
+            let after = host[host.index(after: close)...]
+            if after.hasPrefix(":") {
+                guard let number = Int(after.dropFirst()), (1...65535).contains(number) else { throw invalid }
+                port = number
+            } else if !after.isEmpty {
+                throw invalid
+            }
+            host = host[host.index(after: host.startIndex)..<close]
+        } else if let colon = host.lastIndex(of: ":") {
+            guard let number = Int(host[host.index(after: colon)...]), (1...65535).contains(number) else {
+                throw invalid
+            }
+            port = number
+            host = host[..<colon]
         }
-        url = base.path.hasSuffix("/v1/traces") ? base : base.appendingPathComponent("v1/traces")
+        guard !host.isEmpty, !host.contains("@") else { throw invalid }
+        if !path.hasSuffix("/v1/traces") {
+            path = (path.hasSuffix("/") ? String(path.dropLast()) : path) + "/v1/traces"
+        }
+        self.secure = secure
+        self.host = String(host)
+        self.port = port
+        self.path = path
+        url = (secure ? "https://" : "http://") + authority + path
     }
 
     /// Posts `spans`, `batchSize` at a time.
@@ -178,20 +205,19 @@ public struct OTLPHTTPExporter: Sendable {
     }
 
     private func post(_ body: [UInt8]) async throws(TelemetryError) {
-        var request = URLRequest(url: url)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = Data(body)
-        request.timeoutInterval = 30
-        let response: URLResponse
+        let status: Int
         do {
-            (_, response) = try await URLSession.shared.data(for: request)
+            status = try await HTTPPost.send(
+                host: host,
+                port: port,
+                secure: secure,
+                path: path,
+                contentType: "application/json",
+                body: body
+            )
         } catch {
-            throw TelemetryError(.unreachable, "cannot reach \(url.absoluteString)", underlying: error)
+            throw TelemetryError(.unreachable, "cannot reach \(url)", underlying: error)
         }
-        guard let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) else {
-            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            throw TelemetryError(.refused, "\(url.absoluteString) answered HTTP \(status)")
-        }
+        guard (200..<300).contains(status) else { throw TelemetryError(.refused, "\(url) answered HTTP \(status)") }
     }
 }
