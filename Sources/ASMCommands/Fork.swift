@@ -25,8 +25,23 @@ extension ASM {
         @Option(help: "The sequence to fork at (default: the session's last event).")
         var at: Int64?
 
+        @Flag(
+            help: """
+                Also give the fork a workspace of its own: a git worktree made from the parent's workspace snapshot in \
+                force at the fork point; its runs name it with --workspace.
+                """
+        )
+        var worktree = false
+
+        @Option(
+            name: .customLong("worktree-dir"),
+            help: "Where the fork's worktree goes (default: .asm/worktrees in the repository)."
+        )
+        var worktreeDirectory: String?
+
         func validate() throws {
             if let at, at < 1 { throw ValidationError("--at takes a sequence number (1 or more)") }
+            if worktreeDirectory != nil, !worktree { throw ValidationError("--worktree-dir goes with --worktree") }
         }
 
         /// The `--json` line.
@@ -34,20 +49,31 @@ extension ASM {
             var sessionID: SessionID
             var parentSessionID: SessionID
             var forkedAt: SequenceNumber
+            var workspacePath: String?
 
             enum CodingKeys: String, CodingKey {
                 case sessionID = "session_id"
                 case parentSessionID = "parent_session_id"
                 case forkedAt = "forked_at"
+                case workspacePath = "workspace_path"
             }
         }
 
         func run() async throws {
             let forked = try await withStore(try await store.openExisting()) { store in
                 let parent = try await resolveSession(session, in: store)
-                let (fork, forkedAt) = try await SessionManager(store: store, providers: [])
-                    .fork(parent, at: at.map(SequenceNumber.init(_:)))
-                return Forked(sessionID: fork, parentSessionID: parent, forkedAt: forkedAt)
+                let (fork, forkedAt, made) = try await SessionManager(store: store, providers: [])
+                    .fork(
+                        parent,
+                        at: at.map(SequenceNumber.init(_:)),
+                        worktree: worktree ? WorktreeOptions(directory: worktreeDirectory) : nil
+                    )
+                return Forked(
+                    sessionID: fork,
+                    parentSessionID: parent,
+                    forkedAt: forkedAt,
+                    workspacePath: made?.workingDirectory
+                )
             }
             if output.json {
                 Console.line(Formatting.json(forked))
@@ -55,6 +81,7 @@ extension ASM {
                 Console.line(
                     "forked \(forked.sessionID) from \(forked.parentSessionID) at sequence \(forked.forkedAt.rawValue)"
                 )
+                if let path = forked.workspacePath { Console.line("workspace \(path)") }
             }
         }
     }

@@ -1,5 +1,6 @@
 public import ASMCore
 public import ASMStore
+public import ASMWorkspace
 
 extension SessionManager {
     /// Forks `session` at `sequence`: a new, active session whose first event
@@ -15,33 +16,85 @@ extension SessionManager {
     /// - Returns: the fork, and the sequence it was forked at.
     /// - Throws: ``SessionManagerError`` `sessionNotFound`, or `invalidArgument` for a sequence
     ///   before the session's first event or after its last.
+    ///
+    /// With `worktree`, the fork also gets a workspace of its own: a git worktree made from the
+    /// parent's workspace snapshot in force at the fork point (the last one a run that had
+    /// ended there took), recorded in `session.forked` (`workspace_snapshot`, `workspace_path`);
+    /// its runs name that path as their workspace.
+    ///
+    /// - Returns: the fork, the sequence it was forked at, and its worktree when asked for.
+    /// - Throws: ``SessionManagerError`` `sessionNotFound`, or `invalidArgument` for a sequence
+    ///   before the session's first event or after its last, or (with `worktree`) when the
+    ///   parent had no git workspace snapshot by then; `workspaceFailed` when git refuses.
     public func fork(
         _ session: SessionID,
-        at sequence: SequenceNumber? = nil
-    ) async throws -> (session: SessionID, forkedAt: SequenceNumber) {
+        at sequence: SequenceNumber? = nil,
+        worktree: WorktreeOptions? = nil
+    ) async throws -> (session: SessionID, forkedAt: SequenceNumber, worktree: Worktree?) {
         let (parent, runs) = try await store.read { snapshot in
             (try snapshot.session(session), try snapshot.runs(in: session))
         }
         guard let parent else { throw SessionManagerError(.sessionNotFound, "no session \(session)") }
         let forkedAt = try ForkPoint.resolve(sequence ?? parent.lastSequence, in: parent, runs: runs)
         let fork = SessionID.generate()
-        try await store.append(
-            [
-                NewEvent(
-                    SessionForked(
-                        parentSessionID: session,
-                        forkedAt: forkedAt,
-                        agentID: parent.agentID,
-                        metadata: parent.metadata,
-                        tags: parent.tags
-                    )
-                ),
-                NewEvent(SessionActivated()),
-            ],
-            to: fork.stream,
-            expectedVersion: .noStream
-        )
-        return (fork, forkedAt)
+        var made: (snapshot: WorkspaceSnapshotTaken, worktree: Worktree)?
+        if let worktree {
+            let ended = Set(runs.filter { ($0.endSequence.map { $0 <= forkedAt } ?? false) }.map(\.id))
+            let taken = try await store.allEvents(EventFilter(types: [.workspaceSnapshotTaken], stream: session.stream))
+            let inForce = taken.last { $0.sequence <= forkedAt && $0.runID.map(ended.contains) == true }
+            guard let inForce, case .workspaceSnapshotTaken(let snapshot) = inForce.event else {
+                throw SessionManagerError(
+                    .invalidArgument,
+                    "session \(session) has no workspace snapshot by sequence \(forkedAt.rawValue) to fork a worktree from"
+                )
+            }
+            guard snapshot.strategy == WorkspaceStrategy.git.rawValue, let base = snapshot.reference else {
+                throw SessionManagerError(
+                    .invalidArgument,
+                    "the workspace snapshot in force at sequence \(forkedAt.rawValue) is a \(snapshot.strategy) snapshot: only git snapshots make worktrees"
+                )
+            }
+            do {
+                let created = try await GitWorktrees.create(
+                    for: snapshot.path,
+                    base: base,
+                    name: "fork-\(fork.uuid.description.prefix(8))",
+                    options: worktree
+                )
+                made = (snapshot, created)
+            } catch {
+                throw SessionManagerError(
+                    .workspaceFailed,
+                    "cannot make the fork's worktree from snapshot \(snapshot.snapshotID)",
+                    underlying: error
+                )
+            }
+        }
+        do {
+            try await store.append(
+                [
+                    NewEvent(
+                        SessionForked(
+                            parentSessionID: session,
+                            forkedAt: forkedAt,
+                            agentID: parent.agentID,
+                            metadata: parent.metadata,
+                            tags: parent.tags,
+                            workspaceSnapshot: made?.snapshot.snapshotID,
+                            workspacePath: made?.worktree.workingDirectory
+                        )
+                    ),
+                    NewEvent(SessionActivated()),
+                ],
+                to: fork.stream,
+                expectedVersion: .noStream
+            )
+        } catch {
+            // Nothing recorded: nothing left behind.
+            if let made { try? await GitWorktrees.remove(made.worktree.path, repository: made.worktree.repository) }
+            throw error
+        }
+        return (fork, forkedAt, made?.worktree)
     }
 }
 

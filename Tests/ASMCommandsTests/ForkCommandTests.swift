@@ -55,6 +55,9 @@ import Testing
         for (arguments, code) in [
             (["fork", parent, "--at", "999", "--db", db], 64), (["fork", parent, "--at", "0", "--db", db], 64),
             (["fork", "ffffffff", "--db", db], 66), (["cost", "--tree", "--db", db], 64),
+            // The policies demo runs without a workspace: no snapshot to make a worktree from.
+            (["fork", parent, "--worktree", "--db", db], 64),
+            (["fork", parent, "--worktree-dir", "x", "--db", db], 64),
         ] {
             let result = try await ASMProcess.run(arguments)
             #expect(result.exitCode == Int32(code), "\(arguments): \(result.stderr)")

@@ -2,6 +2,9 @@ import ASMCore
 import ASMProviders
 import ASMRuntime
 import ASMStore
+import ASMWorkspace
+import AgentSessionManagerTesting
+import FoundationEssentials
 import Testing
 
 /// Forking a session at a point of its history: the fork's runs continue from the parent's
@@ -21,7 +24,7 @@ struct ForkTests {
             let laterRun = try #require(try await h.store.run(later.runID))
 
             // At the end of the first run, and inside the second (which forks at its start).
-            let (fork, forkedAt) = try await h.manager.fork(parent, at: toldEnd)
+            let (fork, forkedAt, _) = try await h.manager.fork(parent, at: toldEnd)
             #expect(forkedAt == toldEnd)
             let inside = try await h.manager.fork(parent, at: SequenceNumber(laterRun.firstSequence.rawValue + 2))
             #expect(inside.forkedAt == SequenceNumber(laterRun.firstSequence.rawValue - 1))
@@ -33,7 +36,7 @@ struct ForkTests {
             #expect(messages(request) == ["Remember: the code is X-42.", "The code is X-42.", "What is the code?"])
 
             // A fork of the fork inherits both conversations, each up to its own fork point.
-            let (grandchild, _) = try await h.manager.fork(fork)
+            let (grandchild, _, _) = try await h.manager.fork(fork)
             _ = try await h.manager.run("And again?", in: grandchild, options: options)
             #expect(
                 messages(provider.receivedRequests.last) == [
@@ -124,5 +127,56 @@ struct ForkTests {
         #expect(try ForkPoint.resolve(58, in: session, runs: runs) == 54)
         #expect(throws: SessionManagerError.self) { try ForkPoint.resolve(9, in: session, runs: runs) }
         #expect(throws: SessionManagerError.self) { try ForkPoint.resolve(61, in: session, runs: runs) }
+    }
+}
+
+extension ForkTests {
+    @Test("a fork's worktree holds the parent's workspace as it was at the fork point, not what came after")
+    func worktree() async throws {
+        let repository = try await ScratchRepository.make()
+        defer { repository.directory.remove() }
+        let writer = WorktreeWriter()
+        try await withHarness([writer]) { h in
+            let options = RunOptions(provider: "writer", workspace: WorkspaceOptions(path: repository.path))
+            let parent = try await h.manager.startSession(agentID: "a")
+            let first = try await h.manager.run("first step", in: parent, options: options)
+            let firstEnd = try #require(try await h.store.run(first.runID)?.endSequence)
+            _ = try await h.manager.run("second step", in: parent, options: options)
+            #expect(repository.exists("first-step.txt") && repository.exists("second-step.txt"))
+
+            let worktrees = TemporaryDirectory()
+            defer { worktrees.remove() }
+            let (fork, _, made) = try await h.manager.fork(
+                parent,
+                at: firstEnd,
+                worktree: WorktreeOptions(directory: worktrees.path)
+            )
+            let tree = try #require(made)
+            #expect(FileManager.default.fileExists(atPath: tree.workingDirectory + "/first-step.txt"))
+            #expect(!FileManager.default.fileExists(atPath: tree.workingDirectory + "/second-step.txt"))
+            let opening = try #require(try await h.events(fork).first)
+            guard case .sessionForked(let forked) = opening.event else {
+                Issue.record("the fork's first event is \(opening.type)")
+                return
+            }
+            #expect(forked.workspacePath == tree.workingDirectory && forked.workspaceSnapshot != nil)
+
+            // The fork's runs work there; the parent's workspace is left alone.
+            let next = try await h.manager.run(
+                "third step",
+                in: fork,
+                options: RunOptions(provider: "writer", workspace: WorkspaceOptions(path: tree.workingDirectory))
+            )
+            #expect(next.status == .completed)
+            #expect(FileManager.default.fileExists(atPath: tree.workingDirectory + "/third-step.txt"))
+            #expect(!repository.exists("third-step.txt"))
+
+            // A session without a workspace has nothing to fork one from.
+            let plain = try await h.manager.startSession(agentID: "b")
+            let refused = await #expect(throws: SessionManagerError.self) {
+                _ = try await h.manager.fork(plain, worktree: WorktreeOptions(directory: worktrees.path))
+            }
+            #expect(refused?.code == .invalidArgument)
+        }
     }
 }

@@ -27,12 +27,14 @@ public struct SessionCreated: EventPayload {
 public struct SessionForked: EventPayload {
     public static let eventType: EventType = "session.forked"
     public static let fields = Fields(
-        SessionForked.init(parentSessionID:forkedAt:agentID:metadata:tags:),
+        SessionForked.init(parentSessionID:forkedAt:agentID:metadata:tags:workspaceSnapshot:workspacePath:),
         Field("parent_session_id", \.parentSessionID),
         Field("forked_at", \.forkedAt),
         Field("agent_id", \.agentID),
         Field("metadata", \.metadata),
-        Field("tags", \.tags)
+        Field("tags", \.tags),
+        Field("workspace_snapshot", \.workspaceSnapshot),
+        Field("workspace_path", \.workspacePath)
     )
     public var parentSessionID: SessionID
     /// The parent's last event the fork keeps (before the run it was asked to fork inside).
@@ -41,19 +43,27 @@ public struct SessionForked: EventPayload {
     public var agentID: String
     public var metadata: [String: String]
     public var tags: [String]
+    /// The parent's workspace snapshot in force at the fork point, when the fork got a
+    /// workspace of its own made from it, and where that workspace is.
+    public var workspaceSnapshot: String?
+    public var workspacePath: String?
 
     public init(
         parentSessionID: SessionID,
         forkedAt: SequenceNumber,
         agentID: String,
         metadata: [String: String] = [:],
-        tags: [String] = []
+        tags: [String] = [],
+        workspaceSnapshot: String? = nil,
+        workspacePath: String? = nil
     ) {
         self.parentSessionID = parentSessionID
         self.forkedAt = forkedAt
         self.agentID = agentID
         self.metadata = metadata
         self.tags = tags
+        self.workspaceSnapshot = workspaceSnapshot
+        self.workspacePath = workspacePath
     }
 }
 
