@@ -30,6 +30,8 @@ extension ASM {
             var session: SessionSummary
             /// Where the session was forked from, when it is a fork.
             var forkedFrom: SessionFork?
+            /// The worktree the fork was given, when it was (`asm fork --worktree`).
+            var forkWorkspacePath: String?
             /// The sessions forked from it, oldest first.
             var forks: [SessionFork]
             var runs: [RunSummary]
@@ -39,6 +41,7 @@ extension ASM {
             enum CodingKeys: String, CodingKey {
                 case session
                 case forkedFrom = "forked_from"
+                case forkWorkspacePath = "fork_workspace_path"
                 case forks, runs, transcript, usage
             }
         }
@@ -73,12 +76,23 @@ extension ASM {
                 let (forkedFrom, forks) = try await store.read { snapshot in
                     (try snapshot.fork(of: id), try snapshot.forks(from: id))
                 }
+                var forkWorkspacePath: String?
+                if let forkedFrom,
+                    case .sessionForked(let forked)? = try await store.events(
+                        from: forkedFrom.sequence,
+                        limit: 1,
+                        filter: EventFilter(stream: id.stream)
+                    ).events.first?.event
+                {
+                    forkWorkspacePath = forked.workspacePath
+                }
                 if output.json {
                     Console.line(
                         Formatting.json(
                             Document(
                                 session: summary,
                                 forkedFrom: forkedFrom,
+                                forkWorkspacePath: forkWorkspacePath,
                                 forks: forks,
                                 runs: runs,
                                 transcript: transcript,
@@ -94,6 +108,7 @@ extension ASM {
                     transcript: transcript,
                     usage: usage,
                     forkedFrom: forkedFrom,
+                    forkWorkspacePath: forkWorkspacePath,
                     forks: forks
                 )
                 if let focus, !events {
@@ -121,6 +136,7 @@ extension ASM {
             transcript: [TranscriptEntry],
             usage: [UsageSummary],
             forkedFrom: SessionFork? = nil,
+            forkWorkspacePath: String? = nil,
             forks: [SessionFork] = []
         ) {
             Console.line("session \(session.id)")
@@ -135,6 +151,7 @@ extension ASM {
                     "  forked    from \(forkedFrom.parentSessionID) at sequence \(forkedFrom.forkedAt.rawValue)"
                 )
             }
+            if let forkWorkspacePath { Console.line("  worktree  \(forkWorkspacePath)") }
             Console.line("  created   \(session.createdAt)")
             Console.line("  updated   \(session.updatedAt)")
             Console.line(

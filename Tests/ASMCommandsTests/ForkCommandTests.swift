@@ -64,4 +64,29 @@ import Testing
             #expect(result.stderr.split(separator: "\n").count == 1, "\(arguments)")
         }
     }
+
+    @Test("fork --worktree makes the fork a worktree from the parent's workspace snapshot; show names it")
+    func forkWorktree() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let repository = try await ScratchRepository.make()
+        defer { repository.directory.remove() }
+        let db = directory.file("work.sqlite")
+        let run = try await ASMProcess.run([
+            "run", "--db", db, "--provider", "scripted", "--workspace", repository.path, "--json", "look around",
+        ])
+        #expect(run.exitCode == 0, "\(run.stderr)")
+        let listed = try object(try await ASMProcess.run(["sessions", "--db", db, "--json"]).lines.first)
+        let parent = try #require(listed["id"] as? String)
+        let forked = try await ASMProcess.run([
+            "fork", parent, "--worktree", "--worktree-dir", directory.file("trees"), "--db", db, "--json",
+        ])
+        #expect(forked.exitCode == 0, "\(forked.stderr)")
+        let fork = try object(forked.lines.first)
+        let path = try #require(fork["workspace_path"] as? String)
+        #expect(path.hasPrefix(directory.file("trees")) && FileManager.default.fileExists(atPath: path + "/README.md"))
+        let child = try #require(fork["session_id"] as? String)
+        let shown = try await ASMProcess.run(["show", child, "--db", db])
+        #expect(shown.stdout.contains("\n  worktree  \(path)\n"), "\(shown.stdout)")
+    }
 }
