@@ -71,15 +71,7 @@ extension ASM {
 enum TraceSource {
     /// The spans of every ended run of the log, or of one session, with the sessions' agent names.
     static func spans(in store: any EventStore, session: SessionID?, content: Bool) async throws -> [TraceSpan] {
-        var events: [EventEnvelope] = []
-        var cursor = SequenceNumber(1)
-        let filter = session.map { EventFilter(stream: $0.stream) } ?? .all
-        while true {
-            let page = try await store.events(from: cursor, limit: 1000, filter: filter)
-            events += page.events
-            if page.events.count < 1000 { break }
-            cursor = page.scannedThrough.next
-        }
+        let events = try await store.allEvents(session.map { EventFilter(stream: $0.stream) } ?? .all)
         var agents: [SessionID: String] = [:]
         for stream in Set(events.compactMap { $0.runID == nil ? nil : $0.stream }) {
             let id = SessionID(uuid: stream.uuid)

@@ -237,21 +237,14 @@ public struct ReplayVerifier: Sendable {
             switch envelope.event {
             case .routingDecided(let recorded):
                 report.routingDecisions += 1
-                let position = recorded.stateSequence ?? .zero
-                var state = folds.state(router, through: position)
-                overlay(&state, router, after: position, before: envelope.sequence)
-                let request = RouteRequest(
-                    runID: run,
-                    attempt: recorded.attempt,
-                    stickyKey: recorded.stickyKey,
-                    tried: tried
-                )
-                var decision = router.decide(
-                    state,
-                    request,
-                    candidates: profiles(recorded.candidates.map(\.provider)),
-                    now: recorded.decidedAt ?? envelope.recordedAt,
-                    seed: recorded.seed ?? 0
+                var decision = folds.redecide(
+                    recorded,
+                    at: envelope,
+                    of: run,
+                    routing: routing,
+                    router: router,
+                    tried: tried,
+                    profiles: profiles
                 )
                 decision.event.router = recorded.router
                 if decision.event != recorded {
@@ -380,6 +373,32 @@ struct FoldCache {
         self.log = log
     }
 
+    /// The recorded decision made again by `router`: from the log folded through its recorded
+    /// state position plus the run's own routing events since, with its attempt, sticky key,
+    /// candidates, time and seed, and the providers the run had `tried`.
+    mutating func redecide(
+        _ recorded: RoutingDecided,
+        at envelope: EventEnvelope,
+        of run: RunID,
+        routing: [EventEnvelope],
+        router: Router,
+        tried: [String],
+        profiles: ([String]) -> [CandidateProfile]
+    ) -> RouteDecision {
+        let position = recorded.stateSequence ?? .zero
+        var state = self.state(router, through: position)
+        for earlier in routing where earlier.sequence > position && earlier.sequence < envelope.sequence {
+            _ = router.apply(&state, earlier.event, run: run, sequence: position)
+        }
+        return router.decide(
+            state,
+            RouteRequest(runID: run, attempt: recorded.attempt, stickyKey: recorded.stickyKey, tried: tried),
+            candidates: profiles(recorded.candidates.map(\.provider)),
+            now: recorded.decidedAt ?? envelope.recordedAt,
+            seed: recorded.seed ?? 0
+        )
+    }
+
     /// The state folded through `position` (decisions come in increasing positions per run,
     /// but not across runs: a fold that is past `position` starts again).
     mutating func state(_ router: Router, through position: SequenceNumber) -> RouterState {
@@ -462,34 +481,5 @@ extension SessionEvent {
         case .runCompleted, .runFailed, .runCancelled: true
         default: false
         }
-    }
-}
-
-extension EventStore {
-    /// Every event that passes `filter`, oldest first, read in pages.
-    func allEvents(_ filter: EventFilter) async throws -> [EventEnvelope] {
-        var events: [EventEnvelope] = []
-        var cursor = SequenceNumber.zero.next
-        while true {
-            let page = try await self.events(from: cursor, limit: 2000, filter: filter)
-            events += page.events
-            guard page.events.count == 2000 else { break }
-            cursor = page.scannedThrough.next
-        }
-        return events
-    }
-}
-
-extension [EventEnvelope] {
-    /// The events of each run, runs in the order of their first event; events without a run left out.
-    func groupedByRun() -> [(run: RunID, events: [EventEnvelope])] {
-        var byRun: [RunID: [EventEnvelope]] = [:]
-        var order: [RunID] = []
-        for envelope in self {
-            guard let run = envelope.runID else { continue }
-            if byRun[run] == nil { order.append(run) }
-            byRun[run, default: []].append(envelope)
-        }
-        return order.map { ($0, byRun[$0] ?? []) }
     }
 }

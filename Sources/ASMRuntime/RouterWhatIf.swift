@@ -114,18 +114,14 @@ public struct RouterWhatIf: Sendable {
             switch envelope.event {
             case .routingDecided(let recorded):
                 report.decisions += 1
-                let position = recorded.stateSequence ?? .zero
-                var state = folds.state(router, through: position)
-                for earlier in routing where earlier.sequence > position && earlier.sequence < envelope.sequence {
-                    _ = router.apply(&state, earlier.event, run: run, sequence: position)
-                }
-                let profiles = ReplayVerifier.profiles(recorded.router ?? .null)
-                let decision = router.decide(
-                    state,
-                    RouteRequest(runID: run, attempt: recorded.attempt, stickyKey: recorded.stickyKey, tried: tried),
-                    candidates: profiles(recorded.candidates.map(\.provider)),
-                    now: recorded.decidedAt ?? envelope.recordedAt,
-                    seed: recorded.seed ?? 0
+                let decision = folds.redecide(
+                    recorded,
+                    at: envelope,
+                    of: run,
+                    routing: routing,
+                    router: router,
+                    tried: tried,
+                    profiles: ReplayVerifier.profiles(recorded.router ?? .null)
                 )
                 let proposed = decision.event.chosen
                 guard proposed != recorded.chosen else { continue }

@@ -64,15 +64,7 @@ public enum RunTraces {
     )
         -> [TraceSpan]
     {
-        var byRun: [RunID: [EventEnvelope]] = [:]
-        var order: [RunID] = []
-        for envelope in events {
-            guard let run = envelope.runID else { continue }
-            if byRun[run] == nil { order.append(run) }
-            byRun[run, default: []].append(envelope)
-        }
-        return order.flatMap { run in
-            let runEvents = byRun[run] ?? []
+        events.groupedByRun().flatMap { run, runEvents in
             let session = SessionID(uuid: runEvents[0].stream.uuid)
             return spans(run: run, session: session, agent: agents[session], runEvents, content: content)
         }

@@ -33,14 +33,7 @@ import Testing
 
     private static func fixture() async throws -> (events: [EventEnvelope], log: [EventEnvelope]) {
         try await PolicyWhatIfTests.withFixture { store in
-            var events: [EventEnvelope] = []
-            var cursor = SequenceNumber(1)
-            while true {
-                let page = try await store.events(from: cursor, limit: 500, filter: .all)
-                events += page.events
-                if page.events.count < 500 { break }
-                cursor = page.scannedThrough.next
-            }
+            let events = try await store.allEvents(.all)
             // The same through the store.
             let stored = try await RouterWhatIf(config: try config()).compare(in: store)
             #expect(stored.runs == 6 && stored.differences.isEmpty)

@@ -40,8 +40,7 @@ final class EventHub: Sendable {
         var failure: (any Error)?
         var waiters: [Int: Waiter] = [:]
         var nextWaiter = 0
-        /// Whether the reader has started following the log; who waits for it to.
-        var live = false
+        /// Who waits for the reader to start following the log (`coveredFrom` set).
         var liveWaiters: [CheckedContinuation<Void, Never>] = []
 
         var count: Int { window.count - start }
@@ -202,7 +201,6 @@ final class EventHub: Sendable {
             let live = state.withLock { state in
                 state.coveredFrom = last.rawValue + 1
                 state.scanned = last.rawValue
-                state.live = true
                 defer { state.liveWaiters = [] }
                 return state.liveWaiters
             }
@@ -274,7 +272,7 @@ final class EventHub: Sendable {
     func waitUntilLive() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { state -> Bool in
-                if state.live || state.ended { return true }
+                if state.coveredFrom != .max || state.ended { return true }
                 state.liveWaiters.append(continuation)
                 return false
             }
