@@ -60,11 +60,13 @@ let package = Package(
                 .embedInCode("0005_run_leases.sql"),
                 .embedInCode("0006_approvals.sql"),
                 .embedInCode("0007_session_forks.sql"),
+                .embedInCode("0008_search_source.sql"),
                 // PostgreSQL's, applied by the PostgreSQL store.
                 .embedInCode("postgres/0001_log.sql"),
                 .embedInCode("postgres/0002_import.sql"),
                 .embedInCode("postgres/0003_set_append.sql"),
                 .embedInCode("postgres/0004_session_forks.sql"),
+                .embedInCode("postgres/0005_search_text.sql"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -17,7 +17,8 @@ public struct ASM: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Run.self, Serve.self, Cost.self, Providers.self, Replay.self, Diff.self, WorkspaceCommand.self, Init.self,
-            Events.self, Tail.self, Sessions.self, Show.self, Fork.self, Export.self, Verify.self, Rebuild.self,
+            Events.self, Tail.self, Sessions.self, Show.self, Search.self, Fork.self, Export.self, Verify.self,
+            Rebuild.self,
             Migrate.self,
             Consumers.self,
             Expunge.self,

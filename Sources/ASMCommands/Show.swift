@@ -17,7 +17,7 @@ extension ASM {
         @Flag(help: "Also list the session's events.")
         var events = false
 
-        @Option(help: "Open the session holding this sequence and list the events around it.")
+        @Option(help: "Open the session holding this sequence and list the events around it (asm search names them).")
         var at: Int64?
 
         func validate() throws {

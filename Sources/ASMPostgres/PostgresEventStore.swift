@@ -428,6 +428,97 @@ public final class PostgresEventStore: LogImporting {
         }
     }
 
+    // MARK: Search
+
+    /// The searchable types as an SQL list, for the index's predicate and the search's.
+    private static let searchableList = SearchQuery.searchableTypes.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+
+    /// Whether the search index (`events_search`, a partial GIN index over the words of each
+    /// searchable event, Migrations/postgres/0005_search_text.sql) exists in the log's schema.
+    private static func searchIsOn(_ link: Link) throws -> Bool {
+        let rows = try link.blockingQuery(
+            "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'events_search'",
+            doing: "reading the search index"
+        )
+        return !rows.isEmpty
+    }
+
+    public func search(_ query: SearchQuery) async throws -> [SearchHit] {
+        let document = "asm_search_words(e.type, e.payload)"
+        var binds = PostgresBindings()
+        binds.append(query.terms.map { $0.word + ($0.isPrefix ? ":*" : "") }.joined(separator: " & "))
+        var sql = """
+            SELECT e.sequence, e.stream_id::text, e.run_id::text, e.type, asm_search_text(e.type, e.payload),
+                ts_rank(\(document), q)::float8
+            FROM events AS e, to_tsquery('simple', $1) AS q
+            WHERE e.type IN (\(Self.searchableList)) AND \(document) @@ q
+            """
+        if let session = query.session {
+            binds.append(session.stream.uuid.description)
+            sql += " AND e.stream_id = $\(binds.count)::uuid"
+        }
+        if !query.types.isEmpty {
+            binds.append(query.types.map(\.rawValue))
+            sql += " AND e.type = ANY($\(binds.count))"
+        }
+        binds.append(Int64(query.limit))
+        sql += " ORDER BY 6 DESC, e.sequence LIMIT $\(binds.count)"
+        let statement = sql
+        let bound = binds
+        let location = "\(self.location)"
+        return try await snapshot { snapshot in
+            guard try Self.searchIsOn(snapshot.link) else {
+                throw StoreError(
+                    .noSearchIndex,
+                    "the search index of the log at \(location) is off; asm search --index on turns it on"
+                )
+            }
+            return try snapshot.link.blockingQuery(statement, bound, doing: "searching").map(Columns.init).map { row in
+                SearchHit(
+                    sequence: SequenceNumber(row.int64(0)),
+                    sessionID: SessionID(uuid: UUIDValue(row.text(1)) ?? .zero),
+                    runID: row.optionalText(2).flatMap(UUIDValue.init).map(RunID.init(uuid:)),
+                    type: EventType(row.text(3)),
+                    snippet: query.snippet(of: row.text(4)),
+                    score: (try? row.row[5].decode(Double.self)) ?? 0
+                )
+            }
+        }
+    }
+
+    public func searchIndex() async throws -> SearchIndexStatus {
+        try await readers.withLink { link in try Self.searchStatus(link) }
+    }
+
+    private static func searchStatus(_ link: Link) throws -> SearchIndexStatus {
+        guard try searchIsOn(link) else { return SearchIndexStatus(isOn: false, indexedEvents: 0) }
+        let rows = try link.blockingQuery(
+            """
+            SELECT count(*) FROM events
+            WHERE type IN (\(searchableList)) AND asm_search_text(type, payload) IS NOT NULL
+            """,
+            doing: "reading the search index"
+        )
+        return SearchIndexStatus(isOn: true, indexedEvents: Int(rows.first.map(Columns.init)?.int64(0) ?? 0))
+    }
+
+    public func setSearchIndex(_ on: Bool) async throws -> SearchIndexStatus {
+        try await readers.withLink { link in
+            // Built in one statement, which holds appends back until it is done, so no event
+            // is left out; from then on every insert keeps it in its own transaction.
+            _ = try link.blockingQuery(
+                on
+                    ? """
+                    CREATE INDEX IF NOT EXISTS events_search ON events USING gin (asm_search_words(type, payload))
+                    WHERE type IN (\(Self.searchableList))
+                    """
+                    : "DROP INDEX IF EXISTS events_search",
+                doing: on ? "turning the search index on" : "turning the search index off"
+            )
+            return try Self.searchStatus(link)
+        }
+    }
+
     public func claimConsumer(_ name: String) async throws {
         try Self.validate(consumerName: name)
         try await claims.claim(name)

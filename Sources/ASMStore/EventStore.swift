@@ -149,6 +149,17 @@ public protocol EventStore: Sendable {
     /// The schema version of the log (the last migration applied).
     func schemaVersion() async throws -> Int
 
+    /// Events whose text holds every word of `query`, best first, each naming its sequence,
+    /// session, run and type with the matching passage.
+    /// - Throws: ``StoreError`` `noSearchIndex` while the log's search index is off.
+    func search(_ query: SearchQuery) async throws -> [SearchHit]
+    /// Whether the log's search index is on, and how many events it holds.
+    func searchIndex() async throws -> SearchIndexStatus
+    /// Turns the log's search index on — indexing every event already logged, in one
+    /// transaction; from then on every append, from any process, indexes its events in its own
+    /// transaction — or off, dropping it (the log is untouched). Either is a no-op when already so.
+    func setSearchIndex(_ on: Bool) async throws -> SearchIndexStatus
+
     /// Stops accepting work, finishes what was submitted and closes the file.
     func close() async
 }
@@ -217,6 +228,18 @@ extension EventStore {
     public func verify() async throws -> VerificationReport { try await verify(progress: nil) }
 
     public func observeCommits(_ observer: @escaping @Sendable ([EventEnvelope]) -> Void) -> CommitObservation? { nil }
+
+    /// A store without a search index finds nothing: it says so.
+    public func search(_ query: SearchQuery) async throws -> [SearchHit] {
+        throw StoreError(.noSearchIndex, "this store keeps no search index")
+    }
+
+    public func searchIndex() async throws -> SearchIndexStatus { SearchIndexStatus(isOn: false, indexedEvents: 0) }
+
+    public func setSearchIndex(_ on: Bool) async throws -> SearchIndexStatus {
+        guard !on else { throw StoreError(.noSearchIndex, "this store keeps no search index") }
+        return SearchIndexStatus(isOn: false, indexedEvents: 0)
+    }
 
     /// Events from `sequence` on: the log's backfill, then live events as they commit.
     ///

@@ -84,12 +84,12 @@ public final class SQLiteEventStore: LogImporting {
     private let claims: ConsumerClaims
 
     /// Tables a consumer's own writes may read but never change.
-    static let protectedTables: Set<String> = [
+    static let protectedTables: Set<String> = Set([
         "events", "sessions", "runs", "transcript", "usage", "projection_checkpoints", "consumers", "approvals",
         "run_leases", "session_forks",
         DatabaseFile.migrationsTable, "events_readable", "transcript_messages", "usage_by_session",
         "usage_by_provider", "usage_by_model",
-    ]
+    ]).union(SearchIndex.tables)
 
     /// Opens (or creates) the log at `path`, migrating it to this build's schema.
     ///
@@ -553,6 +553,89 @@ public final class SQLiteEventStore: LogImporting {
         }
     }
 
+    // MARK: Search
+
+    public func search(_ query: SearchQuery) async throws -> [SearchHit] {
+        // Ranked in the index alone, then joined (a join before the ranking would read every
+        // match's event); filters need the event's columns, so they join first. Terms hold only
+        // letters and digits, so quoting them is enough.
+        let match = query.terms.map { "\"\($0.word)\"" + ($0.isPrefix ? "*" : "") }.joined(separator: " ")
+        var filters: [String] = []
+        var filterArguments: [DatabaseValue] = []
+        if let session = query.session {
+            filters.append("src.stream_id = ?")
+            filterArguments.append(.blob(Array(session.stream.uuid.bytes)))
+        }
+        if !query.types.isEmpty {
+            filters.append("src.type IN (\(Array(repeating: "?", count: query.types.count).joined(separator: ", ")))")
+            filterArguments += query.types.map { .text($0.rawValue) }
+        }
+        let sql =
+            filters.isEmpty
+            ? """
+            SELECT s.rowid, src.stream_id, src.run_id, src.type, src.text, s.rank
+            FROM (SELECT rowid, rank FROM search WHERE search MATCH ? ORDER BY rank LIMIT ?) AS s
+            JOIN search_source AS src ON src.sequence = s.rowid ORDER BY s.rank, s.rowid
+            """
+            : """
+            SELECT search.rowid, src.stream_id, src.run_id, src.type, src.text, search.rank
+            FROM search JOIN search_source AS src ON src.sequence = search.rowid
+            WHERE search MATCH ? AND \(filters.joined(separator: " AND "))
+            ORDER BY search.rank, search.rowid LIMIT ?
+            """
+        let arguments: [DatabaseValue] =
+            filters.isEmpty
+            ? [.text(match), .integer(Int64(query.limit))]
+            : [.text(match)] + filterArguments + [.integer(Int64(query.limit))]
+        let path = self.path
+        return try await readers.read { connection in
+            guard try SearchIndex.isOn(connection) else { throw Self.noSearchIndex(path) }
+            let prepared = try connection.statement(sql)
+            defer { prepared.reset() }
+            try prepared.bind(arguments)
+            var hits: [SearchHit] = []
+            while try prepared.step() {
+                hits.append(
+                    SearchHit(
+                        sequence: SequenceNumber(prepared.int64(at: 0)),
+                        sessionID: SessionID(uuid: prepared.uuid(at: 1) ?? .zero),
+                        runID: prepared.uuid(at: 2).map(RunID.init(uuid:)),
+                        type: EventType(prepared.text(at: 3)),
+                        snippet: query.snippet(of: prepared.text(at: 4)),
+                        score: -prepared.double(at: 5)
+                    )
+                )
+            }
+            return hits
+        }
+    }
+
+    public func searchIndex() async throws -> SearchIndexStatus {
+        try await readers.read { connection in
+            try SearchIndex.isOn(connection)
+                ? SearchIndexStatus(isOn: true, indexedEvents: try SearchIndex.count(connection))
+                : SearchIndexStatus(isOn: false, indexedEvents: 0)
+        }
+    }
+
+    public func setSearchIndex(_ on: Bool) async throws -> SearchIndexStatus {
+        try await writer.perform { transaction in
+            if on {
+                return SearchIndexStatus(isOn: true, indexedEvents: try SearchIndex.turnOn(transaction.connection))
+            }
+            try SearchIndex.turnOff(transaction.connection)
+            return SearchIndexStatus(isOn: false, indexedEvents: 0)
+        }
+    }
+
+    static func noSearchIndex(_ path: String) -> StoreError {
+        StoreError(
+            .noSearchIndex,
+            "this log's search index is off; asm search --index on turns it on",
+            path: path
+        )
+    }
+
     public func claimConsumer(_ name: String) async throws {
         try Self.validate(consumerName: name)
         try claims.claim(name)
@@ -747,6 +830,8 @@ extension SQLiteEventStore {
         let maximumEventBytes = configuration.maximumEventBytes
         return try await writer.perform { transaction in
             let connection = transaction.connection
+            try connection.execute("PRAGMA secure_delete = ON")
+            defer { try? connection.execute("PRAGMA secure_delete = OFF") }
             let version2From = transaction.head.version2From ?? .max
             var digests: [String] = []
             for sequence in ordered {
@@ -787,12 +872,10 @@ extension SQLiteEventStore {
                         .integer(transaction.head.recordedAt),
                     ]
                 )
-                try connection.execute("PRAGMA secure_delete = ON")
                 try connection.execute(
                     "UPDATE events SET payload = ? WHERE sequence = ?",
                     [.text(tombstone), .integer(sequence.rawValue)]
                 )
-                try connection.execute("PRAGMA secure_delete = OFF")
             }
             let record = EventExpunged(sequences: ordered, digests: digests, reason: reason, by: by)
             _ = try transaction.append(
@@ -804,6 +887,8 @@ extension SQLiteEventStore {
                     redactor: redactor
                 )
             )
+            // The projections (and the search index, when on) are rebuilt without the words;
+            // the pages they leave are overwritten, as the event's are.
             _ = try ProjectionRebuilder.rebuild(connection, projector: transaction.projector)
             return record
         }

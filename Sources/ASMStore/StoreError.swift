@@ -39,6 +39,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             case unavailable
             case database
             case consumerBusy = "consumer busy"
+            case noSearchIndex = "no search index"
         }
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -95,6 +96,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         /// Another live instance (in this or another process, on this or another host) runs the
         /// durable consumer.
         public static let consumerBusy = Code(.consumerBusy)
+        /// A search on a log whose search index is off (``EventStore/setSearchIndex(_:)`` turns it on).
+        public static let noSearchIndex = Code(.noSearchIndex)
 
         public var description: String { wrapped.rawValue }
     }

@@ -26,6 +26,7 @@ import Glibc
 ///     asm-bench [--dir DIR] [--anchor EVLOG] reads [ROUNDS]  (the read rows, engine and C alternating)
 ///     asm-bench [--dir DIR] [--anchor EVLOG] appends [ROUNDS]  (the append rows, engine and C alternating)
 ///     asm-bench analysis                 (what-if events/s and OpenTelemetry spans/s over a generated history)
+///     asm-bench [--dir DIR] [--quick] search  (search p50/p99 per query over 1M events with the index on)
 @main
 struct Bench {
     static func main() async {
@@ -39,7 +40,9 @@ struct Bench {
                 : httpOptions != nil
                     ? "http"
                     : arguments.contains("reads")
-                        ? "reads" : arguments.contains("appends") ? "appends" : arguments.first
+                        ? "reads"
+                        : arguments.contains("appends")
+                            ? "appends" : arguments.contains("search") ? "search" : arguments.first
             switch command {
             case "postgres":
                 try await PostgresBench.run(options: postgresOptions ?? [])
@@ -151,6 +154,11 @@ struct Bench {
                 let suite = try Suite(arguments: options)
                 try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
                 try await suite.readRounds(rounds)
+            case "search":
+                // The search rows alone: asm-bench [--dir DIR] [--quick] search
+                let suite = try Suite(arguments: Array(arguments.prefix { $0 != "search" }))
+                try FileManager.default.createDirectory(atPath: suite.directory, withIntermediateDirectories: true)
+                Report.print(try await SearchBench(suite: suite).rows(rounds: 3), quick: true)
             case "analysis":
                 // The what-if and OpenTelemetry rows alone: asm-bench analysis
                 Report.print(try AnalysisBench(quick: false).rows(rounds: 3), quick: true)
@@ -440,6 +448,8 @@ struct Suite {
         rows += try await ServerBench(directory: directory, quick: quick).rows(rounds: rounds)
         // Analyses of a recorded history (no C counterpart).
         rows += try AnalysisBench(quick: quick).rows(rounds: rounds)
+        // Full-text search over a large log, and what its index costs an append (no C counterpart).
+        rows += try await SearchBench(suite: self).rows(rounds: rounds)
 
         // Workspace snapshots of a 10,000-file tree (no C counterpart).
         rows += try await WorkspaceBench(directory: directory, files: quick ? 2_000 : 10_000).rows(rounds: rounds)
@@ -502,7 +512,12 @@ struct Suite {
         var bytesPerEvent: Double
     }
 
-    func appendRate(count: Int, batch: Int, redacting: Bool = true) async throws -> AppendFigures {
+    func appendRate(
+        count: Int,
+        batch: Int,
+        redacting: Bool = true,
+        searchIndex: Bool = false
+    ) async throws -> AppendFigures {
         let path = directory + "/append-\(batch).sqlite"
         removeDatabase(path)
         var configuration = SQLiteEventStore.Configuration()
@@ -511,6 +526,7 @@ struct Suite {
         let store = try SQLiteEventStore(path: path, configuration: configuration)
         let workload = Workload()
         try await workload.setUp(store)
+        if searchIndex { _ = try await store.setSearchIndex(true) }
         let events = (0..<count).map { workload.event($0) }
         let start = MonotonicTime.nanoseconds()
         try await workload.append(to: store, count: count, batch: batch, events: events)

@@ -25,6 +25,7 @@ import Testing
         Case(error: StoreError(.notFound, "no such consumer"), status: 66),
         Case(error: StoreError(.busy, "the database stayed locked"), status: 75),
         Case(error: StoreError(.consumerBusy, "consumer \"indexer\" is running (pid 7 on h1)"), status: 75),
+        Case(error: StoreError(.noSearchIndex, "this log has no search index"), status: 66),
         Case(error: StoreError(.invalidArgument, "a read limit must be positive"), status: 64),
         Case(error: StoreError(.versionConflict, "stream moved on"), status: 1),
         Case(error: StoreError(.diskFull, "the disk is full"), status: 1),

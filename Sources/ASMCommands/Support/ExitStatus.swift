@@ -63,7 +63,7 @@ enum ExitStatus {
     private static func of(_ error: StoreError) -> Int32 {
         switch error.code {
         case .notADatabase, .corrupt, .foreignDatabase, .newerSchema, .readOnly: dataError
-        case .missingDatabase, .notFound: noInput
+        case .missingDatabase, .notFound, .noSearchIndex: noInput
         case .busy, .consumerBusy: temporaryFailure
         case .invalidArgument: usage
         // A PostgreSQL server that cannot be reached or refuses the credentials fails as a file

@@ -2,7 +2,8 @@ import ASMCore
 
 /// Re-derives every projection from the log alone.
 enum ProjectionRebuilder {
-    /// Empties the projection tables and replays every event through the projector.
+    /// Empties the projection tables and replays every event through the projector (and
+    /// indexes the log again when its search index is on).
     ///
     /// Runs inside the caller's write transaction, so readers see either the old tables or
     /// the rebuilt ones.
@@ -37,6 +38,7 @@ enum ProjectionRebuilder {
             }
         }
         progress?(WorkProgress(done: count, total: Int(total)))
+        try SearchIndex.refill(connection)
         try projector.setCheckpoints(last)
         return RebuildReport(events: count, projections: Projector.versions, throughSequence: SequenceNumber(last))
     }

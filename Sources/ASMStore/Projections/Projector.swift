@@ -91,6 +91,22 @@ package final class Projector {
         }
     }
 
+    /// The schema version the search index's state was read at, and that state: another
+    /// connection (another process) may turn the index on or off, which changes the schema.
+    private var searchSchema: Int64 = -1
+    private var searchIsOn = false
+
+    /// Indexes one append's events `first...last` for search, when the log's index is on and
+    /// the batch holds an event with text.
+    func indexSearch(from first: Int64, through last: Int64) throws(SQLiteError) {
+        let schema = try connection.scalar("PRAGMA schema_version")?.integerValue ?? 0
+        if schema != searchSchema {
+            searchIsOn = try SearchIndex.isOn(connection)
+            searchSchema = schema
+        }
+        if searchIsOn { try SearchIndex.index(connection, from: first, through: last) }
+    }
+
     /// Records that every projection has applied the log through `sequence`.
     func setCheckpoints(_ sequence: Int64) throws(SQLiteError) {
         let statement = try connection.statement("UPDATE projection_checkpoints SET sequence = ?1")

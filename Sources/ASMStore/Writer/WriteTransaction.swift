@@ -105,6 +105,7 @@ package final class WriteTransaction {
             var sequence = head.sequence
             var version = current
             var hash = head.hash
+            var hasText = false
             for event in batch.events {
                 if case .toolApprovalResolved(let resolved) = event.event {
                     try refuseUnlessPending(resolved, stream: batch.stream)
@@ -153,6 +154,7 @@ package final class WriteTransaction {
                 if let owner, let run = event.run {
                     try RunLeases.apply(event.event, run: run, session: stream, owner: owner, connection: connection)
                 }
+                if !hasText, SearchIndex.searchableTypes.contains(event.type) { hasText = true }
                 appended?.append(
                     EventEnvelope(
                         sequence: SequenceNumber(sequence),
@@ -167,6 +169,7 @@ package final class WriteTransaction {
                 )
             }
             let first = head.sequence + 1
+            if hasText { try projector.indexSearch(from: first, through: sequence) }
             head = ChainHead(sequence: sequence, hash: hash, recordedAt: recordedAt, version2From: head.version2From)
             versions[stream] = version
             return AppendResult(
