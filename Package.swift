@@ -61,12 +61,14 @@ let package = Package(
                 .embedInCode("0006_approvals.sql"),
                 .embedInCode("0007_session_forks.sql"),
                 .embedInCode("0008_search_source.sql"),
+                .embedInCode("0009_session_parents.sql"),
                 // PostgreSQL's, applied by the PostgreSQL store.
                 .embedInCode("postgres/0001_log.sql"),
                 .embedInCode("postgres/0002_import.sql"),
                 .embedInCode("postgres/0003_set_append.sql"),
                 .embedInCode("postgres/0004_session_forks.sql"),
                 .embedInCode("postgres/0005_search_text.sql"),
+                .embedInCode("postgres/0006_session_parents.sql"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -22,6 +22,7 @@ package enum Migrations {
         Migration(version: 6, name: "approvals", sql: text(PackageResources._006_approvals_sql)),
         Migration(version: 7, name: "session_forks", sql: text(PackageResources._007_session_forks_sql)),
         Migration(version: 8, name: "search_source", sql: text(PackageResources._008_search_source_sql)),
+        Migration(version: 9, name: "session_parents", sql: text(PackageResources._009_session_parents_sql)),
     ]
 
     /// The PostgreSQL store's, from `Migrations/postgres/`, applied to the schema that holds a log.
@@ -31,6 +32,7 @@ package enum Migrations {
         Migration(version: 3, name: "set_append", sql: text(PackageResources._003_set_append_sql)),
         Migration(version: 4, name: "session_forks", sql: text(PackageResources._004_session_forks_sql)),
         Migration(version: 5, name: "search_text", sql: text(PackageResources._005_search_text_sql)),
+        Migration(version: 6, name: "session_parents", sql: text(PackageResources._006_session_parents_sql)),
     ]
 
     /// The schema version a database has once every migration of this build is applied.

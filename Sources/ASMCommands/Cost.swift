@@ -32,8 +32,9 @@ extension ASM {
 
         @Flag(
             help: """
-                The session named by --session and every session forked from it (and from those), each with its own \
-                runs, failed runs, tokens and cost and the totals of its subtree.
+                The session named by --session and every session under it — forked from it, or started under it as a \
+                sub-agent or by one of its runs' tool calls — and under those, each with its own runs, failed runs, \
+                tokens and cost and the totals of its subtree.
                 """
         )
         var tree = false
@@ -133,7 +134,8 @@ extension ASM {
             }
             var lines = [
                 [
-                    "SESSION", "FORKED AT", "RUNS", "FAILED", "INPUT", "OUTPUT", "COST", "TREE RUNS", "TREE FAILED",
+                    "SESSION", "UNDER PARENT BY", "RUNS", "FAILED", "INPUT", "OUTPUT", "COST", "TREE RUNS",
+                    "TREE FAILED",
                     "TREE COST",
                 ]
             ]
@@ -141,13 +143,24 @@ extension ASM {
                 let name =
                     (depth == 0 ? "" : String(repeating: "  ", count: depth - 1) + "└ ") + node.session.id.description
                 lines.append([
-                    name, node.fork.map { String($0.forkedAt.rawValue) } ?? "-", String(node.runs),
+                    name, via(node), String(node.runs),
                     String(node.failedRuns), String(node.tokens.input), String(node.tokens.output),
                     Formatting.usd(nano: node.costNanoUSD), String(node.treeRuns), String(node.treeFailedRuns),
                     Formatting.usd(nano: node.treeCostNanoUSD),
                 ])
             }
             Formatting.table(lines, rightAligned: Set(1..<lines[0].count)).forEach(Console.line)
+        }
+
+        /// How a session of the tree hangs under its parent: a fork (at a sequence), a sub-agent,
+        /// a tool call.
+        private static func via(_ node: SessionTree) -> String {
+            switch node.relation {
+            case .fork: "fork at \(node.fork?.forkedAt.rawValue ?? 0)"
+            case .subAgent: "sub-agent"
+            case .toolCall: "tool call \(node.parent?.parentCallID ?? "")"
+            case nil: "-"
+            }
         }
 
         static func key(_ row: UsageSummary, _ grouping: UsageGrouping) -> String {
@@ -217,7 +230,10 @@ private struct CostRow: Encodable {
 private struct TreeRow: Encodable {
     var sessionID: SessionID
     var parentSessionID: SessionID?
+    var relation: SessionParent.Relation?
     var forkedAt: SequenceNumber?
+    var parentRunID: RunID?
+    var parentCallID: String?
     var depth: Int
     var runs: Int
     var failedRuns: Int
@@ -230,8 +246,11 @@ private struct TreeRow: Encodable {
 
     init(_ node: SessionTree, depth: Int) {
         sessionID = node.session.id
-        parentSessionID = node.fork?.parentSessionID
+        parentSessionID = node.parentSessionID
+        relation = node.relation
         forkedAt = node.fork?.forkedAt
+        parentRunID = node.parent?.parentRunID
+        parentCallID = node.parent?.parentCallID
         self.depth = depth
         runs = node.runs
         failedRuns = node.failedRuns
@@ -246,7 +265,10 @@ private struct TreeRow: Encodable {
     enum CodingKeys: String, CodingKey {
         case sessionID = "session_id"
         case parentSessionID = "parent_session_id"
+        case relation
         case forkedAt = "forked_at"
+        case parentRunID = "parent_run_id"
+        case parentCallID = "parent_call_id"
         case depth, runs
         case failedRuns = "failed_runs"
         case tokens

@@ -47,6 +47,18 @@ extension ASM {
         @Option(help: "Continue this session (an id or an unambiguous prefix) instead of starting one.")
         var session: String?
 
+        @Option(
+            help:
+                "Start the new session under this session (an id or an unambiguous prefix), as a sub-agent's: its runs, failures, tokens and cost roll up there (asm cost --tree)."
+        )
+        var parentSession: String?
+
+        @Option(help: "With --parent-session: the parent's run that started this session.")
+        var parentRun: String?
+
+        @Option(help: "With --parent-run: the parent run's tool call that started this session.")
+        var parentCall: String?
+
         @Flag(help: "Print nothing while the run goes on; only the summary.")
         var quiet = false
 
@@ -68,6 +80,12 @@ extension ASM {
             if session != nil, agent != "asm" {
                 throw ValidationError("--agent names a new session; it does not apply with --session")
             }
+            if session != nil, parentSession != nil {
+                throw ValidationError("--parent-session names a new session's parent; it does not apply with --session")
+            }
+            if parentRun != nil, parentSession == nil { throw ValidationError("--parent-run needs --parent-session") }
+            if parentCall != nil, parentRun == nil { throw ValidationError("--parent-call needs --parent-run") }
+            if parentCall?.isEmpty == true { throw ValidationError("--parent-call needs a tool call id") }
         }
 
         func run() async throws {
@@ -88,7 +106,17 @@ extension ASM {
                 if let session {
                     sessionID = try await resolveSession(session, in: store)
                 } else {
-                    sessionID = try await manager.startSession(agentID: agent, metadata: ["command": "asm run"])
+                    var parent: ParentLink?
+                    if let parentSession {
+                        parent = ParentLink(session: try await resolveSession(parentSession, in: store))
+                        if let parentRun { parent?.run = try await resolveRun(parentRun, in: store) }
+                        parent?.toolCall = parentCall
+                    }
+                    sessionID = try await manager.startSession(
+                        agentID: agent,
+                        metadata: ["command": "asm run"],
+                        parent: parent
+                    )
                     written += 2
                 }
                 let run = try await manager.startRun(

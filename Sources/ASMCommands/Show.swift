@@ -34,6 +34,10 @@ extension ASM {
             var forkWorkspacePath: String?
             /// The sessions forked from it, oldest first.
             var forks: [SessionFork]
+            /// The session it was started under (a sub-agent's, a tool call's), when it names one.
+            var parent: SessionParent?
+            /// The sessions started under it, oldest first.
+            var children: [SessionParent]
             var runs: [RunSummary]
             var transcript: [TranscriptEntry]
             var usage: [UsageSummary]
@@ -42,7 +46,7 @@ extension ASM {
                 case session
                 case forkedFrom = "forked_from"
                 case forkWorkspacePath = "fork_workspace_path"
-                case forks, runs, transcript, usage
+                case forks, parent, children, runs, transcript, usage
             }
         }
 
@@ -73,8 +77,11 @@ extension ASM {
                 let runs = try await store.runs(in: id)
                 let transcript = try await store.transcript(of: id)
                 let usage = try await store.usage(by: .run, session: id)
-                let (forkedFrom, forks) = try await store.read { snapshot in
-                    (try snapshot.fork(of: id), try snapshot.forks(from: id))
+                let (forkedFrom, forks, parent, children) = try await store.read { snapshot in
+                    (
+                        try snapshot.fork(of: id), try snapshot.forks(from: id), try snapshot.parent(of: id),
+                        try snapshot.children(of: id)
+                    )
                 }
                 var forkWorkspacePath: String?
                 if let forkedFrom,
@@ -94,6 +101,8 @@ extension ASM {
                                 forkedFrom: forkedFrom,
                                 forkWorkspacePath: forkWorkspacePath,
                                 forks: forks,
+                                parent: parent,
+                                children: children,
                                 runs: runs,
                                 transcript: transcript,
                                 usage: usage
@@ -109,7 +118,9 @@ extension ASM {
                     usage: usage,
                     forkedFrom: forkedFrom,
                     forkWorkspacePath: forkWorkspacePath,
-                    forks: forks
+                    forks: forks,
+                    parent: parent,
+                    children: children
                 )
                 if let focus, !events {
                     Console.line("")
@@ -130,6 +141,15 @@ extension ASM {
             }
         }
 
+        /// How a session was started under its parent: by which run and tool call.
+        private static func origin(_ link: SessionParent) -> String {
+            switch (link.parentRunID, link.parentCallID) {
+            case (let run?, let call?): " (tool call \(call) of run \(run))"
+            case (let run?, nil): " (sub-agent of run \(run))"
+            default: " (sub-agent)"
+            }
+        }
+
         static func print(
             _ session: SessionSummary,
             runs: [RunSummary],
@@ -137,7 +157,9 @@ extension ASM {
             usage: [UsageSummary],
             forkedFrom: SessionFork? = nil,
             forkWorkspacePath: String? = nil,
-            forks: [SessionFork] = []
+            forks: [SessionFork] = [],
+            parent: SessionParent? = nil,
+            children: [SessionParent] = []
         ) {
             Console.line("session \(session.id)")
             Console.line("  agent     \(session.agentID)")
@@ -152,6 +174,7 @@ extension ASM {
                 )
             }
             if let forkWorkspacePath { Console.line("  worktree  \(forkWorkspacePath)") }
+            if let parent { Console.line("  parent    \(parent.parentSessionID)" + Self.origin(parent)) }
             Console.line("  created   \(session.createdAt)")
             Console.line("  updated   \(session.updatedAt)")
             Console.line(
@@ -163,6 +186,11 @@ extension ASM {
                 for fork in forks {
                     Console.line("  \(fork.sessionID) (at sequence \(fork.forkedAt.rawValue))")
                 }
+            }
+            if !children.isEmpty {
+                Console.line("")
+                Console.line("children")
+                for child in children { Console.line("  \(child.sessionID)" + Self.origin(child)) }
             }
             Console.line("")
             Console.line("runs")

@@ -26,10 +26,12 @@ extension HTTPAPI {
         enum CodingKeys: String, CodingKey { case sessions, next }
     }
 
-    /// `POST /v1/sessions` with `{"agent_id", "metadata", "tags"}`: 201 and the session.
+    /// `POST /v1/sessions` with `{"agent_id", "metadata", "tags", "parent_session_id",
+    /// "parent_run_id", "parent_call_id"}`: 201 and the session; a parent that is not in the log
+    /// is a 400.
     func createSession(_ request: Request) async throws -> Response {
         let body = try await Self.body(request, limit: maxBodyBytes)
-        try Self.allow(body, ["agent_id", "metadata", "tags"])
+        try Self.allow(body, ["agent_id", "metadata", "tags", "parent_session_id", "parent_run_id", "parent_call_id"])
         guard let agent = body["agent_id"]?.stringValue else {
             throw HTTPError(.badRequest, message: "agent_id must be a string")
         }
@@ -55,7 +57,34 @@ extension HTTPAPI {
                 return text
             }
         }
-        let id = try await manager.startSession(agentID: agent, metadata: metadata, tags: tags)
+        var parent: ParentLink?
+        if let value = body["parent_session_id"] {
+            guard let text = value.stringValue, let session = SessionID(text) else {
+                throw HTTPError(.badRequest, message: "parent_session_id must be a session id")
+            }
+            parent = ParentLink(session: session)
+            if let value = body["parent_run_id"] {
+                guard let text = value.stringValue, let run = RunID(text) else {
+                    throw HTTPError(.badRequest, message: "parent_run_id must be a run id")
+                }
+                parent?.run = run
+            }
+            if let value = body["parent_call_id"] {
+                guard let text = value.stringValue, !text.isEmpty else {
+                    throw HTTPError(.badRequest, message: "parent_call_id must be a non-empty string")
+                }
+                parent?.toolCall = text
+            }
+        } else if body["parent_run_id"] != nil || body["parent_call_id"] != nil {
+            throw HTTPError(.badRequest, message: "parent_run_id and parent_call_id need parent_session_id")
+        }
+        let id: SessionID
+        do {
+            id = try await manager.startSession(agentID: agent, metadata: metadata, tags: tags, parent: parent)
+        } catch let error as SessionManagerError where error.code == .sessionNotFound || error.code == .runNotFound {
+            // The parent named in the body is not in the log: the request is at fault, not the path.
+            throw HTTPError(.badRequest, message: error.message)
+        }
         guard let summary = try await store.session(id) else {
             throw HTTPError(.internalServerError, message: "session \(id) was recorded but cannot be read")
         }

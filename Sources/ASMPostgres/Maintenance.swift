@@ -169,7 +169,7 @@ enum Rebuild {
                 "SELECT pg_advisory_xact_lock('log_head'::regclass::oid::bigint)",
                 doing: "rebuilding projections"
             )
-            for table in ["sessions", "session_forks", "runs", "transcript", "usage", "approvals"] {
+            for table in ["sessions", "session_forks", "session_parents", "runs", "transcript", "usage", "approvals"] {
                 _ = try link.blockingQuery("DELETE FROM \(table)", doing: "rebuilding projections")
             }
             let snapshot = Snapshot(link: link)

@@ -15,7 +15,15 @@ struct ProjectionWrite: Equatable, Sendable {
 
     static func writes(for event: SessionEvent) -> [ProjectionWrite] {
         switch event {
-        case .sessionCreated(let created): return [sessionCreated(created)]
+        case .sessionCreated(let created):
+            guard let parent = created.parentSessionID else { return [sessionCreated(created)] }
+            return [
+                sessionCreated(created),
+                .init(
+                    operation: 14,
+                    arguments: [parent.description, created.parentRunID?.description, created.parentCallID]
+                ),
+            ]
         case .sessionForked(let forked):
             return [
                 sessionCreated(SessionCreated(agentID: forked.agentID, metadata: forked.metadata, tags: forked.tags)),

@@ -354,6 +354,35 @@ struct Snapshot: LogSnapshot {
         }
     }
 
+    func parent(of session: SessionID) throws -> SessionParent? {
+        try parents(where: "session_id", is: session).first
+    }
+
+    func children(of session: SessionID) throws -> [SessionParent] {
+        try parents(where: "parent_session_id", is: session)
+    }
+
+    private func parents(where column: String, is session: SessionID) throws -> [SessionParent] {
+        var binds = PostgresBindings()
+        binds.add(session.uuid)
+        return try rows(
+            """
+            SELECT session_id, parent_session_id, parent_run_id, parent_call_id, sequence FROM session_parents
+            WHERE \(column) = $1::uuid ORDER BY sequence
+            """,
+            binds,
+            doing: "reading a session's parent"
+        ).map { row in
+            SessionParent(
+                sessionID: SessionID(uuid: row.uuid(0) ?? .zero),
+                parentSessionID: SessionID(uuid: row.uuid(1) ?? .zero),
+                parentRunID: row.uuid(2).map(RunID.init(uuid:)),
+                parentCallID: row.optionalText(3),
+                sequence: SequenceNumber(row.int64(4))
+            )
+        }
+    }
+
     func transcript(of session: SessionID) throws -> [TranscriptEntry] {
         var binds = PostgresBindings()
         binds.add(session.uuid)

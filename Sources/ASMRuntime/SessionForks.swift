@@ -155,20 +155,28 @@ struct Inheritance {
     }
 }
 
-/// A session and the forks made from it, and from those, with usage, cost and failed runs
-/// rolled up the tree: a fold over the sessions, runs and usage projections, read in one
+/// A session and the sessions under it — forks made from it, sessions started under it (sub-
+/// agents, a tool call's work) — and under those, with usage, cost and failed runs rolled up
+/// the tree: a fold over the sessions, forks, parents, runs and usage projections, read in one
 /// snapshot.
 public struct SessionTree: Sendable {
     public var session: SessionSummary
     /// Where the session was forked from (also for the root, when it is a fork itself).
     public var fork: SessionFork?
-    /// The session's own runs, failed runs, tokens and cost (not its forks').
+    /// The session it was started under (also for the root), when it was not forked.
+    public var parent: SessionParent?
+    /// The session's own runs, failed runs, tokens and cost (not its children's).
     public var runs: Int
     public var failedRuns: Int
     public var tokens: TokenUsage
     public var costNanoUSD: Int64
-    /// Its forks, oldest first.
+    /// Its forks and the sessions started under it, oldest first.
     public var children: [SessionTree]
+
+    /// How the session hangs under its parent; `nil` for a session that has none.
+    public var relation: SessionParent.Relation? { fork != nil ? .fork : parent?.relation }
+    /// The session it hangs under, by fork or by parent.
+    public var parentSessionID: SessionID? { fork?.parentSessionID ?? parent?.parentSessionID }
 
     /// Everything under and including this session.
     public var treeRuns: Int { runs + children.reduce(0) { $0 + $1.treeRuns } }
@@ -181,7 +189,15 @@ public struct SessionTree: Sendable {
     public static func read(_ root: SessionID, from store: any EventStore) async throws -> SessionTree {
         try await store.read { snapshot in
             var visited: Set<SessionID> = []
-            guard let tree = try node(root, fork: try snapshot.fork(of: root), in: snapshot, visited: &visited) else {
+            guard
+                let tree = try node(
+                    root,
+                    fork: try snapshot.fork(of: root),
+                    parent: try snapshot.parent(of: root),
+                    in: snapshot,
+                    visited: &visited
+                )
+            else {
                 throw SessionManagerError(.sessionNotFound, "no session \(root)")
             }
             return tree
@@ -191,21 +207,26 @@ public struct SessionTree: Sendable {
     private static func node(
         _ id: SessionID,
         fork: SessionFork?,
+        parent: SessionParent?,
         in snapshot: any LogSnapshot,
         visited: inout Set<SessionID>
     ) throws -> SessionTree? {
         guard visited.insert(id).inserted, let session = try snapshot.session(id) else { return nil }
         let runs = try snapshot.runs(in: id)
         let usage = try snapshot.usage(by: .session, session: id)
+        var edges: [(sequence: SequenceNumber, child: SessionID, fork: SessionFork?, parent: SessionParent?)] = []
+        edges += try snapshot.forks(from: id).map { ($0.sequence, $0.sessionID, $0, nil) }
+        edges += try snapshot.children(of: id).map { ($0.sequence, $0.sessionID, nil, $0) }
         var children: [SessionTree] = []
-        for child in try snapshot.forks(from: id) {
-            if let tree = try node(child.sessionID, fork: child, in: snapshot, visited: &visited) {
+        for edge in edges.sorted(by: { $0.sequence < $1.sequence }) {
+            if let tree = try node(edge.child, fork: edge.fork, parent: edge.parent, in: snapshot, visited: &visited) {
                 children.append(tree)
             }
         }
         return SessionTree(
             session: session,
             fork: fork,
+            parent: parent,
             runs: runs.count,
             failedRuns: runs.filter { $0.status == .failed }.count,
             tokens: usage.reduce(.zero) { $0 + $1.tokens },
@@ -214,7 +235,7 @@ public struct SessionTree: Sendable {
         )
     }
 
-    /// The sessions depth first (a session before its forks), with their depth.
+    /// The sessions depth first (a session before its children), with their depth.
     public var flattened: [(depth: Int, tree: SessionTree)] {
         var result: [(Int, SessionTree)] = [(0, self)]
         for child in children { result += child.flattened.map { ($0.depth + 1, $0.tree) } }

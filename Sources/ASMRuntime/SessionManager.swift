@@ -94,13 +94,19 @@ public final class SessionManager: Sendable {
 
     // MARK: Sessions
 
-    /// Creates a session and activates it, ready for runs.
+    /// Creates a session and activates it, ready for runs. With `parent`, the session is
+    /// started under that session (a sub-agent, or the work of one of its runs' tool calls): it
+    /// is recorded in its `session.created`, and its usage, cost and failures roll up there
+    /// (``SessionTree``).
+    /// - Throws: ``SessionManagerError`` `sessionNotFound`/`runNotFound` for a parent that is
+    ///   not in the log, `invalidArgument` for a tool call without its run; nothing is written then.
     public func startSession(
         agentID: String,
         metadata: [String: String] = [:],
-        tags: [String] = []
+        tags: [String] = [],
+        parent: ParentLink? = nil
     ) async throws -> SessionID {
-        try await startSession(SessionID.generate(), agentID: agentID, metadata: metadata, tags: tags)
+        try await startSession(SessionID.generate(), agentID: agentID, metadata: metadata, tags: tags, parent: parent)
     }
 
     /// Creates and activates a session with an id chosen beforehand.
@@ -109,11 +115,13 @@ public final class SessionManager: Sendable {
         _ session: SessionID,
         agentID: String,
         metadata: [String: String],
-        tags: [String]
+        tags: [String],
+        parent: ParentLink? = nil
     ) async throws -> SessionID {
         try Self.checkAgent(agentID)
+        let created = try await created(agentID: agentID, metadata: metadata, tags: tags, parent: parent)
         try await store.append(
-            [NewEvent(SessionCreated(agentID: agentID, metadata: metadata, tags: tags)), NewEvent(SessionActivated())],
+            [NewEvent(created), NewEvent(SessionActivated())],
             to: session.stream,
             expectedVersion: .noStream
         )
@@ -121,19 +129,52 @@ public final class SessionManager: Sendable {
     }
 
     /// Creates a session in the `created` state; ``activateSession(_:)`` makes it ready for runs.
+    /// `parent` as in ``startSession(agentID:metadata:tags:parent:)``.
     public func createSession(
         agentID: String,
         metadata: [String: String] = [:],
-        tags: [String] = []
+        tags: [String] = [],
+        parent: ParentLink? = nil
     ) async throws -> SessionID {
         try Self.checkAgent(agentID)
         let session = SessionID.generate()
         try await store.append(
-            [NewEvent(SessionCreated(agentID: agentID, metadata: metadata, tags: tags))],
+            [NewEvent(try await created(agentID: agentID, metadata: metadata, tags: tags, parent: parent))],
             to: session.stream,
             expectedVersion: .noStream
         )
         return session
+    }
+
+    /// The `session.created` of a new session, its parent checked against the log.
+    private func created(
+        agentID: String,
+        metadata: [String: String],
+        tags: [String],
+        parent: ParentLink?
+    ) async throws -> SessionCreated {
+        guard let parent else { return SessionCreated(agentID: agentID, metadata: metadata, tags: tags) }
+        guard try await store.session(parent.session) != nil else {
+            throw SessionManagerError(.sessionNotFound, "no parent session \(parent.session)")
+        }
+        if let run = parent.run {
+            guard let summary = try await store.run(run), summary.sessionID == parent.session else {
+                throw SessionManagerError(.runNotFound, "no run \(run) in parent session \(parent.session)")
+            }
+        } else if parent.toolCall != nil {
+            throw SessionManagerError(.invalidArgument, "a parent tool call needs its run")
+        }
+        if let call = parent.toolCall, call.isEmpty {
+            throw SessionManagerError(.invalidArgument, "a parent tool call id cannot be empty")
+        }
+        return SessionCreated(
+            agentID: agentID,
+            metadata: metadata,
+            tags: tags,
+            parentSessionID: parent.session,
+            parentRunID: parent.run,
+            parentCallID: parent.toolCall
+        )
     }
 
     public func activateSession(_ session: SessionID) async throws {

@@ -198,6 +198,10 @@ public protocol LogSnapshot {
     func fork(of session: SessionID) throws -> SessionFork?
     /// The sessions forked from `session`, oldest first.
     func forks(from session: SessionID) throws -> [SessionFork]
+    /// The session `session` was started under, when its `session.created` named one.
+    func parent(of session: SessionID) throws -> SessionParent?
+    /// The sessions started under `session` (not its forks), oldest first.
+    func children(of session: SessionID) throws -> [SessionParent]
 }
 
 /// How far a walk over the log has come: `done` of `total` events (the log's length when the

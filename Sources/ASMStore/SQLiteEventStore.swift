@@ -86,7 +86,7 @@ public final class SQLiteEventStore: LogImporting {
     /// Tables a consumer's own writes may read but never change.
     static let protectedTables: Set<String> = Set([
         "events", "sessions", "runs", "transcript", "usage", "projection_checkpoints", "consumers", "approvals",
-        "run_leases", "session_forks",
+        "run_leases", "session_forks", "session_parents",
         DatabaseFile.migrationsTable, "events_readable", "transcript_messages", "usage_by_session",
         "usage_by_provider", "usage_by_model",
     ]).union(SearchIndex.tables)

@@ -53,6 +53,20 @@ extension HTTPAPITests {
                 }
                 created.append(id)
             }
+            // A session started under another names it, and the log says so.
+            let child = try await post(
+                client,
+                "/v1/sessions",
+                #"{"agent_id": "sub", "parent_session_id": "\#(created[0])"}"#
+            ) { response in
+                #expect(response.status == .created)
+                return try json(response.body)["id"]?.stringValue ?? ""
+            }
+            let link = try await harness.store.read { snapshot in
+                try snapshot.parent(of: try #require(SessionID(child)))
+            }
+            #expect(link?.parentSessionID.description == created[0] && link?.parentRunID == nil)
+            created.append(child)
             // Pages of two, newest first; the seeded session (oldest) comes last.
             var listed: [String] = []
             var cursor: Int64?
@@ -64,8 +78,8 @@ extension HTTPAPITests {
                     return page["next"]?.integerValue
                 }
             } while cursor != nil
-            #expect(Array(listed.prefix(3)) == created.reversed())
-            #expect(listed.count == 4 && Set(listed).count == 4)
+            #expect(Array(listed.prefix(4)) == created.reversed())
+            #expect(listed.count == 5 && Set(listed).count == 5)
 
             try await post(client, "/v1/sessions/\(created[0])/complete", "") { response in
                 #expect(response.status == .ok)
@@ -91,7 +105,19 @@ extension HTTPAPITests {
             (#"{"agent_id": "a", "metadata": {"k": 1}}"#, "metadata.k must be a string"),
             (#"{"agent_id": "a", "tags": "x"}"#, "tags must be an array"),
             (#"{"agent_id": "a", "tags": ["x", 2]}"#, "tags[1] must be a string"),
-            (#"{"agent_id": "a", "owner": "b"}"#, "unknown field owner: expected agent_id, metadata, tags"),
+            (
+                #"{"agent_id": "a", "owner": "b"}"#,
+                "unknown field owner: expected agent_id, metadata, tags, parent_session_id, parent_run_id, parent_call_id"
+            ),
+            (#"{"agent_id": "a", "parent_session_id": "nope"}"#, "parent_session_id must be a session id"),
+            (
+                #"{"agent_id": "a", "parent_run_id": "01900000-0000-7000-8000-000000000000"}"#,
+                "parent_run_id and parent_call_id need parent_session_id"
+            ),
+            (
+                #"{"agent_id": "a", "parent_session_id": "01900000-0000-7000-8000-000000000000"}"#,
+                "no parent session 01900000-0000-7000-8000-000000000000"
+            ),
             (#"{"agent_id": "a""#, nil),
             (#"[1]"#, "the body must be a JSON object"),
         ]

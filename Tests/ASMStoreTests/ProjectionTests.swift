@@ -247,4 +247,69 @@ extension ProjectionTests {
             #expect(try await tree() == forks)
         }
     }
+
+    @Test(
+        "a session started under another names its parent, run and tool call, both ways, and survives a rebuild",
+        arguments: Backend.all
+    )
+    func parents(backend: Backend) async throws {
+        try await backend.withStore { store in
+            let (parent, subAgent, toolWork) = (SessionID.generate(), SessionID.generate(), SessionID.generate())
+            let run = RunID.generate()
+            try await store.append(
+                [NewEvent(SessionCreated(agentID: "lead")), NewEvent(RunRequested(messages: []), run: run)],
+                to: parent.stream,
+                expectedVersion: .noStream
+            )
+            try await store.append(
+                [NewEvent(SessionCreated(agentID: "researcher", parentSessionID: parent, parentRunID: run))],
+                to: subAgent.stream,
+                expectedVersion: .noStream
+            )
+            try await store.append(
+                [
+                    NewEvent(
+                        SessionCreated(
+                            agentID: "coder",
+                            parentSessionID: parent,
+                            parentRunID: run,
+                            parentCallID: "toolu_7"
+                        )
+                    )
+                ],
+                to: toolWork.stream,
+                expectedVersion: .noStream
+            )
+            func links() async throws -> [SessionParent?] {
+                try await store.read { snapshot in
+                    [
+                        try snapshot.parent(of: parent), try snapshot.parent(of: subAgent),
+                        try snapshot.parent(of: toolWork),
+                    ]
+                        + (try snapshot.children(of: parent)).map { $0 }
+                        + (try snapshot.children(of: subAgent)).map { $0 }
+                }
+            }
+            let found = try await links()
+            let sub = SessionParent(
+                sessionID: subAgent,
+                parentSessionID: parent,
+                parentRunID: run,
+                parentCallID: nil,
+                sequence: 3
+            )
+            let tool = SessionParent(
+                sessionID: toolWork,
+                parentSessionID: parent,
+                parentRunID: run,
+                parentCallID: "toolu_7",
+                sequence: 4
+            )
+            #expect(found == [nil, sub, tool, sub, tool], "the parent has none; its children oldest first")
+            #expect(sub.relation == .subAgent && tool.relation == .toolCall)
+            #expect(try await store.session(toolWork)?.agentID == "coder")
+            _ = try await store.rebuildProjections()
+            #expect(try await links() == found)
+        }
+    }
 }

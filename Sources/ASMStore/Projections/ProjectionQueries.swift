@@ -244,6 +244,30 @@ enum ProjectionQueries {
         return result
     }
 
+    static func parents(_ connection: Connection, column: String, session: SessionID) throws -> [SessionParent] {
+        let statement = try connection.statement(
+            """
+            SELECT session_id, parent_session_id, parent_run_id, parent_call_id, sequence FROM session_parents
+            WHERE \(column) = ?1 ORDER BY sequence
+            """
+        )
+        defer { statement.reset() }
+        statement.bind(session.uuid, at: 1)
+        var result: [SessionParent] = []
+        while try statement.step() {
+            result.append(
+                SessionParent(
+                    sessionID: SessionID(uuid: statement.uuid(at: 0) ?? .zero),
+                    parentSessionID: SessionID(uuid: statement.uuid(at: 1) ?? .zero),
+                    parentRunID: statement.uuid(at: 2).map(RunID.init(uuid:)),
+                    parentCallID: statement.optionalText(at: 3),
+                    sequence: SequenceNumber(statement.int64(at: 4))
+                )
+            )
+        }
+        return result
+    }
+
     static func transcript(_ connection: Connection, session: SessionID) throws -> [TranscriptEntry] {
         let statement = try connection.statement(
             """

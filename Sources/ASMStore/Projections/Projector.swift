@@ -118,7 +118,7 @@ package final class Projector {
     func clear() throws(SQLiteError) {
         try connection.execute(
             """
-            DELETE FROM sessions; DELETE FROM session_forks; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage; DELETE FROM approvals;
+            DELETE FROM sessions; DELETE FROM session_forks; DELETE FROM session_parents; DELETE FROM runs; DELETE FROM transcript; DELETE FROM usage; DELETE FROM approvals;
             DELETE FROM projection_checkpoints;
             """
         )
@@ -194,6 +194,22 @@ package final class Projector {
         }
         statement.bind(header.recordedAt, at: 5)
         statement.bind(header.sequence, at: 6)
+        try statement.execute()
+        if let parent = created.parentSessionID { try sessionParent(parent, created, header) }
+    }
+
+    private func sessionParent(_ parent: SessionID, _ created: SessionCreated, _ header: Header) throws(SQLiteError) {
+        let statement = try connection.statement(
+            """
+            INSERT INTO session_parents (session_id, parent_session_id, parent_run_id, parent_call_id, sequence)
+            VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (session_id) DO NOTHING
+            """
+        )
+        statement.bind(header.stream, at: 1)
+        statement.bind(parent.uuid, at: 2)
+        statement.bind(created.parentRunID?.uuid, at: 3)
+        statement.bind(created.parentCallID, at: 4)
+        statement.bind(header.sequence, at: 5)
         try statement.execute()
     }
 

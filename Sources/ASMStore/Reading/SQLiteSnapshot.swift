@@ -99,6 +99,14 @@ struct SQLiteSnapshot: LogSnapshot {
         try ProjectionQueries.forks(connection, column: "parent_session_id", session: session)
     }
 
+    func parent(of session: SessionID) throws -> SessionParent? {
+        try ProjectionQueries.parents(connection, column: "session_id", session: session).first
+    }
+
+    func children(of session: SessionID) throws -> [SessionParent] {
+        try ProjectionQueries.parents(connection, column: "parent_session_id", session: session)
+    }
+
     static func validate(limit: Int) throws(StoreError) {
         guard limit > 0 else { throw StoreError(.invalidArgument, "a read limit must be positive, not \(limit)") }
     }

@@ -2,10 +2,13 @@
 public struct SessionCreated: EventPayload {
     public static let eventType: EventType = "session.created"
     public static let fields = Fields(
-        SessionCreated.init(agentID:metadata:tags:),
+        SessionCreated.init(agentID:metadata:tags:parentSessionID:parentRunID:parentCallID:),
         Field("agent_id", \.agentID),
         Field("metadata", \.metadata),
-        Field("tags", \.tags)
+        Field("tags", \.tags),
+        Field("parent_session_id", \.parentSessionID),
+        Field("parent_run_id", \.parentRunID),
+        Field("parent_call_id", \.parentCallID)
     )
     /// Who or what the session works for (an agent name, a user, a job).
     public var agentID: String
@@ -13,11 +16,30 @@ public struct SessionCreated: EventPayload {
     public var metadata: [String: String]
     /// Tags to find the session by.
     public var tags: [String]
+    /// The session this one was started under, when its creator named one: a sub-agent's
+    /// session under the session (and run) that started it, or a session started by another
+    /// agent's tool call under that call. Its usage, cost and failures roll up there
+    /// (``SessionTree``). A fork records its parent in `session.forked` instead.
+    public var parentSessionID: SessionID?
+    /// The parent's run that started this session, when there was one.
+    public var parentRunID: RunID?
+    /// The parent run's tool call that started this session, when there was one.
+    public var parentCallID: String?
 
-    public init(agentID: String, metadata: [String: String] = [:], tags: [String] = []) {
+    public init(
+        agentID: String,
+        metadata: [String: String] = [:],
+        tags: [String] = [],
+        parentSessionID: SessionID? = nil,
+        parentRunID: RunID? = nil,
+        parentCallID: String? = nil
+    ) {
         self.agentID = agentID
         self.metadata = metadata
         self.tags = tags
+        self.parentSessionID = parentSessionID
+        self.parentRunID = parentRunID
+        self.parentCallID = parentCallID
     }
 }
 
