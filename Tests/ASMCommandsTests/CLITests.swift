@@ -219,15 +219,15 @@ struct ASMProcess {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let created = try await ASMProcess.run(["init"], in: directory.path)
-        #expect(created.stdout == "created .asm/asm.sqlite (schema version 7)\n")
+        #expect(created.stdout == "created .asm/asm.sqlite (schema version 9)\n")
         let again = try await ASMProcess.run(["init"], in: directory.path)
-        #expect(again.stdout == ".asm/asm.sqlite: schema version 7, 0 events\n")
+        #expect(again.stdout == ".asm/asm.sqlite: schema version 9, 0 events\n")
         let fromEnvironment = try await ASMProcess.run(
             ["init"],
             in: directory.path,
             environment: ["ASM_DB": "env.sqlite"]
         )
-        #expect(fromEnvironment.stdout == "created env.sqlite (schema version 7)\n")
+        #expect(fromEnvironment.stdout == "created env.sqlite (schema version 9)\n")
     }
 
     @Test("tail --follow prints events another process appends, as they commit")
