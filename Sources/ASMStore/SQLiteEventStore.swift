@@ -177,6 +177,15 @@ public final class SQLiteEventStore: LogImporting {
                 try connection.transaction(.immediate) {
                     _ = try ProjectionRebuilder.rebuild(connection, projector: Projector(connection: connection))
                 }
+            } else if try connection.scalar(
+                "SELECT 1 FROM projection_checkpoints WHERE sequence <> ?1",
+                [.integer(Projector.keptInline)]
+            ) != nil {
+                // A file whose appends recorded a checkpoint each: current at its end, kept
+                // inline from here.
+                try connection.transaction(.immediate) {
+                    try Projector(connection: connection).setCheckpoints(Projector.keptInline)
+                }
             }
             return (connection, head)
         } catch let error as StoreError {

@@ -2,6 +2,7 @@ import ASMCore
 import ASMMigrations
 import ASMStore
 import AgentSessionManagerTesting
+import CASMSQLite
 import FoundationEssentials
 import Testing
 
@@ -222,5 +223,66 @@ import Testing
         defer { connection.close() }
         #expect(throws: SQLiteError.self) { try connection.execute("UPDATE events SET payload = '{}'") }
         #expect(throws: SQLiteError.self) { try connection.execute("DELETE FROM events") }
+    }
+
+    @Test("appends keep the projections in their transaction and record no checkpoint; a stale checkpoint is rebuilt")
+    func checkpoints() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("asm.sqlite")
+        let store = try SQLiteEventStore(path: path)
+        let session = SessionID.generate()
+        try await store.append(
+            [NewEvent(SessionCreated(agentID: "a")), NewEvent(SessionActivated())] + messages(3),
+            to: session.stream,
+            expectedVersion: .noStream
+        )
+        await store.close()
+        let connection = try Connection(path: path, mode: .readWrite)
+        defer { connection.close() }
+        let checkpoints = try connection.query("SELECT DISTINCT sequence FROM projection_checkpoints")
+        #expect(checkpoints.map { $0[0].integerValue } == [-1], "kept in every append's transaction")
+
+        // A file whose checkpoints reached its end (as appends recorded them before) is current
+        // and kept inline from there; one whose checkpoints lag is rebuilt.
+        try connection.execute("UPDATE projection_checkpoints SET sequence = 5")
+        let opened = try SQLiteEventStore(path: path)
+        await opened.close()
+        #expect(
+            try connection.query("SELECT DISTINCT sequence FROM projection_checkpoints").map { $0[0].integerValue } == [
+                -1
+            ]
+        )
+        try connection.execute("UPDATE projection_checkpoints SET sequence = 4; DELETE FROM sessions")
+        let reopened = try SQLiteEventStore(path: path)
+        #expect(try await reopened.session(session)?.status == .active, "rebuilt when a writer opened it")
+        await reopened.close()
+    }
+
+    @Test("a copy cut short leaves the projections stale, and the next writer rebuilds them")
+    func copyCutShort() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try SQLiteEventStore(path: directory.file("source.sqlite"))
+        let session = SessionID.generate()
+        try await source.append(
+            [NewEvent(SessionCreated(agentID: "a")), NewEvent(SessionActivated())],
+            to: session.stream,
+            expectedVersion: .noStream
+        )
+        let recorded = try await source.recordedEvents(from: 1, limit: 10, filter: .all)
+        let chainVersions = try await source.verify().chainVersions
+        await source.close()
+
+        let target = try SQLiteEventStore(path: directory.file("copy.sqlite"))
+        // The copy's pages go in, and it stops before its closing rebuild.
+        try await target.importRecorded(recorded.events, chainVersions: chainVersions)
+        #expect(try await target.session(session) == nil, "copied events are not projected")
+        await target.close()
+
+        let reopened = try SQLiteEventStore(path: directory.file("copy.sqlite"))
+        #expect(try await reopened.session(session)?.status == .active, "rebuilt when a writer opened it")
+        #expect(try await reopened.verify().isIntact)
+        await reopened.close()
     }
 }

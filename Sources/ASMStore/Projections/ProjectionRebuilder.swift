@@ -39,7 +39,7 @@ enum ProjectionRebuilder {
         }
         progress?(WorkProgress(done: count, total: Int(total)))
         try SearchIndex.refill(connection)
-        try projector.setCheckpoints(last)
+        try projector.setCheckpoints(Projector.keptInline)
         return RebuildReport(events: count, projections: Projector.versions, throughSequence: SequenceNumber(last))
     }
 }

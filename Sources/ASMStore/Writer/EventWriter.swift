@@ -245,9 +245,6 @@ final class EventWriter: @unchecked Sendable {
                 }
             }
             if isOpen {
-                if transaction.head.sequence != startSequence {
-                    try projector.setCheckpoints(transaction.head.sequence)
-                }
                 try connection.statement("COMMIT").execute()
                 committedTransactions.add(1, ordering: .relaxed)
                 head = transaction.head

@@ -203,6 +203,9 @@ package final class WriteTransaction {
         }
         do {
             try insertImported(events, chainVersions: chainVersions)
+            // Not projected: stale until the copy's closing rebuild, so that a copy cut short
+            // is rebuilt by the next writer that opens the file.
+            try projector.setCheckpoints(0)
         } catch {
             throw StoreError.from(error, path: connection.path, doing: "copying events in")
         }
