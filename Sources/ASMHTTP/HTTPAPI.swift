@@ -74,6 +74,7 @@ public struct HTTPAPI: Sendable {
         v1.post("approvals/:id") { request, context in
             try await resolve(request, id: context.parameters.get("id") ?? "")
         }
+        v1.get("search") { request, _ in try await search(request) }
         v1.get("cost") { request, _ in try await cost(request) }
         v1.get("providers") { request, _ in try await providers(request) }
         v1.get("verify") { request, _ in try await verify(request) }

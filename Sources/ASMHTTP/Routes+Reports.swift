@@ -47,6 +47,44 @@ extension HTTPAPI {
         }
     }
 
+    /// `GET /v1/search`.
+    struct SearchDocument: Encodable {
+        var hits: [SearchHit]
+    }
+
+    /// `GET /v1/search?q=WORDS&session=ID&type=T,T&limit=N`: events found by their words, best
+    /// first (as `asm search`); 409 while the log's search index is off.
+    func search(_ request: Request) async throws -> Response {
+        let query = try Query(request)
+        guard let text = query.string("q") else {
+            throw HTTPError(.badRequest, message: "q must give the words to look for")
+        }
+        let types = query.string("type").map { $0.split(separator: ",").map { EventType(String($0)) } } ?? []
+        if let type = types.first(where: { !SearchQuery.searchableTypes.contains($0) }) {
+            throw HTTPError(
+                .badRequest,
+                message: "type \(type) is not searched; searched are "
+                    + SearchQuery.searchableTypes.map(\.rawValue).joined(separator: ", ")
+            )
+        }
+        let search: SearchQuery
+        do {
+            search = try SearchQuery(
+                text,
+                session: try query.session(),
+                types: types,
+                limit: try query.limit(default: 20, maximum: 200)
+            )
+        } catch let error as SearchQuery.Invalid {
+            throw HTTPError(.badRequest, message: error.message)
+        }
+        do {
+            return try Self.json(.ok, encoding: SearchDocument(hits: try await store.search(search)))
+        } catch let error as StoreError where error.code == .noSearchIndex {
+            throw HTTPError(.conflict, message: "the log's search index is off; asm search --index on turns it on")
+        }
+    }
+
     /// `GET /v1/cost?session=ID`: by session, provider and model (one session's when given).
     func cost(_ request: Request) async throws -> Response {
         let session = try Query(request).session()

@@ -385,8 +385,8 @@ struct ConformanceClient: Sendable {
             (.post, "/v1/sessions/\(session)/archive"), (.post, "/v1/sessions/\(session)/runs"),
             (.get, "/v1/runs/\(unknownRun)"), (.post, "/v1/runs/\(unknownRun)/cancel"), (.get, "/v1/events"),
             (.get, "/v1/stream"), (.get, "/v1/approvals"), (.post, "/v1/approvals/\(harness.approval)"),
-            (.post, "/v1/approvals/nope"), (.get, "/v1/cost"), (.get, "/v1/providers"), (.get, "/v1/verify"),
-            (.get, "/v1/status"),
+            (.post, "/v1/approvals/nope"), (.get, "/v1/search?q=x"), (.get, "/v1/cost"), (.get, "/v1/providers"),
+            (.get, "/v1/verify"), (.get, "/v1/status"),
         ]
         for (method, uri) in everyV1Route {
             for headers: HTTPFields in [[:], [.authorization: "Bearer wrong-token"]] {
@@ -608,6 +608,23 @@ struct ConformanceClient: Sendable {
         #expect(report["ok"]?.boolValue == true)
         let status = try await api.json(.get, "/v1/status", expect: .ok)
         #expect(status["default_session"]?.stringValue == session.description)
+
+        // Search: refused while the log's index is off, then found as soon as it is on.
+        try await api.send(.get, "/v1/search?q=zeppelin", expect: .conflict)
+        try await store.append(
+            [NewEvent(MessageReceived(role: .user, content: "The zeppelin lands at noon."))],
+            to: session.stream,
+            expectedVersion: .any
+        )
+        _ = try await store.setSearchIndex(true)
+        let found = try await api.json(.get, "/v1/search?q=zeppelin&type=message.received&limit=5", expect: .ok)
+        let hits = found["hits"]?.arrayValue ?? []
+        #expect(hits.count == 1 && hits.first?["snippet"]?.stringValue == "The [zeppelin] lands at noon.")
+        #expect(hits.first?["session_id"]?.stringValue == session.description)
+        try await api.send(.get, "/v1/search?q=zeppelin&session=\(SessionID.generate())", expect: .ok)
+        for uri in ["/v1/search", "/v1/search?q=%20***", "/v1/search?q=x&type=run.started", "/v1/search?q=x&limit=0"] {
+            try await api.send(.get, uri, expect: .badRequest)
+        }
     }
 
     /// A routed run whose first provider failed over: its breaker opens, and the run's sticky
