@@ -174,6 +174,7 @@ extension ASM {
                     }
                 }
                 let agents = [server.session: try await store.session(server.session)?.agentID ?? agent]
+                let parents = try await TraceSource.parents(of: [server.session], in: store)
                 let printing = Task { [json, quiet] in
                     defer { tracing.finish() }
                     var running: [RunID: [EventEnvelope]] = [:]
@@ -201,7 +202,13 @@ extension ASM {
                             running[run, default: []].append(envelope)
                             switch envelope.event {
                             case .runCompleted, .runFailed, .runCancelled:
-                                tracing.yield(RunTraces.spans(running.removeValue(forKey: run) ?? [], agents: agents))
+                                tracing.yield(
+                                    RunTraces.spans(
+                                        running.removeValue(forKey: run) ?? [],
+                                        agents: agents,
+                                        parents: parents
+                                    )
+                                )
                             default: break
                             }
                         }

@@ -52,7 +52,7 @@ extension ASM {
                     return try await TraceSource.spans(in: store, session: sessionID, content: content)
                 }
                 try await exporter.export(spans)
-                let runs = spans.filter { $0.parentSpanID == nil }.count
+                let runs = spans.filter { $0.attribute("gen_ai.operation.name") == .string("invoke_agent") }.count
                 if output.json {
                     Console.line(
                         Formatting.json(Exported(spans: spans.count, runs: runs, endpoint: exporter.url))
@@ -73,10 +73,31 @@ enum TraceSource {
     static func spans(in store: any EventStore, session: SessionID?, content: Bool) async throws -> [TraceSpan] {
         let events = try await store.allEvents(session.map { EventFilter(stream: $0.stream) } ?? .all)
         var agents: [SessionID: String] = [:]
-        for stream in Set(events.compactMap { $0.runID == nil ? nil : $0.stream }) {
-            let id = SessionID(uuid: stream.uuid)
-            agents[id] = try await store.session(id)?.agentID
+        let sessions = Set(events.compactMap { $0.runID == nil ? nil : SessionID(uuid: $0.stream.uuid) })
+        for id in sessions { agents[id] = try await store.session(id)?.agentID }
+        return RunTraces.spans(
+            events,
+            agents: agents,
+            parents: try await parents(of: sessions, in: store),
+            content: content
+        )
+    }
+
+    /// Each session's parent link and its parents' up to their tree's root, read in one snapshot.
+    static func parents(
+        of sessions: Set<SessionID>,
+        in store: any EventStore
+    ) async throws -> [SessionID: SessionParent] {
+        try await store.read { snapshot in
+            var parents: [SessionID: SessionParent] = [:]
+            for session in sessions {
+                var current = session
+                while parents[current] == nil, let link = try snapshot.parent(of: current) {
+                    parents[current] = link
+                    current = link.parentSessionID
+                }
+            }
+            return parents
         }
-        return RunTraces.spans(events, agents: agents, content: content)
     }
 }

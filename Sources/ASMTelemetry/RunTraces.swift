@@ -57,17 +57,39 @@ public enum RunTraces {
 
     /// The spans of every ended run among `events` (one session's, or the log's, in log order);
     /// runs still going are left for later. Message and tool contents only with `content`.
+    ///
+    /// A session started under another (`parents`: each session's link, as
+    /// `LogSnapshot.parent(of:)` reads it, up to the tree's root) joins its root's trace, its
+    /// runs' spans under the run — or the tool call — that started it.
     public static func spans(
         _ events: [EventEnvelope],
         agents: [SessionID: String] = [:],
+        parents: [SessionID: SessionParent] = [:],
         content: Bool = false
     )
         -> [TraceSpan]
     {
         events.groupedByRun().flatMap { run, runEvents in
             let session = SessionID(uuid: runEvents[0].stream.uuid)
-            return spans(run: run, session: session, agent: agents[session], runEvents, content: content)
+            var root = session
+            var seen: Set<SessionID> = [session]
+            while let link = parents[root], seen.insert(link.parentSessionID).inserted { root = link.parentSessionID }
+            return spans(
+                run: run,
+                session: session,
+                agent: agents[session],
+                trace: root,
+                parent: parents[session],
+                runEvents,
+                content: content
+            )
         }
+    }
+
+    private static func runSpanID(_ run: RunID) -> String { hex(digest("asm.run", run.uuid.bytes), count: 8) }
+
+    private static func toolSpanID(_ run: RunID, _ call: String) -> String {
+        hex(digest("asm.tool", run.uuid.bytes + Array(call.utf8)), count: 8)
     }
 
     /// A run's spans: the run's first, then its tools' in the order they were asked for.
@@ -75,6 +97,8 @@ public enum RunTraces {
         run: RunID,
         session: SessionID,
         agent: String?,
+        trace: SessionID,
+        parent: SessionParent?,
         _ events: [EventEnvelope],
         content: Bool
     ) -> [TraceSpan] {
@@ -83,12 +107,19 @@ public enum RunTraces {
         case .runCompleted, .runFailed, .runCancelled: break
         default: return []
         }
-        let traceID = hex(digest("asm.trace", session.uuid.bytes), count: 16)
-        let runSpan = hex(digest("asm.run", run.uuid.bytes), count: 8)
+        let traceID = hex(digest("asm.trace", trace.uuid.bytes), count: 16)
+        let runSpan = runSpanID(run)
         var attributes: [(key: String, value: TraceSpan.Value)] = [
             ("gen_ai.operation.name", .string("invoke_agent")),
             ("gen_ai.conversation.id", .string(session.description)),
         ]
+        if let parent {
+            attributes.append(("asm.parent.session_id", .string(parent.parentSessionID.description)))
+            attributes.append(("asm.parent.relation", .string(parent.relation.rawValue)))
+        }
+        let parentSpan: String? = parent.flatMap { link in
+            link.parentRunID.map { run in link.parentCallID.map { toolSpanID(run, $0) } ?? runSpanID(run) }
+        }
         var provider: String?
         var model: String?
         var providerSession: String?
@@ -214,7 +245,7 @@ public enum RunTraces {
             TraceSpan(
                 traceID: traceID,
                 spanID: runSpan,
-                parentSpanID: nil,
+                parentSpanID: parentSpan,
                 name: "invoke_agent" + (agent.map { " \($0)" } ?? ""),
                 kind: .client,
                 startNanoseconds: nanoseconds(first.recordedAt),
@@ -241,7 +272,7 @@ public enum RunTraces {
             spans.append(
                 TraceSpan(
                     traceID: traceID,
-                    spanID: hex(digest("asm.tool", run.uuid.bytes + Array(tool.id.utf8)), count: 8),
+                    spanID: toolSpanID(run, tool.id),
                     parentSpanID: runSpan,
                     name: "execute_tool \(tool.name)",
                     kind: .internal,

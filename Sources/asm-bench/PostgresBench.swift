@@ -120,6 +120,31 @@ struct PostgresBench {
             )
         }
 
+        // What the search index (a GIN index kept by every insert) costs an append while a log
+        // has it on: the same appends with it and without it, alternating.
+        for batch in [1, 100, 1000] {
+            var with: [Double] = []
+            var without: [Double] = []
+            for round in 0..<rounds {
+                without.append(try await engineAppend(batch: batch, appenders: 1, cell: "s\(batch)_\(round)").rate)
+                with.append(
+                    try await engineAppend(batch: batch, appenders: 1, cell: "t\(batch)_\(round)", searchIndex: true)
+                        .rate
+                )
+            }
+            spreads.append("append \(batch)/commit, search index on / off (ev/s): \(format(with)) / \(format(without))")
+            rows.append(
+                Line(
+                    name: "PostgreSQL append \(batch)/commit, search index on",
+                    engine: median(with),
+                    baseline: median(without),
+                    baselineName: "index off",
+                    unit: "ev/s",
+                    target: "—"
+                )
+            )
+        }
+
         // Eight appenders at 1 per commit: the store groups what queues into one call and commit.
         var plain8: [Double] = []
         var engine8: [Double] = []
@@ -287,11 +312,17 @@ struct PostgresBench {
 
     /// The store's appends, `batch` events per call, for `cellSeconds`. One appender times its
     /// calls alone (the events are made between them); several run against the wall clock.
-    func engineAppend(batch: Int, appenders: Int, cell: String) async throws -> AppendFigures {
+    func engineAppend(
+        batch: Int,
+        appenders: Int,
+        cell: String,
+        searchIndex: Bool = false
+    ) async throws -> AppendFigures {
         let store = try await open(cell: cell)
         do {
             let workload = Workload()
             try await setUp(workload, in: store)
+            if searchIndex { _ = try await store.setSearchIndex(true) }
             let seconds = cellSeconds
             let rate: Double
             if appenders == 1 {

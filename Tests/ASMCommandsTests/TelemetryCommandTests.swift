@@ -89,6 +89,42 @@ import Testing
         #expect(contentSpans.contains { attributes($0)["gen_ai.tool.call.arguments"] != nil })
     }
 
+    @Test("a session started by a tool call joins its parent's trace, its run's span under that tool's span")
+    func childSession() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("demo.sqlite")
+        let demo = try await ASMProcess.run(["demo", "--db", db, "--pace", "0", "--part", "policies"])
+        #expect(demo.exitCode == 0, "\(demo.stderr)")
+        let started = try await ASMProcess.run(["events", "--db", db, "--type", "tool_call.started", "--json"])
+        let call = try #require(
+            JSONSerialization.jsonObject(with: Data((started.lines.first ?? "").utf8)) as? [String: Any]
+        )
+        let parent = try #require(call["stream_id"] as? String)
+        let parentRun = try #require(call["run_id"] as? String)
+        let callID = try #require((call["payload"] as? [String: Any])?["call_id"] as? String)
+        let child = try await ASMProcess.run([
+            "run", "--db", db, "--provider", "scripted", "--agent", "helper", "--parent-session", parent,
+            "--parent-run", parentRun, "--parent-call", callID, "--quiet", "Count the tests.",
+        ])
+        #expect(child.exitCode == 0, "\(child.stderr)")
+
+        let receiver = try OTLPReceiver()
+        defer { receiver.stop() }
+        let exported = try await ASMProcess.run(["otel", "export", "--endpoint", receiver.endpoint, "--db", db])
+        #expect(exported.exitCode == 0, "\(exported.stderr)")
+        #expect(exported.stdout.contains(" of 4 runs "), "\(exported.stdout)")
+        let spans = receiver.spans
+        #expect(Set(spans.compactMap { $0["traceId"] as? String }).count == 1, "one tree, one trace")
+        let helper = try #require(spans.first { $0["name"] as? String == "invoke_agent helper" })
+        #expect(attributes(helper)["asm.parent.relation"] as? String == "tool_call")
+        #expect(attributes(helper)["asm.parent.session_id"] as? String == parent)
+        let tool = try #require(spans.first { attributes($0)["gen_ai.tool.call.id"] as? String == callID })
+        #expect(helper["parentSpanId"] as? String == tool["spanId"] as? String)
+        let run = try #require(spans.first { $0["spanId"] as? String == tool["parentSpanId"] as? String })
+        #expect(attributes(run)["gen_ai.conversation.id"] as? String == parent)
+    }
+
     @Test("serve --otel-endpoint sends each run as it ends: the same spans a later export sends")
     func live() async throws {
         let directory = TemporaryDirectory()
