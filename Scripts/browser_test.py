@@ -92,7 +92,7 @@ def main():
         server, base = start_server(asm, directory)
         step = "browser"
         driver = start_browser()
-        test = PageTest(driver, base)
+        test = PageTest(driver, base, asm, os.path.join(directory, "log.sqlite"))
         step = "page"
         test.run()
         print(f"browser test passed in {time.monotonic() - started:.1f} s; screenshots in {SHOTS}")
@@ -229,13 +229,15 @@ def start_browser():
 
 
 class PageTest:
-    def __init__(self, driver, base):
+    def __init__(self, driver, base, asm=None, database=None):
         from selenium.webdriver.common.action_chains import ActionChains
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver = driver
         self.base = base
+        self.asm = asm
+        self.database = database
         self.By = By
         self.ActionChains = ActionChains
         self.WebDriverWait = WebDriverWait
@@ -348,6 +350,53 @@ class PageTest:
             raise Failure(f"{when}: a data-seq appears twice in the page")
         return expected
 
+    def search(self, session):
+        """The search box: refused while the log's index is off, then hits that open their session."""
+        from selenium.webdriver.common.keys import Keys
+
+        box = self.find("search-input")
+        box.send_keys("staging", Keys.ENTER)
+        refusal = self.wait(
+            "the search to say the index is off",
+            lambda: self.js(
+                'const n = document.querySelector(\'[data-testid="search-error"]\'); return n && n.textContent'
+            ),
+        )
+        if "search index is off" not in refusal:
+            raise Failure(f"a search with the index off says {refusal!r}")
+        self.console_errors()  # the refused request (409) is logged; start the console afresh
+        subprocess.run(
+            [self.asm, "search", "--index", "on", "--db", self.database],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=WAIT,
+        )
+        other = next((listed for listed in self.listed_sessions() if listed != session), None)
+        if other:
+            self.js(
+                'document.querySelector(`[data-testid="session-row"][data-session-id="${arguments[0]}"]`).click()', other
+            )
+            self.wait("another session to open", lambda: other in self.js("return location.hash"))
+        box.send_keys(Keys.ENTER)
+        hits = self.wait(
+            "search hits",
+            lambda: self.js(
+                "return Array.from(document.querySelectorAll('[data-testid=\"search-hit\"]'))"
+                ".map((n) => [n.dataset.sessionId, n.textContent])"
+            ),
+        )
+        if not any(hit[0] == session and "[staging]" in hit[1] for hit in hits):
+            raise Failure(f"no hit in {session} marks [staging]: {hits!r}")
+        self.shot("search")
+        self.js(
+            'document.querySelector(`[data-testid="search-hit"][data-session-id="${arguments[0]}"]`).click()', session
+        )
+        self.wait("the hit's session to open", lambda: session in self.js("return location.hash"))
+        box.clear()
+        box.send_keys(" ", Keys.BACKSPACE)
+        self.wait("the hits to go", lambda: self.js("return document.getElementById('search-results').hidden"))
+
     def wait_for_listed_cost(self, session, when):
         """The sessions list shows the session's cost as `GET /v1/cost` has it."""
         costs = get_json(self.base, "/v1/cost")["by_session"]
@@ -441,6 +490,7 @@ class PageTest:
         self.wait_for_listed_cost(session, "after the first run")
         self.check_sequences(session, "after the first run")
         self.shot("first-run-complete")
+        self.search(session)
 
         # Second run, with the page reloaded in the middle of it.
         self.find("prompt").send_keys("Deploy it again, please.")

@@ -1622,14 +1622,64 @@ function trackFollow() {
 }
 
 function openFromRow(event) {
-  const row = event.target.closest('.session-row');
+  const row = event.target.closest('.session-row, .search-hit');
   if (row) selectSession(row.dataset.sessionId);
+}
+
+// ---------------------------------------------------------------------------
+// Search: GET /v1/search, hits above the session list (409 while the log's index is off)
+// ---------------------------------------------------------------------------
+
+let searchSerial = 0;
+
+async function runSearch(event) {
+  event.preventDefault();
+  const q = $('search-input').value.trim();
+  const list = $('search-results');
+  const serial = ++searchSerial;
+  if (!q) {
+    list.hidden = true;
+    list.replaceChildren();
+    return;
+  }
+  let items;
+  try {
+    const result = await api(`/v1/search?${new URLSearchParams({ q, limit: '20' })}`);
+    items = result.hits.map(searchRow);
+    if (items.length === 0) items = [el('li', 'muted small search-note', 'No events match.')];
+  } catch (error) {
+    if (error instanceof Unauthorized) return;
+    const item = el('li', 'form-error small search-note', error.message);
+    item.dataset.testid = 'search-error';
+    items = [item];
+  }
+  if (serial !== searchSerial) return; // a newer search answered first
+  list.replaceChildren(...items);
+  list.hidden = false;
+}
+
+function searchRow(hit) {
+  const row = el('li', 'search-hit');
+  row.dataset.testid = 'search-hit';
+  row.dataset.sessionId = hit.session_id;
+  row.dataset.sequence = String(hit.sequence);
+  row.tabIndex = 0;
+  row.title = `${hit.type} at sequence ${hit.sequence} in session ${hit.session_id}`;
+  row.append(el('span', 'where', `#${hit.sequence} · ${shortId(hit.session_id)} · ${hit.type}`));
+  row.append(el('span', 'snippet', hit.snippet));
+  return row;
 }
 
 function init() {
   $('token-form').addEventListener('submit', submitToken);
   $('sign-out').addEventListener('click', () => signOut(''));
   $('new-session-form').addEventListener('submit', createSession);
+  $('search-form').addEventListener('submit', runSearch);
+  $('search-input').addEventListener('input', (event) => { if (!event.target.value.trim()) runSearch(event); });
+  $('search-results').addEventListener('click', openFromRow);
+  $('search-results').addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); openFromRow(event); }
+  });
   $('session-list').addEventListener('click', openFromRow);
   $('session-list').addEventListener('keydown', (event) => {
     if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); openFromRow(event); }
