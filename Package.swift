@@ -60,7 +60,7 @@ let package = Package(
                 .embedInCode("0005_run_leases.sql"),
                 .embedInCode("0006_approvals.sql"),
                 .embedInCode("0007_session_forks.sql"),
-                .embedInCode("0008_search_source.sql"),
+                .embedInCode("0008_asm_search_source.sql"),
                 .embedInCode("0009_session_parents.sql"),
                 // PostgreSQL's, applied by the PostgreSQL store.
                 .embedInCode("postgres/0001_log.sql"),

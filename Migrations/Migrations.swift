@@ -21,7 +21,7 @@ package enum Migrations {
         Migration(version: 5, name: "run_leases", sql: text(PackageResources._005_run_leases_sql)),
         Migration(version: 6, name: "approvals", sql: text(PackageResources._006_approvals_sql)),
         Migration(version: 7, name: "session_forks", sql: text(PackageResources._007_session_forks_sql)),
-        Migration(version: 8, name: "search_source", sql: text(PackageResources._008_search_source_sql)),
+        Migration(version: 8, name: "asm_search_source", sql: text(PackageResources._008_asm_search_source_sql)),
         Migration(version: 9, name: "session_parents", sql: text(PackageResources._009_session_parents_sql)),
     ]
 

@@ -173,11 +173,14 @@ extension ASM {
                         } catch {}
                     }
                 }
-                let agents = [server.session: try await store.session(server.session)?.agentID ?? agent]
-                let parents = try await TraceSource.parents(of: [server.session], in: store)
-                let printing = Task { [json, quiet] in
+                let printing = Task { [json, quiet, agent] in
                     defer { tracing.finish() }
                     var running: [RunID: [EventEnvelope]] = [:]
+                    // Each session's agent and parents, read when its first run ends: with --http,
+                    // sessions (under parents, too) are created while the server runs.
+                    var agents: [SessionID: String] = [:]
+                    var parents: [SessionID: SessionParent] = [:]
+                    var described: Set<SessionID> = []
                     var count = 0
                     var first: SequenceNumber?
                     var last: SequenceNumber?
@@ -202,6 +205,14 @@ extension ASM {
                             running[run, default: []].append(envelope)
                             switch envelope.event {
                             case .runCompleted, .runFailed, .runCancelled:
+                                let session = SessionID(uuid: envelope.stream.uuid)
+                                if described.insert(session).inserted {
+                                    agents[session] =
+                                        (try? await store.session(session))?.agentID
+                                        ?? (session == server.session ? agent : nil)
+                                    let found = (try? await TraceSource.parents(of: [session], in: store)) ?? [:]
+                                    parents.merge(found) { kept, _ in kept }
+                                }
                                 tracing.yield(
                                     RunTraces.spans(
                                         running.removeValue(forKey: run) ?? [],

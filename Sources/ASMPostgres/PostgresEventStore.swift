@@ -446,7 +446,11 @@ public final class PostgresEventStore: LogImporting {
     public func search(_ query: SearchQuery) async throws -> [SearchHit] {
         let document = "asm_search_words(e.type, e.payload)"
         var binds = PostgresBindings()
-        binds.append(query.terms.map { $0.word + ($0.isPrefix ? ":*" : "") }.joined(separator: " & "))
+        // Each word quoted as one lexeme (quotes doubled), so that nothing in it reads as an operator.
+        binds.append(
+            query.terms.map { "'" + $0.word.replacing("'", with: "''") + "'" + ($0.isPrefix ? ":*" : "") }
+                .joined(separator: " & ")
+        )
         var sql = """
             SELECT e.sequence, e.stream_id::text, e.run_id::text, e.type, asm_search_text(e.type, e.payload),
                 ts_rank(\(document), q)::float8

@@ -182,9 +182,16 @@ public final class SQLiteEventStore: LogImporting {
                 [.integer(Projector.keptInline)]
             ) != nil {
                 // A file whose appends recorded a checkpoint each: current at its end, kept
-                // inline from here.
+                // inline from here — checked again under the write lock, so that a copy that
+                // appended meanwhile (and left its checkpoints stale) stays stale.
                 try connection.transaction(.immediate) {
-                    try Projector(connection: connection).setCheckpoints(Projector.keptInline)
+                    try connection.execute(
+                        """
+                        UPDATE projection_checkpoints SET sequence = ?1
+                        WHERE sequence = (SELECT coalesce(max(sequence), 0) FROM events)
+                        """,
+                        [.integer(Projector.keptInline)]
+                    )
                 }
             }
             return (connection, head)
@@ -568,7 +575,9 @@ public final class SQLiteEventStore: LogImporting {
         // Ranked in the index alone, then joined (a join before the ranking would read every
         // match's event); filters need the event's columns, so they join first. Terms hold only
         // letters and digits, so quoting them is enough.
-        let match = query.terms.map { "\"\($0.word)\"" + ($0.isPrefix ? "*" : "") }.joined(separator: " ")
+        let match = query.terms.map {
+            "\"" + $0.word.replacing("\"", with: "\"\"") + "\"" + ($0.isPrefix ? "*" : "")
+        }.joined(separator: " ")
         var filters: [String] = []
         var filterArguments: [DatabaseValue] = []
         if let session = query.session {
@@ -583,14 +592,14 @@ public final class SQLiteEventStore: LogImporting {
             filters.isEmpty
             ? """
             SELECT s.rowid, src.stream_id, src.run_id, src.type, src.text, s.rank
-            FROM (SELECT rowid, rank FROM search WHERE search MATCH ? ORDER BY rank LIMIT ?) AS s
-            JOIN search_source AS src ON src.sequence = s.rowid ORDER BY s.rank, s.rowid
+            FROM (SELECT rowid, rank FROM asm_search WHERE asm_search MATCH ? ORDER BY rank LIMIT ?) AS s
+            JOIN asm_search_source AS src ON src.sequence = s.rowid ORDER BY s.rank, s.rowid
             """
             : """
-            SELECT search.rowid, src.stream_id, src.run_id, src.type, src.text, search.rank
-            FROM search JOIN search_source AS src ON src.sequence = search.rowid
-            WHERE search MATCH ? AND \(filters.joined(separator: " AND "))
-            ORDER BY search.rank, search.rowid LIMIT ?
+            SELECT asm_search.rowid, src.stream_id, src.run_id, src.type, src.text, asm_search.rank
+            FROM asm_search JOIN asm_search_source AS src ON src.sequence = asm_search.rowid
+            WHERE asm_search MATCH ? AND \(filters.joined(separator: " AND "))
+            ORDER BY asm_search.rank, asm_search.rowid LIMIT ?
             """
         let arguments: [DatabaseValue] =
             filters.isEmpty

@@ -169,6 +169,7 @@ import Testing
                 "INSERT INTO events (sequence) VALUES (99)", "DELETE FROM sessions",
                 "UPDATE consumers SET position = 0",
                 "DROP TABLE transcript", "COMMIT", "PRAGMA foreign_keys = OFF", "DROP VIEW usage_by_model",
+                "CREATE TABLE asm_search (x)", "CREATE VIEW asm_mine AS SELECT 1",
             ] {
                 let error = await #expect(throws: StoreError.self) {
                     try await consumer.acknowledge(ConsumerBatch(consumer: "c", events: [], through: 2)) { tx in

@@ -144,6 +144,20 @@ import Testing
         let query = try? SearchQuery("Deploy, billing* now")
         #expect(query?.terms.map(\.word) == ["deploy", "billing", "now"])
         #expect(query?.terms.map(\.isPrefix) == [false, true, false])
+        // A letter that joins the quote after it into one character: the quote still separates.
+        let joined = try? SearchQuery("\u{0D4E}\"x'y")
+        #expect(joined?.terms.map(\.word) == ["\u{0D4E}", "x", "y"])
+    }
+
+    @Test("a query whose characters join letters with quotes or operators finds, never fails", arguments: Backend.all)
+    func quotesNeverReachTheQueryLanguage(backend: Backend) async throws {
+        try await backend.withStore { store in
+            _ = try await Self.history(store)
+            _ = try await store.setSearchIndex(true)
+            for text in ["\u{0D4E}\" billing", "\u{0D4E}' billing", "\u{0D4E}& billing", "billing\u{0D4E}|"] {
+                #expect(try await store.search(try SearchQuery(text)).isEmpty, "\(text)")
+            }
+        }
     }
 
     @Test("diacritics fold on SQLite; an expunged message is found no more")

@@ -35,7 +35,7 @@ public struct SearchHit: Hashable, Sendable, Codable {
 
 /// What a search looks for: words, every one of which must occur (case and diacritics
 /// folded); a word ending in `*` matches as a prefix. Anything but letters and digits
-/// separates words, as it does in the indexed text.
+/// separates words, as it does in the indexed text, so a word holds no quote or operator.
 public struct SearchQuery: Hashable, Sendable {
     public struct Term: Hashable, Sendable {
         public var word: String
@@ -51,16 +51,18 @@ public struct SearchQuery: Hashable, Sendable {
     /// - Throws: ``SearchQuery/Invalid`` when `text` holds no word, or `limit` is not positive.
     public init(_ text: String, session: SessionID? = nil, types: [EventType] = [], limit: Int = 20) throws(Invalid) {
         var terms: [Term] = []
-        var word = ""
+        var word = String.UnicodeScalarView()
         func flush(prefix: Bool) {
-            if !word.isEmpty { terms.append(Term(word: word.lowercased(), isPrefix: prefix)) }
-            word = ""
+            if !word.isEmpty { terms.append(Term(word: String(word).lowercased(), isPrefix: prefix)) }
+            word = String.UnicodeScalarView()
         }
-        for character in text {
-            if character.isLetter || character.isNumber {
-                word.append(character)
+        // Scalar by scalar, as the index splits text: a character made of a letter and a mark or
+        // a quote is two scalars, and only the letter belongs to a word.
+        for scalar in text.unicodeScalars {
+            if Self.isWordScalar(scalar) {
+                word.append(scalar)
             } else {
-                flush(prefix: character == "*")
+                flush(prefix: scalar == "*")
             }
         }
         flush(prefix: false)
@@ -70,6 +72,17 @@ public struct SearchQuery: Hashable, Sendable {
         self.session = session
         self.types = types
         self.limit = limit
+    }
+
+    /// Letters, digits and private-use characters make words (the categories FTS5's
+    /// `unicode61` tokenizer keeps); everything else separates them.
+    static func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber,
+            .letterNumber, .otherNumber, .privateUse:
+            true
+        default: false
+        }
     }
 
     public struct Invalid: Error, Sendable, CustomStringConvertible {

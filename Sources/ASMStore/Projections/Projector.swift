@@ -113,6 +113,9 @@ package final class Projector {
     /// A rebuild sets it; a copy appending without projecting sets 0 until its closing rebuild.
     static let keptInline: Int64 = -1
 
+    /// Makes the next append read the search index's state again (after a rollback).
+    func forgetSearchState() { searchSchema = -1 }
+
     /// Records that every projection has applied the log through `sequence`, or
     /// ``keptInline``, or 0 while a copy appends without projecting (so that a copy cut short
     /// is rebuilt by the next writer).

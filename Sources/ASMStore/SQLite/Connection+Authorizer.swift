@@ -42,6 +42,10 @@ private func authorize(
         return isProtected(first) ? SQLITE_DENY : SQLITE_OK
     case SQLITE_ALTER_TABLE, SQLITE_CREATE_TRIGGER, SQLITE_DROP_TRIGGER, SQLITE_CREATE_INDEX, SQLITE_DROP_INDEX:
         return isProtected(second) ? SQLITE_DENY : SQLITE_OK
+    case SQLITE_CREATE_TABLE, SQLITE_CREATE_VIEW, SQLITE_CREATE_VTABLE, SQLITE_DROP_VTABLE:
+        // Names starting `asm_` are the log's (the search index is made only when it is turned on).
+        guard let first else { return SQLITE_OK }
+        return isProtected(first) || String(cString: first).lowercased().hasPrefix("asm_") ? SQLITE_DENY : SQLITE_OK
     case SQLITE_TRANSACTION, SQLITE_SAVEPOINT, SQLITE_PRAGMA, SQLITE_ATTACH, SQLITE_DETACH:
         return SQLITE_DENY
     default:

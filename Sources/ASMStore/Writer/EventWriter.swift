@@ -234,6 +234,9 @@ final class EventWriter: @unchecked Sendable {
                     results.append(.success(outcome))
                 } catch {
                     transaction.restore(snapshot)
+                    // A rollback can take the schema version back to a number the search state was
+                    // read at; read it again.
+                    projector.forgetSearchState()
                     if isolated {
                         try connection.statement("ROLLBACK TO operation").execute()
                         try connection.statement("RELEASE operation").execute()
@@ -288,6 +291,7 @@ final class EventWriter: @unchecked Sendable {
     private func invalidateCaches() {
         head = nil
         streamVersions.removeAll(keepingCapacity: true)
+        projector.forgetSearchState()
     }
 
     static func loadHead(_ connection: Connection) throws(SQLiteError) -> ChainHead {

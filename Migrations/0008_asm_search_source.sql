@@ -1,9 +1,9 @@
 -- What an event is found by when the log's search index is on (`asm search --index on`): a
 -- whole message, a tool's name with its input (JSON) or output, a refusal with its reason, a
--- run's failure; NULL for an expunged event. The index itself — an FTS5 table `search` whose
+-- run's failure; NULL for an expunged event. The index itself — an FTS5 table `asm_search` whose
 -- rowid is the event's sequence, filled from this view by every append in its transaction,
 -- one statement per batch — exists only while the index is on (ASMStore's SearchIndex).
-CREATE VIEW search_source AS
+CREATE VIEW asm_search_source AS
 SELECT sequence, stream_id, run_id, type, nullif(trim(CASE type
     WHEN 'message.received' THEN json_extract(payload, '$.content')
     WHEN 'tool_call.requested' THEN
