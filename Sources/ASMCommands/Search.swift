@@ -43,21 +43,6 @@ extension ASM {
         @Option(help: "At most this many hits.")
         var limit = 20
 
-        struct Hit: Encodable {
-            var sequence: Int64
-            var sessionID: String
-            var runID: String?
-            var type: String
-            var snippet: String
-            var score: Double
-
-            enum CodingKeys: String, CodingKey {
-                case sequence, type, snippet, score
-                case sessionID = "session_id"
-                case runID = "run_id"
-            }
-        }
-
         func validate() throws {
             switch (query, index) {
             case (nil, nil): throw ValidationError("give the words to look for, or --index on|off|status")
@@ -75,14 +60,6 @@ extension ASM {
                 return
             }
             let query = self.query ?? ""
-            let unknown = types.filter { !SearchQuery.searchableTypes.map(\.rawValue).contains($0) }
-            if let type = unknown.first {
-                throw CommandFailure(
-                    .invalidArgument,
-                    "--type \(type) is not searched; searched are "
-                        + SearchQuery.searchableTypes.map(\.rawValue).joined(separator: ", ")
-                )
-            }
             let hits = try await withStore(try await store.openForReading()) { store in
                 var sessionID: SessionID?
                 if let session { sessionID = try await resolveSession(session, in: store) }
@@ -100,20 +77,7 @@ extension ASM {
                 return try await store.search(search)
             }
             if output.json {
-                for hit in hits {
-                    Console.line(
-                        Formatting.json(
-                            Hit(
-                                sequence: hit.sequence.rawValue,
-                                sessionID: hit.sessionID.description,
-                                runID: hit.runID?.description,
-                                type: hit.type.rawValue,
-                                snippet: hit.snippet,
-                                score: hit.score
-                            )
-                        )
-                    )
-                }
+                for hit in hits { Console.line(Formatting.json(hit)) }
                 return
             }
             if hits.isEmpty {

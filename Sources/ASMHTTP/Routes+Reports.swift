@@ -60,13 +60,6 @@ extension HTTPAPI {
             throw HTTPError(.badRequest, message: "q must give the words to look for")
         }
         let types = query.string("type").map { $0.split(separator: ",").map { EventType(String($0)) } } ?? []
-        if let type = types.first(where: { !SearchQuery.searchableTypes.contains($0) }) {
-            throw HTTPError(
-                .badRequest,
-                message: "type \(type) is not searched; searched are "
-                    + SearchQuery.searchableTypes.map(\.rawValue).joined(separator: ", ")
-            )
-        }
         let search: SearchQuery
         do {
             search = try SearchQuery(

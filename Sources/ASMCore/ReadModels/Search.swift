@@ -48,7 +48,8 @@ public struct SearchQuery: Hashable, Sendable {
     public var types: [EventType]
     public var limit: Int
 
-    /// - Throws: ``SearchQuery/Invalid`` when `text` holds no word, or `limit` is not positive.
+    /// - Throws: ``SearchQuery/Invalid`` when `text` holds no word, `limit` is not positive, or
+    ///   a type is not one of ``searchableTypes``.
     public init(_ text: String, session: SessionID? = nil, types: [EventType] = [], limit: Int = 20) throws(Invalid) {
         var terms: [Term] = []
         var word = String.UnicodeScalarView()
@@ -68,6 +69,12 @@ public struct SearchQuery: Hashable, Sendable {
         flush(prefix: false)
         guard !terms.isEmpty else { throw Invalid(message: "a search needs at least one word") }
         guard limit > 0 else { throw Invalid(message: "a search's limit must be positive") }
+        if let type = types.first(where: { !Self.searchableTypes.contains($0) }) {
+            throw Invalid(
+                message: "type \(type) is not searched; searched are "
+                    + Self.searchableTypes.map(\.rawValue).joined(separator: ", ")
+            )
+        }
         self.terms = terms
         self.session = session
         self.types = types
