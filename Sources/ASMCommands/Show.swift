@@ -26,7 +26,7 @@ extension ASM {
         }
 
         /// The `--json` document.
-        struct Document: Encodable {
+        struct Document: Encodable, Sendable {
             var session: SessionSummary
             /// Where the session was forked from, when it is a fork.
             var forkedFrom: SessionFork?
@@ -68,59 +68,53 @@ extension ASM {
                 } else {
                     id = SessionID(uuid: focus?.stream.uuid ?? .zero)
                 }
-                guard let summary = try await store.session(id) else {
+                // One snapshot: the session, its runs, transcript, usage and tree edges agree.
+                let read = try await store.read { snapshot -> Document? in
+                    guard let summary = try snapshot.session(id) else { return nil }
+                    let forkedFrom = try snapshot.fork(of: id)
+                    var forkWorkspacePath: String?
+                    if let forkedFrom,
+                        case .sessionForked(let forked)? = try snapshot.events(
+                            from: forkedFrom.sequence,
+                            limit: 1,
+                            filter: EventFilter(stream: id.stream)
+                        ).events.first?.event
+                    {
+                        forkWorkspacePath = forked.workspacePath
+                    }
+                    return Document(
+                        session: summary,
+                        forkedFrom: forkedFrom,
+                        forkWorkspacePath: forkWorkspacePath,
+                        forks: try snapshot.forks(from: id),
+                        parent: try snapshot.parent(of: id),
+                        children: try snapshot.children(of: id),
+                        runs: try snapshot.runs(in: id),
+                        transcript: try snapshot.transcript(of: id),
+                        usage: try snapshot.usage(by: .run, session: id)
+                    )
+                }
+                guard let document = read else {
                     throw CommandFailure(
                         .notFound,
                         focus.map { "event \($0.sequence) belongs to no session" } ?? "no session \(id)"
                     )
                 }
-                let runs = try await store.runs(in: id)
-                let transcript = try await store.transcript(of: id)
-                let usage = try await store.usage(by: .run, session: id)
-                let (forkedFrom, forks, parent, children) = try await store.read { snapshot in
-                    (
-                        try snapshot.fork(of: id), try snapshot.forks(from: id), try snapshot.parent(of: id),
-                        try snapshot.children(of: id)
-                    )
-                }
-                var forkWorkspacePath: String?
-                if let forkedFrom,
-                    case .sessionForked(let forked)? = try await store.events(
-                        from: forkedFrom.sequence,
-                        limit: 1,
-                        filter: EventFilter(stream: id.stream)
-                    ).events.first?.event
-                {
-                    forkWorkspacePath = forked.workspacePath
-                }
+                let summary = document.session
                 if output.json {
-                    Console.line(
-                        Formatting.json(
-                            Document(
-                                session: summary,
-                                forkedFrom: forkedFrom,
-                                forkWorkspacePath: forkWorkspacePath,
-                                forks: forks,
-                                parent: parent,
-                                children: children,
-                                runs: runs,
-                                transcript: transcript,
-                                usage: usage
-                            )
-                        )
-                    )
+                    Console.line(Formatting.json(document))
                     return
                 }
                 Self.print(
                     summary,
-                    runs: runs,
-                    transcript: transcript,
-                    usage: usage,
-                    forkedFrom: forkedFrom,
-                    forkWorkspacePath: forkWorkspacePath,
-                    forks: forks,
-                    parent: parent,
-                    children: children
+                    runs: document.runs,
+                    transcript: document.transcript,
+                    usage: document.usage,
+                    forkedFrom: document.forkedFrom,
+                    forkWorkspacePath: document.forkWorkspacePath,
+                    forks: document.forks,
+                    parent: document.parent,
+                    children: document.children
                 )
                 if let focus, !events {
                     Console.line("")

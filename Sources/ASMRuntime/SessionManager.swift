@@ -154,18 +154,18 @@ public final class SessionManager: Sendable {
         parent: ParentLink?
     ) async throws -> SessionCreated {
         guard let parent else { return SessionCreated(agentID: agentID, metadata: metadata, tags: tags) }
-        guard try await store.session(parent.session) != nil else {
-            throw SessionManagerError(.sessionNotFound, "no parent session \(parent.session)")
-        }
-        if let run = parent.run {
-            guard let summary = try await store.run(run), summary.sessionID == parent.session else {
-                throw SessionManagerError(.runNotFound, "no run \(run) in parent session \(parent.session)")
-            }
-        } else if parent.toolCall != nil {
+        if parent.toolCall != nil, parent.run == nil {
             throw SessionManagerError(.invalidArgument, "a parent tool call needs its run")
         }
         if let call = parent.toolCall, call.isEmpty {
             throw SessionManagerError(.invalidArgument, "a parent tool call id cannot be empty")
+        }
+        let (session, runSession) = try await store.read { snapshot in
+            (try snapshot.session(parent.session), try parent.run.flatMap { try snapshot.run($0)?.sessionID })
+        }
+        guard session != nil else { throw SessionManagerError(.sessionNotFound, "no parent session \(parent.session)") }
+        if let run = parent.run, runSession != parent.session {
+            throw SessionManagerError(.runNotFound, "no run \(run) in parent session \(parent.session)")
         }
         return SessionCreated(
             agentID: agentID,

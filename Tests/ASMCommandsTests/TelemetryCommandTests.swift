@@ -123,6 +123,24 @@ import Testing
         #expect(helper["parentSpanId"] as? String == tool["spanId"] as? String)
         let run = try #require(spans.first { $0["spanId"] as? String == tool["parentSpanId"] as? String })
         #expect(attributes(run)["gen_ai.conversation.id"] as? String == parent)
+
+        // Live: a run of the child session served later lands under the same tool span.
+        let sessions = try await ASMProcess.run(["sessions", "--db", db, "--json"]).lines.compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let childSession = try #require(sessions.first { $0["agent_id"] as? String == "helper" }?["id"] as? String)
+        let input = directory.file("requests.jsonl")
+        FileManagerShim.write(input, #"{"messages": [{"role": "user", "content": "Again."}]}"# + "\n")
+        let live = try OTLPReceiver()
+        defer { live.stop() }
+        let served = try await ASMProcess.run([
+            "serve", "--db", db, "--session", childSession, "--provider", "scripted", "--input", input, "--quiet",
+            "--otel-endpoint", live.endpoint,
+        ])
+        #expect(served.exitCode == 0, "\(served.stderr)")
+        let liveRun = try #require(live.spans.first { $0["name"] as? String == "invoke_agent helper" })
+        #expect(liveRun["parentSpanId"] as? String == tool["spanId"] as? String)
+        #expect(liveRun["traceId"] as? String == helper["traceId"] as? String)
     }
 
     @Test("serve --otel-endpoint sends each run as it ends: the same spans a later export sends")

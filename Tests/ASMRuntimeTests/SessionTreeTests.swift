@@ -50,7 +50,8 @@ struct SessionTreeTests {
             #expect(tree.runs == 1 && tree.treeRuns == 4 && tree.treeFailedRuns == 1)
             #expect(tree.treeTokens == TokenUsage(input: 1700, output: 170))
             let costs = tree.flattened.map(\.tree.costNanoUSD)
-            #expect(costs.allSatisfy { $0 >= 0 } && costs[3] == 0, "the failed run used nothing")
+            #expect(costs[0] > 0 && costs[1] > 0 && costs[2] > 0, "the lead, the researcher and its fork paid")
+            #expect(costs[3] == 0, "the failed run used nothing")
             #expect(tree.treeCostNanoUSD == costs.reduce(0, +) && tree.treeCostNanoUSD > tree.costNanoUSD)
 
             // A subtree alone, and the child's own place in it.

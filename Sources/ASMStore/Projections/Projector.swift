@@ -96,8 +96,8 @@ package final class Projector {
     private var searchSchema: Int64 = -1
     private var searchIsOn = false
 
-    /// Indexes one append's events `first...last` for search, when the log's index is on and
-    /// the batch holds an event with text.
+    /// Indexes one append's events `first...last` for search when the log's index is on (the
+    /// view keeps only events with text): one statement per batch, nothing per event.
     func indexSearch(from first: Int64, through last: Int64) throws(SQLiteError) {
         let schema = try connection.scalar("PRAGMA schema_version")?.integerValue ?? 0
         if schema != searchSchema {

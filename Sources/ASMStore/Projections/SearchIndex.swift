@@ -53,9 +53,6 @@ enum SearchIndex {
         Int(try connection.scalar("SELECT count(*) FROM asm_search")?.integerValue ?? 0)
     }
 
-    /// The types whose events have text (``SearchQuery/searchableTypes``).
-    static let searchableTypes = Set(SearchQuery.searchableTypes)
-
     /// Indexes the events `first...last` (one append's batch) when the index is on.
     static func index(_ connection: Connection, from first: Int64, through last: Int64) throws(SQLiteError) {
         let statement = try connection.statement(

@@ -105,7 +105,6 @@ package final class WriteTransaction {
             var sequence = head.sequence
             var version = current
             var hash = head.hash
-            var hasText = false
             for event in batch.events {
                 if case .toolApprovalResolved(let resolved) = event.event {
                     try refuseUnlessPending(resolved, stream: batch.stream)
@@ -154,7 +153,6 @@ package final class WriteTransaction {
                 if let owner, let run = event.run {
                     try RunLeases.apply(event.event, run: run, session: stream, owner: owner, connection: connection)
                 }
-                if !hasText, SearchIndex.searchableTypes.contains(event.type) { hasText = true }
                 appended?.append(
                     EventEnvelope(
                         sequence: SequenceNumber(sequence),
@@ -169,7 +167,7 @@ package final class WriteTransaction {
                 )
             }
             let first = head.sequence + 1
-            if hasText { try projector.indexSearch(from: first, through: sequence) }
+            try projector.indexSearch(from: first, through: sequence)
             head = ChainHead(sequence: sequence, hash: hash, recordedAt: recordedAt, version2From: head.version2From)
             versions[stream] = version
             return AppendResult(
