@@ -50,7 +50,7 @@ struct Query {
     func flag(_ name: String) throws(HTTPError) -> Bool {
         switch parameters[name] {
         case nil, "false": return false
-        case "true", "": return true
+        case "true": return true
         default: throw HTTPError(.badRequest, message: "\(name) must be true or false")
         }
     }

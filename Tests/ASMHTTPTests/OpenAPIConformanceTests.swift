@@ -561,7 +561,7 @@ struct ConformanceClient: Sendable {
         let pending = try await api.json(.get, "/v1/approvals?pending=true", expect: .ok)
         #expect(pending["approvals"]?.arrayValue?.count == 1)
         try await api.send(.get, "/v1/approvals?session=\(session)&limit=5&pending=false", expect: .ok)
-        for query in ["limit=0", "pending=maybe", "session=nope"] {
+        for query in ["limit=0", "pending=maybe", "pending=", "session=nope"] {
             try await api.send(.get, "/v1/approvals?\(query)", expect: .badRequest)
         }
         let uri = "/v1/approvals/\(run)/\(number)"
